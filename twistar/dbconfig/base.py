@@ -1,0 +1,854 @@
+# -*- test-case-name: twistar.tests.test_sql,twistar.tests.test_dbconfig -*-
+"""
+L{InteractionBase}: all SQL generation and execution.
+
+A database is a small subclass that sets data (paramstyle, identifier quote,
+empty-insert clause, capabilities) and overrides a few methods (schema query,
+connection-loss test). Every statement runs on a pool thread: in a fresh
+interaction, or on the connection of the running transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from twisted.enterprise import adbapi
+from twisted.internet import threads
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from twistar import exceptions
+from twistar.exceptions import (
+    ConnectionLostError,
+    ImaginaryTableError,
+    InvalidIdentifierError,
+    InvalidQueryError,
+    PlaceholderCountError,
+    TwistarError,
+    UnsupportedValueError,
+)
+from twistar.registry import Registry
+
+if TYPE_CHECKING:
+    from twistar.dbobject import DBObject
+
+Where = Sequence[Any]
+Limit = int | tuple[int, int] | list[int] | None
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+_STORABLE_TYPES: tuple[type, ...] = (
+    type(None), bool, int, float, str, bytes, bytearray, memoryview,
+    Decimal, date, time, datetime, timedelta,
+)
+
+# One token of SQL: a quoted string or identifier, a comment, a placeholder,
+# a percent sign, or a run of anything else.
+_TOKENS = {
+    False: re.compile(
+        r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?|`(?:[^`]|``)*`?"""
+        r"""|--[^\n]*|/\*.*?(?:\*/|\Z)|\?|%|[^'"`?%/-]+|.""",
+        re.S,
+    ),
+    True: re.compile(
+        r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.|"")*"?|`(?:[^`]|``)*`?"""
+        r"""|--[^\n]*|/\*.*?(?:\*/|\Z)|\?|%|[^'"`?%/-]+|.""",
+        re.S,
+    ),
+}
+
+
+@lru_cache(maxsize=4096)
+def convertPlaceholders(
+    query: str, marker: str = "?", backslashEscapes: bool = False
+) -> tuple[str, int]:
+    """
+    Convert a query written with C{?} placeholders to a driver's paramstyle.
+
+    A C{?} inside a quoted string, a quoted identifier or a comment is left
+    alone. When C{marker} is not C{?} (C{format}/C{pyformat} drivers), every
+    C{%} is doubled so the driver reads it as a literal percent sign.
+
+    @param marker: the driver's placeholder (C{"?"} or C{"%s"}).
+    @param backslashEscapes: whether a backslash escapes a quote inside
+        strings (MySQL).
+    @return: the converted query and the number of placeholders in it.
+    """
+    doublePercent = marker != "?"
+    parts = []
+    count = 0
+    for token in _TOKENS[backslashEscapes].findall(query):
+        if token == "?":
+            parts.append(marker)
+            count += 1
+        elif doublePercent and "%" in token:
+            parts.append(token.replace("%", "%%"))
+        else:
+            parts.append(token)
+    return "".join(parts), count
+
+
+def checkIdentifier(name: Any) -> str:
+    """
+    @return: C{name} if it is a plain SQL identifier (letters, digits and
+        underscores, not starting with a digit).
+    @raise InvalidIdentifierError: otherwise.
+    """
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise InvalidIdentifierError(f"{name!r} is not a valid SQL identifier")
+    return name
+
+
+def checkLimit(limit: Any) -> tuple[int, int | None] | None:
+    """
+    @return: C{(limit, offset)} for a C{limit} of C{n} or C{(n, offset)}, or
+        C{None} for no limit.
+    @raise InvalidQueryError: if the limit or offset is not a non-negative int.
+    """
+    if limit is None:
+        return None
+    if isinstance(limit, (tuple, list)):
+        if len(limit) != 2:
+            raise InvalidQueryError(f"limit must be an int or (limit, offset), not {limit!r}")
+        count, offset = limit
+    else:
+        count, offset = limit, None
+    for value in (count, offset):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise InvalidQueryError(
+                f"limit and offset must be non-negative integers, not {value!r}"
+            )
+    return count, offset
+
+
+class InteractionBase:
+    """
+    The SQL layer shared by every database; subclasses set the dialect data.
+
+    Methods that take a C{txn} run synchronously on it (inside
+    L{runInteraction}); the others return a L{Deferred}.
+    """
+
+    LOG: ClassVar[bool] = False
+    """Log every query and its arguments through C{twisted.logger}."""
+
+    paramstyle: ClassVar[str] = "qmark"
+    identifierQuote: ClassVar[str] = '"'
+    backslashEscapes: ClassVar[bool] = False
+    emptyInsertClause: ClassVar[str] = "DEFAULT VALUES"
+    insertReturnsId: ClassVar[bool] = False
+    supportsUpdateLimit: ClassVar[bool] = False
+    sequenceArguments: ClassVar[bool] = False
+    maxParameters: ClassVar[int] = 999
+    isolationLevels: ClassVar[frozenset[str]] = frozenset(
+        {"READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"}
+    )
+    beginStatement: ClassVar[str | None] = None
+    valueAdapters: ClassVar[dict[type, Callable[[Any], Any]]] = {}
+    """Conversions applied to argument values of these exact types."""
+
+    logger = Logger(namespace="twistar")
+
+    @property
+    def placeholder(self) -> str:
+        """The driver's placeholder, C{?} or C{%s}."""
+        return "?" if self.paramstyle == "qmark" else "%s"
+
+    # -- logging --------------------------------------------------------
+
+    def log(self, query: Any, args: Any, kwargs: Any) -> None:
+        """
+        Log a query and its arguments; never raises, whatever their types.
+        """
+        try:
+            self.logger.info(
+                "TWISTAR query: {query} args: {args} kwargs: {kwargs}",
+                query=_safeText(query), args=_safeText(args), kwargs=_safeText(kwargs),
+            )
+        except Exception:
+            pass
+
+    # -- identifiers, wheres and values -----------------------------------
+
+    def quoteIdentifier(self, name: str) -> str:
+        """
+        @return: C{name} quoted for this database; a C{schema.table} name has
+            each part quoted.
+        @raise InvalidIdentifierError: if a part is not a plain identifier.
+        """
+        q = self.identifierQuote
+        return ".".join(q + checkIdentifier(part) + q for part in str(name).split("."))
+
+    def escapeColNames(self, colnames: Iterable[str]) -> list[str]:
+        """
+        @return: the column names, each checked and quoted.
+        """
+        q = self.identifierQuote
+        return [q + checkIdentifier(name) + q for name in colnames]
+
+    def convertQuery(self, query: str, args: Sequence[Any]) -> str:
+        """
+        @return: C{query} (written with C{?}) in the driver's paramstyle.
+        @raise PlaceholderCountError: if the placeholders and C{args} differ
+            in number.
+        """
+        converted, count = convertPlaceholders(query, self.placeholder, self.backslashEscapes)
+        if count != len(args):
+            raise PlaceholderCountError(
+                f"query has {count} placeholder(s) but {len(args)} argument(s) "
+                f"were given: {query!r}"
+            )
+        return converted
+
+    def whereToString(self, where: Where | None) -> tuple[str, list[Any]]:
+        """
+        @param where: C{[condition, arg, ...]} with C{?} placeholders.
+        @return: the condition in the driver's paramstyle and its arguments.
+        @raise InvalidQueryError: if C{where} is not a list or tuple starting
+            with a string, or the placeholder count is wrong.
+        """
+        if not isinstance(where, (list, tuple)) or not where or not isinstance(where[0], str):
+            raise InvalidQueryError(
+                f"where must be a list like ['name = ?', value], not {where!r}"
+            )
+        args = list(where[1:])
+        self.checkValues(args, "where argument", self.sequenceArguments)
+        return self.convertQuery(where[0], args), args
+
+    def checkValues(
+        self, values: Iterable[Any], name: str | Iterable[str], sequencesAllowed: bool = False
+    ) -> None:
+        """
+        Reject values the driver cannot store, before anything is sent.
+
+        @param name: what the values are, for the message: a single word, or
+            one name per value.
+        @raise UnsupportedValueError: naming the offending value.
+        """
+        names = [name] if isinstance(name, str) else list(name)
+        for index, value in enumerate(values):
+            if type(value) in _STORABLE_TYPES or isinstance(value, _STORABLE_TYPES):
+                continue
+            if sequencesAllowed and isinstance(value, (list, tuple)):
+                self.checkValues(value, names[0] if len(names) == 1 else names[index])
+                continue
+            if self.driverAdapts(value):
+                continue
+            label = names[0] if len(names) == 1 else names[index]
+            raise UnsupportedValueError(
+                f"cannot store a {type(value).__name__} value ({_safeText(value)}) "
+                f"for {label!r}"
+            )
+
+    def driverAdapts(self, value: Any) -> bool:
+        """
+        @return: whether the driver can store C{value}, of a type outside the
+            standard ones (for instance a driver's own C{Binary} or C{Json}).
+        """
+        pool = Registry.DBPOOL
+        binary = getattr(getattr(pool, "dbapi", None), "Binary", None)
+        return isinstance(binary, type) and isinstance(value, binary)
+
+    # -- running statements ---------------------------------------------
+
+    def executeTxn(self, txn: Any, query: str, *args: Any) -> Any:
+        """
+        Run raw SQL, written in the driver's paramstyle, on C{txn}.
+
+        @return: what the cursor's C{execute} returns.
+        """
+        if self.LOG:
+            self.log(query, args, {})
+        return txn.execute(query, *args)
+
+    def execute(self, query: str, *args: Any) -> Deferred[list[Any]]:
+        """
+        Run raw SQL in the driver's paramstyle.
+
+        @return: a L{Deferred} of its result rows (tuples).
+        """
+
+        def run(txn: Any) -> list[Any]:
+            self.executeTxn(txn, query, *args)
+            return list(txn.fetchall()) if txn.description is not None else []
+
+        return self.runInteraction(run)
+
+    def executeOperation(self, query: str, *args: Any) -> Deferred[None]:
+        """
+        Run raw SQL in the driver's paramstyle that returns no rows.
+        """
+
+        def run(txn: Any) -> None:
+            self.executeTxn(txn, query, *args)
+
+        return self.runInteraction(run)
+
+    def runInteraction(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Deferred[Any]:
+        """
+        Run C{func(txn, *args, **kw)} on a pool thread, like
+        C{ConnectionPool.runInteraction}; inside a running transaction it runs
+        on that transaction's connection instead.
+
+        Driver exceptions are translated into L{twistar.exceptions} classes.
+        When the pool has C{cp_reconnect=True}, an interaction whose connection
+        turns out to be dead before it committed is retried once on a new
+        connection; nothing is retried once its commit may have reached the
+        server.
+        """
+        from twistar.transaction import currentTransaction
+
+        txn = currentTransaction()
+        pool = self.pool
+        if txn is not None and txn.pool is pool:
+            return txn.run(func, *args, **kw)
+        return threads.deferToThreadPool(
+            pool._reactor, pool.threadpool, self._interact, pool, func, args, kw
+        )
+
+    @property
+    def pool(self) -> adbapi.ConnectionPool:
+        """The current L{Registry.DBPOOL}."""
+        pool = Registry.DBPOOL
+        if pool is None:
+            raise TwistarError("Registry.DBPOOL is not set")
+        return pool
+
+    def _interact(
+        self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Any, kw: Any,
+        translate: bool = True,
+    ) -> Any:
+        attempts = 2 if pool.reconnect else 1
+        for attempt in range(1, attempts + 1):
+            connection = self.connect(pool, translate)
+            try:
+                cursor = connection.cursor()
+                result = func(cursor, *args, **kw)
+                cursor.close()
+            except BaseException as e:
+                alive = self.rollback(pool, connection, e)
+                if not alive and attempt < attempts:
+                    continue
+                self.raiseTranslated(e, translate, lost=not alive)
+            try:
+                connection.commit()
+            except BaseException as e:
+                alive = self.rollback(pool, connection, e)
+                self.raiseTranslated(e, translate, lost=not alive, committing=True)
+            return result
+        raise AssertionError("unreachable")
+
+    def connect(self, pool: adbapi.ConnectionPool, translate: bool = True) -> Any:
+        """
+        @return: this pool thread's DB-API connection.
+        @raise ConnectionLostError: if no connection can be made (the
+            driver's own exception when not C{translate}).
+        """
+        try:
+            return pool.connect()
+        except Exception as e:
+            if not translate:
+                raise
+            raise ConnectionLostError(f"cannot connect to the database: {e}") from e
+
+    def rollback(self, pool: adbapi.ConnectionPool, connection: Any, error: BaseException) -> bool:
+        """
+        Roll back after C{error}; if the connection is dead, drop it from the
+        pool so the next use of this thread reconnects.
+
+        @return: whether the connection is still usable.
+        """
+        if not self.isConnectionLost(error, connection):
+            try:
+                connection.rollback()
+                return True
+            except Exception:
+                pass
+        tid = pool.threadID()
+        if pool.connections.get(tid) is connection:
+            del pool.connections[tid]
+        try:
+            connection.close()
+        except Exception:
+            pass
+        return False
+
+    def isConnectionLost(self, error: BaseException, connection: Any) -> bool:
+        """
+        @return: whether C{error} means the connection is dead.
+        """
+        return isinstance(error, (adbapi.ConnectionLost, ConnectionLostError))
+
+    def translateError(self, error: BaseException) -> BaseException:
+        """
+        @return: the twistar exception for a driver exception (the caller
+            chains the original as C{__cause__}); other exceptions unchanged.
+        """
+        if isinstance(error, TwistarError) or not isinstance(error, Exception):
+            return error
+        dbapi = getattr(Registry.DBPOOL, "dbapi", None)
+        if dbapi is None or not isinstance(error, getattr(dbapi, "Error", ())):
+            return error
+        message = _safeText(error)
+        if self.isMissingTable(error):
+            return ImaginaryTableError(message)
+        for name, twistarClass in (
+            ("IntegrityError", exceptions.IntegrityError),
+            ("ProgrammingError", exceptions.ProgrammingError),
+            ("InterfaceError", ConnectionLostError),
+            ("OperationalError", exceptions.OperationalError),
+        ):
+            if isinstance(error, getattr(dbapi, name, ())):
+                return twistarClass(message)
+        return exceptions.DatabaseError(message)
+
+    def raiseTranslated(
+        self, error: BaseException, translate: bool = True, lost: bool = False,
+        committing: bool = False,
+    ) -> NoReturn:
+        """
+        Raise the twistar exception for C{error}, chained to it; or C{error}
+        itself when it is not a driver exception or not C{translate}.
+
+        @param lost: the connection died: raise L{ConnectionLostError}.
+        @param committing: C{error} happened while committing.
+        """
+        if not translate:
+            raise error
+        if lost:
+            raise ConnectionLostError(
+                "the database connection was lost while committing; the commit may "
+                "or may not have been applied" if committing else
+                "the database connection was lost; nothing was committed"
+            ) from error
+        translated = self.translateError(error)
+        if translated is error:
+            raise error
+        raise translated from error
+
+    def isMissingTable(self, error: BaseException) -> bool:
+        """
+        @return: whether a driver error says a table does not exist.
+        """
+        return False
+
+    # -- SQL generation ---------------------------------------------------
+
+    def limitClause(self, limit: Limit) -> str:
+        """
+        @return: the C{LIMIT}/C{OFFSET} clause (with its leading space), or
+            an empty string.
+        """
+        checked = checkLimit(limit)
+        if checked is None:
+            return ""
+        count, offset = checked
+        clause = f" LIMIT {count}"
+        if offset is not None:
+            clause += f" OFFSET {offset}"
+        return clause
+
+    def buildSelect(
+        self,
+        tablename: str,
+        id: Any = None,
+        where: Where | None = None,
+        group: str | None = None,
+        limit: Limit = None,
+        orderby: str | None = None,
+        select: str | None = None,
+    ) -> tuple[str, list[Any]]:
+        """
+        @return: a C{SELECT} statement in the driver's paramstyle and its
+            arguments. C{group}, C{orderby} and C{select} are trusted SQL.
+        """
+        if id is not None:
+            idWhere: list[Any] = ["id = ?", id]
+            where = idWhere if where is None else _joinWheres(idWhere, where)
+        parts = [f"SELECT {select or '*'} FROM {self.quoteIdentifier(tablename)}"]
+        args: list[Any] = []
+        if where is not None:
+            condition, args = self.whereToString(where)
+            parts.append(f" WHERE {condition}")
+        if group:
+            parts.append(f" GROUP BY {group}")
+        if orderby:
+            parts.append(f" ORDER BY {orderby}")
+        parts.append(self.limitClause(limit))
+        return "".join(parts), args
+
+    def buildInsert(self, tablename: str, columns: Sequence[str], returnId: bool) -> str:
+        """
+        @return: an C{INSERT} of one row with C{columns}, in the driver's
+            paramstyle; with C{returnId}, returning C{id} where supported.
+        """
+        table = self.quoteIdentifier(tablename)
+        if columns:
+            values = ", ".join([self.placeholder] * len(columns))
+            query = f"INSERT INTO {table} ({', '.join(self.escapeColNames(columns))}) VALUES ({values})"
+        else:
+            query = f"INSERT INTO {table} {self.emptyInsertClause}"
+        if returnId and self.insertReturnsId:
+            query += " RETURNING " + self.quoteIdentifier("id")
+        return query
+
+    def buildUpdate(
+        self, tablename: str, columns: Sequence[str], where: Where | None, limit: int | None
+    ) -> tuple[str, list[Any]]:
+        """
+        @return: an C{UPDATE} setting C{columns} (their values come first in
+            the arguments, then the returned ones).
+        """
+        table = self.quoteIdentifier(tablename)
+        sets = ", ".join(f"{name} = {self.placeholder}" for name in self.escapeColNames(columns))
+        query = f"UPDATE {table} SET {sets}"
+        args: list[Any] = []
+        if limit is not None and not self.supportsUpdateLimit:
+            checkLimit(limit)
+            idColumn = self.quoteIdentifier("id")
+            inner, args = self.buildSelect(tablename, where=where, limit=limit, select=idColumn)
+            return f"{query} WHERE {idColumn} IN ({inner})", args
+        if where is not None:
+            condition, args = self.whereToString(where)
+            query += f" WHERE {condition}"
+        if limit is not None:
+            query += self.limitClause(limit)
+        return query, args
+
+    def buildDelete(self, tablename: str, where: Where | None) -> tuple[str, list[Any]]:
+        """
+        @return: a C{DELETE} statement and its arguments.
+        """
+        query = f"DELETE FROM {self.quoteIdentifier(tablename)}"
+        if where is None:
+            return query, []
+        condition, args = self.whereToString(where)
+        return f"{query} WHERE {condition}", args
+
+    def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
+        """
+        @return: a query whose rows' first items are the columns of
+            C{tablename}, in order, and that returns no rows (never an error)
+            for a missing table.
+        """
+        raise NotImplementedError
+
+    def lastInsertIDQuery(self) -> str:
+        """
+        @return: the query that returns the id of the last insert.
+        """
+        raise NotImplementedError
+
+    # -- running SQL on a cursor -------------------------------------------
+
+    def run(self, txn: Any, query: str, args: Sequence[Any]) -> Any:
+        """
+        Run C{query} (already in the driver's paramstyle) on C{txn}, logging
+        it when L{LOG} is set.
+        """
+        if self.LOG:
+            self.log(query, args, {})
+        adapters = self.valueAdapters
+        if adapters:
+            args = [adapters[type(a)](a) if type(a) in adapters else a for a in args]
+        return txn.execute(query, tuple(args))
+
+    def _doselect(
+        self, txn: Any, query: str, args: Sequence[Any], tablename: str, one: bool = False
+    ) -> Any:
+        """
+        Run a select (in the driver's paramstyle) on C{txn}.
+
+        @return: one dict or C{None} when C{one}; otherwise a list of dicts
+            keyed by column name.
+        """
+        self.run(txn, query, args)
+        names = [d[0] for d in txn.description]
+        if one:
+            row = txn.fetchone()
+            return None if row is None else dict(zip(names, row))
+        return [dict(zip(names, row)) for row in txn.fetchall()]
+
+    def getSchema(self, tablename: str, txn: Any = None) -> Any:
+        """
+        The column names of C{tablename}, cached in L{Registry.SCHEMAS}.
+
+        @return: the list when given a C{txn}, otherwise a L{Deferred} of it.
+        @raise ImaginaryTableError: if the table does not exist.
+        """
+        if txn is None:
+            cached = Registry.SCHEMAS.get(tablename)
+            if cached is not None:
+                from twisted.internet.defer import succeed
+
+                return succeed(cached)
+            return self.runInteraction(self.getSchema, tablename)
+        columns = Registry.SCHEMAS.get(tablename)
+        if columns is None:
+            query, args = self.schemaQuery(tablename)
+            self.run(txn, query, args)
+            columns = [row[0] for row in txn.fetchall()]
+            if not columns:
+                raise ImaginaryTableError(f"table {tablename!r} does not exist")
+            Registry.SCHEMAS[tablename] = columns
+        return columns
+
+    def getLastInsertID(self, txn: Any) -> Any:
+        """
+        @return: the id generated by the last insert on C{txn}'s connection.
+        """
+        self.run(txn, self.lastInsertIDQuery(), [])
+        return txn.fetchone()[0]
+
+    # -- the low-level CRUD API ---------------------------------------------
+
+    def select(
+        self,
+        tablename: str,
+        id: Any = None,
+        where: Where | None = None,
+        group: str | None = None,
+        limit: Limit = None,
+        orderby: str | None = None,
+        select: str | None = None,
+    ) -> Deferred[Any]:
+        """
+        Select rows as dicts keyed by column name.
+
+        @return: a L{Deferred} of one dict (or C{None}) when C{id} is given or
+            C{limit} is 1, otherwise of a list of dicts.
+        """
+        one = id is not None or limit == 1
+        query, args = self.buildSelect(tablename, id, where, group, limit, orderby, select)
+        return self.runInteraction(self._doselect, query, args, tablename, one)
+
+    def insert(self, tablename: str, vals: dict[str, Any], txn: Any = None) -> Any:
+        """
+        Insert one row.
+
+        @return: the new row's id (C{None} for a table without an C{id}
+            column): itself when given a C{txn}, otherwise a L{Deferred}.
+        """
+        columns = list(vals)
+        values = list(vals.values())
+        self.escapeColNames(columns)
+        self.checkValues(values, columns)
+        if txn is None:
+            return self.runInteraction(self.insert, tablename, vals)
+        returnId = "id" in self.getSchema(tablename, txn)
+        return self.insertRow(txn, tablename, columns, values, returnId)
+
+    def insertRow(
+        self, txn: Any, tablename: str, columns: Sequence[str], values: Sequence[Any],
+        returnId: bool,
+    ) -> Any:
+        """
+        Insert one row of checked values on C{txn}.
+
+        @return: the new id when C{returnId}, otherwise C{None}.
+        """
+        self.run(txn, self.buildInsert(tablename, columns, returnId), values)
+        if not returnId:
+            return None
+        if self.insertReturnsId:
+            return txn.fetchone()[0]
+        return txn.lastrowid
+
+    def insertMany(self, tablename: str, vals: Sequence[dict[str, Any]]) -> Deferred[None]:
+        """
+        Insert many rows in a few multi-row statements, in one interaction.
+        Rows may have different keys: a missing key inserts C{NULL}.
+        """
+        rows = list(vals)
+        if not rows:
+            from twisted.internet.defer import succeed
+
+            return succeed(None)
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        self.escapeColNames(columns)
+        return self.runInteraction(self._insertMany, tablename, columns, rows)
+
+    def _insertMany(
+        self, txn: Any, tablename: str, columns: list[str], rows: list[dict[str, Any]]
+    ) -> None:
+        width = len(columns)
+        if width == 0:
+            query = self.buildInsert(tablename, [], False)
+            for _ in rows:
+                self.run(txn, query, [])
+            return
+        batchSize = max(1, min(1000, self.maxParameters // width))
+        rowPlaceholders = "(" + ", ".join([self.placeholder] * width) + ")"
+        head = (
+            f"INSERT INTO {self.quoteIdentifier(tablename)} "
+            f"({', '.join(self.escapeColNames(columns))}) VALUES "
+        )
+        fullQuery = head + ", ".join([rowPlaceholders] * batchSize)
+        for start in range(0, len(rows), batchSize):
+            batch = rows[start:start + batchSize]
+            args = [row.get(column) for row in batch for column in columns]
+            self.checkValues(args, columns * len(batch))
+            query = fullQuery if len(batch) == batchSize else (
+                head + ", ".join([rowPlaceholders] * len(batch))
+            )
+            self.run(txn, query, args)
+
+    def update(
+        self,
+        tablename: str,
+        args: dict[str, Any],
+        where: Where | None = None,
+        txn: Any = None,
+        limit: int | None = None,
+    ) -> Any:
+        """
+        Update the rows matching C{where} (all rows when C{None}).
+
+        @return: the number of rows changed: itself when given a C{txn},
+            otherwise a L{Deferred}.
+        """
+        columns = list(args)
+        values = list(args.values())
+        self.checkValues(values, columns)
+        query, whereArgs = self.buildUpdate(tablename, columns, where, limit)
+        if txn is None:
+            return self.runInteraction(self._runCount, query, values + whereArgs)
+        return self._runCount(txn, query, values + whereArgs)
+
+    def _runCount(self, txn: Any, query: str, args: Sequence[Any]) -> int:
+        self.run(txn, query, args)
+        return int(txn.rowcount)
+
+    def delete(self, tablename: str, where: Where | None = None) -> Deferred[int]:
+        """
+        Delete the rows matching C{where} (all rows when C{None}).
+
+        @return: a L{Deferred} of the number of rows deleted.
+        """
+        query, args = self.buildDelete(tablename, where)
+        return self.runInteraction(self._runCount, query, args)
+
+    def count(self, tablename: str, where: Where | None = None) -> Deferred[int]:
+        """
+        @return: a L{Deferred} of the number of rows matching C{where}.
+        """
+        query, args = self.buildSelect(tablename, where=where, select="COUNT(*)")
+        return self.runInteraction(self._fetchScalar, query, args)
+
+    def _fetchScalar(self, txn: Any, query: str, args: Sequence[Any]) -> int:
+        self.run(txn, query, args)
+        return int(txn.fetchone()[0])
+
+    # -- objects ------------------------------------------------------------
+
+    def insertObj(self, obj: DBObject) -> Deferred[DBObject]:
+        """
+        Insert C{obj}'s column attributes that are not C{None}; set its C{id}.
+
+        @return: a L{Deferred} of C{obj}.
+        """
+        return self.runInteraction(self._insertObj, obj)
+
+    def _insertObj(self, txn: Any, obj: DBObject) -> DBObject:
+        tablename = obj.tablename()
+        columns = self.getSchema(tablename, txn)
+        values = obj.toHash(columns, exclude=["id"] if obj.id is None else None)
+        names = list(values)
+        self.checkValues(values.values(), names)
+        newId = self.insertRow(txn, tablename, names, list(values.values()), True)
+        if obj.id is None:
+            obj.id = newId
+        obj._markSaved(columns)
+        return obj
+
+    def updateObj(self, obj: DBObject) -> Deferred[DBObject]:
+        """
+        Write C{obj}'s changed column attributes to its row (all of them when
+        it was not loaded from the database); skip the C{UPDATE} when nothing
+        changed.
+
+        @return: a L{Deferred} of C{obj}.
+        """
+        return self.runInteraction(self._updateObj, obj)
+
+    def _updateObj(self, txn: Any, obj: DBObject) -> DBObject:
+        tablename = obj.tablename()
+        columns = self.getSchema(tablename, txn)
+        changes = obj._changedValues(columns)
+        changes.pop("id", None)
+        if changes:
+            names = list(changes)
+            self.checkValues(changes.values(), names)
+            query, args = self.buildUpdate(tablename, names, ["id = ?", obj.id], None)
+            self.run(txn, query, list(changes.values()) + args)
+        obj._markSaved(columns)
+        return obj
+
+    def refreshObj(self, obj: DBObject) -> Deferred[DBObject]:
+        """
+        Reload C{obj}'s attributes from its row.
+
+        @return: a L{Deferred} of C{obj}.
+        @raise CannotRefreshError: (in the Deferred) if the row is gone.
+        """
+        return self.runInteraction(self._refreshObj, obj)
+
+    def _refreshObj(self, txn: Any, obj: DBObject) -> DBObject:
+        from twistar.exceptions import CannotRefreshError
+
+        tablename = obj.tablename()
+        query, args = self.buildSelect(tablename, id=obj.id)
+        self.run(txn, query, args)
+        row = txn.fetchone()
+        if row is None:
+            raise CannotRefreshError(f"{tablename} has no row with id {obj.id!r}")
+        columns = tuple(d[0] for d in txn.description)
+        obj.__dict__.update(zip(columns, row))
+        obj._savedState = (columns, tuple(row))
+        return obj
+
+    def selectObjects(
+        self, klass: type[DBObject], query: str, args: Sequence[Any], one: bool
+    ) -> Deferred[Any]:
+        """
+        Run a select on C{klass}'s table and build objects from the rows on
+        the pool thread (without running C{afterInit}).
+
+        @return: a L{Deferred} of one object or C{None} when C{one}, otherwise
+            of a list of objects.
+        """
+        return self.runInteraction(self._selectObjects, klass, query, args, one)
+
+    def _selectObjects(
+        self, txn: Any, klass: type[DBObject], query: str, args: Sequence[Any], one: bool
+    ) -> Any:
+        self.run(txn, query, args)
+        columns = tuple(d[0] for d in txn.description)
+        fromRow = klass._fromRow
+        if one:
+            row = txn.fetchone()
+            return None if row is None else fromRow(columns, row)
+        return [fromRow(columns, row) for row in txn.fetchall()]
+
+
+def _joinWheres(first: Where, second: Where) -> list[Any]:
+    return [f"({first[0]}) AND ({second[0]})", *first[1:], *second[1:]]
+
+
+def _safeText(value: Any) -> str:
+    """
+    @return: a printable text for any value; never raises.
+    """
+    try:
+        return value if isinstance(value, str) else repr(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+

@@ -1,0 +1,70 @@
+"""
+MySQL and MariaDB, through C{MySQLdb} (the C{mysqlclient} package) or C{pymysql}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.enterprise import adbapi
+
+from twistar.dbconfig.base import InteractionBase
+
+# Client and server error codes that mean the connection is gone: server has
+# gone away, lost connection during query, lost connection (SSL), client
+# interaction timeout, connection killed, cannot connect (socket, TCP).
+_CONNECTION_LOST_CODES = frozenset({2006, 2013, 2055, 4031, 1927, 2002, 2003})
+_NO_SUCH_TABLE = 1146
+
+
+class MySQLDBConfig(InteractionBase):
+    """
+    MySQL/MariaDB: C{%s} placeholders, backquoted identifiers, backslash
+    escapes in strings, the insert id from C{cursor.lastrowid}.
+    """
+
+    paramstyle = "format"
+    identifierQuote = "`"
+    backslashEscapes = True
+    emptyInsertClause = "() VALUES ()"
+    supportsUpdateLimit = True
+    sequenceArguments = True
+    maxParameters = 65535
+
+    def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
+        return (
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            [tablename],
+        )
+
+    def lastInsertIDQuery(self) -> str:
+        return "SELECT LAST_INSERT_ID()"
+
+    def isConnectionLost(self, error: BaseException, connection: Any) -> bool:
+        code = error.args[0] if error.args else None
+        return (
+            super().isConnectionLost(error, connection)
+            or code in _CONNECTION_LOST_CODES
+            or type(error).__name__ == "InterfaceError"
+        )
+
+    def isMissingTable(self, error: BaseException) -> bool:
+        return bool(error.args) and error.args[0] == _NO_SUCH_TABLE
+
+
+class ReconnectingMySQLConnectionPool(adbapi.ConnectionPool):
+    """
+    An C{adbapi.ConnectionPool} for MySQL that reconnects after the server
+    went away.
+
+    An interaction whose connection is found dead before it committed ran in
+    a transaction the server rolled back, so it is retried once on a new
+    connection; one that fails while committing is never retried, since its
+    commit may have been applied. Other errors are raised as the driver's.
+    """
+
+    reconnect = True
+
+    def _runInteraction(self, interaction: Any, *args: Any, **kw: Any) -> Any:
+        return MySQLDBConfig()._interact(self, interaction, args, kw, translate=False)

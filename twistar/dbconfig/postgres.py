@@ -1,0 +1,60 @@
+"""
+PostgreSQL, through C{psycopg2} or C{psycopg} (version 3).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from twistar.dbconfig.base import InteractionBase
+
+_UNDEFINED_TABLE = "42P01"
+
+
+class PostgreSQLDBConfig(InteractionBase):
+    """
+    PostgreSQL: C{%s} placeholders, the insert id from C{INSERT ... RETURNING}.
+    """
+
+    paramstyle = "format"
+    insertReturnsId = True
+    sequenceArguments = True
+    maxParameters = 65535
+
+    def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
+        return (
+            "SELECT attname FROM pg_catalog.pg_attribute "
+            "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
+            "ORDER BY attnum",
+            [self.quoteIdentifier(tablename)],
+        )
+
+    def lastInsertIDQuery(self) -> str:
+        return "SELECT lastval()"
+
+    def isConnectionLost(self, error: BaseException, connection: Any) -> bool:
+        return (
+            super().isConnectionLost(error, connection)
+            or bool(getattr(connection, "closed", False))
+            or bool(getattr(connection, "broken", False))
+        )
+
+    def isMissingTable(self, error: BaseException) -> bool:
+        code = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)
+        return code == _UNDEFINED_TABLE
+
+    def driverAdapts(self, value: Any) -> bool:
+        if super().driverAdapts(value) or hasattr(value, "getquoted"):
+            return True
+        psycopg2 = sys.modules.get("psycopg2.extensions")
+        if psycopg2 is not None and (type(value), psycopg2.ISQLQuote) in psycopg2.adapters:
+            return True
+        psycopg = sys.modules.get("psycopg")
+        if psycopg is not None:
+            try:
+                psycopg.adapters.get_dumper(type(value), psycopg.adapt.PyFormat.AUTO)
+                return True
+            except Exception:
+                return False
+        return False

@@ -1,0 +1,34 @@
+"""
+SQLite, through the standard library's C{sqlite3} module.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from twistar.dbconfig.base import InteractionBase
+
+
+class SQLiteDBConfig(InteractionBase):
+    """
+    SQLite: C{?} placeholders, the insert id from C{cursor.lastrowid}.
+
+    Dates, times and decimals are stored as text, as C{str()} writes them.
+    """
+
+    paramstyle = "qmark"
+    maxParameters = 999
+    isolationLevels = frozenset({"SERIALIZABLE"})
+    beginStatement = "BEGIN"
+    valueAdapters = {Decimal: str, date: str, datetime: str, time: str}
+
+    def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
+        return "SELECT name FROM pragma_table_info(?) ORDER BY cid", [tablename]
+
+    def lastInsertIDQuery(self) -> str:
+        return "SELECT last_insert_rowid()"
+
+    def isMissingTable(self, error: BaseException) -> bool:
+        return str(error).startswith("no such table")

@@ -1,0 +1,447 @@
+# -*- test-case-name: twistar.tests.test_dbobject -*-
+"""
+L{DBObject}: the model base class. One subclass per table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from inflection import pluralize, underscore
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+
+from twistar.exceptions import DBObjectSaveError, UnknownColumnError
+from twistar.registry import Registry
+from twistar.relationships import KINDS, RelationshipDescriptor, buildSpec
+from twistar.transaction import currentTransaction, runInTransaction
+from twistar.utils import deferredDict
+from twistar.validation import Errors, Validator
+
+T = TypeVar("T", bound="DBObject")
+Where = Sequence[Any]
+
+_HOOKS_ON_CREATE = ("beforeCreate", "beforeSave")
+_HOOKS_ON_UPDATE = ("beforeUpdate", "beforeSave")
+
+
+@lru_cache(maxsize=None)
+def _tableNameFor(className: str) -> str:
+    return pluralize(underscore(className))
+
+
+class _LazyErrors:
+    """
+    Gives each object its own L{Errors} the first time it is read, so objects
+    loaded from rows pay nothing for it.
+    """
+
+    def __get__(self, inst: Any, owner: type | None = None) -> Any:
+        if inst is None:
+            return self
+        errors = inst.__dict__["errors"] = Errors()
+        return errors
+
+
+class DBObjectType(type):
+    """
+    The metaclass of models: installs relationship descriptors when the class
+    is defined, and again when a relationship list is reassigned.
+    """
+
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> None:
+        super().__init__(name, bases, namespace)
+        cls._installRelationships()
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in KINDS:
+            cls._installRelationships()
+
+    def _installRelationships(cls) -> None:
+        specs = {}
+        for kind in KINDS:
+            for declaration in getattr(cls, kind, None) or ():
+                spec = buildSpec(kind, cls, declaration)
+                specs[spec.name] = spec
+                type.__setattr__(cls, spec.name, RelationshipDescriptor(spec))
+        type.__setattr__(cls, "_relationships", specs)
+
+
+class DBObject(Validator, metaclass=DBObjectType):
+    """
+    A row of a table. The table is the lower-case plural of the class name
+    (C{FavoriteColor} uses C{favorite_colors}) unless C{TABLENAME} is set.
+
+    Relationships are declared with the class attributes C{HASMANY},
+    C{HASONE}, C{BELONGSTO} and C{HABTM}.
+    """
+
+    TABLENAME: str | None = None
+    HASMANY: list[Any] = []
+    HASONE: list[Any] = []
+    BELONGSTO: list[Any] = []
+    HABTM: list[Any] = []
+
+    id: Any = None
+    errors = _LazyErrors()  # type: ignore[assignment]
+    _deleted = False
+    _savedState: tuple[tuple[str, ...], tuple[Any, ...]] | None = None
+    _relationships: dict[str, Any] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        """
+        Set the given attributes; C{id} stays C{None} until the object is saved.
+        """
+        for name, value in kwargs.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def _fromRow(cls: type[T], columns: tuple[str, ...], row: Sequence[Any]) -> T:
+        obj = cls.__new__(cls)
+        state = obj.__dict__
+        state.update(zip(columns, row))
+        state["_savedState"] = (columns, tuple(row))
+        return obj
+
+    # -- hooks --------------------------------------------------------------
+
+    def beforeCreate(self) -> Any:
+        """Called before an insert; return C{False} (or a Deferred of it) to cancel."""
+
+    def beforeUpdate(self) -> Any:
+        """Called before an update; return C{False} to cancel."""
+
+    def beforeSave(self) -> Any:
+        """Called before every save, after C{beforeCreate}/C{beforeUpdate}."""
+
+    def beforeDelete(self) -> Any:
+        """Called before a delete; return C{False} to cancel."""
+
+    def afterInit(self) -> Any:
+        """Called after the object was built from a query result."""
+
+    def afterCommit(self) -> Any:
+        """Called once the transaction that saved or deleted the object commits."""
+
+    def afterRollback(self) -> Any:
+        """Called if the transaction that saved or deleted the object rolls back."""
+
+    def _hook(self, name: str) -> Any:
+        """
+        @return: the bound hook C{name}, or C{None} when it is DBObject's own
+            (looked up on every call, so hooks assigned at run time count).
+        """
+        hook = getattr(self, name)
+        if getattr(hook, "__func__", None) is getattr(DBObject, name):
+            return None
+        return hook
+
+    def _runHooks(self, names: Iterable[str]) -> Any:
+        """
+        Run hooks in order, stopping at one that returns C{False}.
+
+        @return: whether to go on: a bool, or a L{Deferred} of one.
+        """
+        names = list(names)
+        for index, name in enumerate(names):
+            hook = self._hook(name)
+            if hook is None:
+                continue
+            result = hook()
+            if isinstance(result, Deferred):
+                rest = names[index + 1:]
+                return result.addCallback(
+                    lambda value: value is not False and self._runHooks(rest)
+                )
+            if result is False:
+                return False
+        return True
+
+    def _afterWrite(self) -> None:
+        txn = currentTransaction()
+        if txn is not None and txn.pool is Registry.DBPOOL:
+            txn.registerObject(self)
+            return
+        hook = self._hook("afterCommit")
+        if hook is not None:
+            hook()
+
+    # -- saving and deleting ------------------------------------------------
+
+    def save(self: T) -> Deferred[T]:
+        """
+        Validate, then insert (when C{id} is None; the new id is set) or
+        update the changed columns.
+
+        @return: a L{Deferred} of this object; when invalid nothing is saved
+            and C{self.errors} says why.
+        @raise DBObjectSaveError: if the object was deleted.
+        """
+        if self._deleted:
+            raise DBObjectSaveError(f"{self!r} was deleted and cannot be saved")
+        return self.validate().addCallback(self._saveIfValid)
+
+    def _saveIfValid(self, _: Any) -> Any:
+        if self.__dict__.get("errors"):
+            return self
+        creating = self.id is None
+        proceed = self._runHooks(_HOOKS_ON_CREATE if creating else _HOOKS_ON_UPDATE)
+        if isinstance(proceed, Deferred):
+            return proceed.addCallback(lambda go: self._write(creating) if go else self)
+        return self._write(creating) if proceed else self
+
+    def _write(self, creating: bool) -> Deferred[Any]:
+        config = Registry.getConfig()
+        d = config.insertObj(self) if creating else config.updateObj(self)
+        return d.addCallback(_afterWrite)
+
+    def _changedValues(self, columns: Iterable[str]) -> dict[str, Any]:
+        """
+        @return: the column attributes that changed since the object was
+            loaded or saved (all the set ones when it never was).
+        """
+        state = self.__dict__
+        saved = self._savedState
+        if saved is None:
+            return {name: state[name] for name in columns if name in state}
+        before = dict(zip(*saved))
+        missing = object()
+        return {
+            name: state[name]
+            for name in columns
+            if name in state and before.get(name, missing) != state[name]
+        }
+
+    def _markSaved(self, columns: Iterable[str]) -> None:
+        state = self.__dict__
+        names = tuple(name for name in columns if name in state)
+        self._savedState = (names, tuple(state[name] for name in names))
+
+    def delete(self) -> Deferred[Any]:
+        """
+        Run C{beforeDelete}, delete this object's join-table rows and its row,
+        and mark it deleted (its C{id} becomes C{None}).
+
+        @return: a L{Deferred} that fires when done.
+        """
+        proceed = self._runHooks(("beforeDelete",))
+        if isinstance(proceed, Deferred):
+            return proceed.addCallback(lambda go: self._delete() if go else self)
+        return self._delete() if proceed else succeed(self)
+
+    def _delete(self) -> Deferred[Any]:
+        config = Registry.getConfig()
+        myId = self.id
+        q = config.quoteIdentifier
+
+        def run(txn: Any) -> None:
+            for spec in self._relationships.values():
+                if spec.kind == "HABTM":
+                    query, args = config.buildDelete(
+                        spec.habtmTable(), [f"{q(spec.foreignKey)} = ?", myId]
+                    )
+                    config.run(txn, query, args)
+            query, args = config.buildDelete(self.tablename(), ["id = ?", myId])
+            config.run(txn, query, args)
+
+        def done(_: Any) -> None:
+            self.id = None
+            self._deleted = True
+            self._afterWrite()
+
+        return config.runInteraction(run).addCallback(done)
+
+    def refresh(self: T) -> Deferred[T]:
+        """
+        Reload the attributes from the row.
+
+        @return: a L{Deferred} of this object; it fails with
+            L{CannotRefreshError} if the row is gone.
+        """
+        return Registry.getConfig().refreshObj(self)
+
+    # -- attributes ----------------------------------------------------------
+
+    def toHash(
+        self,
+        cols: Iterable[str],
+        includeBlank: bool = False,
+        exclude: Iterable[str] | None = None,
+        base: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """
+        @return: a dict of the attributes named in C{cols} (those unset or
+            C{None} only when C{includeBlank}), less C{exclude}, added to a
+            copy of C{base}.
+        """
+        result = dict(base) if base else {}
+        excluded = set(exclude) if exclude else ()
+        state = self.__dict__
+        for name in cols:
+            if name in excluded:
+                continue
+            value = state[name] if name in state else getattr(self, name, None)
+            if value is not None or includeBlank:
+                result[name] = value
+        return result
+
+    def loadRelations(self, *relations: str) -> Deferred[dict[str, Any]]:
+        """
+        @return: a L{Deferred} of a dict of relationship name to the result
+            of its C{get()}; all relationships when none are named.
+        """
+        names = relations or tuple(self._relationships)
+        return deferredDict({name: getattr(self, name).get() for name in names})
+
+    # -- finders ------------------------------------------------------------
+
+    @classmethod
+    def tablename(cls) -> str:
+        """
+        @return: C{TABLENAME}, or the lower-case plural of the class name.
+        """
+        return cls.TABLENAME or _tableNameFor(cls.__name__)
+
+    @classmethod
+    def find(
+        cls,
+        id: Any = None,
+        where: Where | None = None,
+        group: str | None = None,
+        limit: int | tuple[int, int] | None = None,
+        orderby: str | None = None,
+    ) -> Deferred[Any]:
+        """
+        Find objects. C{where} is C{[condition, args...]} with C{?}
+        placeholders; C{group} and C{orderby} are trusted SQL fragments.
+
+        @return: a L{Deferred} of one object or C{None} (with C{id}, or with
+            C{limit=1}), otherwise of a list.
+        """
+        config = Registry.getConfig()
+        one = id is not None or limit == 1
+        query, args = config.buildSelect(cls.tablename(), id, where, group, limit, orderby)
+        return config.selectObjects(cls, query, args, one).addCallback(cls._afterLoad)
+
+    @classmethod
+    def _afterLoad(cls, result: Any) -> Any:
+        """
+        Run C{afterInit} on loaded objects (when the class has one).
+
+        @return: C{result}, or a L{Deferred} of it.
+        """
+        if result is None or getattr(cls.afterInit, "__func__", cls.afterInit) is _baseAfterInit:
+            return result
+        objects = result if isinstance(result, list) else [result]
+        waits = [d for d in (obj.afterInit() for obj in objects) if isinstance(d, Deferred)]
+        if not waits:
+            return result
+        return gatherResults(waits, consumeErrors=True).addCallback(lambda _: result)
+
+    @classmethod
+    def findBy(cls, **attrs: Any) -> Deferred[list[Any]]:
+        """
+        @return: a L{Deferred} of the objects whose columns equal C{attrs}
+            (C{None} matches NULL); every object when no C{attrs}.
+        @raise UnknownColumnError: (in the Deferred) for a name that is not a
+            column of the table.
+        """
+        if not attrs:
+            return cls.find()
+        config = Registry.getConfig()
+
+        def withColumns(columns: list[str]) -> Deferred[Any]:
+            unknown = [name for name in attrs if name not in columns]
+            if unknown:
+                raise UnknownColumnError(
+                    f"{cls.tablename()} has no column(s) {', '.join(map(repr, unknown))}"
+                )
+            q = config.quoteIdentifier
+            conditions = [
+                f"{q(name)} IS NULL" if value is None else f"{q(name)} = ?"
+                for name, value in attrs.items()
+            ]
+            where = [" AND ".join(conditions), *(v for v in attrs.values() if v is not None)]
+            return cls.find(where=where)
+
+        return config.getSchema(cls.tablename()).addCallback(withColumns)
+
+    @classmethod
+    def findOrCreate(cls, **attrs: Any) -> Deferred[Any]:
+        """
+        @return: a L{Deferred} of the first object matching C{attrs}, or of a
+            new object with them, saved (in one transaction).
+        """
+
+        def findOrSave(txn: Any) -> Deferred[Any]:
+            def chooseOrCreate(found: list[Any]) -> Any:
+                return found[0] if found else cls(**attrs).save()
+
+            return cls.findBy(**attrs).addCallback(chooseOrCreate)
+
+        return runInTransaction(findOrSave)
+
+    @classmethod
+    def all(cls) -> Deferred[list[Any]]:
+        """
+        @return: a L{Deferred} of every object of the table.
+        """
+        return cls.find()
+
+    @classmethod
+    def count(cls, where: Where | None = None) -> Deferred[int]:
+        """
+        @return: a L{Deferred} of the number of rows matching C{where}.
+        """
+        return Registry.getConfig().count(cls.tablename(), where)
+
+    @classmethod
+    def exists(cls, where: Where | None = None) -> Deferred[bool]:
+        """
+        @return: a L{Deferred} of whether any row matches C{where}.
+        """
+        return cls.find(where=where, limit=1).addCallback(lambda obj: obj is not None)
+
+    @classmethod
+    def deleteAll(cls, where: Where | None = None) -> Deferred[int]:
+        """
+        Delete the rows matching C{where} (all rows when C{None}) in one
+        statement, without hooks.
+
+        @return: a L{Deferred} of the number of rows deleted.
+        """
+        return Registry.getConfig().delete(cls.tablename(), where)
+
+    # -- identity -------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(other) is not type(self) or self.id is None:
+            return False
+        return self.id == other.id  # type: ignore[attr-defined, no-any-return]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        if self.id is None:
+            return object.__hash__(self)
+        return hash((type(self).__name__, self.id))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={value!r}" for name, value in self.__dict__.items()
+            if not name.startswith("_") and name != "errors"
+        )
+        return f"<{type(self).__name__} {fields}>"
+
+
+_baseAfterInit = DBObject.afterInit
+
+
+def _afterWrite(obj: DBObject) -> DBObject:
+    obj._afterWrite()
+    return obj

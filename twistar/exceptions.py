@@ -1,0 +1,123 @@
+# -*- test-case-name: twistar.tests.test_exceptions -*-
+"""
+Every exception twistar raises derives from L{TwistarError}.
+
+Errors found before any SQL is sent derive from L{InvalidQueryError} (and from
+C{ValueError} or C{TypeError}); errors reported by the database driver are
+translated into L{DatabaseError} subclasses, with the driver's exception kept
+as C{__cause__}.
+"""
+
+
+class TwistarError(Exception):
+    """
+    Base class of every twistar exception.
+    """
+
+
+class TransactionError(TwistarError):
+    """
+    A transaction failed and was rolled back; C{__cause__} is the reason.
+    """
+
+
+class TransactionTimeoutError(TransactionError):
+    """
+    A transaction did not finish within its timeout and was rolled back.
+    """
+
+
+class ClassNotRegisteredError(TwistarError):
+    """
+    A class name was looked up in the L{Registry} but never registered.
+    """
+
+
+class ImaginaryTableError(TwistarError):
+    """
+    A model's table does not exist.
+    """
+
+
+class ReferenceNotSavedError(TwistarError):
+    """
+    A relationship was used on (or given) an object that has not been saved.
+    """
+
+
+class CannotRefreshError(TwistarError):
+    """
+    An object could not be refreshed because its row does not exist.
+    """
+
+
+class InvalidRelationshipError(TwistarError):
+    """
+    A relationship declaration is malformed.
+    """
+
+
+class DBObjectSaveError(TwistarError):
+    """
+    An object could not be saved (for instance, it was deleted).
+    """
+
+
+class InvalidQueryError(TwistarError, ValueError):
+    """
+    Arguments that cannot make a valid query; raised before any SQL is sent.
+    """
+
+
+class InvalidIdentifierError(InvalidQueryError):
+    """
+    A table or column name is not a plain SQL identifier.
+    """
+
+
+class UnknownColumnError(InvalidQueryError):
+    """
+    A name given as a column is not a column of the table.
+    """
+
+
+class PlaceholderCountError(InvalidQueryError):
+    """
+    The number of C{?} placeholders differs from the number of arguments.
+    """
+
+
+class UnsupportedValueError(InvalidQueryError, TypeError):
+    """
+    A value of a type the database driver cannot store.
+    """
+
+
+class DatabaseError(TwistarError):
+    """
+    An error reported by the database driver; C{__cause__} is the original.
+    """
+
+
+class IntegrityError(DatabaseError):
+    """
+    A constraint (unique, foreign key, not null, check) was violated.
+    """
+
+
+class ProgrammingError(DatabaseError):
+    """
+    The database rejected the SQL (syntax error, unknown column, ...).
+    """
+
+
+class OperationalError(DatabaseError):
+    """
+    The database could not carry out the operation (locks, resources, ...).
+    """
+
+
+class ConnectionLostError(OperationalError):
+    """
+    The connection to the database server failed or was lost.
+    """

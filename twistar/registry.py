@@ -1,0 +1,84 @@
+# -*- test-case-name: twistar.tests.test_registry -*-
+"""
+The L{Registry}: the connection pool and the model classes, kept on the class.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from twistar.exceptions import ClassNotRegisteredError, TwistarError
+
+if TYPE_CHECKING:
+    from twisted.enterprise.adbapi import ConnectionPool
+
+    from twistar.dbconfig.base import InteractionBase
+
+
+class Registry:
+    """
+    Class-level store of the connection pool, the model classes and the
+    cached table schemas. Never instantiated.
+    """
+
+    DBPOOL: ClassVar[ConnectionPool | None] = None
+    SCHEMAS: ClassVar[dict[str, list[str]]] = {}
+    REGISTRATION: ClassVar[dict[str, type]] = {}
+
+    _config: ClassVar[InteractionBase | None] = None
+    _configPool: ClassVar[Any] = None
+
+    @classmethod
+    def register(cls, *klasses: type) -> None:
+        """
+        Make model classes findable by their class name (relationships need it).
+        """
+        for klass in klasses:
+            cls.REGISTRATION[klass.__name__] = klass
+
+    @classmethod
+    def getClass(cls, name: str) -> type:
+        """
+        @return: the registered class called C{name}.
+        @raise ClassNotRegisteredError: if no class of that name was registered.
+        """
+        try:
+            return cls.REGISTRATION[name]
+        except KeyError:
+            raise ClassNotRegisteredError(
+                f"class {name!r} is not registered; call Registry.register({name}) "
+                f"after defining it"
+            ) from None
+
+    @classmethod
+    def getConfig(cls) -> InteractionBase:
+        """
+        @return: the L{InteractionBase} for the driver of L{DBPOOL}. Assigning a
+            new pool to C{DBPOOL} takes effect at the next call, and clears the
+            schema cache.
+        @raise TwistarError: if C{DBPOOL} is not set.
+        @raise NotImplementedError: if the pool's driver is not supported.
+        """
+        pool = cls.DBPOOL
+        if pool is None:
+            raise TwistarError(
+                "Registry.DBPOOL is not set: assign a "
+                "twisted.enterprise.adbapi.ConnectionPool to it first"
+            )
+        if pool is not cls._configPool or cls._config is None:
+            from twistar.dbconfig import configForDriver
+
+            cls._config = configForDriver(pool.dbapiName)()
+            cls._configPool = pool
+            cls.SCHEMAS.clear()
+        return cls._config
+
+    @classmethod
+    def getDBAPIClass(cls, name: str) -> Any:
+        """
+        @return: the PEP 249 type object or constructor C{name} (C{"Date"},
+            C{"Binary"}, ...) of the current pool's driver module.
+        """
+        cls.getConfig()
+        assert cls.DBPOOL is not None
+        return getattr(cls.DBPOOL.dbapi, name)

@@ -1,0 +1,421 @@
+# -*- test-case-name: twistar.tests.test_relationships -*-
+"""
+Relationships between models: L{HasMany}, L{HasOne}, L{BelongsTo} and L{HABTM}.
+
+A model declares them as class attributes (C{HASMANY = ['pictures']}, or dicts
+with a C{name} and options); each name becomes a descriptor on the class
+whose value, on a saved instance, is a relationship object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from inflection import camelize, singularize, underscore
+from twisted.internet.defer import Deferred, succeed
+
+from twistar.exceptions import InvalidRelationshipError, ReferenceNotSavedError
+from twistar.registry import Registry
+
+if TYPE_CHECKING:
+    from twistar.dbobject import DBObject
+
+KINDS = ("HASMANY", "HASONE", "BELONGSTO", "HABTM")
+_OPTIONS = frozenset(
+    {"name", "class_name", "foreign_key", "association_foreign_key", "join_table", "as",
+     "polymorphic"}
+)
+
+
+@lru_cache(maxsize=None)
+def _singularClassName(name: str) -> str:
+    return camelize(singularize(name))
+
+
+@dataclass(frozen=True)
+class RelationshipSpec:
+    """
+    One declared relationship, with its conventions worked out.
+
+    @ivar foreignKey: for L{HasMany}/L{HasOne}, the column of the other table
+        naming the owner; for L{BelongsTo}, the owner's column naming the
+        other object; for L{HABTM}, the join-table column naming the owner.
+    @ivar typeColumn: the column holding a class name, for polymorphic forms.
+    """
+
+    kind: str
+    name: str
+    owner: type
+    className: str | None
+    foreignKey: str
+    associationForeignKey: str | None
+    joinTable: str | None
+    typeColumn: str | None
+
+    @property
+    def target(self) -> type[DBObject]:
+        """The related class (not for polymorphic belongs-to)."""
+        assert self.className is not None
+        return Registry.getClass(self.className)  # type: ignore[return-value]
+
+    def habtmTable(self) -> str:
+        """The join table of a L{HABTM}: both table names, sorted, joined by C{_}."""
+        if self.joinTable:
+            return self.joinTable
+        return "_".join(sorted([self.owner.tablename(), self.target.tablename()]))  # type: ignore[attr-defined]
+
+    def habtmOtherKey(self) -> str:
+        """The join-table column naming the other object."""
+        return self.associationForeignKey or f"{underscore(self.target.__name__)}_id"
+
+
+def buildSpec(kind: str, owner: type, declaration: Any) -> RelationshipSpec:
+    """
+    @param declaration: a name, or a dict with a C{name} and options.
+    @raise InvalidRelationshipError: if the declaration is malformed.
+    """
+    if isinstance(declaration, str):
+        options: dict[str, Any] = {"name": declaration}
+    elif isinstance(declaration, dict):
+        options = declaration
+        if "name" not in options:
+            raise InvalidRelationshipError(
+                f"{owner.__name__}.{kind}: {declaration!r} has no 'name' key"
+            )
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise InvalidRelationshipError(
+                f"{owner.__name__}.{kind}: unknown option(s) {sorted(unknown)}"
+            )
+    else:
+        raise InvalidRelationshipError(
+            f"{owner.__name__}.{kind} entries must be names or dicts, not {declaration!r}"
+        )
+    name = options["name"]
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InvalidRelationshipError(f"{owner.__name__}.{kind}: bad name {name!r}")
+    ownerKey = f"{underscore(owner.__name__)}_id"
+    polymorphicAs = options.get("as")
+    typeColumn = None
+    if kind == "BELONGSTO":
+        className = options.get("class_name", None if options.get("polymorphic") else camelize(name))
+        foreignKey = options.get("foreign_key", f"{name}_id")
+        if options.get("polymorphic"):
+            typeColumn = f"{name}_type"
+    elif kind == "HASONE":
+        className = options.get("class_name", camelize(name))
+        foreignKey = options.get("foreign_key", ownerKey)
+    else:
+        className = options.get("class_name", _singularClassName(name))
+        foreignKey = options.get("foreign_key", ownerKey)
+    if polymorphicAs and kind in ("HASMANY", "HASONE"):
+        foreignKey = options.get("foreign_key", f"{polymorphicAs}_id")
+        typeColumn = f"{polymorphicAs}_type"
+    return RelationshipSpec(
+        kind=kind, name=name, owner=owner, className=className, foreignKey=foreignKey,
+        associationForeignKey=options.get("association_foreign_key"),
+        joinTable=options.get("join_table"), typeColumn=typeColumn,
+    )
+
+
+class RelationshipDescriptor:
+    """
+    The class attribute behind a relationship name: on a saved instance it
+    gives a fresh relationship object.
+    """
+
+    def __init__(self, spec: RelationshipSpec) -> None:
+        self.spec = spec
+        self.relationClass = RELATIONSHIP_CLASSES[spec.kind]
+
+    def __get__(self, inst: Any, owner: type | None = None) -> Any:
+        if inst is None:
+            return self
+        if inst.id is None:
+            raise ReferenceNotSavedError(
+                f"{type(inst).__name__}.{self.spec.name} needs a saved object (its id is None)"
+            )
+        return self.relationClass(inst, self.spec)
+
+
+class Relationship:
+    """
+    A relationship of one saved object.
+
+    @ivar inst: the object that owns the relationship.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(self, inst: DBObject, spec: RelationshipSpec) -> None:
+        self.inst = inst
+        self.spec = spec
+        self.config = Registry.getConfig()
+
+    @property
+    def otherklass(self) -> type[DBObject]:
+        """The related class."""
+        return self.spec.target
+
+    def _preloaded(self, findargs: dict[str, Any]) -> Any:
+        loaded = self.inst.__dict__.get("_preloaded")
+        if findargs or not loaded or self.spec.name not in loaded:
+            return None
+        return succeed(loaded[self.spec.name])
+
+    def _forget(self, result: Any = None) -> Any:
+        loaded = self.inst.__dict__.get("_preloaded")
+        if loaded:
+            loaded.pop(self.spec.name, None)
+        return result
+
+    def _ownerWhere(self) -> list[Any]:
+        """The where selecting the rows of the other table owned by C{inst}."""
+        q = self.config.quoteIdentifier
+        where: list[Any] = [f"{q(self.spec.foreignKey)} = ?", self.inst.id]
+        if self.spec.typeColumn:
+            where = [f"{where[0]} AND {q(self.spec.typeColumn)} = ?", self.inst.id,
+                     type(self.inst).__name__]
+        return where
+
+
+def _requireSaved(objects: Any) -> None:
+    for obj in objects:
+        if obj.id is None:
+            raise ReferenceNotSavedError(f"{obj!r} must be saved before it is related")
+
+
+def _withWhere(base: list[Any], findargs: dict[str, Any]) -> dict[str, Any]:
+    from twistar.utils import joinWheres
+
+    findargs = dict(findargs)
+    extra = findargs.pop("where", None)
+    findargs["where"] = base if extra is None else joinWheres(base, extra)
+    return findargs
+
+
+class HasMany(Relationship):
+    """
+    The objects of another table whose foreign key names this object.
+    """
+
+    kind = "HASMANY"
+
+    def get(self, **findargs: Any) -> Deferred[Any]:
+        """
+        @param findargs: as for L{DBObject.find}; a C{where} is ANDed in.
+        @return: a L{Deferred} of the list of related objects.
+        """
+        preloaded = self._preloaded(findargs)
+        if preloaded is not None:
+            return preloaded
+        return self.otherklass.find(**_withWhere(self._ownerWhere(), findargs))
+
+    def count(self, **findargs: Any) -> Deferred[int]:
+        """
+        @return: a L{Deferred} of the number of related objects.
+        """
+        return self.otherklass.count(_withWhere(self._ownerWhere(), findargs)["where"])
+
+    def set(self, others: list[DBObject]) -> Deferred[None]:
+        """
+        Make exactly C{others} (saved objects) the related objects, unlinking
+        the rest, in one transaction.
+        """
+        others = list(others)
+        _requireSaved(others)
+        spec = self.spec
+        table = self.otherklass.tablename()
+        ids = [obj.id for obj in others]
+        link: dict[str, Any] = {spec.foreignKey: self.inst.id}
+        unlink: dict[str, Any] = {spec.foreignKey: None}
+        if spec.typeColumn:
+            link[spec.typeColumn] = type(self.inst).__name__
+            unlink[spec.typeColumn] = None
+        q = self.config.quoteIdentifier
+        keep = self._ownerWhere()
+        if ids:
+            keep = [f"{keep[0]} AND {q('id')} NOT IN ({', '.join('?' * len(ids))})",
+                    *keep[1:], *ids]
+        config = self.config
+
+        def run(txn: Any) -> None:
+            config.update(table, unlink, where=keep, txn=txn)
+            if ids:
+                where = [f"{q('id')} IN ({', '.join('?' * len(ids))})", *ids]
+                config.update(table, link, where=where, txn=txn)
+
+        def remember(_: Any) -> None:
+            for obj in others:
+                obj.__dict__.update(link)
+
+        return config.runInteraction(run).addCallback(remember).addCallback(self._forget)
+
+    def clear(self) -> Deferred[None]:
+        """
+        Unlink every related object.
+        """
+        return self.set([])
+
+
+class HasOne(Relationship):
+    """
+    The one object of another table whose foreign key names this object.
+    """
+
+    kind = "HASONE"
+
+    def get(self) -> Deferred[Any]:
+        """
+        @return: a L{Deferred} of the related object or C{None}.
+        """
+        preloaded = self._preloaded({})
+        if preloaded is not None:
+            return preloaded
+        return self.otherklass.find(where=self._ownerWhere(), limit=1)
+
+    def set(self, other: DBObject) -> Deferred[Any]:
+        """
+        Make C{other} the related object (saving it), unlinking any previous one.
+        """
+        spec = self.spec
+        setattr(other, spec.foreignKey, self.inst.id)
+        if spec.typeColumn:
+            setattr(other, spec.typeColumn, type(self.inst).__name__)
+        unlink: dict[str, Any] = {spec.foreignKey: None}
+        if spec.typeColumn:
+            unlink[spec.typeColumn] = None
+        where = self._ownerWhere()
+        if other.id is not None:
+            where = [f"{where[0]} AND {self.config.quoteIdentifier('id')} <> ?",
+                     *where[1:], other.id]
+        table = self.otherklass.tablename()
+
+        def run(txn: Any) -> Deferred[Any]:
+            return self.config.update(table, unlink, where=where).addCallback(
+                lambda _: other.save()
+            )
+
+        from twistar.transaction import runInTransaction
+
+        return runInTransaction(run).addCallback(self._forget)
+
+
+class BelongsTo(Relationship):
+    """
+    The object this object's foreign key names.
+    """
+
+    kind = "BELONGSTO"
+
+    def _targetClass(self) -> type[DBObject] | None:
+        if self.spec.typeColumn is None:
+            return self.otherklass
+        className = getattr(self.inst, self.spec.typeColumn, None)
+        return None if className is None else Registry.getClass(className)  # type: ignore[return-value]
+
+    def get(self) -> Deferred[Any]:
+        """
+        @return: a L{Deferred} of the related object or C{None}.
+        """
+        preloaded = self._preloaded({})
+        if preloaded is not None:
+            return preloaded
+        otherId = getattr(self.inst, self.spec.foreignKey, None)
+        klass = self._targetClass()
+        if otherId is None or klass is None:
+            return succeed(None)
+        return klass.find(otherId)
+
+    def set(self, other: DBObject) -> Deferred[Any]:
+        """
+        Point this object at C{other} (a saved object) and save this object.
+        """
+        if other.id is None:
+            raise ReferenceNotSavedError(f"{other!r} must be saved before it is related")
+        setattr(self.inst, self.spec.foreignKey, other.id)
+        if self.spec.typeColumn:
+            setattr(self.inst, self.spec.typeColumn, type(other).__name__)
+        return self.inst.save().addCallback(self._forget)
+
+    def clear(self) -> Deferred[Any]:
+        """
+        Point this object at nothing and save it.
+        """
+        setattr(self.inst, self.spec.foreignKey, None)
+        if self.spec.typeColumn:
+            setattr(self.inst, self.spec.typeColumn, None)
+        return self.inst.save().addCallback(self._forget)
+
+
+class HABTM(Relationship):
+    """
+    Has-and-belongs-to-many: objects related through a join table.
+    """
+
+    kind = "HABTM"
+
+    def _where(self, findargs: dict[str, Any]) -> dict[str, Any]:
+        q = self.config.quoteIdentifier
+        spec = self.spec
+        findargs = dict(findargs)
+        joinWhere = findargs.pop("join_where", None)
+        inner = f"SELECT {q(spec.habtmOtherKey())} FROM {q(spec.habtmTable())} WHERE {q(spec.foreignKey)} = ?"
+        args: list[Any] = [self.inst.id]
+        if joinWhere:
+            inner += f" AND ({joinWhere[0]})"
+            args.extend(joinWhere[1:])
+        return _withWhere([f"{q('id')} IN ({inner})", *args], findargs)
+
+    def get(self, **findargs: Any) -> Deferred[Any]:
+        """
+        @param findargs: as for L{DBObject.find}, plus C{join_where}, a where
+            on the join table.
+        @return: a L{Deferred} of the list of related objects.
+        """
+        preloaded = self._preloaded(findargs)
+        if preloaded is not None:
+            return preloaded
+        return self.otherklass.find(**self._where(findargs))
+
+    def count(self, **findargs: Any) -> Deferred[int]:
+        """
+        @return: a L{Deferred} of the number of related objects.
+        """
+        return self.otherklass.count(self._where(findargs)["where"])
+
+    def set(self, others: list[DBObject]) -> Deferred[None]:
+        """
+        Make exactly C{others} (saved objects) the related objects, in one
+        transaction.
+        """
+        others = list(others)
+        _requireSaved(others)
+        spec = self.spec
+        table = spec.habtmTable()
+        rows = [
+            {spec.foreignKey: self.inst.id, spec.habtmOtherKey(): otherId}
+            for otherId in dict.fromkeys(obj.id for obj in others)
+        ]
+        config = self.config
+
+        def run(txn: Any) -> None:
+            query, args = config.buildDelete(table, [f"{config.quoteIdentifier(spec.foreignKey)} = ?", self.inst.id])
+            config.run(txn, query, args)
+            if rows:
+                config._insertMany(txn, table, list(rows[0]), rows)
+
+        return config.runInteraction(run).addCallback(self._forget)
+
+    def clear(self) -> Deferred[None]:
+        """
+        Remove every join row of this object.
+        """
+        return self.set([])
+
+
+RELATIONSHIP_CLASSES: dict[str, type[Relationship]] = {
+    "HASMANY": HasMany, "HASONE": HasOne, "BELONGSTO": BelongsTo, "HABTM": HABTM,
+}

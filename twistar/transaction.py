@@ -1,0 +1,573 @@
+# -*- test-case-name: twistar.tests.test_transaction -*-
+"""
+Database transactions that are isolated, never block the reactor, and nest.
+
+A transaction holds one pool thread and its connection from start to end; its
+statements run there, one after another, while the reactor goes on. The
+transaction is found through a context variable, so only the code that runs
+inside it (the transaction's function, the callbacks of the Deferreds it gets,
+and the C{inlineCallbacks} generators and coroutines it starts) joins it;
+every other query of the application runs on its own connection as usual.
+A transaction opened inside a running one becomes a savepoint.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from twisted.internet import threads
+from twisted.internet.defer import Deferred, fail
+from twisted.python.failure import Failure
+
+from twistar.exceptions import (
+    ConnectionLostError,
+    TransactionError,
+    TransactionTimeoutError,
+    TwistarError,
+)
+from twistar.registry import Registry
+
+if TYPE_CHECKING:
+    from twisted.enterprise.adbapi import ConnectionPool
+
+    from twistar.dbconfig.base import InteractionBase
+    from twistar.dbobject import DBObject
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 300.0
+"""Seconds a transaction may stay open before it is rolled back."""
+
+SYNC_CALL_TIMEOUT = 60.0
+"""Seconds a synchronous call on a transaction's cursor may wait."""
+
+_current: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar(
+    "twistar.transaction", default=None
+)
+_savepointNumbers = itertools.count(1)
+
+
+def currentTransaction() -> Transaction | None:
+    """
+    @return: the transaction the calling code runs in, or C{None}.
+    """
+    return _current.get()
+
+
+class _Worker:
+    """
+    The pool thread and connection of one top-level transaction, running the
+    work queued by the transaction and its savepoints, in order.
+    """
+
+    def __init__(
+        self, pool: ConnectionPool, config: InteractionBase, isolation: str | None,
+        timeout: float,
+    ) -> None:
+        self.pool = pool
+        self.config = config
+        self.isolation = isolation
+        # A safety net: the reactor side rolls back at the timeout itself.
+        self.deadline = time.monotonic() + timeout + 30.0
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.threadId: int | None = None
+        self.ended = False
+        self.closed = False
+        self.closedError: BaseException | None = None
+        self.lock = threading.Lock()
+        self.connection: Any = None
+        self.cursor: Any = None
+        self.done = threads.deferToThreadPool(pool._reactor, pool.threadpool, self.loop)
+
+    def submit(self, func: Callable[..., Any] | str, args: Any, kw: Any,
+               report: Callable[[bool, Any], None]) -> None:
+        """
+        Queue C{func(cursor, *args, **kw)}, or C{"commit"} or C{"rollback"};
+        C{report(ok, result)} is called (on the pool thread, or at once if
+        the transaction has ended) when it has run.
+        """
+        with self.lock:
+            if not self.closed:
+                self.queue.put((func, args, kw, report))
+                return
+        self.answerClosed(func, report)
+
+    def answerClosed(self, func: Any, report: Callable[[bool, Any], None]) -> None:
+        if func == "rollback":
+            report(True, None)
+        else:
+            report(False, self.closedError or TransactionError("the transaction has ended"))
+
+    def loop(self) -> None:
+        self.threadId = threading.get_ident()
+        try:
+            self.work()
+        finally:
+            with self.lock:
+                self.closed = True
+            while True:
+                try:
+                    func, _, _, report = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                self.answerClosed(func, report)
+
+    def work(self) -> None:
+        error: BaseException | None = None
+        try:
+            self.connection = self.config.connect(self.pool)
+            self.cursor = self.connection.cursor()
+            self.begin()
+        except BaseException as e:
+            error = e
+            self.discard(e)
+        while True:
+            try:
+                item = self.queue.get(timeout=1.0)
+            except queue.Empty:
+                if not self.pool.running or time.monotonic() > self.deadline:
+                    self.end("rollback")
+                    self.closedError = TransactionTimeoutError(
+                        "the transaction was rolled back: it outlived its timeout "
+                        "or its pool was closed"
+                    )
+                    return
+                continue
+            func, args, kw, report = item
+            if func in ("commit", "rollback"):
+                if error is not None:
+                    report(func == "rollback", error)
+                    return
+                try:
+                    self.end(func)
+                except BaseException as e:
+                    report(False, e)
+                else:
+                    report(True, None)
+                return
+            if error is not None:
+                report(False, TransactionError(f"the transaction has failed: {error}"))
+                continue
+            try:
+                report(True, func(self.cursor, *args, **kw))
+            except BaseException as e:
+                if self.connection is not None and self.config.isConnectionLost(
+                    e, self.connection
+                ):
+                    error = e
+                    self.discard(e)
+                    report(False, ConnectionLostError("connection lost in a transaction"))
+                else:
+                    report(False, _translated(self.config, e))
+
+    def begin(self) -> None:
+        if self.config.beginStatement:
+            self.config.run(self.cursor, self.config.beginStatement, [])
+        if self.isolation:
+            self.config.run(
+                self.cursor, f"SET TRANSACTION ISOLATION LEVEL {self.isolation}", []
+            )
+
+    def end(self, how: str) -> None:
+        self.ended = True
+        if self.connection is None:
+            return
+        try:
+            if self.config.LOG:
+                self.config.log(how.upper(), (), {})
+            getattr(self.connection, how)()
+        except BaseException as e:
+            self.discard(e)
+            if how == "commit":
+                raise ConnectionLostError(
+                    "the connection failed while committing; the commit may or may "
+                    "not have been applied"
+                ) from e
+
+    def discard(self, error: BaseException) -> None:
+        """
+        Drop a connection that failed, so this thread reconnects next time.
+        """
+        if self.connection is not None:
+            self.config.rollback(self.pool, self.connection, error)
+
+
+class Transaction:
+    """
+    A running transaction (or savepoint), as given to a transaction's
+    function.
+
+    Its cursor methods (C{execute}, C{fetchall}, ...) may be called directly,
+    as on an C{adbapi} transaction; from the reactor thread they wait for the
+    statement, so prefer the L{DBObject} and L{InteractionBase} calls, which
+    return Deferreds and run in this transaction automatically.
+    """
+
+    def __init__(
+        self, worker: _Worker, parent: Transaction | None, savepoint: str | None
+    ) -> None:
+        self.pool = worker.pool
+        self.config = worker.config
+        self._worker = worker
+        self.parent = parent
+        self.savepoint = savepoint
+        self.context: contextvars.Context | None = None
+        self.finished = False
+        self._objects: list[DBObject] = []
+
+    @classmethod
+    def begin(cls, isolation: str | None = None, timeout: float | None = None) -> Transaction:
+        """
+        Start a transaction, or a savepoint when one is running.
+
+        @param isolation: an isolation level such as C{"SERIALIZABLE"}, for a
+            top-level transaction.
+        @param timeout: seconds before an unfinished transaction is rolled
+            back (default L{DEFAULT_TIMEOUT}).
+        """
+        config = Registry.getConfig()
+        parent = currentTransaction()
+        if parent is not None and parent.pool is Registry.DBPOOL:
+            if parent.finished:
+                raise TransactionError("the enclosing transaction has already finished")
+            name = f"twistar_sp{next(_savepointNumbers)}"
+            txn = cls(parent._worker, parent, name)
+            txn.run(_runStatement, config, f"SAVEPOINT {name}").addErrback(lambda f: None)
+            return txn
+        if isolation is not None:
+            isolation = isolation.upper()
+            if isolation not in config.isolationLevels:
+                raise TransactionError(
+                    f"isolation level {isolation!r} is not supported here; "
+                    f"choose from {sorted(config.isolationLevels)}"
+                )
+        worker = _Worker(config.pool, config, isolation, timeout or DEFAULT_TIMEOUT)
+        return cls(worker, None, None)
+
+    def run(self, func: Callable[..., T], *args: Any, **kw: Any) -> Deferred[T]:
+        """
+        Run C{func(cursor, *args, **kw)} on this transaction's connection.
+
+        @return: a L{Deferred} of its result, fired in this transaction's
+            context, so its callbacks run in the transaction too.
+        """
+        if self.finished:
+            return fail(TransactionError("this transaction has already finished"))
+        d: Deferred[T] = Deferred()
+        context = self.context or contextvars.copy_context()
+        reactor = self.pool._reactor
+
+        def report(ok: bool, result: Any) -> None:
+            if ok:
+                reactor.callFromThread(context.copy().run, d.callback, result)
+            else:
+                reactor.callFromThread(context.copy().run, d.errback, Failure(result))
+
+        self._worker.submit(func, args, kw, report)
+        return d
+
+    def commit(self) -> Deferred[None]:
+        """
+        Commit (or release the savepoint), then call the C{afterCommit} hooks
+        of the objects written in it.
+        """
+        if self.savepoint is not None:
+            d = self.run(_runStatement, self.config, f"RELEASE SAVEPOINT {self.savepoint}")
+        else:
+            d = self._end("commit")
+        return d.addCallback(self._finish, True)
+
+    def rollback(self) -> Deferred[None]:
+        """
+        Roll back (to the savepoint), then call the C{afterRollback} hooks of
+        the objects written in it.
+        """
+        if self.savepoint is not None:
+            name = self.savepoint
+            d = self.run(_runStatement, self.config, f"ROLLBACK TO SAVEPOINT {name}")
+        else:
+            d = self._end("rollback")
+        return d.addBoth(self._finish, False)
+
+    def _end(self, how: str) -> Deferred[None]:
+        d: Deferred[None] = Deferred()
+        reactor = self.pool._reactor
+
+        def report(ok: bool, result: Any) -> None:
+            if ok:
+                reactor.callFromThread(d.callback, None)
+            else:
+                reactor.callFromThread(d.errback, Failure(result))
+
+        self._worker.submit(how, (), {}, report)  # type: ignore[arg-type]
+        return d
+
+    def _finish(self, result: Any, committed: bool) -> Any:
+        self.finished = True
+        objects, self._objects = self._objects, []
+        if committed and self.parent is not None:
+            self.parent._objects.extend(objects)
+            return result
+        for obj in objects:
+            hook = obj.afterCommit if committed else obj.afterRollback
+            try:
+                hook()
+            except Exception:
+                Failure().printTraceback()
+        return result
+
+    def registerObject(self, obj: DBObject) -> None:
+        """
+        Have C{obj}'s C{afterCommit} or C{afterRollback} hook called when the
+        enclosing transaction ends.
+        """
+        if obj not in self._objects:
+            self._objects.append(obj)
+
+    # -- the synchronous cursor interface ------------------------------------
+
+    def _sync(self, func: Callable[..., T], *args: Any) -> T:
+        worker = self._worker
+        if threading.get_ident() == worker.threadId:
+            return func(worker.cursor, *args)
+        event = threading.Event()
+        box: list[tuple[bool, Any]] = []
+
+        def report(ok: bool, result: Any) -> None:
+            box.append((ok, result))
+            event.set()
+
+        worker.submit(func, args, {}, report)
+        if not event.wait(SYNC_CALL_TIMEOUT):
+            raise TransactionError("a synchronous call on the transaction timed out")
+        ok, result = box[0]
+        if not ok:
+            raise result
+        return result  # type: ignore[no-any-return]
+
+    def execute(self, query: str, *args: Any) -> Any:
+        """
+        Run raw SQL (in the driver's paramstyle) on this transaction's cursor
+        and wait for it.
+        """
+        return self._sync(lambda cursor: cursor.execute(query, *args))
+
+    def __getattr__(self, name: str) -> Any:
+        cursor = self._worker.cursor
+        if cursor is None:
+            self._sync(lambda c: None)
+            cursor = self._worker.cursor
+        attr = getattr(cursor, name)
+        if not callable(attr):
+            return attr
+        return lambda *args, **kw: self._sync(lambda c: getattr(c, name)(*args, **kw))
+
+
+def _runStatement(cursor: Any, config: InteractionBase, statement: str) -> None:
+    config.run(cursor, statement, [])
+
+
+def _translated(config: InteractionBase, error: BaseException) -> BaseException:
+    translated = config.translateError(error)
+    if translated is not error:
+        translated.__cause__ = error
+    return translated
+
+
+def _callInContext(
+    context: contextvars.Context, func: Callable[..., Any], *args: Any, **kw: Any
+) -> Deferred[Any]:
+    """
+    Call C{func} in C{context}; a coroutine or generator result becomes a
+    Deferred there, so everything it awaits runs in that context.
+    """
+
+    def call() -> Deferred[Any]:
+        try:
+            result = func(*args, **kw)
+        except BaseException:
+            return fail()
+        if isinstance(result, Deferred):
+            return result
+        if isinstance(result, Coroutine):
+            return Deferred.fromCoroutine(result)
+        d: Deferred[Any] = Deferred()
+        d.callback(result)
+        return d
+
+    return context.run(call)
+
+
+def _runTransaction(
+    func: Callable[..., Any], args: Any, kw: Any, isolation: str | None, timeout: float | None
+) -> Deferred[Any]:
+    callerContext = contextvars.copy_context()
+    try:
+        txn = Transaction.begin(isolation, timeout)
+    except TwistarError as e:
+        return fail(e)
+    context = contextvars.copy_context()
+    context.run(_current.set, txn)
+    txn.context = context
+    state = {"timedOut": False}
+
+    def cancel(d: Deferred[Any]) -> None:
+        inner.cancel()
+
+    result: Deferred[Any] = Deferred(canceller=cancel)
+
+    def deliver(fire: Callable[[Any], Any], value: Any) -> None:
+        if not result.called:
+            callerContext.copy().run(fire, value)
+
+    def succeeded(value: Any) -> Deferred[Any]:
+        timer.cancel() if timer.active() else None
+        d = txn.commit()
+        d.addCallbacks(
+            lambda _: deliver(result.callback, value),
+            lambda f: deliver(result.errback, _transactionFailure(f, "commit failed")),
+        )
+        return d
+
+    def failed(failure: Failure) -> Deferred[Any]:
+        timer.cancel() if timer.active() else None
+        d = txn.rollback()
+        if state["timedOut"]:
+            failure = Failure(TransactionTimeoutError(
+                f"the transaction did not finish within {timeout or DEFAULT_TIMEOUT} s "
+                f"and was rolled back"
+            ))
+        d.addBoth(lambda _: deliver(result.errback, _transactionFailure(failure)))
+        return d
+
+    def expire() -> None:
+        state["timedOut"] = True
+        inner.cancel()
+
+    timer = txn.pool._reactor.callLater(timeout or DEFAULT_TIMEOUT, expire)
+    inner = _callInContext(context, func, txn, *args, **kw)
+    inner.addCallbacks(succeeded, failed).addErrback(lambda f: None)
+    return result
+
+
+def _transactionFailure(failure: Failure, what: str = "transaction failed") -> Failure:
+    error = failure.value
+    if isinstance(error, TransactionError):
+        return failure
+    wrapped = TransactionError(f"{what}, rolled back: {error!r}")
+    wrapped.__cause__ = error
+    return Failure(wrapped)
+
+
+class _TransactionBlock:
+    """
+    What L{transaction} returns when called without a function: a decorator
+    with options, and an C{async with} block.
+    """
+
+    def __init__(self, isolation: str | None, timeout: float | None) -> None:
+        self.isolation = isolation
+        self.timeout = timeout
+        self._txn: Transaction | None = None
+        self._token: contextvars.Token[Transaction | None] | None = None
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
+        return _decorate(func, self.isolation, self.timeout)
+
+    async def __aenter__(self) -> Transaction:
+        txn = Transaction.begin(self.isolation, self.timeout)
+        self._token = _current.set(txn)
+        txn.context = contextvars.copy_context()
+        self._txn = txn
+        return txn
+
+    async def __aexit__(
+        self, excType: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        txn, token = self._txn, self._token
+        assert txn is not None and token is not None
+        _current.reset(token)
+        if excType is None:
+            await txn.commit()
+        else:
+            await txn.rollback()
+
+    def __enter__(self) -> None:
+        raise TypeError("use 'async with transaction()', not 'with'")
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+
+def _decorate(
+    func: Callable[..., Any], isolation: str | None, timeout: float | None
+) -> Callable[..., Deferred[Any]]:
+    def wrapper(*args: Any, **kw: Any) -> Deferred[Any]:
+        return _runTransaction(func, args, kw, isolation, timeout)
+
+    wrapper.__name__ = getattr(func, "__name__", "transaction")
+    wrapper.__qualname__ = getattr(func, "__qualname__", wrapper.__name__)
+    wrapper.__doc__ = func.__doc__
+    wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+    return wrapper
+
+
+@overload
+def transaction(func: Callable[..., Any]) -> Callable[..., Deferred[Any]]: ...
+
+
+@overload
+def transaction(
+    func: None = None, *, isolation: str | None = None, timeout: float | None = None
+) -> _TransactionBlock: ...
+
+
+def transaction(
+    func: Callable[..., Any] | None = None,
+    *,
+    isolation: str | None = None,
+    timeout: float | None = None,
+) -> Callable[..., Deferred[Any]] | _TransactionBlock:
+    """
+    Run a function in one database transaction.
+
+    As a decorator (C{@transaction} or C{@transaction(isolation=...,
+    timeout=...)}): the function gets the L{Transaction} first, then the
+    caller's arguments; calling it returns a L{Deferred} of its result. Every
+    twistar call made by the function, in callbacks chained on those calls,
+    in C{inlineCallbacks} generators and in coroutines it runs, runs in the
+    transaction. If the function raises or its Deferred fails, everything is
+    rolled back and the Deferred fails with L{TransactionError} whose
+    C{__cause__} is the original error. Inside a running transaction it
+    becomes a savepoint: on failure only its own work is rolled back.
+
+    As C{async with transaction() as txn:}, the block runs in a transaction
+    that commits at its end or rolls back if it raises (the exception goes
+    on unchanged).
+
+    @param isolation: an isolation level, e.g. C{"SERIALIZABLE"}.
+    @param timeout: seconds after which an unfinished transaction is rolled
+        back and fails with L{TransactionTimeoutError}.
+    """
+    if func is None:
+        return _TransactionBlock(isolation, timeout)
+    return _decorate(func, isolation, timeout)
+
+
+def runInTransaction(func: Callable[..., Any], *args: Any, **kw: Any) -> Deferred[Any]:
+    """
+    Call C{func(txn, *args, **kw)} in a transaction, as L{transaction} does.
+
+    @return: a L{Deferred} of its result.
+    """
+    return _runTransaction(func, args, kw, None, None)
+
+

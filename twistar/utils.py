@@ -1,0 +1,96 @@
+# -*- test-case-name: twistar.tests.test_utils -*-
+"""
+Helpers for building wheres, gathering Deferreds and building objects, and
+the L{transaction} decorator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+
+from twistar.dbconfig.base import checkIdentifier
+from twistar.transaction import Transaction, runInTransaction, transaction
+
+if TYPE_CHECKING:
+    from twistar.dbobject import DBObject
+
+__all__ = [
+    "transaction", "runInTransaction", "Transaction", "dictToWhere", "joinWheres",
+    "joinMultipleWheres", "deferredDict", "createInstances",
+]
+
+
+def dictToWhere(attrs: Mapping[str, Any], joiner: str = "AND") -> list[Any] | None:
+    """
+    @return: a where matching every C{name = value} of C{attrs} (C{is} for a
+        C{None} value), or C{None} when C{attrs} is empty:
+        C{{'a': 1, 'b': None}} gives C{['(a = ?) AND (b is ?)', 1, None]}.
+    @raise InvalidIdentifierError: if a key is not a plain identifier.
+    """
+    if not attrs:
+        return None
+    conditions = []
+    for name, value in attrs.items():
+        checkIdentifier(name)
+        conditions.append(f"({name} {'is' if value is None else '='} ?)")
+    return [f" {joiner} ".join(conditions), *attrs.values()]
+
+
+def joinWheres(wone: Sequence[Any], wtwo: Sequence[Any], joiner: str = "AND") -> list[Any]:
+    """
+    @return: a where matching both C{wone} and C{wtwo} (or either, with
+        C{joiner="OR"}).
+    """
+    return [f"({wone[0]}) {joiner} ({wtwo[0]})", *wone[1:], *wtwo[1:]]
+
+
+def joinMultipleWheres(
+    wheres: Iterable[Sequence[Any] | None], joiner: str = "AND"
+) -> list[Any]:
+    """
+    @return: the wheres joined by C{joiner}, skipping empty ones; C{[]} if
+        none is left.
+    """
+    result: list[Any] = []
+    for where in wheres:
+        if not where:
+            continue
+        result = list(where) if not result else joinWheres(result, where, joiner)
+    return result
+
+
+def deferredDict(d: Mapping[Any, Deferred[Any]]) -> Deferred[dict[Any, Any]]:
+    """
+    @return: a L{Deferred} of a dict with the results of the Deferreds of C{d}
+        (it fails with the first failure).
+    """
+    keys = list(d)
+    gathered = gatherResults([d[key] for key in keys], consumeErrors=True)
+    gathered.addErrback(lambda failure: failure.value.subFailure)
+    return gathered.addCallback(lambda values: dict(zip(keys, values)))
+
+
+def createInstances(props: Any, klass: type[DBObject]) -> Deferred[Any]:
+    """
+    Build objects of C{klass} from row dicts, running their C{afterInit}.
+
+    @param props: a list of dicts, one dict, or C{None}.
+    @return: a L{Deferred} of a list of objects, one object, or C{None}.
+    """
+    if props is None:
+        return succeed(None)
+    if isinstance(props, Mapping):
+        return createInstances([props], klass).addCallback(lambda objs: objs[0])
+    objects = [klass._fromRow(tuple(row), tuple(row.values())) for row in props]
+    return klass._afterLoad(objects)
+
+
+def _gather(calls: Iterable[Any]) -> Deferred[list[Any]]:
+    """
+    @return: a L{Deferred} of the results of C{maybeDeferred} of each
+        zero-argument callable.
+    """
+    return gatherResults([maybeDeferred(call) for call in calls], consumeErrors=True)

@@ -1,0 +1,209 @@
+# -*- test-case-name: twistar.tests.test_validation -*-
+"""
+Validation: per-class validators and the L{Errors} they fill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from inflection import titleize
+from twisted.internet.defer import Deferred, succeed
+
+from twistar.dbconfig.base import checkIdentifier
+
+ValidatorFunc = Callable[[Any], Any]
+
+
+class Errors(dict[str, list[str]]):
+    """
+    Validation errors: a dict of property name to its list of messages.
+    C{len(errors)} is the number of messages.
+    """
+
+    def add(self, prop: str, message: str) -> None:
+        """
+        Record C{message} for C{prop}, prefixed by the humanised property name
+        (C{"First Name cannot be blank."}); a repeated message is kept once.
+        """
+        text = f"{titleize(prop)} {message}"
+        messages = self.setdefault(prop, [])
+        if text not in messages:
+            messages.append(text)
+
+    def isEmpty(self) -> bool:
+        """
+        @return: whether there are no errors.
+        """
+        return len(self) == 0
+
+    def errorsFor(self, prop: str) -> list[str]:
+        """
+        @return: the messages for C{prop} (an empty list when none).
+        """
+        return self.get(prop, [])
+
+    def __len__(self) -> int:
+        return sum(len(messages) for messages in self.values())
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __str__(self) -> str:
+        return " ".join(message for messages in self.values() for message in messages)
+
+
+def presenceOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> None:
+    """
+    Add an error for each of C{names} whose value is C{None} or empty.
+    """
+    message = kwargs.get("message", "cannot be blank.")
+    for name in names:
+        if getattr(obj, name, None) in (None, ""):
+            obj.errors.add(name, message)
+
+
+def lengthOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> None:
+    """
+    Add an error for each of C{names} whose length is not C{kwargs["length"]}
+    or not in C{kwargs["range"]}.
+    """
+    for name in names:
+        value = getattr(obj, name, None)
+        size = None if value is None else len(value)
+        if "range" in kwargs:
+            allowed = kwargs["range"]
+            if size is None or size not in allowed:
+                default = f"must have a length between {min(allowed)} and {max(allowed)}."
+                obj.errors.add(name, kwargs.get("message", default))
+        if "length" in kwargs and size != kwargs["length"]:
+            obj.errors.add(name, kwargs.get("message", f"must have length {kwargs['length']}."))
+
+
+def uniquenessOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> Deferred[None]:
+    """
+    Add an error for each of C{names} whose value another row of the table
+    already has (the object's own row is ignored; C{None} is never a clash).
+
+    @return: a L{Deferred} that fires when the checks are done.
+    """
+    from twistar.registry import Registry
+
+    config = Registry.getConfig()
+    message = kwargs.get("message", "is not unique.")
+    checks = []
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is None:
+            continue
+        where: list[Any] = [f"{config.quoteIdentifier(name)} = ?", value]
+        if obj.id is not None:
+            where = [f"{where[0]} AND {config.quoteIdentifier('id')} <> ?", value, obj.id]
+        checks.append((name, type(obj).count(where)))
+
+    def record(counts: list[int]) -> None:
+        for (name, _), count in zip(checks, counts):
+            if count:
+                obj.errors.add(name, message)
+
+    from twisted.internet.defer import gatherResults
+
+    return gatherResults([d for _, d in checks], consumeErrors=True).addCallback(record)
+
+
+class Validator:
+    """
+    The validation class methods of L{DBObject}. Validators belong to the
+    class they are declared on (and its subclasses), never to its siblings.
+    """
+
+    errors: Errors
+
+    @classmethod
+    def _ownValidators(cls) -> list[ValidatorFunc]:
+        if "_validators" not in cls.__dict__:
+            cls._validators = []  # type: ignore[attr-defined]
+        return cls.__dict__["_validators"]  # type: ignore[no-any-return]
+
+    @classmethod
+    def _allValidators(cls) -> list[ValidatorFunc]:
+        return [
+            func for klass in reversed(cls.__mro__) for func in klass.__dict__.get("_validators", ())
+        ]
+
+    @classmethod
+    def addValidator(cls, func: ValidatorFunc) -> None:
+        """
+        Add C{func(obj)}, which adds to C{obj.errors} and may return a
+        L{Deferred}, to this class's validators.
+        """
+        cls._ownValidators().append(func)
+
+    @classmethod
+    def validatesPresenceOf(cls, *names: str, **kwargs: Any) -> None:
+        """
+        Require the attributes C{names} to be neither C{None} nor empty.
+        C{message=} replaces "cannot be blank.".
+        """
+        _checkNames(names)
+        cls.addValidator(lambda obj: presenceOf(obj, names, kwargs))
+
+    @classmethod
+    def validatesLengthOf(cls, *names: str, **kwargs: Any) -> None:
+        """
+        Require the attributes C{names} to have a length in C{range=} or of
+        exactly C{length=}; C{message=} replaces the default message.
+        """
+        _checkNames(names)
+        if "range" not in kwargs and "length" not in kwargs:
+            raise ValueError("validatesLengthOf needs range= or length=")
+        cls.addValidator(lambda obj: lengthOf(obj, names, kwargs))
+
+    @classmethod
+    def validatesUniquenessOf(cls, *names: str, **kwargs: Any) -> None:
+        """
+        Require no other row to have the same value for each of C{names}.
+        C{message=} replaces "is not unique.".
+        """
+        _checkNames(names)
+        cls.addValidator(lambda obj: uniquenessOf(obj, names, kwargs))
+
+    @classmethod
+    def clearValidations(cls) -> None:
+        """
+        Remove this class's validators.
+        """
+        cls._ownValidators().clear()
+
+    def validate(self) -> Deferred[Any]:
+        """
+        Run every validator, filling C{self.errors} afresh.
+
+        @return: a L{Deferred} of this object.
+        """
+        self.errors = Errors()
+        validators = type(self)._allValidators()
+        if not validators:
+            return succeed(self)
+        return _runSequentially(self, validators)
+
+    def isValid(self) -> Deferred[bool]:
+        """
+        @return: a L{Deferred} of whether the object passes its validators.
+        """
+        return self.validate().addCallback(lambda obj: obj.errors.isEmpty())
+
+
+def _runSequentially(obj: Any, funcs: list[ValidatorFunc]) -> Deferred[Any]:
+    for index, func in enumerate(funcs):
+        result = func(obj)
+        if isinstance(result, Deferred):
+            rest = funcs[index + 1:]
+            return result.addCallback(lambda _: _runSequentially(obj, rest))
+    return succeed(obj)
+
+
+def _checkNames(names: Iterable[str]) -> None:
+    for name in names:
+        checkIdentifier(name)
