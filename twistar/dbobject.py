@@ -6,11 +6,11 @@ L{DBObject}: the model base class. One subclass per table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
-from typing import Any, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from inflection import pluralize, underscore
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, gatherResults, succeed
 
 from twistar.exceptions import DBObjectSaveError, UnknownColumnError
 from twistar.registry import Registry
@@ -26,7 +26,7 @@ _HOOKS_ON_CREATE = ("beforeCreate", "beforeSave")
 _HOOKS_ON_UPDATE = ("beforeUpdate", "beforeSave")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tableNameFor(className: str) -> str:
     return pluralize(underscore(className))
 
@@ -89,6 +89,10 @@ class DBObject(Validator, metaclass=DBObjectType):
     _deleted = False
     _savedState: tuple[tuple[str, ...], tuple[Any, ...]] | None = None
     _relationships: dict[str, Any] = {}
+
+    if TYPE_CHECKING:
+        # Column attributes are set from rows at run time.
+        def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self, **kwargs: Any) -> None:
         """
@@ -153,7 +157,7 @@ class DBObject(Validator, metaclass=DBObjectType):
             if isinstance(result, Deferred):
                 rest = names[index + 1:]
                 return result.addCallback(
-                    lambda value: value is not False and self._runHooks(rest)
+                    lambda value, rest: value is not False and self._runHooks(rest), rest
                 )
             if result is False:
                 return False
@@ -260,7 +264,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         @return: a L{Deferred} of this object; it fails with
             L{CannotRefreshError} if the row is gone.
         """
-        return Registry.getConfig().refreshObj(self)
+        return Registry.getConfig().refreshObj(self)  # type: ignore[return-value]
 
     # -- attributes ----------------------------------------------------------
 

@@ -10,7 +10,7 @@ whose value, on a saved instance, is a relationship object.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from inflection import camelize, singularize, underscore
@@ -29,7 +29,7 @@ _OPTIONS = frozenset(
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _singularClassName(name: str) -> str:
     return camelize(singularize(name))
 
@@ -100,7 +100,8 @@ def buildSpec(kind: str, owner: type, declaration: Any) -> RelationshipSpec:
     polymorphicAs = options.get("as")
     typeColumn = None
     if kind == "BELONGSTO":
-        className = options.get("class_name", None if options.get("polymorphic") else camelize(name))
+        default = None if options.get("polymorphic") else camelize(name)
+        className = options.get("class_name", default)
         foreignKey = options.get("foreign_key", f"{name}_id")
         if options.get("polymorphic"):
             typeColumn = f"{name}_type"
@@ -362,7 +363,10 @@ class HABTM(Relationship):
         spec = self.spec
         findargs = dict(findargs)
         joinWhere = findargs.pop("join_where", None)
-        inner = f"SELECT {q(spec.habtmOtherKey())} FROM {q(spec.habtmTable())} WHERE {q(spec.foreignKey)} = ?"
+        inner = (
+            f"SELECT {q(spec.habtmOtherKey())} FROM {q(spec.habtmTable())} "
+            f"WHERE {q(spec.foreignKey)} = ?"
+        )
         args: list[Any] = [self.inst.id]
         if joinWhere:
             inner += f" AND ({joinWhere[0]})"
@@ -402,7 +406,8 @@ class HABTM(Relationship):
         config = self.config
 
         def run(txn: Any) -> None:
-            query, args = config.buildDelete(table, [f"{config.quoteIdentifier(spec.foreignKey)} = ?", self.inst.id])
+            ownRows = [f"{config.quoteIdentifier(spec.foreignKey)} = ?", self.inst.id]
+            query, args = config.buildDelete(table, ownRows)
             config.run(txn, query, args)
             if rows:
                 config._insertMany(txn, table, list(rows[0]), rows)

@@ -171,9 +171,9 @@ class _Worker:
         if self.config.beginStatement:
             self.config.run(self.cursor, self.config.beginStatement, [])
         if self.isolation:
-            self.config.run(
-                self.cursor, f"SET TRANSACTION ISOLATION LEVEL {self.isolation}", []
-            )
+            statement = self.config.isolationStatement(self.isolation)
+            if statement:
+                self.config.run(self.cursor, statement, [])
 
     def end(self, how: str) -> None:
         self.ended = True

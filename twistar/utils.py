@@ -85,7 +85,7 @@ def createInstances(props: Any, klass: type[DBObject]) -> Deferred[Any]:
     if isinstance(props, Mapping):
         return createInstances([props], klass).addCallback(lambda objs: objs[0])
     objects = [klass._fromRow(tuple(row), tuple(row.values())) for row in props]
-    return klass._afterLoad(objects)
+    return maybeDeferred(klass._afterLoad, objects)
 
 
 def _gather(calls: Iterable[Any]) -> Deferred[list[Any]]:

@@ -129,7 +129,9 @@ class Validator:
     @classmethod
     def _allValidators(cls) -> list[ValidatorFunc]:
         return [
-            func for klass in reversed(cls.__mro__) for func in klass.__dict__.get("_validators", ())
+            func
+            for klass in reversed(cls.__mro__)
+            for func in klass.__dict__.get("_validators", ())
         ]
 
     @classmethod
@@ -200,7 +202,7 @@ def _runSequentially(obj: Any, funcs: list[ValidatorFunc]) -> Deferred[Any]:
         result = func(obj)
         if isinstance(result, Deferred):
             rest = funcs[index + 1:]
-            return result.addCallback(lambda _: _runSequentially(obj, rest))
+            return result.addCallback(lambda _, rest: _runSequentially(obj, rest), rest)
     return succeed(obj)
 
 

@@ -492,7 +492,8 @@ class InteractionBase:
         table = self.quoteIdentifier(tablename)
         if columns:
             values = ", ".join([self.placeholder] * len(columns))
-            query = f"INSERT INTO {table} ({', '.join(self.escapeColNames(columns))}) VALUES ({values})"
+            names = ", ".join(self.escapeColNames(columns))
+            query = f"INSERT INTO {table} ({names}) VALUES ({values})"
         else:
             query = f"INSERT INTO {table} {self.emptyInsertClause}"
         if returnId and self.insertReturnsId:
@@ -539,6 +540,14 @@ class InteractionBase:
             for a missing table.
         """
         raise NotImplementedError
+
+    def isolationStatement(self, level: str) -> str | None:
+        """
+        @return: the statement that sets the isolation level of the
+            transaction about to start (one of L{isolationLevels}), or C{None}
+            when nothing needs to be run.
+        """
+        return f"SET TRANSACTION ISOLATION LEVEL {level}"
 
     def lastInsertIDQuery(self) -> str:
         """
@@ -589,7 +598,7 @@ class InteractionBase:
                 from twisted.internet.defer import succeed
 
                 return succeed(cached)
-            return self.runInteraction(self.getSchema, tablename)
+            return self.runInteraction(lambda txn: self.getSchema(tablename, txn))
         columns = Registry.SCHEMAS.get(tablename)
         if columns is None:
             query, args = self.schemaQuery(tablename)
@@ -641,7 +650,7 @@ class InteractionBase:
         self.escapeColNames(columns)
         self.checkValues(values, columns)
         if txn is None:
-            return self.runInteraction(self.insert, tablename, vals)
+            return self.runInteraction(lambda cursor: self.insert(tablename, vals, cursor))
         returnId = "id" in self.getSchema(tablename, txn)
         return self.insertRow(txn, tablename, columns, values, returnId)
 

@@ -27,6 +27,9 @@ class SQLiteDBConfig(InteractionBase):
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         return "SELECT name FROM pragma_table_info(?) ORDER BY cid", [tablename]
 
+    def isolationStatement(self, level: str) -> str | None:
+        return None
+
     def lastInsertIDQuery(self) -> str:
         return "SELECT last_insert_rowid()"
 

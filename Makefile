@@ -1,0 +1,64 @@
+# twistar developer tasks.
+#
+#   make test    ruff + mypy + the trial suite on sqlite, PostgreSQL and MariaDB
+#   make demo    run examples/quickstart.py
+#   make bench   run bench/run.py
+#
+# Everything installs what it needs: Debian packages (when missing, as root),
+# a virtualenv in .venv, and the project in editable mode.  A second run
+# skips the installs (stamp files in .venv, redone when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP_BASE := $(VENV)/.stamp-base
+STAMP_DEV := $(VENV)/.stamp-dev
+
+.PHONY: test demo bench venv dev-install system-deps clean
+
+test: system-deps $(STAMP_DEV)
+	$(VPY) scripts/run_tests.py
+
+demo: $(STAMP_BASE)
+	$(VPY) examples/quickstart.py
+
+bench: system-deps $(STAMP_DEV)
+	$(VPY) bench/run.py
+
+venv: $(VPY)
+
+dev-install: $(STAMP_DEV)
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip || true
+
+# Debian packages, installed only when missing (the checks take milliseconds):
+# pkg-config and libmariadb-dev to build mysqlclient, and the test servers.
+system-deps:
+	@missing=""; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	{ pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null; } \
+	  || missing="$$missing libmariadb-dev"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	{ [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ] || command -v mariadbd >/dev/null 2>&1; } \
+	  || missing="$$missing mariadb-server"; \
+	{ command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1; } \
+	  || missing="$$missing mariadb-client"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(STAMP_BASE): pyproject.toml setup.py | $(VPY)
+	$(VPY) -m pip install --quiet -e .
+	@touch $@
+
+$(STAMP_DEV): pyproject.toml setup.py | $(VPY) system-deps
+	$(VPY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(STAMP_BASE)
+
+clean:
+	rm -rf build *.egg-info _trial_temp* .mypy_cache .ruff_cache

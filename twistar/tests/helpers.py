@@ -1,0 +1,216 @@
+"""
+Test support: the backend chosen by C{TWISTAR_TEST_DB}, its pools, and the
+tables the tests use.
+
+C{TWISTAR_TEST_DB} is C{sqlite} (the default) or a server URL:
+C{postgresql://user@host:port/dbname} (psycopg2; C{postgresql+psycopg://}
+for psycopg 3) or C{mysql://user@host:port/dbname} (MySQLdb;
+C{mysql+pymysql://} for PyMySQL).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from twisted.enterprise import adbapi
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from twistar.registry import Registry
+
+SQLITE = "sqlite"
+POSTGRES = "postgres"
+MYSQL = "mysql"
+
+_SCHEMES = {
+    "postgresql": (POSTGRES, "psycopg2"),
+    "postgres": (POSTGRES, "psycopg2"),
+    "postgresql+psycopg2": (POSTGRES, "psycopg2"),
+    "postgresql+psycopg": (POSTGRES, "psycopg"),
+    "mysql": (MYSQL, "MySQLdb"),
+    "mysql+mysqldb": (MYSQL, "MySQLdb"),
+    "mysql+pymysql": (MYSQL, "pymysql"),
+}
+
+
+def testDatabase() -> str:
+    """
+    @return: the value of C{TWISTAR_TEST_DB} (C{"sqlite"} when unset).
+    """
+    return os.environ.get("TWISTAR_TEST_DB", "").strip() or SQLITE
+
+
+def backend(url: str | None = None) -> str:
+    """
+    @return: C{"sqlite"}, C{"postgres"} or C{"mysql"} for a test database URL.
+    """
+    url = url or testDatabase()
+    if url == SQLITE or url.startswith("sqlite"):
+        return SQLITE
+    scheme = urlparse(url).scheme
+    if scheme not in _SCHEMES:
+        raise ValueError(f"unknown TWISTAR_TEST_DB {url!r}")
+    return _SCHEMES[scheme][0]
+
+
+def makePool(
+    url: str | None = None, driver: str | None = None, **poolArgs: Any
+) -> adbapi.ConnectionPool:
+    """
+    @param url: a test database URL (default: C{TWISTAR_TEST_DB}).
+    @param driver: a DB-API module name to use instead of the URL's.
+    @param poolArgs: extra C{cp_*} arguments for the pool.
+    @return: a new connection pool for that database. For SQLite, a new
+        database file in a temporary directory.
+    """
+    url = url or testDatabase()
+    kind = backend(url)
+    if kind == SQLITE:
+        path = os.path.join(tempfile.mkdtemp(prefix="twistar-sqlite-"), "test.db")
+        return adbapi.ConnectionPool(
+            driver or "sqlite3", path, check_same_thread=False, timeout=30,
+            cp_openfun=_sqliteOpen, **poolArgs,
+        )
+    parsed = urlparse(url)
+    driver = driver or _SCHEMES[parsed.scheme][1]
+    dbname = parsed.path.lstrip("/")
+    user = unquote(parsed.username or "")
+    password = unquote(parsed.password or "")
+    host = parsed.hostname or "127.0.0.1"
+    port = parsed.port
+    if kind == POSTGRES:
+        args: dict[str, Any] = {"host": host, "port": port or 5432, "user": user,
+                                "dbname": dbname}
+        if password:
+            args["password"] = password
+    else:
+        args = {"host": host, "port": port or 3306, "user": user,
+                "charset": "utf8mb4"}
+        args["database" if driver == "pymysql" else "db"] = dbname
+        if password:
+            args["password" if driver == "pymysql" else "passwd"] = password
+    return adbapi.ConnectionPool(driver, **args, **poolArgs)
+
+
+def _sqliteOpen(connection: Any) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=OFF")
+
+
+_TYPES = {
+    SQLITE: {
+        "pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "int": "INTEGER", "bigint": "INTEGER",
+        "str": "VARCHAR(255)", "text": "TEXT", "bool": "BOOLEAN", "float": "DOUBLE PRECISION",
+        "decimal": "DECIMAL(20, 6)", "bytes": "BLOB", "date": "DATE", "time": "TIME",
+        "datetime": "TIMESTAMP", "suffix": "",
+    },
+    POSTGRES: {
+        "pk": "SERIAL PRIMARY KEY", "int": "INTEGER", "bigint": "BIGINT",
+        "str": "VARCHAR(255)", "text": "TEXT", "bool": "BOOLEAN", "float": "DOUBLE PRECISION",
+        "decimal": "NUMERIC(20, 6)", "bytes": "BYTEA", "date": "DATE", "time": "TIME",
+        "datetime": "TIMESTAMP", "suffix": "",
+    },
+    MYSQL: {
+        "pk": "INTEGER PRIMARY KEY AUTO_INCREMENT", "int": "INTEGER", "bigint": "BIGINT",
+        "str": "VARCHAR(255)", "text": "LONGTEXT", "bool": "BOOLEAN", "float": "DOUBLE",
+        "decimal": "DECIMAL(20, 6)", "bytes": "LONGBLOB", "date": "DATE", "time": "TIME(6)",
+        "datetime": "DATETIME(6)",
+        "suffix": " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_bin",
+    },
+}
+
+# Table name -> column definitions, with {type} markers filled per backend.
+TABLES: dict[str, list[str]] = {
+    "users": ["id {pk}", "first_name {str}", "last_name {str}", "age {int}", "dob {date}"],
+    "avatars": ["id {pk}", "name {str}", "color {str}", "user_id {int}"],
+    "pictures": ["id {pk}", "name {str}", "size {int}", "user_id {int}"],
+    "favorite_colors": ["id {pk}", "name {str}"],
+    "favorite_colors_users": ["favorite_color_id {int}", "user_id {int}", "palette_id {int}"],
+    "coltests": ["id {pk}", "{q}select{q} {str}", "{q}where{q} {str}"],
+    "boys": ["id {pk}", "name {str}"],
+    "girls": ["id {pk}", "name {str}"],
+    "nicknames": ["id {pk}", "value {str}", "nicknameable_id {int}", "nicknameable_type {str}"],
+    "blogposts": ["id {pk}", "title {str}"],
+    "categories": ["id {pk}", "name {str}"],
+    "posts_categories": ["blogpost_id {int}", "category_id {int}"],
+    "comments": ["id {pk}", "body {text}", "blogpost_id {int}", "author_id {int}"],
+    "values_tests": [
+        "id {pk}", "a_bool {bool}", "a_int {int}", "a_bigint {bigint}", "a_float {float}",
+        "a_decimal {decimal}", "a_str {text}", "a_bytes {bytes}", "a_date {date}",
+        "a_time {time}", "a_datetime {datetime}",
+    ],
+    "uniques": ["id {pk}", "code {str} UNIQUE", "label {str}"],
+}
+
+
+def tableDDL(kind: str, name: str, columns: list[str]) -> str:
+    """
+    @return: the C{CREATE TABLE} statement of C{name} for backend C{kind}.
+    """
+    types = dict(_TYPES[kind], q="`" if kind == MYSQL else '"')
+    body = ", ".join(column.format(**types) for column in columns)
+    return f"CREATE TABLE {name} ({body}){types['suffix']}"
+
+
+def _createTables(txn: Any, kind: str, tables: dict[str, list[str]]) -> None:
+    for name, columns in tables.items():
+        txn.execute(f"DROP TABLE IF EXISTS {name}")
+        txn.execute(tableDDL(kind, name, columns))
+
+
+def _emptyTables(txn: Any, tables: dict[str, list[str]]) -> None:
+    for name in tables:
+        txn.execute(f"DELETE FROM {name}")
+
+
+_created: set[str] = set()
+
+
+@defer.inlineCallbacks
+def initDB(testCase: unittest.TestCase, **poolArgs: Any) -> Any:
+    """
+    Give C{testCase} a fresh pool as L{Registry.DBPOOL} with every test table
+    present and empty; the pool is closed at the test's end.
+
+    @return: a L{Deferred} of the pool.
+    """
+    pool = makePool(**poolArgs)
+    Registry.DBPOOL = pool
+    testCase.addCleanup(closePool, pool)
+    kind = backend()
+    if kind == SQLITE or testDatabase() not in _created:
+        yield pool.runInteraction(_createTables, kind, TABLES)
+        if kind != SQLITE:
+            _created.add(testDatabase())
+    else:
+        yield pool.runInteraction(_emptyTables, TABLES)
+    return pool
+
+
+def closePool(pool: adbapi.ConnectionPool) -> None:
+    """
+    Close C{pool} and forget it if it is L{Registry.DBPOOL}.
+    """
+    if pool.running or pool.startID:
+        pool.close()
+    if Registry.DBPOOL is pool:
+        Registry.DBPOOL = None
+
+
+class DBTestCase(unittest.TestCase):
+    """
+    A test case with a fresh pool and empty test tables in each test.
+
+    @ivar pool: the test's pool (also L{Registry.DBPOOL}).
+    @ivar backend: C{"sqlite"}, C{"postgres"} or C{"mysql"}.
+    """
+
+    backend = backend()
+
+    async def setUp(self) -> None:
+        self.pool = await initDB(self)
+        self.config = Registry.getConfig()
+

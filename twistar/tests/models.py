@@ -1,0 +1,177 @@
+"""
+Model classes shared by the tests.
+"""
+
+from twistar.dbobject import DBObject
+from twistar.registry import Registry
+
+# -- relationship models (used by test_relationships) ------------------------
+
+
+class User(DBObject):
+    """
+    A row of C{users}, with pictures, an avatar and favourite colours.
+    """
+
+    HASMANY = ["pictures"]
+    HASONE = ["avatar"]
+    HABTM = ["favorite_colors"]
+
+
+class Picture(DBObject):
+    """
+    A row of C{pictures}, belonging to a L{User} through C{user_id}.
+    """
+
+    BELONGSTO = ["user"]
+
+
+class Avatar(DBObject):
+    """
+    A row of C{avatars}, the one avatar of a L{User}.
+    """
+
+    BELONGSTO = ["user"]
+
+
+class FavoriteColor(DBObject):
+    """
+    A row of C{favorite_colors}; joined to L{User} by C{favorite_colors_users}.
+    """
+
+    HABTM = ["users"]
+
+
+class Boy(DBObject):
+    """
+    A row of C{boys}, owning nicknames polymorphically.
+    """
+
+    HASMANY = [{"name": "nicknames", "as": "nicknameable"}]
+
+
+class Girl(DBObject):
+    """
+    A row of C{girls}, owning nicknames polymorphically.
+    """
+
+    HASMANY = [{"name": "nicknames", "as": "nicknameable"}]
+
+
+class Nickname(DBObject):
+    """
+    A row of C{nicknames}, belonging to a L{Boy} or a L{Girl}.
+    """
+
+    BELONGSTO = [{"name": "nicknameable", "polymorphic": True}]
+
+
+class Blogpost(DBObject):
+    """
+    A row of C{blogposts}: comments, and categories through the custom join
+    table C{posts_categories}.
+    """
+
+    HASMANY = ["comments"]
+    HABTM = [
+        {"name": "categories", "join_table": "posts_categories",
+         "foreign_key": "blogpost_id", "association_foreign_key": "category_id"},
+    ]
+
+
+class Category(DBObject):
+    """
+    A row of C{categories}, joined to L{Blogpost} by C{posts_categories}.
+    """
+
+    HABTM = [{"name": "blogposts", "join_table": "posts_categories"}]
+
+
+class Comment(DBObject):
+    """
+    A row of C{comments}: belongs to a L{Blogpost}, and to an author (a
+    L{User}) through C{author_id}.
+    """
+
+    BELONGSTO = [
+        "blogpost",
+        {"name": "author", "class_name": "User", "foreign_key": "author_id"},
+    ]
+
+
+class Article(DBObject):
+    """
+    C{blogposts} again, under a name whose conventions match no column: its
+    relationships work only through their explicit options.
+    """
+
+    TABLENAME = "blogposts"
+    HASMANY = [{"name": "remarks", "class_name": "Comment", "foreign_key": "blogpost_id"}]
+    HABTM = [
+        {"name": "labels", "class_name": "Label", "join_table": "posts_categories",
+         "foreign_key": "blogpost_id", "association_foreign_key": "category_id"},
+    ]
+
+
+class Label(DBObject):
+    """
+    C{categories} again, for L{Article}.
+    """
+
+    TABLENAME = "categories"
+
+
+Registry.register(
+    User, Picture, Avatar, FavoriteColor, Boy, Girl, Nickname, Blogpost, Category, Comment,
+    Article, Label,
+)
+
+
+# -- models of test_dbobject, test_validation, test_utils, test_dbconfig ------
+
+
+class Coltest(DBObject):
+    """
+    A row of C{coltests}, whose columns are the reserved words C{select} and
+    C{where}.
+    """
+
+
+class Unique(DBObject):
+    """
+    A row of C{uniques}, whose C{code} column is UNIQUE.
+    """
+
+
+class Imaginary(DBObject):
+    """
+    A model whose table (C{imaginaries}) does not exist.
+    """
+
+
+class Member(DBObject):
+    """
+    C{users} again, with no relationships; validation tests add validators
+    to it and clear them afterwards.
+    """
+
+    TABLENAME = "users"
+
+
+class Lad(DBObject):
+    """
+    C{boys} again; a sibling of L{Lass} for per-class validators.
+    """
+
+    TABLENAME = "boys"
+
+
+class Lass(DBObject):
+    """
+    C{girls} again; a sibling of L{Lad} for per-class validators.
+    """
+
+    TABLENAME = "girls"
+
+
+Registry.register(Coltest, Unique, Imaginary, Member, Lad, Lass)
