@@ -10,11 +10,16 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from inflection import pluralize, underscore
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 
-from twistar.exceptions import DBObjectSaveError, UnknownColumnError
+from twistar.exceptions import (
+    DBObjectSaveError,
+    InvalidRelationshipError,
+    UnknownColumnError,
+    ValidationError,
+)
 from twistar.registry import Registry
-from twistar.relationships import KINDS, RelationshipDescriptor, buildSpec
+from twistar.relationships import KINDS, RelationshipDescriptor, buildSpec, preload
 from twistar.transaction import currentTransaction, runInTransaction
 from twistar.utils import deferredDict
 from twistar.validation import Errors, Validator
@@ -201,6 +206,50 @@ class DBObject(Validator, metaclass=DBObjectType):
         d = config.insertObj(self) if creating else config.updateObj(self)
         return d.addCallback(_afterWrite)
 
+    @classmethod
+    def createMany(cls: type[T], objects: Iterable[T]) -> Deferred[list[T]]:
+        """
+        Save many new objects of this class: validate them all, run their
+        C{beforeCreate} and C{beforeSave} hooks, then insert them in a few
+        multi-row statements and set their ids.
+
+        @return: a L{Deferred} of the objects inserted (those whose hooks did
+            not cancel). It fails with L{ValidationError} (saving nothing)
+            if any object is invalid.
+        @raise DBObjectSaveError: if an object is not new or not of this class.
+        """
+        objects = list(objects)
+        for obj in objects:
+            if type(obj) is not cls or obj.id is not None or obj._deleted:
+                raise DBObjectSaveError(f"createMany needs new {cls.__name__} objects, not {obj!r}")
+
+        def checkValid(_: Any) -> Deferred[list[Any]]:
+            invalid = [obj for obj in objects if obj.__dict__.get("errors")]
+            if invalid:
+                raise ValidationError(
+                    f"{len(invalid)} of {len(objects)} objects are invalid; nothing was saved",
+                    invalid,
+                )
+            return gatherResults(
+                [maybeDeferred(obj._runHooks, _HOOKS_ON_CREATE) for obj in objects],
+                consumeErrors=True,
+            )
+
+        def insert(proceed: list[bool]) -> Deferred[list[T]]:
+            chosen = [obj for obj, go in zip(objects, proceed) if go]
+
+            def inserted(_: Any) -> list[T]:
+                for obj in chosen:
+                    obj._afterWrite()
+                return chosen
+
+            return Registry.getConfig().insertObjs(chosen).addCallback(inserted)
+
+        validations = [obj.validate() for obj in objects]
+        return gatherResults(validations, consumeErrors=True).addCallback(checkValid).addCallback(
+            insert
+        )
+
     def _changedValues(self, columns: Iterable[str]) -> dict[str, Any]:
         """
         @return: the column attributes that changed since the object was
@@ -316,18 +365,55 @@ class DBObject(Validator, metaclass=DBObjectType):
         group: str | None = None,
         limit: int | tuple[int, int] | None = None,
         orderby: str | None = None,
+        include: Sequence[str] | None = None,
     ) -> Deferred[Any]:
         """
         Find objects. C{where} is C{[condition, args...]} with C{?}
         placeholders; C{group} and C{orderby} are trusted SQL fragments.
 
+        @param include: relationship names to load for all the objects found,
+            with one query per relationship (see L{preload}).
         @return: a L{Deferred} of one object or C{None} (with C{id}, or with
             C{limit=1}), otherwise of a list.
         """
         config = Registry.getConfig()
         one = id is not None or limit == 1
         query, args = config.buildSelect(cls.tablename(), id, where, group, limit, orderby)
-        return config.selectObjects(cls, query, args, one).addCallback(cls._afterLoad)
+        d = config.selectObjects(cls, query, args, one).addCallback(cls._afterLoad)
+        if include:
+            names = tuple(include)
+            cls._checkRelationships(names)
+            d.addCallback(cls._includeIn, names)
+        return d
+
+    @classmethod
+    def _checkRelationships(cls, names: Iterable[str]) -> None:
+        unknown = [name for name in names if name not in cls._relationships]
+        if unknown:
+            raise InvalidRelationshipError(
+                f"{cls.__name__} has no relationship(s) {', '.join(map(repr, unknown))}"
+            )
+
+    @classmethod
+    def _includeIn(cls, result: Any, names: tuple[str, ...]) -> Any:
+        if result is None:
+            return None
+        if isinstance(result, list):
+            return preload(result, names)
+        return preload([result], names).addCallback(lambda _: result)
+
+    @classmethod
+    def preload(cls, objects: Iterable[T], *names: str) -> Deferred[list[T]]:
+        """
+        Load the relationships C{names} of C{objects} (saved objects of this
+        class) with one query per relationship, so that C{obj.<name>.get()}
+        then fires at once without a query.
+
+        @return: a L{Deferred} of the objects, as a list.
+        @raise InvalidRelationshipError: for a name that is not a relationship.
+        """
+        cls._checkRelationships(names)
+        return preload(list(objects), names)
 
     @classmethod
     def _afterLoad(cls, result: Any) -> Any:
@@ -345,15 +431,16 @@ class DBObject(Validator, metaclass=DBObjectType):
         return gatherResults(waits, consumeErrors=True).addCallback(lambda _: result)
 
     @classmethod
-    def findBy(cls, **attrs: Any) -> Deferred[list[Any]]:
+    def findBy(cls, include: Sequence[str] | None = None, **attrs: Any) -> Deferred[list[Any]]:
         """
+        @param include: relationship names to load, as for L{find}.
         @return: a L{Deferred} of the objects whose columns equal C{attrs}
             (C{None} matches NULL); every object when no C{attrs}.
         @raise UnknownColumnError: (in the Deferred) for a name that is not a
             column of the table.
         """
         if not attrs:
-            return cls.find()
+            return cls.find(include=include)
         config = Registry.getConfig()
 
         def withColumns(columns: list[str]) -> Deferred[Any]:
@@ -368,7 +455,7 @@ class DBObject(Validator, metaclass=DBObjectType):
                 for name, value in attrs.items()
             ]
             where = [" AND ".join(conditions), *(v for v in attrs.values() if v is not None)]
-            return cls.find(where=where)
+            return cls.find(where=where, include=include)
 
         return config.getSchema(cls.tablename()).addCallback(withColumns)
 
@@ -388,11 +475,12 @@ class DBObject(Validator, metaclass=DBObjectType):
         return runInTransaction(findOrSave)
 
     @classmethod
-    def all(cls) -> Deferred[list[Any]]:
+    def all(cls, include: Sequence[str] | None = None) -> Deferred[list[Any]]:
         """
+        @param include: relationship names to load, as for L{find}.
         @return: a L{Deferred} of every object of the table.
         """
-        return cls.find()
+        return cls.find(include=include)
 
     @classmethod
     def count(cls, where: Where | None = None) -> Deferred[int]:

@@ -8,6 +8,8 @@ translated into L{DatabaseError} subclasses, with the driver's exception kept
 as C{__cause__}.
 """
 
+from typing import Any
+
 
 class TwistarError(Exception):
     """
@@ -61,6 +63,18 @@ class DBObjectSaveError(TwistarError):
     """
     An object could not be saved (for instance, it was deleted).
     """
+
+
+class ValidationError(TwistarError):
+    """
+    Objects given to C{createMany} failed validation; nothing was saved.
+
+    @ivar objects: the invalid objects (their C{errors} say why).
+    """
+
+    def __init__(self, message: str, objects: list[Any]) -> None:
+        super().__init__(message)
+        self.objects = objects
 
 
 class InvalidQueryError(TwistarError, ValueError):

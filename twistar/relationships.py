@@ -424,3 +424,144 @@ class HABTM(Relationship):
 RELATIONSHIP_CLASSES: dict[str, type[Relationship]] = {
     "HASMANY": HasMany, "HASONE": HasOne, "BELONGSTO": BelongsTo, "HABTM": HABTM,
 }
+
+
+def _chunks(values: list[Any], size: int) -> list[list[Any]]:
+    return [values[start:start + size] for start in range(0, len(values), size)]
+
+
+def _chunkSize() -> int:
+    return max(1, min(5000, Registry.getConfig().maxParameters - 2))
+
+
+def _inList(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _remember(owner: Any, name: str, value: Any) -> None:
+    owner.__dict__.setdefault("_preloaded", {})[name] = value
+
+
+def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Deferred[None]:
+    """
+    Load a has-many or has-one relationship for C{owners}: one query per
+    chunk of owner ids.
+    """
+    q = Registry.getConfig().quoteIdentifier
+    found: dict[Any, list[Any]] = {owner.id: [] for owner in owners}
+    loads = []
+    for chunk in _chunks(list(found), _chunkSize()):
+        where: list[Any] = [f"{q(spec.foreignKey)} IN ({_inList(len(chunk))})", *chunk]
+        if spec.typeColumn:
+            where = [f"{where[0]} AND {q(spec.typeColumn)} = ?", *chunk, spec.owner.__name__]
+        loads.append(spec.target.find(where=where))
+
+    def assign(results: list[list[Any]]) -> None:
+        for children in results:
+            for child in children:
+                found[child.__dict__.get(spec.foreignKey)].append(child)
+        for owner in owners:
+            children = found[owner.id]
+            _remember(owner, spec.name, (children[0] if children else None) if one else children)
+
+    return _gather(loads).addCallback(assign)
+
+
+def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[None]:
+    """
+    Load a belongs-to relationship for C{owners}: one query per related
+    class (per chunk of ids).
+    """
+    wanted: dict[str, set[Any]] = {}
+    for owner in owners:
+        otherId = owner.__dict__.get(spec.foreignKey)
+        className = owner.__dict__.get(spec.typeColumn) if spec.typeColumn else spec.className
+        if otherId is not None and className is not None:
+            wanted.setdefault(className, set()).add(otherId)
+    loads = []
+    for className, ids in wanted.items():
+        klass = Registry.getClass(className)
+        for chunk in _chunks(sorted(ids, key=repr), _chunkSize()):
+            where = [f"id IN ({_inList(len(chunk))})", *chunk]
+            loads.append(klass.find(where=where))  # type: ignore[attr-defined]
+
+    def assign(results: list[list[Any]]) -> None:
+        byKey: dict[tuple[Any, Any], Any] = {
+            (type(obj).__name__, obj.id): obj for objects in results for obj in objects
+        }
+        for owner in owners:
+            className = owner.__dict__.get(spec.typeColumn) if spec.typeColumn else spec.className
+            otherId = owner.__dict__.get(spec.foreignKey)
+            _remember(owner, spec.name, byKey.get((className, otherId)))
+
+    return _gather(loads).addCallback(assign)
+
+
+def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred[None]:
+    """
+    Load a has-and-belongs-to-many relationship for C{owners}: one query
+    joining the join table, per chunk of owner ids.
+    """
+    config = Registry.getConfig()
+    q = config.quoteIdentifier
+    target = spec.target
+    found: dict[Any, list[Any]] = {owner.id: [] for owner in owners}
+    loads = []
+    for chunk in _chunks(list(found), _chunkSize()):
+        query = (
+            f"SELECT _t.*, _j.{q(spec.foreignKey)} FROM {q(target.tablename())} _t "
+            f"INNER JOIN {q(spec.habtmTable())} _j ON _t.{q('id')} = _j.{q(spec.habtmOtherKey())} "
+            f"WHERE _j.{q(spec.foreignKey)} IN ({_inList(len(chunk))})"
+        )
+        loads.append(config.selectKeyedObjects(target, config.convertQuery(query, chunk), chunk))
+
+    def assign(results: list[list[tuple[Any, Any]]]) -> Deferred[None]:
+        objects = []
+        for pairs in results:
+            for ownerId, obj in pairs:
+                found[ownerId].append(obj)
+                objects.append(obj)
+        for owner in owners:
+            _remember(owner, spec.name, found[owner.id])
+        return target._afterLoad(objects)
+
+    return _gather(loads).addCallback(assign)
+
+
+def _gather(loads: list[Deferred[Any]]) -> Deferred[list[Any]]:
+    from twisted.internet.defer import gatherResults
+
+    return gatherResults(loads, consumeErrors=True).addErrback(
+        lambda failure: failure.value.subFailure
+    )
+
+
+def preload(owners: list[Any], names: tuple[str, ...]) -> Deferred[list[Any]]:
+    """
+    Load the relationships C{names} of C{owners} (saved objects of one
+    class) with one query per relationship (per chunk of a few thousand
+    objects), so that each C{owner.<name>.get()} then fires without a query.
+
+    @return: a L{Deferred} of C{owners}.
+    @raise InvalidRelationshipError: for a name that is not a relationship.
+    @raise ReferenceNotSavedError: for an unsaved owner.
+    """
+    owners = list(owners)
+    if not owners or not names:
+        return succeed(owners)
+    _requireSaved(owners)
+    relationships = type(owners[0])._relationships
+    loads = []
+    for name in names:
+        spec = relationships.get(name)
+        if spec is None:
+            raise InvalidRelationshipError(
+                f"{type(owners[0]).__name__} has no relationship {name!r}"
+            )
+        if spec.kind == "HABTM":
+            loads.append(_loadThroughJoinTable(spec, owners))
+        elif spec.kind == "BELONGSTO":
+            loads.append(_loadParents(spec, owners))
+        else:
+            loads.append(_loadChildren(spec, owners, one=spec.kind == "HASONE"))
+    return _gather(loads).addCallback(lambda _: owners)

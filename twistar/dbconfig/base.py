@@ -687,27 +687,54 @@ class InteractionBase:
     def _insertMany(
         self, txn: Any, tablename: str, columns: list[str], rows: list[dict[str, Any]]
     ) -> None:
+        values = [[row.get(column) for column in columns] for row in rows]
+        self.insertRows(txn, tablename, columns, values, False)
+
+    def insertRows(
+        self, txn: Any, tablename: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+        returnIds: bool,
+    ) -> list[Any]:
+        """
+        Insert rows of values for C{columns} on C{txn}, in multi-row
+        statements sized to the driver's parameter limit. Values are checked
+        first, batch by batch.
+
+        @return: the new ids, in order, when C{returnIds}; otherwise C{[]}.
+        """
         width = len(columns)
         if width == 0:
-            query = self.buildInsert(tablename, [], False)
-            for _ in rows:
-                self.run(txn, query, [])
-            return
+            return [self.insertRow(txn, tablename, [], [], returnIds) for _ in rows]
         batchSize = max(1, min(1000, self.maxParameters // width))
         rowPlaceholders = "(" + ", ".join([self.placeholder] * width) + ")"
         head = (
             f"INSERT INTO {self.quoteIdentifier(tablename)} "
             f"({', '.join(self.escapeColNames(columns))}) VALUES "
         )
-        fullQuery = head + ", ".join([rowPlaceholders] * batchSize)
+        returning = " RETURNING " + self.quoteIdentifier("id") if (
+            returnIds and self.insertReturnsId
+        ) else ""
+        fullQuery = head + ", ".join([rowPlaceholders] * batchSize) + returning
+        ids: list[Any] = []
         for start in range(0, len(rows), batchSize):
             batch = rows[start:start + batchSize]
-            args = [row.get(column) for row in batch for column in columns]
-            self.checkValues(args, columns * len(batch))
+            args = [value for row in batch for value in row]
+            self.checkValues(args, list(columns) * len(batch))
             query = fullQuery if len(batch) == batchSize else (
-                head + ", ".join([rowPlaceholders] * len(batch))
+                head + ", ".join([rowPlaceholders] * len(batch)) + returning
             )
             self.run(txn, query, args)
+            if returning:
+                ids.extend(row[0] for row in txn.fetchall())
+            elif returnIds:
+                ids.extend(self.batchIds(txn, len(batch)))
+        return ids
+
+    def batchIds(self, txn: Any, count: int) -> list[Any]:
+        """
+        @return: the ids of the C{count} rows inserted by the last multi-row
+            C{INSERT} on C{txn} (for databases without C{RETURNING}).
+        """
+        raise NotImplementedError
 
     def update(
         self,
@@ -777,6 +804,31 @@ class InteractionBase:
         obj._markSaved(columns)
         return obj
 
+    def insertObjs(self, objects: Sequence[DBObject]) -> Deferred[Sequence[DBObject]]:
+        """
+        Insert new objects of one class in multi-row statements, in one
+        interaction, as L{insertObj} does for one; set their ids.
+
+        @return: a L{Deferred} of C{objects}.
+        """
+        return self.runInteraction(self._insertObjs, objects)
+
+    def _insertObjs(self, txn: Any, objects: Sequence[DBObject]) -> Sequence[DBObject]:
+        if not objects:
+            return objects
+        tablename = objects[0].tablename()
+        columns = self.getSchema(tablename, txn)
+        shapes: dict[tuple[str, ...], list[tuple[DBObject, list[Any]]]] = {}
+        for obj in objects:
+            values = obj.toHash(columns, exclude=["id"])
+            shapes.setdefault(tuple(values), []).append((obj, list(values.values())))
+        for names, members in shapes.items():
+            ids = self.insertRows(txn, tablename, names, [values for _, values in members], True)
+            for (obj, _), newId in zip(members, ids):
+                obj.id = newId
+                obj._markSaved(columns)
+        return objects
+
     def updateObj(self, obj: DBObject) -> Deferred[DBObject]:
         """
         Write C{obj}'s changed column attributes to its row (all of them when
@@ -834,6 +886,25 @@ class InteractionBase:
             of a list of objects.
         """
         return self.runInteraction(self._selectObjects, klass, query, args, one)
+
+    def selectKeyedObjects(
+        self, klass: type[DBObject], query: str, args: Sequence[Any]
+    ) -> Deferred[list[tuple[Any, Any]]]:
+        """
+        Run a select (in the driver's paramstyle) whose last column is a key
+        and the others are columns of C{klass}'s table.
+
+        @return: a L{Deferred} of a list of C{(key, object)} pairs, the
+            objects built without running C{afterInit}.
+        """
+
+        def select(txn: Any) -> list[tuple[Any, Any]]:
+            self.run(txn, query, args)
+            columns = tuple(d[0] for d in txn.description)[:-1]
+            fromRow = klass._fromRow
+            return [(row[-1], fromRow(columns, row[:-1])) for row in txn.fetchall()]
+
+        return self.runInteraction(select)
 
     def _selectObjects(
         self, txn: Any, klass: type[DBObject], query: str, args: Sequence[Any], one: bool

@@ -38,6 +38,14 @@ class MySQLDBConfig(InteractionBase):
             [tablename],
         )
 
+    def batchIds(self, txn: Any, count: int) -> list[Any]:
+        # A multi-row insert reports its first id; the others follow it,
+        # auto_increment_increment apart.
+        first = txn.lastrowid
+        txn.execute("SELECT @@auto_increment_increment")
+        step = int(txn.fetchone()[0])
+        return list(range(first, first + count * step, step))
+
     def lastInsertIDQuery(self) -> str:
         return "SELECT LAST_INSERT_ID()"
 

@@ -4,6 +4,7 @@ SQLite, through the standard library's C{sqlite3} module.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ class SQLiteDBConfig(InteractionBase):
     """
 
     paramstyle = "qmark"
-    maxParameters = 999
+    maxParameters = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
     isolationLevels = frozenset({"SERIALIZABLE"})
     beginStatement = "BEGIN"
     valueAdapters = {Decimal: str, date: str, datetime: str, time: str}
@@ -29,6 +30,10 @@ class SQLiteDBConfig(InteractionBase):
 
     def isolationStatement(self, level: str) -> str | None:
         return None
+
+    def batchIds(self, txn: Any, count: int) -> list[Any]:
+        last = txn.lastrowid
+        return list(range(last - count + 1, last + 1))
 
     def lastInsertIDQuery(self) -> str:
         return "SELECT last_insert_rowid()"

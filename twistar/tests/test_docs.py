@@ -1,0 +1,295 @@
+"""
+Tests that keep the documentation true: every program under C{examples/}
+runs against the test database and prints exactly the output the docs show,
+runs as a script, and every code excerpt in C{README.md} and C{doc/} is
+found, as written, in the example file it names.
+
+The docs mark what they quote with an HTML comment, alone on the line
+before a fenced block::
+
+    <!-- snippet: examples/quickstart.py -->     an excerpt of that file;
+                                                 a line "..." separates parts
+    <!-- output: examples/quickstart.py -->      what running it prints
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from twistar.registry import Registry
+from twistar.tests.helpers import DBTestCase
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+EXAMPLES = ROOT / "examples"
+EXAMPLE_NAMES = ("quickstart", "callbacks", "models", "relationships", "transactions",
+                 "validation", "lowlevel")
+
+_MARKER = re.compile(r"^\s*<!--\s*(snippet|output):\s*(\S+)\s*-->\s*$")
+_FENCE = re.compile(r"^\s*(```+|~~~+)")
+_NUMBERED = re.compile(r"(\bid |find\()\d+")
+
+
+def docFiles() -> list[Path]:
+    """
+    @return: C{README.md} and the markdown files under C{doc/}.
+    """
+    return [ROOT / "README.md", *sorted((ROOT / "doc").glob("*.md"))]
+
+
+def markedBlocks(path: Path) -> list[tuple[str, str, int, list[str]]]:
+    """
+    @return: C{(kind, target, lineNumber, lines)} for each fenced block of
+        C{path} marked by a C{snippet} or C{output} comment.
+    @raise ValueError: if a marker is not followed by a fenced block.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks = []
+    index = 0
+    while index < len(lines):
+        match = _MARKER.search(lines[index])
+        index += 1
+        if not match:
+            continue
+        while index < len(lines) and not lines[index].strip():
+            index += 1
+        fence = _FENCE.match(lines[index]) if index < len(lines) else None
+        if fence is None:
+            raise ValueError(f"{path.name}:{index}: marker not followed by a code block")
+        start = index + 1
+        index = start
+        while index < len(lines) and not lines[index].strip().startswith(fence.group(1)):
+            index += 1
+        blocks.append((match.group(1), match.group(2), start, lines[start:index]))
+        index += 1
+    return blocks
+
+
+def findExcerpt(fileLines: list[str], excerpt: list[str]) -> bool:
+    """
+    @return: whether C{excerpt} appears as consecutive lines of C{fileLines},
+        all indented there by the same extra prefix (blank lines match blank
+        lines).
+    """
+    while excerpt and not excerpt[-1].strip():
+        excerpt = excerpt[:-1]
+    if not excerpt:
+        return True
+    first = excerpt[0]
+    for start, line in enumerate(fileLines):
+        if not line.endswith(first) or line[: len(line) - len(first)].strip():
+            continue
+        prefix = line[: len(line) - len(first)]
+        candidate = fileLines[start:start + len(excerpt)]
+        if len(candidate) == len(excerpt) and all(
+            (not want.strip() and not got.strip()) or got == prefix + want
+            for want, got in zip(excerpt, candidate, strict=True)
+        ):
+            return True
+    return False
+
+
+def normalised(lines: list[str]) -> list[str]:
+    """
+    @return: C{lines} with the numbers that depend on the database's id
+        counters (C{id 3}, C{find(3)}) replaced by C{N}.
+    """
+    return [_NUMBERED.sub(r"\1N", line.rstrip()) for line in lines]
+
+
+def documentedOutput(name: str) -> list[list[str]]:
+    """
+    @return: every output block the docs show for C{examples/NAME.py}.
+    """
+    target = f"examples/{name}.py"
+    return [
+        lines for path in docFiles() for kind, blockTarget, _, lines in markedBlocks(path)
+        if kind == "output" and blockTarget == target
+    ]
+
+
+def loadExample(testCase: TestCase, name: str) -> ModuleType:
+    """
+    Run C{examples/NAME.py} as a new module. The model classes it registers
+    are forgotten again when C{testCase} ends, so they never replace the
+    test suite's own models of the same name.
+    """
+    saved = dict(Registry.REGISTRATION)
+
+    def restore() -> None:
+        Registry.REGISTRATION.clear()
+        Registry.REGISTRATION.update(saved)
+
+    testCase.addCleanup(restore)
+    spec = importlib.util.spec_from_file_location(f"twistar_example_{name}",
+                                                  EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ExampleTests(DBTestCase):
+    """
+    Each example's C{run} on the test database prints what its docs show.
+    """
+
+    async def runExample(self, name: str) -> None:
+        """
+        Run C{examples/NAME.py}'s C{run(echo)} on the test pool and compare
+        its output with every output block of the docs for it.
+        """
+        module = loadExample(self, name)
+        printed: list[str] = []
+        echo: Callable[[str], Any] = printed.append
+        await module.run(echo)
+        shown = documentedOutput(name)
+        self.assertTrue(shown, f"no doc shows the output of examples/{name}.py")
+        for block in shown:
+            self.assertEqual(normalised(printed), normalised(block))
+
+    async def test_quickstart(self) -> None:
+        """
+        C{examples/quickstart.py} prints the output shown in the README.
+        """
+        await self.runExample("quickstart")
+
+    async def test_callbacks(self) -> None:
+        """
+        C{examples/callbacks.py}, in callback style, prints its documented
+        output.
+        """
+        await self.runExample("callbacks")
+
+    async def test_models(self) -> None:
+        """
+        C{examples/models.py}, every finder and object method, prints its
+        documented output.
+        """
+        await self.runExample("models")
+
+    async def test_relationships(self) -> None:
+        """
+        C{examples/relationships.py} prints its documented output.
+        """
+        await self.runExample("relationships")
+
+    async def test_transactions(self) -> None:
+        """
+        C{examples/transactions.py} prints its documented output: commits,
+        rollbacks, savepoints and hooks behave as described.
+        """
+        await self.runExample("transactions")
+
+    async def test_validation(self) -> None:
+        """
+        C{examples/validation.py} prints its documented output.
+        """
+        await self.runExample("validation")
+
+    async def test_lowlevel(self) -> None:
+        """
+        C{examples/lowlevel.py} prints its documented output.
+        """
+        await self.runExample("lowlevel")
+
+
+class ExampleScriptTests(TestCase):
+    """
+    Each example also runs as a script (as C{make demo} runs the quick
+    start), on its own SQLite database.
+    """
+
+    async def test_scripts(self) -> None:
+        """
+        Every example exits with status 0 and prints its documented output.
+        """
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        for name in EXAMPLE_NAMES:
+            out, err, code = await getProcessOutputAndValue(
+                sys.executable, [str(EXAMPLES / f"{name}.py")], env=env, path=str(ROOT)
+            )
+            self.assertEqual(code, 0, f"{name}.py failed:\n{err.decode(errors='replace')}")
+            printed = out.decode("utf-8").splitlines()
+            for block in documentedOutput(name):
+                self.assertEqual(normalised(printed), normalised(block), f"{name}.py")
+
+
+class DocExcerptTests(SynchronousTestCase):
+    """
+    The code the docs quote is the code of the examples.
+    """
+
+    def test_snippetsComeFromExamples(self) -> None:
+        """
+        Every block marked C{snippet: examples/X.py} is found, part by part
+        (parts are separated by a line C{...}), in that file.
+        """
+        checked = 0
+        for path in docFiles():
+            for kind, target, lineNumber, lines in markedBlocks(path):
+                if kind != "snippet":
+                    continue
+                source = (ROOT / target).read_text(encoding="utf-8").splitlines()
+                part: list[str] = []
+                for line in [*lines, "..."]:
+                    if line.strip() != "...":
+                        part.append(line)
+                        continue
+                    self.assertTrue(
+                        findExcerpt(source, part),
+                        f"{path.name}:{lineNumber}: excerpt not found in {target}:\n"
+                        + "\n".join(part),
+                    )
+                    checked += 1
+                    part = []
+        self.assertGreater(checked, len(EXAMPLE_NAMES))
+
+    def test_everyExampleIsDocumented(self) -> None:
+        """
+        Every file under C{examples/} is known to these tests and quoted by
+        the docs, and its output is shown.
+        """
+        onDisk = sorted(path.stem for path in EXAMPLES.glob("*.py"))
+        self.assertEqual(onDisk, sorted(EXAMPLE_NAMES))
+        quoted = {target for path in docFiles() for kind, target, _, _ in markedBlocks(path)
+                  if kind == "snippet"}
+        for name in EXAMPLE_NAMES:
+            self.assertIn(f"examples/{name}.py", quoted)
+            self.assertTrue(documentedOutput(name), name)
+
+    def test_linksResolve(self) -> None:
+        """
+        Every relative link in the docs names a file or directory that exists.
+        """
+        link = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+        for path in docFiles():
+            for target in link.findall(path.read_text(encoding="utf-8")):
+                if re.match(r"[a-z]+:", target):
+                    continue
+                self.assertTrue((path.parent / target).exists(),
+                                f"{path.name} links to missing {target}")
+
+    def test_findExcerpt(self) -> None:
+        """
+        L{findExcerpt} finds consecutive lines under a common extra indent
+        and nothing else.
+        """
+        source = ["def f():", "    a = 1", "", "    b = 2", "c = 3"]
+        self.assertTrue(findExcerpt(source, ["a = 1", "", "b = 2"]))
+        self.assertTrue(findExcerpt(source, ["def f():", "    a = 1"]))
+        self.assertFalse(findExcerpt(source, ["a = 1", "b = 2"]))
+        self.assertFalse(findExcerpt(source, ["b = 2", "c = 3"]))
+        self.assertFalse(findExcerpt(source, ["a = 2"]))

@@ -1,0 +1,278 @@
+"""
+Tests for eager loading (C{include=}, C{preload}), C{createMany}, batched
+C{insertMany} and dirty tracking, counting the queries they run.
+"""
+
+from __future__ import annotations
+
+from twistar.dbobject import DBObject
+from twistar.exceptions import (
+    DBObjectSaveError,
+    InvalidRelationshipError,
+    ReferenceNotSavedError,
+    ValidationError,
+)
+from twistar.tests.helpers import DBTestCase
+from twistar.tests.models import (
+    Avatar,
+    Boy,
+    FavoriteColor,
+    Girl,
+    Nickname,
+    Picture,
+    User,
+)
+from twistar.tests.test_logging import captureQueries
+
+
+class Sketch(DBObject):
+    """
+    A model on C{pictures} with a validation and a hook, for C{createMany}.
+    """
+
+    TABLENAME = "pictures"
+
+    def beforeCreate(self) -> bool:
+        return self.name != "skip"
+
+
+Sketch.validatesPresenceOf("name")
+
+
+def selects(queries: list[str]) -> list[str]:
+    """
+    @return: the C{SELECT} statements among C{queries}.
+    """
+    return [q for q in queries if q.lstrip().upper().startswith("SELECT")]
+
+
+class EagerLoadingTests(DBTestCase):
+    """
+    Tests for C{find(include=...)}, C{findBy}, C{all} and C{preload}.
+    """
+
+    async def makeUsers(self, count: int = 5) -> list[User]:
+        """
+        Create users, each with pictures, an avatar and favorite colors.
+        """
+        colors = [await FavoriteColor(name=f"c{i}").save() for i in range(3)]
+        users = []
+        for i in range(count):
+            user = await User(first_name=f"u{i}", age=i).save()
+            for j in range(i):
+                await Picture(name=f"p{i}.{j}", user_id=user.id).save()
+            if i % 2:
+                await Avatar(name=f"a{i}", user_id=user.id).save()
+            await user.favorite_colors.set(colors[: i % 4])
+            users.append(user)
+        return users
+
+    async def test_includeLoadsWithOneQueryPerRelationship(self) -> None:
+        """
+        C{find(include=[...])} runs the main query plus one per relationship,
+        and each relationship's C{get()} then runs no query and gives what a
+        plain C{get()} gives.
+        """
+        await self.makeUsers()
+        await User.find(limit=1)  # warm the schema cache
+        queries = captureQueries(self)
+        users = await User.find(
+            orderby="id", include=["pictures", "avatar", "favorite_colors"]
+        )
+        self.assertEqual(len(selects(queries.all())), 4)
+        queries.reset()
+        loaded = {}
+        for user in users:
+            loaded[user.id] = (
+                sorted(p.name for p in await user.pictures.get()),
+                getattr(await user.avatar.get(), "name", None),
+                sorted(c.name for c in await user.favorite_colors.get()),
+            )
+        self.assertEqual(queries.all(), [])
+        for user in await User.find():
+            expected = (
+                sorted(p.name for p in await user.pictures.get()),
+                getattr(await user.avatar.get(), "name", None),
+                sorted(c.name for c in await user.favorite_colors.get()),
+            )
+            self.assertEqual(loaded[user.id], expected)
+        self.assertEqual(loaded[users[4].id][0], ["p4.0", "p4.1", "p4.2", "p4.3"])
+
+    async def test_belongsToAndPolymorphic(self) -> None:
+        """
+        Belongs-to relationships load with one query per related class,
+        polymorphic ones resolving each row's class.
+        """
+        users = await self.makeUsers(3)
+        boy = await Boy(name="b").save()
+        girl = await Girl(name="g").save()
+        await Nickname(value="nb", nicknameable_id=boy.id, nicknameable_type="Boy").save()
+        await Nickname(value="ng", nicknameable_id=girl.id, nicknameable_type="Girl").save()
+        await Nickname(value="none").save()
+        pictures = await Picture.all(include=["user"])
+        for picture in pictures:
+            self.assertEqual((await picture.user.get()).id, picture.user_id)
+        self.assertIn(users[2].id, [p.user_id for p in pictures])
+        queries = captureQueries(self)
+        nicknames = await Nickname.findBy(include=["nicknameable"])
+        self.assertEqual(len(selects(queries.all())), 3)
+        owners = {n.value: await n.nicknameable.get() for n in nicknames}
+        self.assertEqual(type(owners["nb"]), Boy)
+        self.assertEqual(owners["nb"].id, boy.id)
+        self.assertEqual(type(owners["ng"]), Girl)
+        self.assertIsNone(owners["none"])
+
+    async def test_polymorphicHasMany(self) -> None:
+        """
+        A polymorphic has-many loads only the rows of the owner's class.
+        """
+        boy = await Boy(name="b").save()
+        girl = await Girl(name="g").save()
+        await Nickname(value="x", nicknameable_id=boy.id, nicknameable_type="Boy").save()
+        await Nickname(value="y", nicknameable_id=boy.id, nicknameable_type="Girl").save()
+        await Nickname(value="z", nicknameable_id=girl.id, nicknameable_type="Girl").save()
+        (loaded,) = await Boy.find(where=["id = ?", boy.id], include=["nicknames"])
+        self.assertEqual([n.value for n in await loaded.nicknames.get()], ["x"])
+
+    async def test_findOneAndPreload(self) -> None:
+        """
+        C{find(id, include=...)} loads for the one object; C{preload}
+        loads for objects already in hand.
+        """
+        users = await self.makeUsers(3)
+        user = await User.find(users[2].id, include=["pictures"])
+        self.assertEqual(len(await user.pictures.get()), 2)
+        plain = await User.find(orderby="id")
+        result = await User.preload(plain, "pictures", "avatar")
+        self.assertEqual(result, plain)
+        queries = captureQueries(self)
+        self.assertEqual([len(await u.pictures.get()) for u in plain], [0, 1, 2])
+        self.assertEqual(queries.all(), [])
+
+    async def test_getWithArgumentsQueries(self) -> None:
+        """
+        A C{get()} with find arguments still queries, and a C{set} forgets
+        what was loaded.
+        """
+        users = await self.makeUsers(3)
+        user = await User.find(users[2].id, include=["pictures"])
+        self.assertEqual(len(await user.pictures.get(limit=(1, 0))), 1)
+        await user.pictures.set([])
+        self.assertEqual(await user.pictures.get(), [])
+
+    async def test_chunked(self) -> None:
+        """
+        Owners beyond the driver's parameter limit are loaded in chunks.
+        """
+        self.patch(type(self.config), "maxParameters", 5)
+        await self.makeUsers(7)
+        users = await User.all(include=["pictures"])
+        counts = [len(await user.pictures.get()) for user in users]
+        self.assertEqual(sorted(counts), [0, 1, 2, 3, 4, 5, 6])
+
+    async def test_badNames(self) -> None:
+        """
+        An unknown relationship name or an unsaved object is refused.
+        """
+        with self.assertRaises(InvalidRelationshipError):
+            User.find(include=["nothing"])
+        with self.assertRaises(ReferenceNotSavedError):
+            await User.preload([User(first_name="new")], "pictures")
+
+
+class CreateManyTests(DBTestCase):
+    """
+    Tests for C{createMany} and C{insertMany}.
+    """
+
+    async def test_createMany(self) -> None:
+        """
+        C{createMany} inserts in one statement, sets ids matching the rows,
+        and skips objects whose hooks cancel.
+        """
+        await Sketch.count()
+        await Sketch.find(limit=1)
+        queries = captureQueries(self)
+        sketches = [Sketch(name=f"s{i}", size=i) for i in range(20)]
+        sketches.append(Sketch(name="skip"))
+        created = await Sketch.createMany(sketches)
+        inserts = [q for q in queries.all() if q.upper().startswith("INSERT")]
+        self.assertEqual(len(inserts), 1)
+        self.assertEqual(len(created), 20)
+        self.assertIsNone(sketches[-1].id)
+        for sketch in created:
+            self.assertEqual((await Sketch.find(sketch.id)).name, sketch.name)
+        self.assertEqual(len({s.id for s in created}), 20)
+
+    async def test_createManyInvalid(self) -> None:
+        """
+        If one object is invalid, nothing is saved.
+        """
+        sketches = [Sketch(name="a"), Sketch(name=None), Sketch(name="c")]
+        error: ValidationError = await self.assertFailure(
+            Sketch.createMany(sketches), ValidationError
+        )
+        self.assertEqual(error.objects, [sketches[1]])
+        self.assertEqual(await Sketch.count(), 0)
+
+    async def test_createManyRefusesSaved(self) -> None:
+        """
+        Objects already saved, or of another class, are refused.
+        """
+        saved = await Sketch(name="x").save()
+        with self.assertRaises(DBObjectSaveError):
+            Sketch.createMany([saved])
+        with self.assertRaises(DBObjectSaveError):
+            Sketch.createMany([Picture(name="y")])  # type: ignore[list-item]
+
+    async def test_insertManyBatches(self) -> None:
+        """
+        C{insertMany} sends multi-row statements sized to the parameter limit.
+        """
+        self.patch(type(self.config), "maxParameters", 30)
+        queries = captureQueries(self)
+        rows = [{"name": f"p{i}", "size": i} for i in range(100)]
+        await self.config.insertMany("pictures", rows)
+        inserts = [q for q in queries.all() if q.upper().startswith("INSERT")]
+        self.assertEqual(len(inserts), 7)
+        self.assertEqual(await Picture.count(), 100)
+
+
+class DirtyTrackingTests(DBTestCase):
+    """
+    Tests that C{save} writes only what changed.
+    """
+
+    async def test_onlyChangedColumns(self) -> None:
+        """
+        An update names only the changed columns; an unchanged save sends no
+        UPDATE at all.
+        """
+        user = await User(first_name="a", last_name="b", age=1).save()
+        loaded = await User.find(user.id)
+        queries = captureQueries(self)
+        await loaded.save()
+        self.assertEqual([q for q in queries.all() if "UPDATE" in q.upper()], [])
+        loaded.age = 2
+        await loaded.save()
+        (update,) = [q for q in queries.all() if "UPDATE" in q.upper()]
+        self.assertIn("age", update)
+        self.assertNotIn("first_name", update)
+        queries.reset()
+        await loaded.save()
+        self.assertEqual([q for q in queries.all() if "UPDATE" in q.upper()], [])
+
+    async def test_twoCopies(self) -> None:
+        """
+        Two objects loaded from one row that change different columns both
+        keep their changes.
+        """
+        user = await User(first_name="a", age=1).save()
+        one = await User.find(user.id)
+        two = await User.find(user.id)
+        one.first_name = "changed"
+        two.age = 99
+        await one.save()
+        await two.save()
+        final = await User.find(user.id)
+        self.assertEqual((final.first_name, final.age), ("changed", 99))
