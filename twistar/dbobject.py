@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from inflection import pluralize, underscore
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.logger import Logger
 
 from twistar.exceptions import (
     DBObjectSaveError,
@@ -25,6 +26,7 @@ from twistar.utils import deferredDict
 from twistar.validation import Errors, Validator
 
 T = TypeVar("T", bound="DBObject")
+_log = Logger(namespace="twistar")
 Where = Sequence[Any]
 
 _HOOKS_ON_CREATE = ("beforeCreate", "beforeSave")
@@ -173,9 +175,20 @@ class DBObject(Validator, metaclass=DBObjectType):
         if txn is not None and txn.pool is Registry.DBPOOL:
             txn.registerObject(self)
             return
-        hook = self._hook("afterCommit")
-        if hook is not None:
+        self._runAfterHook("afterCommit")
+
+    def _runAfterHook(self, name: str) -> None:
+        """
+        Run C{afterCommit} or C{afterRollback}; the write is done, so an
+        exception is logged, not raised.
+        """
+        hook = self._hook(name)
+        if hook is None:
+            return
+        try:
             hook()
+        except Exception:
+            _log.failure("{name} hook of {obj!r} failed", name=name, obj=self)
 
     # -- saving and deleting ------------------------------------------------
 

@@ -35,12 +35,6 @@ class ClassNotRegisteredError(TwistarError):
     """
 
 
-class ImaginaryTableError(TwistarError):
-    """
-    A model's table does not exist.
-    """
-
-
 class ReferenceNotSavedError(TwistarError):
     """
     A relationship was used on (or given) an object that has not been saved.
@@ -122,6 +116,12 @@ class IntegrityError(DatabaseError):
 class ProgrammingError(DatabaseError):
     """
     The database rejected the SQL (syntax error, unknown column, ...).
+    """
+
+
+class ImaginaryTableError(ProgrammingError):
+    """
+    A table does not exist.
     """
 
 

@@ -316,11 +316,7 @@ class Transaction:
             self.parent._objects.extend(objects)
             return result
         for obj in objects:
-            hook = obj.afterCommit if committed else obj.afterRollback
-            try:
-                hook()
-            except Exception:
-                Failure().printTraceback()
+            obj._runAfterHook("afterCommit" if committed else "afterRollback")
         return result
 
     def registerObject(self, obj: DBObject) -> None:

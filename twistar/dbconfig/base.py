@@ -396,18 +396,23 @@ class InteractionBase:
         dbapi = getattr(Registry.DBPOOL, "dbapi", None)
         if dbapi is None or not isinstance(error, getattr(dbapi, "Error", ())):
             return error
-        message = _safeText(error)
+        twistarClass: type[TwistarError] = exceptions.DatabaseError
         if self.isMissingTable(error):
-            return ImaginaryTableError(message)
-        for name, twistarClass in (
-            ("IntegrityError", exceptions.IntegrityError),
-            ("ProgrammingError", exceptions.ProgrammingError),
-            ("InterfaceError", ConnectionLostError),
-            ("OperationalError", exceptions.OperationalError),
-        ):
-            if isinstance(error, getattr(dbapi, name, ())):
-                return twistarClass(message)
-        return exceptions.DatabaseError(message)
+            twistarClass = ImaginaryTableError
+        else:
+            for name, candidate in (
+                ("IntegrityError", exceptions.IntegrityError),
+                ("ProgrammingError", exceptions.ProgrammingError),
+                ("InterfaceError", ConnectionLostError),
+                ("OperationalError", exceptions.OperationalError),
+            ):
+                if isinstance(error, getattr(dbapi, name, ())):
+                    twistarClass = candidate
+                    break
+        try:
+            return _driverCompatible(twistarClass, type(error))(*error.args)
+        except Exception:
+            return twistarClass(_safeText(error))
 
     def raiseTranslated(
         self, error: BaseException, translate: bool = True, lost: bool = False,
@@ -916,6 +921,27 @@ class InteractionBase:
             row = txn.fetchone()
             return None if row is None else fromRow(columns, row)
         return [fromRow(columns, row) for row in txn.fetchall()]
+
+
+_COMPATIBLE: dict[tuple[type, type], type[TwistarError]] = {}
+
+
+def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> type[TwistarError]:
+    """
+    @return: a subclass of both C{twistarClass} and the driver's exception
+        class, so code that catches the driver's exceptions still catches
+        twistar's translation; C{twistarClass} if they cannot be combined.
+    """
+    key = (twistarClass, driverClass)
+    if key not in _COMPATIBLE:
+        try:
+            _COMPATIBLE[key] = type(
+                driverClass.__name__, (twistarClass, driverClass),
+                {"__module__": twistarClass.__module__},
+            )
+        except TypeError:
+            _COMPATIBLE[key] = twistarClass
+    return _COMPATIBLE[key]
 
 
 def _joinWheres(first: Where, second: Where) -> list[Any]:

@@ -175,3 +175,51 @@ class Lass(DBObject):
 
 
 Registry.register(Coltest, Unique, Imaginary, Member, Lad, Lass)
+
+
+# -- models of test_safety and test_properties ----------------------------------
+
+_INJECTED = "user_id = 0; DELETE FROM users; --"
+
+
+class SafetySample(DBObject):
+    """
+    A row of C{values_tests}, for value round-trips.
+    """
+
+    TABLENAME = "values_tests"
+
+
+class SafetyOwner(DBObject):
+    """
+    C{users} again, with relationships whose tables and keys are injection
+    attempts: using any of them must fail before any SQL runs.
+    """
+
+    TABLENAME = "users"
+    HASMANY = [{"name": "pictures", "class_name": "Picture", "foreign_key": _INJECTED}]
+    HASONE = [{"name": "avatar", "class_name": "Avatar", "foreign_key": 'user_id" = 0 OR "1'}]
+    HABTM = [
+        {"name": "favorite_colors", "class_name": "FavoriteColor",
+         "join_table": "favorite_colors_users; DELETE FROM users"},
+        {"name": "colors", "class_name": "FavoriteColor", "join_table": "favorite_colors_users",
+         "foreign_key": "user_id) OR (1 = 1"},
+        {"name": "hues", "class_name": "FavoriteColor", "join_table": "favorite_colors_users",
+         "foreign_key": "user_id",
+         "association_foreign_key": "favorite_color_id FROM users; DELETE FROM users; --"},
+    ]
+    BELONGSTO = [{"name": "boss", "class_name": "User", "foreign_key": "age; DELETE FROM users"}]
+
+
+class SafetyHaunted(DBObject):
+    """
+    C{users} again, related to classes that were never registered.
+    """
+
+    TABLENAME = "users"
+    HASONE = [{"name": "ghost", "class_name": "Ghost"}]
+    HABTM = [{"name": "phantoms", "join_table": "favorite_colors_users"}]
+    BELONGSTO = [{"name": "spectre", "foreign_key": "age"}]
+
+
+Registry.register(SafetySample, SafetyOwner, SafetyHaunted)

@@ -209,9 +209,9 @@ class CreateManyTests(DBTestCase):
         If one object is invalid, nothing is saved.
         """
         sketches = [Sketch(name="a"), Sketch(name=None), Sketch(name="c")]
-        error: ValidationError = await self.assertFailure(
-            Sketch.createMany(sketches), ValidationError
-        )
+        with self.assertRaises(ValidationError) as caught:
+            await Sketch.createMany(sketches)
+        error = caught.exception
         self.assertEqual(error.objects, [sketches[1]])
         self.assertEqual(await Sketch.count(), 0)
 
