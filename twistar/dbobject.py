@@ -67,6 +67,9 @@ class DBObjectType(type):
             cls._installRelationships()
 
     def _installRelationships(cls) -> None:
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, RelationshipDescriptor):
+                type.__delattr__(cls, name)
         specs = {}
         for kind in KINDS:
             for declaration in getattr(cls, kind, None) or ():

@@ -69,7 +69,8 @@ def makePool(
     url = url or testDatabase()
     kind = backend(url)
     if kind == SQLITE:
-        path = os.path.join(tempfile.mkdtemp(prefix="twistar-sqlite-"), "test.db")
+        # Under trial the working directory is its temporary directory.
+        path = os.path.join(tempfile.mkdtemp(prefix="sqlite-", dir="."), "test.db")
         return adbapi.ConnectionPool(
             driver or "sqlite3", path, check_same_thread=False, timeout=30,
             cp_openfun=_sqliteOpen, **poolArgs,

@@ -741,3 +741,6 @@ class DeclarationTests(RelationshipTestCase):
         member = await Roster(first_name="Ann").save()
         picture = await Picture(name="p", user_id=member.id).save()
         self.assertEqual([p.id for p in await member.photos.get()], [picture.id])
+        Roster.HASMANY = []
+        self.assertNotIn("photos", vars(Roster))
+        self.assertEqual(Roster._relationships, {})
