@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""
+The low-level SQL API of C{Registry.getConfig()}: select, insert,
+insertMany, update, delete and count on plain dicts, raw SQL, and several
+statements in one interaction.
+
+Run it with C{python examples/lowlevel.py} (SQLite in a temporary
+directory). The test suite runs L{run} against every test database.
+"""
+
+import os
+import shutil
+import tempfile
+
+from twisted.enterprise import adbapi
+from twisted.internet import defer, task
+
+from twistar.registry import Registry
+
+PRIMARY_KEY = {
+    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "psycopg2": "SERIAL PRIMARY KEY",
+    "psycopg": "SERIAL PRIMARY KEY",
+    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+}
+
+
+async def createTables():
+    """
+    Drop and create this example's table with raw SQL.
+    """
+    config = Registry.getConfig()
+    pk = PRIMARY_KEY[Registry.DBPOOL.dbapiName]
+    await config.executeOperation("DROP TABLE IF EXISTS ll_people")
+    await config.executeOperation(
+        f"CREATE TABLE ll_people (id {pk}, name VARCHAR(255), age INTEGER, city VARCHAR(255))"
+    )
+
+
+async def run(echo=print):
+    """
+    Use the low-level API on the database of C{Registry.DBPOOL}.
+
+    @param echo: called with each line of output.
+    """
+    await createTables()
+    config = Registry.getConfig()
+
+    echo("-- insert and insertMany")
+    newId = await config.insert("ll_people", {"name": "Ann", "age": 31, "city": "Oslo"})
+    echo(f"inserted Ann with id {newId}")
+    await config.insertMany("ll_people", [
+        {"name": "Ben", "age": 45, "city": "Rome"},
+        {"name": "Cy", "age": 17, "city": "Oslo"},
+        {"name": "Di", "age": 62},  # a missing key inserts NULL
+    ])
+    echo(f"rows: {await config.count('ll_people')}")
+
+    echo("-- select")
+    ann = await config.select("ll_people", id=newId)
+    echo(f"by id: {ann['name']}, {ann['age']}")
+    adults = await config.select("ll_people", where=["age >= ?", 18], orderby="age DESC")
+    echo(f"adults, oldest first: {[row['name'] for row in adults]}")
+    youngest = await config.select("ll_people", orderby="age", limit=1)
+    echo(f"youngest: {youngest['name']}")
+    page = await config.select("ll_people", orderby="name", limit=(2, 1))
+    echo(f"2 rows after the first: {[row['name'] for row in page]}")
+    cities = await config.select(
+        "ll_people", select="city, COUNT(*) AS n", where=["city IS NOT NULL"],
+        group="city", orderby="city",
+    )
+    echo(f"per city: {[(row['city'], row['n']) for row in cities]}")
+
+    echo("-- update, count and delete")
+    changed = await config.update("ll_people", {"city": "Bergen"}, where=["city = ?", "Oslo"])
+    echo(f"moved {changed} people to Bergen")
+    echo(f"in Bergen: {await config.count('ll_people', where=['city = ?', 'Bergen'])}")
+    deleted = await config.delete("ll_people", where=["age < ?", 18])
+    echo(f"deleted {deleted} minor(s)")
+
+    echo("-- raw SQL")
+    # whereToString turns ? placeholders into the driver's own paramstyle.
+    condition, args = config.whereToString(["age > ?", 40])
+    rows = await config.execute(f"SELECT name FROM ll_people WHERE {condition} ORDER BY name",
+                                args)
+    echo(f"older than 40: {[row[0] for row in rows]}")
+
+    echo("-- several statements in one interaction")
+
+    def renameAndCount(txn, old, new):
+        # Runs on a pool thread, in one database transaction; with a txn,
+        # insert and update return their result directly.
+        config.update("ll_people", {"name": new}, where=["name = ?", old], txn=txn)
+        config.insert("ll_people", {"name": "Eve", "age": 28}, txn=txn)
+        query, args = config.buildSelect("ll_people", orderby="name")
+        return config._doselect(txn, query, args, "ll_people")
+
+    rows = await config.runInteraction(renameAndCount, "Ben", "Benjamin")
+    echo(f"everyone: {[row['name'] for row in rows]}")
+
+
+async def main(reactor):
+    """
+    Run L{run} on a new SQLite database in a temporary directory.
+    """
+    directory = tempfile.mkdtemp(prefix="twistar-lowlevel-")
+    Registry.DBPOOL = adbapi.ConnectionPool(
+        "sqlite3", os.path.join(directory, "lowlevel.db"), check_same_thread=False
+    )
+    try:
+        await run()
+    finally:
+        Registry.DBPOOL.close()
+        shutil.rmtree(directory)
+
+
+if __name__ == "__main__":
+    task.react(lambda reactor: defer.ensureDeferred(main(reactor)))

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""
+Models and finders in more detail: table names, every finder, partial
+updates, refresh, toHash and deleteAll.
+
+Run it with C{python examples/models.py} (SQLite in a temporary
+directory). The test suite runs L{run} against every test database.
+"""
+
+import os
+import shutil
+import tempfile
+
+from twisted.enterprise import adbapi
+from twisted.internet import defer, task
+
+from twistar.dbobject import DBObject
+from twistar.registry import Registry
+
+
+class Book(DBObject):
+    TABLENAME = "mo_books"
+
+    def afterInit(self):
+        # Runs for every object built from a query result.
+        self.loadedFromDatabase = True
+
+
+class FavoriteBook(DBObject):
+    pass  # no TABLENAME: the table is "favorite_books"
+
+
+Registry.register(Book, FavoriteBook)
+
+
+PRIMARY_KEY = {
+    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "psycopg2": "SERIAL PRIMARY KEY",
+    "psycopg": "SERIAL PRIMARY KEY",
+    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+}
+
+
+async def createTables():
+    """
+    Drop and create this example's table with raw SQL.
+    """
+    config = Registry.getConfig()
+    pk = PRIMARY_KEY[Registry.DBPOOL.dbapiName]
+    await config.executeOperation("DROP TABLE IF EXISTS mo_books")
+    await config.executeOperation(
+        f"CREATE TABLE mo_books (id {pk}, title VARCHAR(255), author VARCHAR(255),"
+        f" year INTEGER, genre VARCHAR(255))"
+    )
+
+
+async def run(echo=print):
+    """
+    Use the finders and the object methods on the database of
+    C{Registry.DBPOOL}.
+
+    @param echo: called with each line of output.
+    """
+    await createTables()
+
+    echo("-- table names")
+    echo(f"Book: {Book.tablename()}, FavoriteBook: {FavoriteBook.tablename()}")
+
+    echo("-- saving")
+    dune = Book(title="Dune", author="Herbert", year=1965, genre="sf", rating=5)
+    echo(f"before save: id={dune.id}")
+    await dune.save()  # rating is no column: it stays on the object, unsaved
+    echo(f"after save: id is set: {dune.id is not None}; rating={dune.rating}")
+    for title, author, year, genre in [
+        ("Emma", "Austen", 1815, "novel"),
+        ("Persuasion", "Austen", 1817, "novel"),
+        ("Foundation", "Asimov", 1951, "sf"),
+        ("Untitled", None, None, None),
+    ]:
+        await Book(title=title, author=author, year=year, genre=genre).save()
+
+    echo("-- find")
+    books = await Book.find(where=["author = ? AND year < ?", "Austen", 1816])
+    echo(f"by Austen before 1816: {[book.title for book in books]}")
+    latest = await Book.find(where=["year IS NOT NULL"], orderby="year DESC", limit=1)
+    echo(f"latest (limit=1 gives one object): {latest.title}")
+    page = await Book.find(where=["year IS NOT NULL"], orderby="year", limit=(2, 1))
+    echo(f"(limit, offset)=(2, 1): {[book.title for book in page]}")
+    echo(f"find of a missing id: {await Book.find(-1)}")
+    echo(f"afterInit ran: {latest.loadedFromDatabase}")
+
+    echo("-- findBy, findOrCreate, all, count, exists")
+    echo(f"findBy(genre='sf'): {sorted(book.title for book in await Book.findBy(genre='sf'))}")
+    echo(f"findBy(author=None): {[book.title for book in await Book.findBy(author=None)]}")
+    emma = await Book.findOrCreate(title="Emma", author="Austen")
+    created = await Book.findOrCreate(title="Ulysses", author="Joyce")
+    echo(f"findOrCreate found Emma ({emma.year}); created Ulysses: {created.id is not None}")
+    echo(f"all: {len(await Book.all())} books")
+    echo(f"count(where=...): {await Book.count(['author = ?', 'Austen'])}")
+    echo(f"exists(where=...): {await Book.exists(['author = ?', 'Tolkien'])}")
+
+    echo("-- updating, refresh and toHash")
+    emma.year = 1816  # only the changed column is written
+    await emma.save()
+    copy = await Book.find(emma.id)
+    copy.genre = "classic"
+    await copy.save()
+    await emma.refresh()
+    echo(f"after refresh: {emma.toHash(['title', 'year', 'genre'])}")
+    echo(f"same row, equal objects: {emma == copy}")
+
+    echo("-- deleting")
+    await dune.delete()
+    echo(f"deleted: id={dune.id}")
+    removed = await Book.deleteAll(where=["author IS NULL"])
+    echo(f"deleteAll removed {removed}; {await Book.count()} left")
+
+
+async def main(reactor):
+    """
+    Run L{run} on a new SQLite database in a temporary directory.
+    """
+    directory = tempfile.mkdtemp(prefix="twistar-models-")
+    Registry.DBPOOL = adbapi.ConnectionPool(
+        "sqlite3", os.path.join(directory, "models.db"), check_same_thread=False
+    )
+    try:
+        await run()
+    finally:
+        Registry.DBPOOL.close()
+        shutil.rmtree(directory)
+
+
+if __name__ == "__main__":
+    task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
