@@ -5,6 +5,7 @@ L{DBObject}: the model base class. One subclass per table.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -113,11 +114,31 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     @classmethod
     def _fromRow(cls: type[T], columns: tuple[str, ...], row: Sequence[Any]) -> T:
-        obj = cls.__new__(cls)
-        state = obj.__dict__
-        state.update(zip(columns, row))
-        state["_savedState"] = (columns, tuple(row))
-        return obj
+        return cls._fromRows(columns, [row])[0]
+
+    @classmethod
+    def _fromRows(cls: type[T], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> list[T]:
+        """
+        Build objects from rows without calling C{__init__} or C{afterInit}.
+        The cyclic garbage collector is paused while many objects are built:
+        it would otherwise scan the growing heap again and again.
+        """
+        new = cls.__new__
+        objects: list[T] = []
+        append = objects.append
+        pauseCollector = len(rows) > 1000 and gc.isenabled()
+        if pauseCollector:
+            gc.disable()
+        try:
+            for row in rows:
+                obj = new(cls)
+                obj.__dict__ = state = dict(zip(columns, row))
+                state["_savedState"] = (columns, row)
+                append(obj)
+        finally:
+            if pauseCollector:
+                gc.enable()
+        return objects
 
     # -- hooks --------------------------------------------------------------
 

@@ -906,8 +906,9 @@ class InteractionBase:
         def select(txn: Any) -> list[tuple[Any, Any]]:
             self.run(txn, query, args)
             columns = tuple(d[0] for d in txn.description)[:-1]
-            fromRow = klass._fromRow
-            return [(row[-1], fromRow(columns, row[:-1])) for row in txn.fetchall()]
+            rows = txn.fetchall()
+            objects = klass._fromRows(columns, [row[:-1] for row in rows])
+            return [(row[-1], obj) for row, obj in zip(rows, objects)]
 
         return self.runInteraction(select)
 
@@ -916,11 +917,10 @@ class InteractionBase:
     ) -> Any:
         self.run(txn, query, args)
         columns = tuple(d[0] for d in txn.description)
-        fromRow = klass._fromRow
         if one:
             row = txn.fetchone()
-            return None if row is None else fromRow(columns, row)
-        return [fromRow(columns, row) for row in txn.fetchall()]
+            return None if row is None else klass._fromRow(columns, row)
+        return klass._fromRows(columns, txn.fetchall())
 
 
 _COMPATIBLE: dict[tuple[type, type], type[TwistarError]] = {}
