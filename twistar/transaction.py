@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from twisted.internet import threads
 from twisted.internet.defer import Deferred, fail
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twistar.exceptions import (
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from twistar.dbobject import DBObject
 
 T = TypeVar("T")
+_log = Logger(namespace="twistar")
 
 DEFAULT_TIMEOUT = 300.0
 """Seconds a transaction may stay open before it is rolled back."""
@@ -78,13 +80,14 @@ class _Worker:
         self.deadline = time.monotonic() + timeout + 30.0
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.threadId: int | None = None
-        self.ended = False
         self.closed = False
         self.closedError: BaseException | None = None
         self.lock = threading.Lock()
         self.connection: Any = None
         self.cursor: Any = None
-        self.done = threads.deferToThreadPool(pool._reactor, pool.threadpool, self.loop)
+        threads.deferToThreadPool(pool._reactor, pool.threadpool, self.loop).addErrback(
+            lambda failure: _log.failure("transaction worker failed", failure)
+        )
 
     def submit(self, func: Callable[..., Any] | str, args: Any, kw: Any,
                report: Callable[[bool, Any], None]) -> None:
@@ -126,7 +129,7 @@ class _Worker:
             self.cursor = self.connection.cursor()
             self.begin()
         except BaseException as e:
-            error = e
+            error = _translated(self.config, e)
             self.discard(e)
         while True:
             try:
@@ -161,9 +164,10 @@ class _Worker:
                 if self.connection is not None and self.config.isConnectionLost(
                     e, self.connection
                 ):
-                    error = e
+                    error = ConnectionLostError("the connection was lost in a transaction")
+                    error.__cause__ = e
                     self.discard(e)
-                    report(False, ConnectionLostError("connection lost in a transaction"))
+                    report(False, error)
                 else:
                     report(False, _translated(self.config, e))
 
@@ -176,7 +180,6 @@ class _Worker:
                 self.config.run(self.cursor, statement, [])
 
     def end(self, how: str) -> None:
-        self.ended = True
         if self.connection is None:
             return
         try:
