@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from twistar.dbobject import DBObject
 
 Where = Sequence[Any]
+_queryLog = Logger(namespace="twistar")
 Limit = int | tuple[int, int] | list[int] | None
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -104,6 +105,16 @@ def checkIdentifier(name: Any) -> str:
     return name
 
 
+@lru_cache(maxsize=4096)
+def _quoted(name: str, quote: str, dotted: bool) -> str:
+    """
+    @return: C{name} checked and quoted; with C{dotted}, each part of a
+        C{schema.table} name.
+    """
+    parts = name.split(".") if dotted else [name]
+    return ".".join(quote + checkIdentifier(part) + quote for part in parts)
+
+
 def checkLimit(limit: Any) -> tuple[int, int | None] | None:
     """
     @return: C{(limit, offset)} for a C{limit} of C{n} or C{(n, offset)}, or
@@ -126,6 +137,19 @@ def checkLimit(limit: Any) -> tuple[int, int | None] | None:
                 f"limit and offset must be non-negative integers, not {value!r}"
             )
     return count, offset
+
+
+def checkWhere(where: Any) -> Where:
+    """
+    @return: C{where} if it is a list or tuple whose first item is the
+        condition string.
+    @raise InvalidQueryError: otherwise.
+    """
+    if not isinstance(where, (list, tuple)) or not where or not isinstance(where[0], str):
+        raise InvalidQueryError(
+            f"where must be a list like ['name = ?', value], not {where!r}"
+        )
+    return where
 
 
 class InteractionBase:
@@ -154,7 +178,6 @@ class InteractionBase:
     valueAdapters: ClassVar[dict[type, Callable[[Any], Any]]] = {}
     """Conversions applied to argument values of these exact types."""
 
-    logger = Logger(namespace="twistar")
 
     @property
     def placeholder(self) -> str:
@@ -168,7 +191,7 @@ class InteractionBase:
         Log a query and its arguments; never raises, whatever their types.
         """
         try:
-            self.logger.info(
+            _queryLog.info(
                 "TWISTAR query: {query} args: {args} kwargs: {kwargs}",
                 query=_safeText(query), args=_safeText(args), kwargs=_safeText(kwargs),
             )
@@ -183,15 +206,18 @@ class InteractionBase:
             each part quoted.
         @raise InvalidIdentifierError: if a part is not a plain identifier.
         """
-        q = self.identifierQuote
-        return ".".join(q + checkIdentifier(part) + q for part in str(name).split("."))
+        if not isinstance(name, str):
+            raise InvalidIdentifierError(f"{name!r} is not a valid SQL identifier")
+        return _quoted(name, self.identifierQuote, True)
 
     def escapeColNames(self, colnames: Iterable[str]) -> list[str]:
         """
         @return: the column names, each checked and quoted.
+        @raise InvalidIdentifierError: for a name that is not a plain identifier.
         """
         q = self.identifierQuote
-        return [q + checkIdentifier(name) + q for name in colnames]
+        return [_quoted(name, q, False) if isinstance(name, str) else checkIdentifier(name)
+                for name in colnames]
 
     def convertQuery(self, query: str, args: Sequence[Any]) -> str:
         """
@@ -214,10 +240,7 @@ class InteractionBase:
         @raise InvalidQueryError: if C{where} is not a list or tuple starting
             with a string, or the placeholder count is wrong.
         """
-        if not isinstance(where, (list, tuple)) or not where or not isinstance(where[0], str):
-            raise InvalidQueryError(
-                f"where must be a list like ['name = ?', value], not {where!r}"
-            )
+        where = checkWhere(where)
         args = list(where[1:])
         self.checkValues(args, "where argument", self.sequenceArguments)
         return self.convertQuery(where[0], args), args
@@ -399,6 +422,8 @@ class InteractionBase:
         twistarClass: type[TwistarError] = exceptions.DatabaseError
         if self.isMissingTable(error):
             twistarClass = ImaginaryTableError
+        elif self.isProgrammingError(error):
+            twistarClass = exceptions.ProgrammingError
         else:
             for name, candidate in (
                 ("IntegrityError", exceptions.IntegrityError),
@@ -441,6 +466,14 @@ class InteractionBase:
     def isMissingTable(self, error: BaseException) -> bool:
         """
         @return: whether a driver error says a table does not exist.
+        """
+        return False
+
+    def isProgrammingError(self, error: BaseException) -> bool:
+        """
+        @return: whether a driver error of a class other than
+            C{ProgrammingError} says the SQL itself is wrong (syntax error,
+            unknown column).
         """
         return False
 
@@ -606,6 +639,7 @@ class InteractionBase:
             return self.runInteraction(lambda txn: self.getSchema(tablename, txn))
         columns = Registry.SCHEMAS.get(tablename)
         if columns is None:
+            self.quoteIdentifier(tablename)
             query, args = self.schemaQuery(tablename)
             self.run(txn, query, args)
             columns = [row[0] for row in txn.fetchall()]
@@ -687,6 +721,8 @@ class InteractionBase:
             return succeed(None)
         columns = list(dict.fromkeys(key for row in rows for key in row))
         self.escapeColNames(columns)
+        for row in rows:
+            self.checkValues(row.values(), list(row))
         return self.runInteraction(self._insertMany, tablename, columns, rows)
 
     def _insertMany(
@@ -945,6 +981,8 @@ def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> ty
 
 
 def _joinWheres(first: Where, second: Where) -> list[Any]:
+    checkWhere(first)
+    checkWhere(second)
     return [f"({first[0]}) AND ({second[0]})", *first[1:], *second[1:]]
 
 

@@ -32,7 +32,7 @@ from twistar.tests.helpers import DBTestCase
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
 EXAMPLE_NAMES = ("quickstart", "callbacks", "models", "relationships", "transactions",
-                 "validation", "lowlevel")
+                 "validation", "lowlevel", "eager")
 
 _MARKER = re.compile(r"^\s*<!--\s*(snippet|output):\s*(\S+)\s*-->\s*$")
 _FENCE = re.compile(r"^\s*(```+|~~~+)")
@@ -201,6 +201,14 @@ class ExampleTests(DBTestCase):
         C{examples/lowlevel.py} prints its documented output.
         """
         await self.runExample("lowlevel")
+
+    async def test_eager(self) -> None:
+        """
+        C{examples/eager.py} prints its documented output, query counts
+        included: eager loading and C{createMany} send the queries the docs
+        say.
+        """
+        await self.runExample("eager")
 
 
 class ExampleScriptTests(TestCase):

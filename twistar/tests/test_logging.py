@@ -96,6 +96,7 @@ class LogTests(SynchronousTestCase):
         args = (1, None, b"\x00\xff", date(2020, 2, 29), "caf\u00e9 \U0001f600")
         InteractionBase().log("SELECT ? -- \U0001f600", args, {"k": "\u00e9"})
         self.assertEqual(len(events), 1)
+        self.assertEqual(events[0]["log_namespace"], "twistar")
         self.assertEqual(events[0]["query"], "SELECT ? -- \U0001f600")
         self.assertIn("\U0001f600", events[0]["args"])
         self.assertIn("datetime.date(2020, 2, 29)", events[0]["args"])
