@@ -486,6 +486,7 @@ class DBObject(Validator, metaclass=DBObjectType):
                 raise UnknownColumnError(
                     f"{cls.tablename()} has no column(s) {', '.join(map(repr, unknown))}"
                 )
+            config.checkValues(attrs.values(), list(attrs))
             q = config.quoteIdentifier
             conditions = [
                 f"{q(name)} IS NULL" if value is None else f"{q(name)} = ?"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from inflection import camelize, singularize, underscore
 from twisted.internet.defer import Deferred, succeed
 
+from twistar.dbconfig.base import checkWhere
 from twistar.exceptions import InvalidRelationshipError, ReferenceNotSavedError
 from twistar.registry import Registry
 
@@ -369,6 +370,7 @@ class HABTM(Relationship):
         )
         args: list[Any] = [self.inst.id]
         if joinWhere:
+            checkWhere(joinWhere)
             inner += f" AND ({joinWhere[0]})"
             args.extend(joinWhere[1:])
         return _withWhere([f"{q('id')} IN ({inner})", *args], findargs)
@@ -404,6 +406,8 @@ class HABTM(Relationship):
             for otherId in dict.fromkeys(obj.id for obj in others)
         ]
         config = self.config
+        config.quoteIdentifier(table)
+        config.escapeColNames([spec.foreignKey, spec.habtmOtherKey()])
 
         def run(txn: Any) -> None:
             ownRows = [f"{config.quoteIdentifier(spec.foreignKey)} = ?", self.inst.id]

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 
-from twistar.dbconfig.base import checkIdentifier
+from twistar.dbconfig.base import checkIdentifier, checkWhere
+from twistar.exceptions import InvalidIdentifierError
 from twistar.transaction import Transaction, runInTransaction, transaction
 
 if TYPE_CHECKING:
@@ -21,6 +22,14 @@ __all__ = [
     "transaction", "runInTransaction", "Transaction", "dictToWhere", "joinWheres",
     "joinMultipleWheres", "deferredDict", "createInstances",
 ]
+
+
+# Keywords that read as values where dictToWhere expects an unquoted column.
+_VALUE_KEYWORDS = frozenset({
+    "null", "true", "false", "unknown", "default", "current_date", "current_time",
+    "current_timestamp", "localtime", "localtimestamp", "current_user", "session_user",
+    "current_role", "current_catalog", "current_schema", "user",
+})
 
 
 def dictToWhere(attrs: Mapping[str, Any], joiner: str = "AND") -> list[Any] | None:
@@ -34,7 +43,11 @@ def dictToWhere(attrs: Mapping[str, Any], joiner: str = "AND") -> list[Any] | No
         return None
     conditions = []
     for name, value in attrs.items():
-        checkIdentifier(name)
+        if checkIdentifier(name).lower() in _VALUE_KEYWORDS:
+            raise InvalidIdentifierError(
+                f"{name!r} is an SQL keyword standing for a value, not a column name "
+                f"(findBy quotes column names)"
+            )
         conditions.append(f"({name} {'is' if value is None else '='} ?)")
     return [f" {joiner} ".join(conditions), *attrs.values()]
 
@@ -43,7 +56,10 @@ def joinWheres(wone: Sequence[Any], wtwo: Sequence[Any], joiner: str = "AND") ->
     """
     @return: a where matching both C{wone} and C{wtwo} (or either, with
         C{joiner="OR"}).
+    @raise InvalidQueryError: if either is not a where.
     """
+    checkWhere(wone)
+    checkWhere(wtwo)
     return [f"({wone[0]}) {joiner} ({wtwo[0]})", *wone[1:], *wtwo[1:]]
 
 

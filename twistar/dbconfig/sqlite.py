@@ -11,6 +11,13 @@ from typing import Any
 
 from twistar.dbconfig.base import InteractionBase
 
+# Messages of SQL errors, for Python versions whose sqlite3 errors carry no
+# error code.
+_SQL_ERROR_TEXTS = (
+    "syntax error", "incomplete input", "unrecognized token", "no such column",
+    "has no column named", "no such function",
+)
+
 
 class SQLiteDBConfig(InteractionBase):
     """
@@ -40,3 +47,12 @@ class SQLiteDBConfig(InteractionBase):
 
     def isMissingTable(self, error: BaseException) -> bool:
         return str(error).startswith("no such table")
+
+    def isProgrammingError(self, error: BaseException) -> bool:
+        # sqlite3 raises OperationalError for bad SQL too; SQLITE_ERROR (1) is
+        # the code of SQL errors, the others are operational.
+        code = getattr(error, "sqlite_errorcode", None)
+        if code is not None:
+            return bool(code == 1)
+        message = str(error)
+        return any(text in message for text in _SQL_ERROR_TEXTS)

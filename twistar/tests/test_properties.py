@@ -1,0 +1,324 @@
+"""
+Property tests with C{hypothesis}: arbitrary values round-trip exactly, and
+arbitrary strings used as names either work as intended or raise a clear
+twistar error, without changing rows they should not (checked through a
+separate connection).
+
+C{hypothesis} cannot drive a test that waits on the database from inside
+trial's reactor, so each test first draws its examples synchronously with
+L{drawExamples} (derandomized, no example database: the same examples on
+every run), then runs each one against the database and reports every
+failing example at the end.
+"""
+
+import re
+from datetime import date
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from twisted.internet.defer import maybeDeferred
+
+from twistar.exceptions import (
+    InvalidIdentifierError,
+    TwistarError,
+    UnknownColumnError,
+)
+from twistar.tests.helpers import MYSQL, POSTGRES
+from twistar.tests.models import Member, SafetySample
+from twistar.tests.test_logging import captureQueries
+from twistar.tests.test_safety import INJECTED_NAMES, SafetyTestCase
+from twistar.utils import _VALUE_KEYWORDS, dictToWhere
+
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+USERS_COLUMNS = ("id", "first_name", "last_name", "age", "dob")
+COLUMN_VALUES = {"first_name": "P", "last_name": "Q", "age": 7, "dob": date(2001, 2, 3)}
+
+# A string value no row holds, and that no database reads as 0 or 1.
+NO_MATCH = "-98765.4321 \u2603 no such value"
+
+TRICKY_TEXT = [
+    "'", "''", '"', "`", "?", "??", "%", "%s", "%%", "%(x)s", "%d", "\\", "\\'", '\\"',
+    "\\\\", "\\0", "\\n", ";", "--", "/*", "*/", " ", "\t", "\n", "\r\n", "\u00e9",
+    "\u00df", "\u202e", "\ufeff", "\U0001f600", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+    "\u4e2d\u6587", "\U00010348", "\uffff",
+]
+
+SAMPLED_NAMES = list(USERS_COLUMNS) + INJECTED_NAMES + [
+    "First_Name", "AGE", "ID", "null", "true", "select", "where", "order", "user",
+    "current_user", "rowid", "oid", "ctid", "a_str", "first_name ", " first_name",
+    "__class__", "__dict__", "save", "errors", "_savedState", "_deleted", "tablename",
+]
+
+
+def drawExamples(strategy, count):
+    """
+    @return: up to C{count} examples of C{strategy}, the same on every run.
+    """
+    examples = []
+
+    @settings(max_examples=count, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck), phases=(Phase.generate,))
+    @given(strategy)
+    def record(value):
+        examples.append(value)
+
+    record()
+    return examples
+
+
+def textStrategy(backend):
+    """
+    @return: a strategy of texts every backend can store (no lone
+        surrogates; no NUL on PostgreSQL), rich in quotes, placeholder
+        markers, backslashes and unicode, sometimes very long, or C{None}.
+    """
+    alphabet = st.characters(
+        exclude_categories=("Cs",), exclude_characters="\x00" if backend == POSTGRES else ""
+    )
+    mixed = st.lists(
+        st.one_of(st.sampled_from(TRICKY_TEXT), st.text(alphabet, max_size=6)), max_size=12
+    ).map("".join)
+    long = st.tuples(st.text(alphabet, min_size=1, max_size=8), st.integers(1000, 70000)).map(
+        lambda t: (t[0] * t[1])[:t[1]]
+    )
+    return st.one_of(st.none(), mixed, st.text(alphabet, max_size=40), long)
+
+
+def nameStrategy():
+    """
+    @return: a strategy of names: columns, near-columns, keywords,
+        injection attempts, plain identifiers and arbitrary text.
+    """
+    return st.one_of(
+        st.sampled_from(SAMPLED_NAMES),
+        st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True),
+        st.text(max_size=20),
+    )
+
+
+def short(value):
+    """
+    @return: a repr of C{value} short enough for a failure message.
+    """
+    text = repr(value)
+    return text if len(text) <= 120 else f"{text[:100]}... ({len(value)} long)"
+
+
+class PropertyTestCase(SafetyTestCase):
+    """
+    Runs drawn examples one by one, collecting the failing ones.
+    """
+
+    async def check(self, examples, checkOne):
+        """
+        Run C{await checkOne(example)} for every example; fail at the end
+        listing each example that failed and why.
+        """
+        self.assertGreater(len(examples), 10)
+        failures = []
+        for example in examples:
+            try:
+                await checkOne(example)
+            except Exception as e:
+                failures.append(f"{short(example)}: {type(e).__name__}: {short(str(e))}")
+        self.assertEqual(failures, [], f"{len(failures)} of {len(examples)} examples failed")
+
+    def sameText(self, stored, expected):
+        """
+        @return: whether C{stored} equals C{expected} for C{=} (MySQL's
+            PAD SPACE collations ignore trailing spaces).
+        """
+        if self.backend == MYSQL and stored is not None and expected is not None:
+            return stored.rstrip(" ") == expected.rstrip(" ")
+        return stored == expected
+
+
+class RoundTripTests(PropertyTestCase):
+    """
+    Arbitrary texts, integers and C{None} round-trip exactly through save,
+    find, findBy and update.
+    """
+
+    async def test_text(self):
+        """
+        A text (or C{None}) is stored and read back exactly, found by
+        C{findBy} and by a where argument, and replaced exactly by an
+        update; the table, read through another connection, holds exactly
+        the last values.
+        """
+        examples = drawExamples(st.tuples(textStrategy(self.backend),
+                                          textStrategy(self.backend)), 60)
+        expected = {}
+
+        async def checkOne(example):
+            first, second = example
+            obj = await SafetySample(a_str=first).save()
+            self.assertEqual((await SafetySample.find(obj.id)).a_str, first)
+            found = await SafetySample.findBy(a_str=first)
+            self.assertIn(obj.id, [o.id for o in found])
+            for other in found:
+                self.assertTrue(self.sameText(other.a_str, first), short(other.a_str))
+            if first is not None:
+                found = await SafetySample.find(where=["a_str = ? AND id = ?", first, obj.id])
+                self.assertEqual([o.id for o in found], [obj.id])
+            obj.a_str = second
+            await obj.save()
+            self.assertEqual((await SafetySample.find(obj.id)).a_str, second)
+            expected[obj.id] = second
+
+        await self.check(examples, checkOne)
+        rows = await self.observer.runQuery("SELECT id, a_str FROM values_tests")
+        stored = {rowId: value for rowId, value in rows if rowId in expected}
+        self.assertEqual(stored, expected)
+
+    async def test_integers(self):
+        """
+        64-bit integers (and C{None}) in C{a_bigint}, and 32-bit ones in
+        C{a_int}, are stored, found and updated exactly.
+        """
+        bigint = st.one_of(
+            st.none(), st.integers(-2**63, 2**63 - 1),
+            st.integers(2**53, 2**63 - 1), st.integers(-2**63, -2**53),
+            st.sampled_from([2**63 - 1, -2**63, 2**53 + 1, -2**53 - 1, 2**31, -2**31 - 1]),
+        )
+        int32 = st.one_of(st.none(), st.integers(-2**31, 2**31 - 1))
+        examples = drawExamples(st.tuples(bigint, int32, bigint), 100)
+        expected = {}
+
+        async def checkOne(example):
+            big, small, newBig = example
+            obj = await SafetySample(a_bigint=big, a_int=small).save()
+            found = await SafetySample.find(obj.id)
+            self.assertEqual((found.a_bigint, found.a_int), (big, small))
+            self.assertEqual(type(found.a_bigint), type(big))
+            found = await SafetySample.findBy(a_bigint=big, a_int=small)
+            self.assertIn(obj.id, [o.id for o in found])
+            self.assertEqual({(o.a_bigint, o.a_int) for o in found}, {(big, small)})
+            found.sort(key=lambda o: o.id)
+            obj = found[-1]
+            obj.a_bigint = newBig
+            await obj.save()
+            self.assertEqual((await SafetySample.find(obj.id)).a_bigint, newBig)
+            expected[obj.id] = (newBig, small)
+
+        await self.check(examples, checkOne)
+        rows = await self.observer.runQuery("SELECT id, a_bigint, a_int FROM values_tests")
+        stored = {row[0]: (row[1], row[2]) for row in rows if row[0] in expected}
+        self.assertEqual(stored, expected)
+
+
+class NameTests(PropertyTestCase):
+    """
+    Arbitrary strings used as C{findBy} keys, C{insert} keys,
+    L{dictToWhere} keys and attribute names either work as intended or
+    raise a clear error, and never change rows they should not.
+    """
+
+    async def setUp(self):
+        await super().setUp()
+        self.seed = await Member(**COLUMN_VALUES).save()
+        self.target = await Member(first_name="T", last_name="U", age=9).save()
+        self.rows = await self.userRows()
+
+    async def userRows(self):
+        """
+        @return: a L{Deferred} of the rows of C{users} read through the
+            other connection, as a dict of id to a dict of column to C{str}
+            of the value.
+        """
+        rows = await self.observer.runQuery(
+            "SELECT id, first_name, last_name, age, dob FROM users"
+        )
+        return {row[0]: dict(zip(USERS_COLUMNS, map(str, row))) for row in rows}
+
+    async def assertRows(self, changes):
+        """
+        Assert that C{users} holds the rows it held, with C{changes} (id to
+        the dict of its columns that changed, or to all its columns for a
+        new row) applied, and no other change.
+        """
+        rows = await self.userRows()
+        expected = {rowId: dict(row) for rowId, row in self.rows.items()}
+        for rowId, change in changes.items():
+            expected.setdefault(rowId, {column: "None" for column in USERS_COLUMNS})
+            expected[rowId].update({k: str(v) for k, v in change.items()}, id=str(rowId))
+        self.assertEqual(rows, expected)
+        self.rows = rows
+
+    async def test_names(self):
+        """
+        For each name: C{findBy} works for a column and raises
+        L{UnknownColumnError} otherwise; C{insert} raises
+        L{InvalidIdentifierError} before any SQL for a name that is not a
+        plain identifier, writes the row for a column, and writes nothing
+        when the database refuses; L{dictToWhere} accepts only plain
+        identifiers, and a where built from it never deletes a row; C{save}
+        writes a column attribute and ignores every other name, on insert
+        and on update.
+        """
+        examples = drawExamples(nameStrategy(), 80)
+        await self.config.getSchema("users")
+        queries = captureQueries(self)
+
+        async def checkOne(name):
+            plain = bool(_PLAIN_IDENTIFIER.match(name))
+            isColumn = name in USERS_COLUMNS
+            value = COLUMN_VALUES.get(name, "v")
+
+            try:
+                found = await Member.findBy(**{name: self.seed.id if name == "id" else value})
+            except UnknownColumnError as e:
+                self.assertFalse(isColumn, "findBy refused a column")
+                self.assertIn(repr(name), str(e))
+            else:
+                self.assertTrue(isColumn, "findBy accepted a name that is no column")
+                self.assertIn(self.seed.id, [m.id for m in found])
+
+            if name.lower() != "id":
+                queries.reset()
+                try:
+                    newId = await maybeDeferred(self.config.insert, "users", {name: value})
+                except InvalidIdentifierError:
+                    self.assertFalse(plain, "insert refused a plain identifier")
+                    self.assertEqual(queries.all(), [])
+                    await self.assertRows({})
+                except TwistarError:
+                    self.assertTrue(plain and not isColumn, "insert refused a column")
+                    await self.assertRows({})
+                else:
+                    self.assertTrue(plain, "insert accepted a name that is no identifier")
+                    self.assertIn(name.lower(), USERS_COLUMNS)
+                    await self.assertRows({newId: {name.lower(): value}})
+
+            try:
+                where = dictToWhere({name: NO_MATCH})
+            except InvalidIdentifierError:
+                self.assertFalse(
+                    plain and name.lower() not in _VALUE_KEYWORDS,
+                    "dictToWhere refused a plain identifier that is no value keyword",
+                )
+            else:
+                self.assertTrue(plain, "dictToWhere accepted a name that is no identifier")
+                for call in (Member.count, Member.deleteAll):
+                    try:
+                        self.assertEqual(await call(where), 0)
+                    except TwistarError:
+                        pass
+                await self.assertRows({})
+
+            if not hasattr(Member, name) and name != "id":
+                obj = Member(first_name="S")
+                setattr(obj, name, value)
+                await obj.save()
+                row = {column: "None" for column in USERS_COLUMNS}
+                row["first_name"] = "S"
+                if isColumn:
+                    row[name] = value
+                await self.assertRows({obj.id: row})
+                target = await Member.find(self.target.id)
+                setattr(target, name, value)
+                await target.save()
+                await self.assertRows({target.id: {name: value}} if isColumn else {})
+
+        await self.check(examples, checkOne)
