@@ -5,7 +5,6 @@ L{DBObject}: the model base class. One subclass per table.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,6 +13,7 @@ from inflection import pluralize, underscore
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.logger import Logger
 
+from twistar.dbconfig.base import pausedCollector
 from twistar.exceptions import (
     DBObjectSaveError,
     InvalidRelationshipError,
@@ -120,24 +120,16 @@ class DBObject(Validator, metaclass=DBObjectType):
     def _fromRows(cls: type[T], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> list[T]:
         """
         Build objects from rows without calling C{__init__} or C{afterInit}.
-        The cyclic garbage collector is paused while many objects are built:
-        it would otherwise scan the growing heap again and again.
         """
         new = cls.__new__
         objects: list[T] = []
         append = objects.append
-        pauseCollector = len(rows) > 1000 and gc.isenabled()
-        if pauseCollector:
-            gc.disable()
-        try:
+        with pausedCollector(len(rows)):
             for row in rows:
                 obj = new(cls)
                 obj.__dict__ = state = dict(zip(columns, row))
                 state["_savedState"] = (columns, row)
                 append(obj)
-        finally:
-            if pauseCollector:
-                gc.enable()
         return objects
 
     # -- hooks --------------------------------------------------------------

@@ -414,7 +414,7 @@ class HABTM(Relationship):
             query, args = config.buildDelete(table, ownRows)
             config.run(txn, query, args)
             if rows:
-                config._insertMany(txn, table, list(rows[0]), rows)
+                config._insertMany(txn, table, rows)
 
         return config.runInteraction(run).addCallback(self._forget)
 

@@ -112,6 +112,10 @@ def uniquenessOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> Defe
     return gatherResults([d for _, d in checks], consumeErrors=True).addCallback(record)
 
 
+# How many times validators were added or cleared, anywhere.
+_changes = [0]
+
+
 class Validator:
     """
     The validation class methods of L{DBObject}. Validators belong to the
@@ -128,11 +132,20 @@ class Validator:
 
     @classmethod
     def _allValidators(cls) -> list[ValidatorFunc]:
-        return [
+        """
+        @return: the validators of this class and its bases, remembered until
+            any class's validators change.
+        """
+        cached = cls.__dict__.get("_validatorCache")
+        if cached is not None and cached[0] == _changes[0]:
+            return cached[1]  # type: ignore[no-any-return]
+        validators = [
             func
             for klass in reversed(cls.__mro__)
             for func in klass.__dict__.get("_validators", ())
         ]
+        cls._validatorCache = (_changes[0], validators)  # type: ignore[attr-defined]
+        return validators
 
     @classmethod
     def addValidator(cls, func: ValidatorFunc) -> None:
@@ -141,6 +154,7 @@ class Validator:
         L{Deferred}, to this class's validators.
         """
         cls._ownValidators().append(func)
+        _changes[0] += 1
 
     @classmethod
     def validatesPresenceOf(cls, *names: str, **kwargs: Any) -> None:
@@ -177,6 +191,7 @@ class Validator:
         Remove this class's validators.
         """
         cls._ownValidators().clear()
+        _changes[0] += 1
 
     def validate(self) -> Deferred[Any]:
         """

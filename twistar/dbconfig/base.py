@@ -10,11 +10,15 @@ interaction, or on the connection of the running transaction.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from twisted.enterprise import adbapi
@@ -47,6 +51,7 @@ _STORABLE_TYPES: tuple[type, ...] = (
     type(None), bool, int, float, str, bytes, bytearray, memoryview,
     Decimal, date, time, datetime, timedelta,
 )
+_STORABLE_SET = frozenset(_STORABLE_TYPES)
 
 # One token of SQL: a quoted string or identifier, a comment, a placeholder,
 # a percent sign, or a run of anything else.
@@ -179,6 +184,9 @@ class InteractionBase:
     """Conversions applied to argument values of these exact types."""
 
 
+    def __init__(self) -> None:
+        self._queries: dict[tuple[Any, ...], tuple[str, int]] = {}
+
     @property
     def placeholder(self) -> str:
         """The driver's placeholder, C{?} or C{%s}."""
@@ -255,6 +263,10 @@ class InteractionBase:
             one name per value.
         @raise UnsupportedValueError: naming the offending value.
         """
+        if not isinstance(values, (list, tuple)):
+            values = list(values)
+        if _STORABLE_SET.issuperset(map(type, values)):
+            return
         names = [name] if isinstance(name, str) else list(name)
         for index, value in enumerate(values):
             if type(value) in _STORABLE_TYPES or isinstance(value, _STORABLE_TYPES):
@@ -507,6 +519,18 @@ class InteractionBase:
         @return: a C{SELECT} statement in the driver's paramstyle and its
             arguments. C{group}, C{orderby} and C{select} are trusted SQL.
         """
+        args = [] if id is None else [id]
+        if where is not None:
+            args.extend(checkWhere(where)[1:])
+        key = ("select", tablename, id is None, where and where[0], group, limit, orderby, select)
+        build = self._buildSelect
+        query = self._memo(key, args, build, tablename, id, where, group, limit, orderby, select)
+        return query, args
+
+    def _buildSelect(
+        self, tablename: str, id: Any, where: Where | None, group: str | None, limit: Limit,
+        orderby: str | None, select: str | None,
+    ) -> str:
         if id is not None:
             idWhere: list[Any] = ["id = ?", id]
             where = idWhere if where is None else _joinWheres(idWhere, where)
@@ -520,7 +544,32 @@ class InteractionBase:
         if orderby:
             parts.append(f" ORDER BY {orderby}")
         parts.append(self.limitClause(limit))
-        return "".join(parts), args
+        return "".join(parts)
+
+    def _memo(self, key: tuple[Any, ...], args: list[Any], build: Callable[..., str],
+              *buildArgs: Any) -> str:
+        """
+        @return: the query C{build(*buildArgs)} made, remembered under C{key}
+            (which names everything it depends on but the argument values);
+            C{args} are checked against it.
+        """
+        try:
+            hit = self._queries.get(key)
+        except TypeError:  # an unhashable part, such as a list limit
+            return build(*buildArgs)
+        if hit is None:
+            query = build(*buildArgs)
+            if len(self._queries) < 4096:
+                self._queries[key] = (query, len(args))
+            return query
+        query, count = hit
+        if count != len(args):
+            raise PlaceholderCountError(
+                f"query has {count} placeholder(s) but {len(args)} argument(s) were given: "
+                f"{query!r}"
+            )
+        self.checkValues(args, "where argument", self.sequenceArguments)
+        return query
 
     def buildInsert(self, tablename: str, columns: Sequence[str], returnId: bool) -> str:
         """
@@ -545,21 +594,27 @@ class InteractionBase:
         @return: an C{UPDATE} setting C{columns} (their values come first in
             the arguments, then the returned ones).
         """
+        args = [] if where is None else list(checkWhere(where)[1:])
+        key = ("update", tablename, tuple(columns), where and where[0], limit)
+        return self._memo(key, args, self._buildUpdate, tablename, columns, where, limit), args
+
+    def _buildUpdate(
+        self, tablename: str, columns: Sequence[str], where: Where | None, limit: int | None
+    ) -> str:
         table = self.quoteIdentifier(tablename)
         sets = ", ".join(f"{name} = {self.placeholder}" for name in self.escapeColNames(columns))
         query = f"UPDATE {table} SET {sets}"
-        args: list[Any] = []
         if limit is not None and not self.supportsUpdateLimit:
             checkLimit(limit)
             idColumn = self.quoteIdentifier("id")
-            inner, args = self.buildSelect(tablename, where=where, limit=limit, select=idColumn)
-            return f"{query} WHERE {idColumn} IN ({inner})", args
+            inner, _ = self.buildSelect(tablename, where=where, limit=limit, select=idColumn)
+            return f"{query} WHERE {idColumn} IN ({inner})"
         if where is not None:
-            condition, args = self.whereToString(where)
+            condition, _ = self.whereToString(where)
             query += f" WHERE {condition}"
         if limit is not None:
             query += self.limitClause(limit)
-        return query, args
+        return query
 
     def buildDelete(self, tablename: str, where: Where | None) -> tuple[str, list[Any]]:
         """
@@ -595,17 +650,22 @@ class InteractionBase:
 
     # -- running SQL on a cursor -------------------------------------------
 
-    def run(self, txn: Any, query: str, args: Sequence[Any]) -> Any:
+    def run(self, txn: Any, query: str, args: Sequence[Any], adapt: bool = True) -> Any:
         """
         Run C{query} (already in the driver's paramstyle) on C{txn}, logging
         it when L{LOG} is set.
+
+        @param adapt: apply L{valueAdapters} to C{args} (C{False} when the
+            caller did).
         """
         if self.LOG:
             self.log(query, args, {})
         adapters = self.valueAdapters
-        if adapters:
+        if adapt and adapters and not adapters.keys().isdisjoint(map(type, args)):
             args = [adapters[type(a)](a) if type(a) in adapters else a for a in args]
-        return txn.execute(query, tuple(args))
+        elif not isinstance(args, (list, tuple)):
+            args = list(args)
+        return txn.execute(query, args)
 
     def _doselect(
         self, txn: Any, query: str, args: Sequence[Any], tablename: str, one: bool = False
@@ -712,24 +772,21 @@ class InteractionBase:
     def insertMany(self, tablename: str, vals: Sequence[dict[str, Any]]) -> Deferred[None]:
         """
         Insert many rows in a few multi-row statements, in one interaction.
-        Rows may have different keys: a missing key inserts C{NULL}.
+        Rows may have different keys: a missing key inserts C{NULL}. Every
+        name and value is checked before the first statement is sent.
         """
-        rows = list(vals)
+        rows = vals if isinstance(vals, list) else list(vals)
         if not rows:
             from twisted.internet.defer import succeed
 
             return succeed(None)
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        self.escapeColNames(columns)
-        for row in rows:
-            self.checkValues(row.values(), list(row))
-        return self.runInteraction(self._insertMany, tablename, columns, rows)
+        self.quoteIdentifier(tablename)
+        return self.runInteraction(self._insertMany, tablename, rows)
 
-    def _insertMany(
-        self, txn: Any, tablename: str, columns: list[str], rows: list[dict[str, Any]]
-    ) -> None:
-        values = [[row.get(column) for column in columns] for row in rows]
-        self.insertRows(txn, tablename, columns, values, False)
+    def _insertMany(self, txn: Any, tablename: str, rows: list[dict[str, Any]]) -> None:
+        columns, flat = _flattenRows(rows)
+        self.escapeColNames(columns)
+        self.insertFlat(txn, tablename, columns, flat, len(rows), False)
 
     def insertRows(
         self, txn: Any, tablename: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -737,14 +794,32 @@ class InteractionBase:
     ) -> list[Any]:
         """
         Insert rows of values for C{columns} on C{txn}, in multi-row
-        statements sized to the driver's parameter limit. Values are checked
-        first, batch by batch.
+        statements sized to the driver's parameter limit. All values are
+        checked before the first statement is sent.
 
         @return: the new ids, in order, when C{returnIds}; otherwise C{[]}.
         """
+        flat = list(chain.from_iterable(rows))
+        return self.insertFlat(txn, tablename, columns, flat, len(rows), returnIds)
+
+    def insertFlat(
+        self, txn: Any, tablename: str, columns: Sequence[str], flat: list[Any], count: int,
+        returnIds: bool,
+    ) -> list[Any]:
+        """
+        L{insertRows} for C{count} rows whose values follow each other in
+        C{flat}.
+        """
         width = len(columns)
         if width == 0:
-            return [self.insertRow(txn, tablename, [], [], returnIds) for _ in rows]
+            return [self.insertRow(txn, tablename, [], [], returnIds) for _ in range(count)]
+        types = set(map(type, flat))
+        if not _STORABLE_SET.issuperset(types):
+            for start in range(0, len(flat), width):
+                self.checkValues(flat[start:start + width], columns)
+        adapters = self.valueAdapters
+        if adapters and not types.isdisjoint(adapters):
+            flat = [adapters[type(a)](a) if type(a) in adapters else a for a in flat]
         batchSize = max(1, min(1000, self.maxParameters // width))
         rowPlaceholders = "(" + ", ".join([self.placeholder] * width) + ")"
         head = (
@@ -756,18 +831,16 @@ class InteractionBase:
         ) else ""
         fullQuery = head + ", ".join([rowPlaceholders] * batchSize) + returning
         ids: list[Any] = []
-        for start in range(0, len(rows), batchSize):
-            batch = rows[start:start + batchSize]
-            args = [value for row in batch for value in row]
-            self.checkValues(args, list(columns) * len(batch))
-            query = fullQuery if len(batch) == batchSize else (
-                head + ", ".join([rowPlaceholders] * len(batch)) + returning
+        for start in range(0, count, batchSize):
+            size = min(batchSize, count - start)
+            query = fullQuery if size == batchSize else (
+                head + ", ".join([rowPlaceholders] * size) + returning
             )
-            self.run(txn, query, args)
+            self.run(txn, query, flat[start * width:(start + size) * width], adapt=False)
             if returning:
                 ids.extend(row[0] for row in txn.fetchall())
             elif returnIds:
-                ids.extend(self.batchIds(txn, len(batch)))
+                ids.extend(self.batchIds(txn, size))
         return ids
 
     def batchIds(self, txn: Any, count: int) -> list[Any]:
@@ -978,6 +1051,39 @@ def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> ty
         except TypeError:
             _COMPATIBLE[key] = twistarClass
     return _COMPATIBLE[key]
+
+
+@contextmanager
+def pausedCollector(count: int) -> Iterator[None]:
+    """
+    Pause the cyclic garbage collector while C{count} objects are made, when
+    that is many: it would otherwise scan the growing heap again and again.
+    """
+    pause = count > 1000 and gc.isenabled()
+    if pause:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if pause:
+            gc.enable()
+
+
+def _flattenRows(rows: list[dict[str, Any]]) -> tuple[list[str], list[Any]]:
+    """
+    @return: the columns of C{rows} (dicts) in order of appearance, and all
+        the rows' values for them, one row after another (C{None} for a
+        missing key).
+    """
+    columns = list(rows[0])
+    with pausedCollector(len(rows)):
+        if len(columns) > 1 and set(map(len, rows)) == {len(columns)}:
+            try:
+                return columns, list(chain.from_iterable(map(itemgetter(*columns), rows)))
+            except KeyError:
+                pass
+        columns = list(dict.fromkeys(chain.from_iterable(rows)))
+        return columns, [row.get(column) for row in rows for column in columns]
 
 
 def _joinWheres(first: Where, second: Where) -> list[Any]:

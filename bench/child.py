@@ -1,0 +1,248 @@
+"""
+One benchmark process: runs the workloads for one implementation on one
+backend, and reports on standard output, one JSON object per line, each
+prefixed with C{BENCH }:
+
+    BENCH {"type": "meta", ...}            versions of everything involved
+    BENCH {"type": "result", "workload": NAME, "status": "ok", "seconds": S}
+    BENCH {"type": "result", "workload": NAME, "status": "n/a", "reason": ...}
+    BENCH {"type": "error", "workload": NAME, "message": ...}
+
+Started by C{bench/run.py} as C{python bench/child.py SPEC}, where C{SPEC} is
+JSON: C{impl} (C{raw}, C{twistar} or C{twistar2}), C{backend}, C{db} (a
+C{path} for SQLite, else C{host}, C{port}, C{user}, C{database}),
+C{poolSize}, C{workloads} (names), C{quick}, C{repoRoot} (put first on
+C{sys.path} for C{twistar}) and optionally C{profile} (a file for cProfile
+statistics of the timed parts, pool threads included).
+
+The twistar 2.0 child runs under its own virtualenv's Python, where
+C{import twistar} finds the published 2.0.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import json
+import platform
+import pstats
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from twisted.enterprise import adbapi
+from twisted.internet import task
+from twisted.internet.defer import Deferred
+from workloads import WORKLOADS_BY_NAME, Context, Workload, defineModels, recreateTables
+
+PREFIX = "BENCH "
+
+
+def emit(**record: Any) -> None:
+    """
+    Write one protocol line to standard output.
+    """
+    sys.stdout.write(PREFIX + json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+def _sqliteOpen(connection: Any) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=OFF")
+
+
+def makePool(backend: str, db: dict[str, Any], size: int) -> adbapi.ConnectionPool:
+    """
+    @return: the connection pool every implementation uses, with C{size}
+        connections (C{cp_min = cp_max}).
+    """
+    common: dict[str, Any] = {"cp_min": size, "cp_max": size, "cp_noisy": False}
+    if backend == "sqlite":
+        return adbapi.ConnectionPool("sqlite3", db["path"], check_same_thread=False,
+                                     timeout=30, cp_openfun=_sqliteOpen, **common)
+    if backend == "postgres":
+        return adbapi.ConnectionPool("psycopg2", host=db["host"], port=db["port"],
+                                     user=db["user"], dbname=db["database"], **common)
+    return adbapi.ConnectionPool("MySQLdb", host=db["host"], port=db["port"], user=db["user"],
+                                 db=db["database"], charset="utf8mb4", **common)
+
+
+def _serverVersionQuery(backend: str) -> str:
+    return {"sqlite": "SELECT sqlite_version()", "postgres": "SHOW server_version",
+            "mysql": "SELECT VERSION()"}[backend]
+
+
+def _driverVersion(backend: str) -> str:
+    if backend == "sqlite":
+        import sqlite3
+
+        return f"sqlite3 (SQLite library {sqlite3.sqlite_version})"
+    if backend == "postgres":
+        import psycopg2
+
+        return f"psycopg2 {psycopg2.__version__.split()[0]}"
+    from importlib.metadata import version
+
+    return f"mysqlclient {version('mysqlclient')}"
+
+
+def checkTwistar(impl: str, repoRoot: str) -> str:
+    """
+    Make sure the imported twistar is the one this implementation is about.
+
+    @return: a description of it.
+    @raise RuntimeError: if it is the wrong one.
+    """
+    from importlib.metadata import version
+    from pathlib import Path
+
+    import twistar
+
+    where = Path(twistar.__file__).resolve()
+    inRepo = where.parent == Path(repoRoot).resolve() / "twistar"
+    if impl == "twistar" and not inRepo:
+        raise RuntimeError(f"expected this checkout's twistar, imported {where}")
+    if impl == "twistar2":
+        found = version("twistar")
+        if inRepo or found != "2.0":
+            raise RuntimeError(f"expected the published twistar 2.0, imported {found} at {where}")
+        return f"twistar {found} ({where.parent})"
+    return f"twistar {twistar.version} ({where.parent})"
+
+
+class Profiler:
+    """
+    cProfile over the reactor thread and the pool threads, switched on only
+    around the timed parts.
+    """
+
+    def __init__(self, pool: adbapi.ConnectionPool) -> None:
+        self.main = cProfile.Profile()
+        self.threads: dict[int, cProfile.Profile] = {}
+        self.active = False
+        threadpool = pool.threadpool
+        original = threadpool.callInThreadWithCallback
+
+        def callInThreadWithCallback(onResult: Any, func: Callable[..., Any], *args: Any,
+                                     **kw: Any) -> Any:
+            if self.active:
+                func = self._wrap(func)
+            return original(onResult, func, *args, **kw)
+
+        threadpool.callInThreadWithCallback = callInThreadWithCallback  # type: ignore[method-assign]
+
+    def _wrap(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        def profiled(*args: Any, **kw: Any) -> Any:
+            profile = self.threads.setdefault(threading.get_ident(), cProfile.Profile())
+            profile.enable()
+            try:
+                return func(*args, **kw)
+            finally:
+                profile.disable()
+
+        return profiled
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """
+        Profile the block (and the pool-thread work it starts).
+        """
+        self.active = True
+        self.main.enable()
+        try:
+            yield
+        finally:
+            self.main.disable()
+            self.active = False
+
+    def dump(self, path: str) -> None:
+        """
+        Write the merged statistics to C{path}.
+        """
+        stats = pstats.Stats(self.main)
+        for profile in self.threads.values():
+            stats.add(profile)
+        stats.dump_stats(path)
+
+
+@contextmanager
+def _noProfile() -> Iterator[None]:
+    yield
+
+
+async def runWorkload(ctx: Context, workload: Workload, n: int, profiler: Profiler | None
+                      ) -> None:
+    """
+    Prepare, time and verify one workload, and report it.
+    """
+    if ctx.impl != "raw" and not workload.supported(ctx):
+        emit(type="result", workload=workload.name, status="n/a",
+             reason="not supported by this implementation")
+        return
+    await recreateTables(ctx, workload.tables)
+    ctx.data = await workload.prepare(ctx, n)
+    step = workload.raw if ctx.impl == "raw" else workload.orm
+    gc.collect()
+    with profiler.running() if profiler else _noProfile():
+        began = time.perf_counter()
+        result = await step(ctx, n)
+        seconds = time.perf_counter() - began
+    await workload.verify(ctx, n, result)
+    ctx.data = result = None
+    emit(type="result", workload=workload.name, status="ok", seconds=seconds, n=n)
+
+
+async def main(reactor: Any, spec: dict[str, Any]) -> None:
+    """
+    Run the workloads of C{spec}.
+    """
+    impl, backend = spec["impl"], spec["backend"]
+    pool = makePool(backend, spec["db"], spec["poolSize"])
+    profiler = Profiler(pool) if spec.get("profile") else None
+    ctx = Context(impl=impl, backend=backend, pool=pool)
+    twistarInfo = "-"
+    if impl != "raw":
+        twistarInfo = checkTwistar(impl, spec["repoRoot"])
+        from twistar.registry import Registry
+
+        Registry.DBPOOL = pool
+        ctx.models = defineModels()
+    import twisted
+
+    serverVersion = (await pool.runQuery(_serverVersionQuery(backend)))[0][0]
+    emit(type="meta", impl=impl, backend=backend, python=platform.python_version(),
+         twisted=twisted.__version__, driver=_driverVersion(backend), server=str(serverVersion),
+         twistar=twistarInfo, poolSize=spec["poolSize"])
+    current = None
+    try:
+        for name in spec["workloads"]:
+            current = name
+            workload = WORKLOADS_BY_NAME[name]
+            n = workload.quickSize if spec.get("quick") else workload.size
+            await runWorkload(ctx, workload, n, profiler)
+    except Exception as e:
+        emit(type="error", workload=current, message=f"{type(e).__name__}: {e}",
+             traceback=traceback.format_exc())
+        raise
+    finally:
+        pool.close()
+    if profiler:
+        profiler.dump(spec["profile"])
+
+
+def run(argv: list[str]) -> None:
+    """
+    Entry point: C{argv[1]} is the JSON spec.
+    """
+    spec = json.loads(argv[1])
+    if spec["impl"] == "twistar":
+        sys.path.insert(0, spec["repoRoot"])
+    task.react(lambda reactor: Deferred.fromCoroutine(main(reactor, spec)))
+
+
+if __name__ == "__main__":
+    run(sys.argv)

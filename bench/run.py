@@ -1,0 +1,597 @@
+#!/usr/bin/env python3
+"""
+twistar's benchmark: this checkout's twistar, raw adbapi and the published
+twistar 2.0, on SQLite, PostgreSQL and MariaDB.
+
+    .venv/bin/python bench/run.py [--quick] [--repeat N] [--backend NAME ...]
+                                  [--impl NAME ...] [--workload NAME ...]
+                                  [--profile] [--max-seconds S]
+
+(C{make bench} runs it with no options.)  For each backend it starts a
+throwaway server (L{twistar.tests.servers}; SQLite uses a file in a temporary
+directory), then runs C{--repeat} repetitions; in each, every implementation
+runs all the workloads in its own process (C{bench/child.py}), the order of
+the implementations rotating from one repetition to the next.  Each workload
+gets freshly created tables, is timed inside the child around the
+Deferred-producing work with the reactor running, and is verified afterwards
+(row counts; a wrong count stops the run).  The table printed at the end holds
+the medians and their ratios to raw adbapi; a full run (no C{--quick}, every
+backend, implementation and workload) also writes it, with a description of
+the machine, to C{bench/RESULTS.md}.  Every run writes its samples to
+C{bench/results-TIMESTAMP.json}.
+
+twistar 2.0 runs in its own virtualenv, C{bench/.venv-twistar2}, made on
+first use; its bundled inflector needs a one-line fix to import on Python
+3.11 (a regex flag C{(?i)} not at the start of its pattern), which is applied
+to that virtualenv only.
+
+With C{--profile}, each selected workload runs once per selected
+implementation (default: twistar) under cProfile, pool threads included, and
+the hottest functions are printed instead of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import pstats
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+from workloads import WORKLOADS, WORKLOADS_BY_NAME  # noqa: E402
+
+from twistar.tests.servers import DATABASE_NAME, MariaDBServer, PostgresServer  # noqa: E402
+
+BACKENDS = ("sqlite", "postgres", "mysql")
+BACKEND_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}
+IMPLS = ("raw", "twistar", "twistar2")
+IMPL_TITLES = {"raw": "raw adbapi", "twistar": "twistar", "twistar2": "twistar 2.0"}
+
+#: Connections per pool, the same for every implementation: one for SQLite
+#: (a single writer; more connections only wait on its lock), five for the
+#: servers.
+POOL_SIZES = {"sqlite": 1, "postgres": 5, "mysql": 5}
+
+VENV2 = BENCH / ".venv-twistar2"
+VENV2_STAMP = VENV2 / ".stamp-twistar2"
+CHILD = BENCH / "child.py"
+RESULTS_MD = BENCH / "RESULTS.md"
+
+#: Seconds a child may take before it is killed.
+CHILD_TIMEOUT = 900
+
+
+class BenchError(Exception):
+    """
+    The benchmark cannot go on (a child failed, a count was wrong...).
+    """
+
+
+def say(message: str) -> None:
+    """
+    Print a progress line.
+    """
+    print(message, flush=True)
+
+
+# -- the twistar 2.0 virtualenv ---------------------------------------------------
+
+
+def _installedVersion(distribution: str) -> str:
+    from importlib.metadata import version
+
+    return version(distribution)
+
+
+def _fixInflector(venv: Path) -> None:
+    """
+    Move the global C{(?i)} flag to the start of the bundled inflector's
+    patterns (Python 3.11 rejects global flags elsewhere), in C{venv} only.
+    """
+    paths = glob.glob(str(venv / "lib" / "python*" / "site-packages" / "BermiInflector"
+                          / "Rules" / "English.py"))
+    if len(paths) != 1:
+        raise BenchError(f"cannot find twistar 2.0's inflector rules in {venv}")
+    path = Path(paths[0])
+    text = path.read_text()
+    fixed, count = re.subn(r"\^\(\?i\)", "(?i)^", text)
+    path.write_text(fixed)
+    # Same size, maybe the same second: the stale bytecode would look valid.
+    for compiled in path.parent.glob("__pycache__/English.*.pyc"):
+        compiled.unlink()
+    say(f"twistar 2.0: moved the '(?i)' flag to the start of {count} pattern(s) in {path} "
+        "(needed to import on Python 3.11; this virtualenv only)")
+
+
+def ensureTwistar2() -> Path:
+    """
+    Make the twistar 2.0 virtualenv if needed, with the same Twisted and
+    drivers as ours (made again when those change).
+
+    @return: its Python.
+    """
+    python = VENV2 / "bin" / "python"
+    pins = [f"{name}=={_installedVersion(name)}"
+            for name in ("Twisted", "psycopg2-binary", "mysqlclient")]
+    stamp = " ".join(pins)
+    if python.exists() and VENV2_STAMP.exists() and VENV2_STAMP.read_text() == stamp:
+        say(f"twistar 2.0: using {VENV2} (its inflector was fixed when it was made)")
+        return python
+    say(f"twistar 2.0: making {VENV2}")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV2)], check=True)
+    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                              "--disable-pip-version-check", "twistar==2.0", *pins],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if install.returncode != 0:
+        raise BenchError(f"cannot install twistar 2.0:\n{install.stdout}")
+    _fixInflector(VENV2)
+    check = ("from twistar.dbobject import DBObject\n"
+             "class Child(DBObject): pass\n"
+             "assert Child.tablename() == 'children', Child.tablename()\n")
+    subprocess.run([str(python), "-c", check], check=True, cwd=str(VENV2))
+    VENV2_STAMP.write_text(stamp)
+    return python
+
+
+# -- databases -----------------------------------------------------------------
+
+
+@contextmanager
+def database(backend: str) -> Iterator[dict[str, Any]]:
+    """
+    Start the backend's throwaway server (stopped and removed on exit).
+
+    @return: the connection parameters for C{bench/child.py}; for SQLite, a
+        C{dir} in which each child gets its own file.
+    """
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="twistar-bench-") as directory:
+            yield {"dir": directory}
+        return
+    serverClass = PostgresServer if backend == "postgres" else MariaDBServer
+    say(f"starting a throwaway {BACKEND_TITLES[backend]} server")
+    with serverClass() as server:
+        say(f"  {server.url} (started in {server.startSeconds:.1f}s)")
+        yield {"host": "127.0.0.1", "port": server.port, "user": server.user,
+               "database": DATABASE_NAME}
+    say(f"stopped the {BACKEND_TITLES[backend]} server")
+
+
+# -- running children ---------------------------------------------------------------
+
+
+def runChild(python: Path, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """
+    Run C{bench/child.py} with C{spec}.
+
+    @return: its protocol records.
+    @raise BenchError: if it failed.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env["PYTHONHASHSEED"] = "0"
+    try:
+        done = subprocess.run([str(python), str(CHILD), json.dumps(spec)], env=env,
+                              stdout=subprocess.PIPE, text=True, timeout=CHILD_TIMEOUT,
+                              cwd=str(BENCH))
+    except subprocess.TimeoutExpired as e:
+        raise BenchError(f"{spec['impl']} on {spec['backend']} took over {CHILD_TIMEOUT}s") from e
+    records = []
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH "):
+            records.append(json.loads(line[len("BENCH "):]))
+        else:
+            print(line, file=sys.stderr)
+    for record in records:
+        if record["type"] == "error":
+            raise BenchError(f"{spec['impl']} on {spec['backend']}, workload "
+                             f"{record['workload']}: {record['message']}\n{record['traceback']}")
+    if done.returncode != 0:
+        raise BenchError(f"{spec['impl']} on {spec['backend']} exited with {done.returncode}")
+    return records
+
+
+@dataclass
+class Plan:
+    """
+    What to run.
+    """
+
+    backends: list[str]
+    impls: list[str]
+    workloads: list[str]
+    repeat: int
+    quick: bool
+    maxSeconds: float
+    full: bool
+
+
+class Runner:
+    """
+    Runs the plan and collects the samples.
+
+    @ivar samples: C{(backend, workload, impl)} to a list of seconds, or to
+        C{None} when the implementation does not support the workload.
+    @ivar meta: C{(backend, impl)} to the child's meta record.
+    @ivar dropped: the C{(backend, workload, impl)} not repeated any more
+        because one run took longer than C{maxSeconds}.
+    """
+
+    def __init__(self, plan: Plan, pythons: dict[str, Path]) -> None:
+        self.plan = plan
+        self.pythons = pythons
+        self.samples: dict[tuple[str, str, str], Optional[list[float]]] = {}
+        self.meta: dict[tuple[str, str], dict[str, Any]] = {}
+        self.dropped: set[tuple[str, str, str]] = set()
+
+    def spec(self, backend: str, db: dict[str, Any], impl: str, workloads: list[str],
+             tag: str) -> dict[str, Any]:
+        """
+        @return: the child spec (an SQLite file of its own when C{db} has a C{dir}).
+        """
+        if "dir" in db:
+            db = {"path": os.path.join(db["dir"], f"{impl}-{tag}.db")}
+        return {"impl": impl, "backend": backend, "db": db, "poolSize": POOL_SIZES[backend],
+                "workloads": workloads, "quick": self.plan.quick, "repoRoot": str(ROOT)}
+
+    def runBackend(self, backend: str, db: dict[str, Any]) -> None:
+        """
+        Run every repetition on one backend.
+        """
+        plan = self.plan
+        for rep in range(plan.repeat):
+            order = plan.impls[rep % len(plan.impls):] + plan.impls[:rep % len(plan.impls)]
+            for impl in order:
+                names = [w for w in plan.workloads if (backend, w, impl) not in self.dropped]
+                if not names:
+                    continue
+                began = time.monotonic()
+                records = runChild(self.pythons[impl],
+                                   self.spec(backend, db, impl, names, str(rep)))
+                self.record(backend, impl, records)
+                say(f"  [{BACKEND_TITLES[backend]} {rep + 1}/{plan.repeat}] "
+                    f"{IMPL_TITLES[impl]:<11} {time.monotonic() - began:5.1f}s: "
+                    + ", ".join(_brief(r) for r in records if r["type"] == "result"))
+
+    def record(self, backend: str, impl: str, records: list[dict[str, Any]]) -> None:
+        """
+        Keep a child's results.
+        """
+        for record in records:
+            if record["type"] == "meta":
+                self.meta[(backend, impl)] = record
+            elif record["type"] == "result":
+                key = (backend, record["workload"], impl)
+                if record["status"] != "ok":
+                    self.samples[key] = None
+                    continue
+                samples = self.samples.setdefault(key, [])
+                assert samples is not None
+                samples.append(record["seconds"])
+                if record["seconds"] > self.plan.maxSeconds:
+                    self.dropped.add(key)
+
+    def median(self, backend: str, workload: str, impl: str) -> Optional[float]:
+        """
+        @return: the median seconds, or C{None} (not run, or n/a).
+        """
+        samples = self.samples.get((backend, workload, impl))
+        return statistics.median(samples) if samples else None
+
+
+def _brief(record: dict[str, Any]) -> str:
+    if record["status"] != "ok":
+        return f"{record['workload']} n/a"
+    return f"{record['workload']} {_seconds(record['seconds'])}"
+
+
+def _seconds(value: Optional[float]) -> str:
+    if value is None:
+        return "n/a"
+    if value < 1:
+        return f"{value * 1000:.1f} ms"
+    return f"{value:.2f} s"
+
+
+def _ratio(value: Optional[float], base: Optional[float]) -> str:
+    if value is None or not base:
+        return "n/a"
+    return f"{value / base:.2f}x"
+
+
+# -- reporting ------------------------------------------------------------------------
+
+
+def resultsTable(runner: Runner) -> str:
+    """
+    @return: the markdown table of medians and ratios to raw.
+    """
+    plan = runner.plan
+    head = ["backend", "workload", "n"]
+    for impl in plan.impls:
+        head.append(IMPL_TITLES[impl])
+        if impl != "raw":
+            head.append("/ raw")
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
+    notes = False
+    for backend in plan.backends:
+        for name in plan.workloads:
+            workload = WORKLOADS_BY_NAME[name]
+            size = workload.quickSize if plan.quick else workload.size
+            raw = runner.median(backend, name, "raw")
+            cells = [BACKEND_TITLES[backend], workload.title, f"{size:,}"]
+            for impl in plan.impls:
+                value = runner.median(backend, name, impl)
+                samples = runner.samples.get((backend, name, impl)) or []
+                mark = ""
+                if value is not None and len(samples) < plan.repeat:
+                    mark, notes = f" ({len(samples)} run{'s' * (len(samples) > 1)})", True
+                cells.append(_seconds(value) + mark)
+                if impl != "raw":
+                    cells.append(_ratio(value, raw))
+            lines.append("| " + " | ".join(cells) + " |")
+    if notes:
+        lines.append("")
+        lines.append(f"(N runs): fewer samples, because one run took over {plan.maxSeconds:g} s "
+                     "and it was not repeated.")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Target:
+    """
+    One target of the issue: C{twistar}'s median over a reference median.
+
+    @ivar workload: the twistar workload.
+    @ivar reference: the C{(workload, impl)} compared with.
+    @ivar limit: the bound on C{twistar / reference} (at most), or, with
+        C{inverse}, on C{reference / twistar} (at least).
+    """
+
+    title: str
+    workload: str
+    reference: tuple[str, str]
+    limit: float
+    backends: tuple[str, ...] = BACKENDS
+    inverse: bool = False
+
+
+TARGETS = [
+    Target("all() over 100,000 rows <= 3x raw", "all", ("all", "raw"), 3.0),
+    Target("insertMany <= 1.3x raw", "insert_many", ("insert_many", "raw"), 1.3),
+    Target("concurrent creates <= 1.2x raw (PostgreSQL)", "create_concurrent",
+           ("create_concurrent", "raw"), 1.2, ("postgres",)),
+    Target("find(id) <= 1.2x raw", "find", ("find", "raw"), 1.2),
+    Target("load-modify-save <= 1.2x raw", "update", ("update", "raw"), 1.2),
+    Target("count() <= 1.2x raw", "count", ("count", "raw"), 1.2),
+    Target("eager has-many <= 3x raw's two queries", "children_eager",
+           ("children_eager", "raw"), 3.0),
+    Target("eager has-many >= 4x faster than raw per parent", "children_eager",
+           ("children_each", "raw"), 4.0, inverse=True),
+]
+
+
+def targetsTable(runner: Runner) -> str:
+    """
+    @return: a markdown table saying which targets of the issue are met.
+    """
+    lines = ["| backend | target | measured | met |", "|---|---|---:|---|"]
+    for backend in runner.plan.backends:
+        for target in TARGETS:
+            planned = runner.plan.workloads
+            if backend not in target.backends or not (
+                    target.workload in planned and target.reference[0] in planned):
+                continue
+            value = runner.median(backend, target.workload, "twistar")
+            reference = runner.median(backend, *target.reference)
+            if value is None or reference is None:
+                measured, met = "n/a", "not measured"
+            elif target.inverse:
+                ratio = reference / value
+                measured, met = f"{ratio:.2f}x faster", "yes" if ratio >= target.limit else "NO"
+            else:
+                ratio = value / reference
+                measured, met = f"{ratio:.2f}x", "yes" if ratio <= target.limit else "NO"
+            lines.append(f"| {BACKEND_TITLES[backend]} | {target.title} | {measured} | {met} |")
+    return "\n".join(lines)
+
+
+def machineDescription(runner: Runner) -> str:
+    """
+    @return: a markdown list describing the machine and the software.
+    """
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, IndexError, ValueError):
+        pass
+    lines = [
+        f"- CPU: {cpu}, {os.cpu_count()} cores; memory {memory}",
+        f"- OS: {platform.platform()}",
+    ]
+    anyMeta = next(iter(runner.meta.values()), {})
+    lines.append(f"- Python {anyMeta.get('python', platform.python_version())}, "
+                 f"Twisted {anyMeta.get('twisted', '?')} (the same in both virtualenvs)")
+    for backend in runner.plan.backends:
+        meta = runner.meta.get((backend, "raw")) or next(
+            (m for (b, _), m in runner.meta.items() if b == backend), {})
+        lines.append(f"- {BACKEND_TITLES[backend]}: server {meta.get('server', '?')}, "
+                     f"driver {meta.get('driver', '?')}, pool cp_min = cp_max = "
+                     f"{POOL_SIZES[backend]}")
+    for impl in runner.plan.impls:
+        if impl != "raw":
+            meta = next((m for (_, i), m in runner.meta.items() if i == impl), {})
+            lines.append(f"- {IMPL_TITLES[impl]}: {meta.get('twistar', '?')}")
+    return "\n".join(lines)
+
+
+def writeResults(runner: Runner, table: str, targets: str, seconds: float) -> None:
+    """
+    Write C{bench/RESULTS.md}.
+    """
+    plan = runner.plan
+    text = f"""# Benchmark results
+
+Written by `make bench` (`bench/run.py`, {plan.repeat} repetitions) on
+{time.strftime('%Y-%m-%d %H:%M %Z')}, in {seconds / 60:.1f} minutes. Medians of the
+repetitions; "/ raw" is the ratio to raw adbapi (lower is better). See
+`bench/README.md` for what each workload does.
+
+## Machine
+
+{machineDescription(runner)}
+
+## Results
+
+{table}
+
+## Targets of issue 6 (twistar)
+
+{targets}
+"""
+    RESULTS_MD.write_text(text)
+    say(f"wrote {RESULTS_MD}")
+
+
+def writeSamples(runner: Runner) -> Path:
+    """
+    Write every sample and meta record to C{bench/results-TIMESTAMP.json}.
+
+    @return: the file.
+    """
+    path = BENCH / time.strftime("results-%Y%m%d-%H%M%S.json")
+    data = {
+        "plan": runner.plan.__dict__,
+        "samples": [{"backend": b, "workload": w, "impl": i, "seconds": s}
+                    for (b, w, i), s in runner.samples.items()],
+        "meta": list(runner.meta.values()),
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
+# -- profiling ----------------------------------------------------------------------------
+
+
+def profile(plan: Plan, pythons: dict[str, Path], top: int = 30) -> None:
+    """
+    Run each workload once per implementation under cProfile and print the
+    functions with the most own time.
+    """
+    for backend in plan.backends:
+        with database(backend) as db:
+            runner = Runner(plan, pythons)
+            for impl in plan.impls:
+                for name in plan.workloads:
+                    with tempfile.NamedTemporaryFile(suffix=".prof") as statsFile:
+                        spec = runner.spec(backend, db, impl, [name], f"profile-{name}")
+                        spec["profile"] = statsFile.name
+                        records = runChild(pythons[impl], spec)
+                        say(f"\n=== {BACKEND_TITLES[backend]}, {IMPL_TITLES[impl]}, {name}: "
+                            + ", ".join(_brief(r) for r in records if r["type"] == "result"))
+                        if os.path.getsize(statsFile.name):
+                            stats = pstats.Stats(statsFile.name, stream=sys.stdout)
+                            stats.sort_stats("tottime").print_stats(top)
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def parseArgs(argv: Sequence[str]) -> tuple[Plan, bool]:
+    """
+    @return: the plan, and whether to profile instead.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    parser.add_argument("--quick", action="store_true",
+                        help="a short smoke run: sizes divided by 10, one repetition")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="repetitions (default 7, or 1 with --quick)")
+    parser.add_argument("--backend", action="append", choices=BACKENDS,
+                        help="run only this backend (may be repeated)")
+    parser.add_argument("--impl", action="append", choices=IMPLS,
+                        help="run only this implementation (may be repeated)")
+    parser.add_argument("--workload", action="append", choices=[w.name for w in WORKLOADS],
+                        help="run only this workload (may be repeated)")
+    parser.add_argument("--max-seconds", type=float, default=15.0,
+                        help="do not repeat a workload of an implementation once a run of it "
+                             "took longer (default 15)")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile each workload once (default implementation: twistar)")
+    args = parser.parse_args(argv)
+    impls = args.impl or (["twistar"] if args.profile else list(IMPLS))
+    if not args.profile and "raw" not in impls:
+        impls.insert(0, "raw")
+    full = not args.quick and not args.backend and not args.impl and not args.workload
+    plan = Plan(
+        backends=args.backend or list(BACKENDS),
+        impls=[impl for impl in IMPLS if impl in impls],
+        workloads=args.workload or [w.name for w in WORKLOADS],
+        repeat=args.repeat or (1 if args.quick else 7),
+        quick=args.quick,
+        maxSeconds=args.max_seconds,
+        full=full,
+    )
+    return plan, args.profile
+
+
+def main(argv: Sequence[str]) -> int:
+    """
+    Run the benchmark.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    plan, profiling = parseArgs(argv)
+    began = time.monotonic()
+    pythons = {"raw": Path(sys.executable), "twistar": Path(sys.executable)}
+    try:
+        if "twistar2" in plan.impls:
+            pythons["twistar2"] = ensureTwistar2()
+        if profiling:
+            profile(plan, pythons)
+            return 0
+        runner = Runner(plan, pythons)
+        for backend in plan.backends:
+            with database(backend) as db:
+                runner.runBackend(backend, db)
+    except BenchError as e:
+        print(f"\nbench failed: {e}", file=sys.stderr)
+        return 1
+    samples = writeSamples(runner)
+    table, targets = resultsTable(runner), targetsTable(runner)
+    print(f"\n{table}\n\nTargets of issue 6 (twistar):\n\n{targets}\n")
+    seconds = time.monotonic() - began
+    say(f"samples in {samples}; {seconds / 60:.1f} minutes")
+    if plan.full:
+        writeResults(runner, table, targets, seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
