@@ -979,6 +979,8 @@ class InteractionBase:
         from twistar.exceptions import CannotRefreshError
 
         tablename = obj.tablename()
+        if obj.id is None:
+            raise CannotRefreshError(f"{obj!r} has not been saved, so it has no row")
         query, args = self.buildSelect(tablename, id=obj.id)
         self.run(txn, query, args)
         row = txn.fetchone()

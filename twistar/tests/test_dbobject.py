@@ -573,6 +573,16 @@ class DeleteAndRefreshTests(DBTestCase):
         await User.deleteAll()
         await self.assertFailure(user.refresh(), CannotRefreshError)
 
+    async def test_refreshUnsaved(self):
+        """
+        Refreshing an unsaved object fails with L{CannotRefreshError} and
+        leaves it as it was, even when the table has rows.
+        """
+        await User(first_name="other").save()
+        user = User(first_name="new")
+        await self.assertFailure(user.refresh(), CannotRefreshError)
+        self.assertEqual((user.id, user.first_name), (None, "new"))
+
 
 class LoadRelationsTests(DBTestCase):
     """
