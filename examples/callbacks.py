@@ -7,15 +7,12 @@ Run it with C{python examples/callbacks.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
 """
 
-import os
-import shutil
-import tempfile
-
-from twisted.enterprise import adbapi
 from twisted.internet import task
 
 from twistar.dbobject import DBObject
 from twistar.registry import Registry
+
+from support import recreateTables, sqliteMain
 
 
 class User(DBObject):
@@ -32,34 +29,11 @@ User.validatesPresenceOf("first_name")
 Registry.register(User, Picture)
 
 
-PRIMARY_KEY = {
-    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
-    "psycopg2": "SERIAL PRIMARY KEY",
-    "psycopg": "SERIAL PRIMARY KEY",
-    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
-    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+# Created by support.recreateTables; {pk} is the driver's auto-increment key.
+TABLES = {
+    "cb_users": "id {pk}, first_name VARCHAR(255), last_name VARCHAR(255), age INTEGER",
+    "cb_pictures": "id {pk}, name VARCHAR(255), user_id INTEGER",
 }
-
-
-def createTables():
-    """
-    Drop and create this example's tables, one statement after another.
-
-    @return: a L{Deferred} that fires when they exist.
-    """
-    config = Registry.getConfig()
-    pk = PRIMARY_KEY[Registry.DBPOOL.dbapiName]
-    statements = [
-        "DROP TABLE IF EXISTS cb_pictures",
-        "DROP TABLE IF EXISTS cb_users",
-        f"CREATE TABLE cb_users (id {pk}, first_name VARCHAR(255),"
-        f" last_name VARCHAR(255), age INTEGER)",
-        f"CREATE TABLE cb_pictures (id {pk}, name VARCHAR(255), user_id INTEGER)",
-    ]
-    d = config.executeOperation(statements[0])
-    for statement in statements[1:]:
-        d.addCallback(lambda _, statement=statement: config.executeOperation(statement))
-    return d
 
 
 def run(echo=print):
@@ -128,7 +102,7 @@ def run(echo=print):
     def countUsers(_):
         return User.count().addCallback(lambda count: echo(f"users left: {count}"))
 
-    d = createTables()
+    d = recreateTables(TABLES)
     d.addCallback(saveUsers)
     d.addCallback(savedBob)
     d.addCallback(foundOlder)
@@ -144,23 +118,7 @@ def run(echo=print):
     return d
 
 
-def main(reactor):
-    """
-    Run L{run} on a new SQLite database in a temporary directory.
-
-    @return: a L{Deferred} that fires when done.
-    """
-    directory = tempfile.mkdtemp(prefix="twistar-callbacks-")
-    Registry.DBPOOL = adbapi.ConnectionPool(
-        "sqlite3", os.path.join(directory, "callbacks.db"), check_same_thread=False
-    )
-
-    def cleanUp(result):
-        Registry.DBPOOL.close()
-        shutil.rmtree(directory)
-        return result
-
-    return run().addBoth(cleanUp)
+main = sqliteMain(run, "callbacks")
 
 
 if __name__ == "__main__":

@@ -7,18 +7,15 @@ Run it with C{python examples/eager.py} (SQLite in a temporary directory).
 The test suite runs L{run} against every test database.
 """
 
-import os
-import shutil
-import tempfile
-
-from twisted.enterprise import adbapi
-from twisted.internet import defer, task
+from twisted.internet import task
 from twisted.logger import globalLogPublisher
 
 from twistar.dbconfig.base import InteractionBase
 from twistar.dbobject import DBObject
 from twistar.exceptions import ValidationError
 from twistar.registry import Registry
+
+from support import recreateTables, sqliteMain
 
 
 class Author(DBObject):
@@ -76,14 +73,7 @@ class QueryCounter:
         return sum(query.lstrip().upper().startswith(statement) for query in self.queries)
 
 
-PRIMARY_KEY = {
-    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
-    "psycopg2": "SERIAL PRIMARY KEY",
-    "psycopg": "SERIAL PRIMARY KEY",
-    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
-    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
-}
-
+# Created by support.recreateTables; {pk} is the driver's auto-increment key.
 TABLES = {
     "ea_authors": "id {pk}, name VARCHAR(255), country VARCHAR(255)",
     "ea_books": "id {pk}, title VARCHAR(255), author_id INTEGER",
@@ -91,17 +81,6 @@ TABLES = {
     "ea_prizes": "id {pk}, name VARCHAR(255)",
     "ea_authors_prizes": "author_id INTEGER, prize_id INTEGER",
 }
-
-
-async def createTables():
-    """
-    Drop and create this example's tables with raw SQL.
-    """
-    config = Registry.getConfig()
-    pk = PRIMARY_KEY[Registry.DBPOOL.dbapiName]
-    for name, columns in TABLES.items():
-        await config.executeOperation(f"DROP TABLE IF EXISTS {name}")
-        await config.executeOperation(f"CREATE TABLE {name} ({columns.format(pk=pk)})")
 
 
 def names(objects, attribute="name"):
@@ -115,7 +94,7 @@ async def run(echo=print):
 
     @param echo: called with each line of output.
     """
-    await createTables()
+    await recreateTables(TABLES)
 
     echo("-- createMany")
     with QueryCounter() as counter:
@@ -189,20 +168,8 @@ async def run(echo=print):
     echo(f"two saves, {counter.count('UPDATE')} UPDATE")
 
 
-async def main(reactor):
-    """
-    Run L{run} on a new SQLite database in a temporary directory.
-    """
-    directory = tempfile.mkdtemp(prefix="twistar-eager-")
-    Registry.DBPOOL = adbapi.ConnectionPool(
-        "sqlite3", os.path.join(directory, "eager.db"), check_same_thread=False
-    )
-    try:
-        await run()
-    finally:
-        Registry.DBPOOL.close()
-        shutil.rmtree(directory)
+main = sqliteMain(run, "eager")
 
 
 if __name__ == "__main__":
-    task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    task.react(main)

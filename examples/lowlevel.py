@@ -8,34 +8,16 @@ Run it with C{python examples/lowlevel.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
 """
 
-import os
-import shutil
-import tempfile
-
-from twisted.enterprise import adbapi
-from twisted.internet import defer, task
+from twisted.internet import task
 
 from twistar.registry import Registry
 
-PRIMARY_KEY = {
-    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
-    "psycopg2": "SERIAL PRIMARY KEY",
-    "psycopg": "SERIAL PRIMARY KEY",
-    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
-    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+from support import recreateTables, sqliteMain
+
+# Created by support.recreateTables; {pk} is the driver's auto-increment key.
+TABLES = {
+    "ll_people": "id {pk}, name VARCHAR(255), age INTEGER, city VARCHAR(255)",
 }
-
-
-async def createTables():
-    """
-    Drop and create this example's table with raw SQL.
-    """
-    config = Registry.getConfig()
-    pk = PRIMARY_KEY[Registry.DBPOOL.dbapiName]
-    await config.executeOperation("DROP TABLE IF EXISTS ll_people")
-    await config.executeOperation(
-        f"CREATE TABLE ll_people (id {pk}, name VARCHAR(255), age INTEGER, city VARCHAR(255))"
-    )
 
 
 async def run(echo=print):
@@ -44,7 +26,7 @@ async def run(echo=print):
 
     @param echo: called with each line of output.
     """
-    await createTables()
+    await recreateTables(TABLES)
     config = Registry.getConfig()
 
     echo("-- insert and insertMany")
@@ -100,20 +82,8 @@ async def run(echo=print):
     echo(f"everyone: {[row['name'] for row in rows]}")
 
 
-async def main(reactor):
-    """
-    Run L{run} on a new SQLite database in a temporary directory.
-    """
-    directory = tempfile.mkdtemp(prefix="twistar-lowlevel-")
-    Registry.DBPOOL = adbapi.ConnectionPool(
-        "sqlite3", os.path.join(directory, "lowlevel.db"), check_same_thread=False
-    )
-    try:
-        await run()
-    finally:
-        Registry.DBPOOL.close()
-        shutil.rmtree(directory)
+main = sqliteMain(run, "lowlevel")
 
 
 if __name__ == "__main__":
-    task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    task.react(main)

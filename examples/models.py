@@ -7,15 +7,12 @@ Run it with C{python examples/models.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
 """
 
-import os
-import shutil
-import tempfile
-
-from twisted.enterprise import adbapi
-from twisted.internet import defer, task
+from twisted.internet import task
 
 from twistar.dbobject import DBObject
 from twistar.registry import Registry
+
+from support import recreateTables, sqliteMain
 
 
 class Book(DBObject):
@@ -33,26 +30,11 @@ class FavoriteBook(DBObject):
 Registry.register(Book, FavoriteBook)
 
 
-PRIMARY_KEY = {
-    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
-    "psycopg2": "SERIAL PRIMARY KEY",
-    "psycopg": "SERIAL PRIMARY KEY",
-    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
-    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+# Created by support.recreateTables; {pk} is the driver's auto-increment key.
+TABLES = {
+    "mo_books": "id {pk}, title VARCHAR(255), author VARCHAR(255), year INTEGER,"
+                " genre VARCHAR(255)",
 }
-
-
-async def createTables():
-    """
-    Drop and create this example's table with raw SQL.
-    """
-    config = Registry.getConfig()
-    pk = PRIMARY_KEY[Registry.DBPOOL.dbapiName]
-    await config.executeOperation("DROP TABLE IF EXISTS mo_books")
-    await config.executeOperation(
-        f"CREATE TABLE mo_books (id {pk}, title VARCHAR(255), author VARCHAR(255),"
-        f" year INTEGER, genre VARCHAR(255))"
-    )
 
 
 async def run(echo=print):
@@ -62,7 +44,7 @@ async def run(echo=print):
 
     @param echo: called with each line of output.
     """
-    await createTables()
+    await recreateTables(TABLES)
 
     echo("-- table names")
     echo(f"Book: {Book.tablename()}, FavoriteBook: {FavoriteBook.tablename()}")
@@ -117,20 +99,8 @@ async def run(echo=print):
     echo(f"deleteAll removed {removed}; {await Book.count()} left")
 
 
-async def main(reactor):
-    """
-    Run L{run} on a new SQLite database in a temporary directory.
-    """
-    directory = tempfile.mkdtemp(prefix="twistar-models-")
-    Registry.DBPOOL = adbapi.ConnectionPool(
-        "sqlite3", os.path.join(directory, "models.db"), check_same_thread=False
-    )
-    try:
-        await run()
-    finally:
-        Registry.DBPOOL.close()
-        shutil.rmtree(directory)
+main = sqliteMain(run, "models")
 
 
 if __name__ == "__main__":
-    task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    task.react(main)

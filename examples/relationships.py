@@ -7,15 +7,12 @@ Run it with C{python examples/relationships.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
 """
 
-import os
-import shutil
-import tempfile
-
-from twisted.enterprise import adbapi
-from twisted.internet import defer, task
+from twisted.internet import task
 
 from twistar.dbobject import DBObject
 from twistar.registry import Registry
+
+from support import recreateTables, sqliteMain
 
 
 class User(DBObject):
@@ -57,14 +54,7 @@ class Nickname(DBObject):
 Registry.register(User, Picture, Avatar, Color, Nickname)
 
 
-PRIMARY_KEY = {
-    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
-    "psycopg2": "SERIAL PRIMARY KEY",
-    "psycopg": "SERIAL PRIMARY KEY",
-    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
-    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
-}
-
+# Created by support.recreateTables; {pk} is the driver's auto-increment key.
 TABLES = {
     "rel_users": "id {pk}, name VARCHAR(255)",
     "rel_pictures": "id {pk}, name VARCHAR(255), user_id INTEGER",
@@ -74,17 +64,6 @@ TABLES = {
     "rel_nicknames": "id {pk}, value VARCHAR(255),"
                      " nicknameable_id INTEGER, nicknameable_type VARCHAR(255)",
 }
-
-
-async def createTables():
-    """
-    Drop and create this example's tables with raw SQL.
-    """
-    config = Registry.getConfig()
-    pk = PRIMARY_KEY[Registry.DBPOOL.dbapiName]
-    for name, columns in TABLES.items():
-        await config.executeOperation(f"DROP TABLE IF EXISTS {name}")
-        await config.executeOperation(f"CREATE TABLE {name} ({columns.format(pk=pk)})")
 
 
 def names(objects):
@@ -97,7 +76,7 @@ async def run(echo=print):
 
     @param echo: called with each line of output.
     """
-    await createTables()
+    await recreateTables(TABLES)
     alice = await User(name="Alice").save()
     bob = await User(name="Bob").save()
 
@@ -146,20 +125,8 @@ async def run(echo=print):
     echo(f"loaded: pictures={names(loaded['pictures'])}, avatar={loaded['avatar'].name}")
 
 
-async def main(reactor):
-    """
-    Run L{run} on a new SQLite database in a temporary directory.
-    """
-    directory = tempfile.mkdtemp(prefix="twistar-relationships-")
-    Registry.DBPOOL = adbapi.ConnectionPool(
-        "sqlite3", os.path.join(directory, "relationships.db"), check_same_thread=False
-    )
-    try:
-        await run()
-    finally:
-        Registry.DBPOOL.close()
-        shutil.rmtree(directory)
+main = sqliteMain(run, "relationships")
 
 
 if __name__ == "__main__":
-    task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    task.react(main)

@@ -7,17 +7,14 @@ Run it with C{python examples/transactions.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
 """
 
-import os
-import shutil
-import tempfile
-
-from twisted.enterprise import adbapi
-from twisted.internet import defer, task
+from twisted.internet import task
 
 from twistar.dbobject import DBObject
 from twistar.exceptions import TransactionError
 from twistar.registry import Registry
 from twistar.utils import transaction
+
+from support import recreateTables, sqliteMain
 
 # What the afterCommit hook "sends"; a real application would send e-mail.
 OUTBOX = []
@@ -42,28 +39,11 @@ class Order(DBObject):
 Registry.register(Account, Order)
 
 
-PRIMARY_KEY = {
-    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
-    "psycopg2": "SERIAL PRIMARY KEY",
-    "psycopg": "SERIAL PRIMARY KEY",
-    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
-    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+# Created by support.recreateTables; {pk} is the driver's auto-increment key.
+TABLES = {
+    "tx_accounts": "id {pk}, owner VARCHAR(255), balance INTEGER",
+    "tx_orders": "id {pk}, item VARCHAR(255), account_id INTEGER",
 }
-
-
-async def createTables():
-    """
-    Drop and create this example's tables with raw SQL.
-    """
-    config = Registry.getConfig()
-    pk = PRIMARY_KEY[Registry.DBPOOL.dbapiName]
-    for statement in [
-        "DROP TABLE IF EXISTS tx_accounts",
-        "DROP TABLE IF EXISTS tx_orders",
-        f"CREATE TABLE tx_accounts (id {pk}, owner VARCHAR(255), balance INTEGER)",
-        f"CREATE TABLE tx_orders (id {pk}, item VARCHAR(255), account_id INTEGER)",
-    ]:
-        await config.executeOperation(statement)
 
 
 @transaction(isolation="SERIALIZABLE", timeout=30)
@@ -111,7 +91,7 @@ async def run(echo=print):
 
     @param echo: called with each line of output.
     """
-    await createTables()
+    await recreateTables(TABLES)
     del OUTBOX[:]
     alice = await Account(owner="alice", balance=100).save()
     bob = await Account(owner="bob", balance=20).save()
@@ -160,20 +140,8 @@ async def run(echo=print):
     echo(f"outbox: {sorted(OUTBOX)}")
 
 
-async def main(reactor):
-    """
-    Run L{run} on a new SQLite database in a temporary directory.
-    """
-    directory = tempfile.mkdtemp(prefix="twistar-transactions-")
-    Registry.DBPOOL = adbapi.ConnectionPool(
-        "sqlite3", os.path.join(directory, "transactions.db"), check_same_thread=False
-    )
-    try:
-        await run()
-    finally:
-        Registry.DBPOOL.close()
-        shutil.rmtree(directory)
+main = sqliteMain(run, "transactions")
 
 
 if __name__ == "__main__":
-    task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    task.react(main)

@@ -8,15 +8,12 @@ Run it with C{python examples/validation.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
 """
 
-import os
-import shutil
-import tempfile
-
-from twisted.enterprise import adbapi
-from twisted.internet import defer, task
+from twisted.internet import task
 
 from twistar.dbobject import DBObject
 from twistar.registry import Registry
+
+from support import recreateTables, sqliteMain
 
 
 class Member(DBObject):
@@ -51,26 +48,10 @@ Member.addValidator(emailHasAt)
 Registry.register(Member)
 
 
-PRIMARY_KEY = {
-    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
-    "psycopg2": "SERIAL PRIMARY KEY",
-    "psycopg": "SERIAL PRIMARY KEY",
-    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
-    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+# Created by support.recreateTables; {pk} is the driver's auto-increment key.
+TABLES = {
+    "val_members": "id {pk}, name VARCHAR(255), email VARCHAR(255), admin BOOLEAN",
 }
-
-
-async def createTables():
-    """
-    Drop and create this example's table with raw SQL.
-    """
-    config = Registry.getConfig()
-    pk = PRIMARY_KEY[Registry.DBPOOL.dbapiName]
-    await config.executeOperation("DROP TABLE IF EXISTS val_members")
-    await config.executeOperation(
-        f"CREATE TABLE val_members (id {pk}, name VARCHAR(255), email VARCHAR(255),"
-        f" admin BOOLEAN)"
-    )
 
 
 async def run(echo=print):
@@ -79,7 +60,7 @@ async def run(echo=print):
 
     @param echo: called with each line of output.
     """
-    await createTables()
+    await recreateTables(TABLES)
 
     echo("-- a valid member")
     ann = await Member(name="Ann", email="  ANN@example.com ", admin=False).save()
@@ -111,20 +92,8 @@ async def run(echo=print):
     echo(f"members left: {[member.name for member in await Member.all()]}")
 
 
-async def main(reactor):
-    """
-    Run L{run} on a new SQLite database in a temporary directory.
-    """
-    directory = tempfile.mkdtemp(prefix="twistar-validation-")
-    Registry.DBPOOL = adbapi.ConnectionPool(
-        "sqlite3", os.path.join(directory, "validation.db"), check_same_thread=False
-    )
-    try:
-        await run()
-    finally:
-        Registry.DBPOOL.close()
-        shutil.rmtree(directory)
+main = sqliteMain(run, "validation")
 
 
 if __name__ == "__main__":
-    task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    task.react(main)

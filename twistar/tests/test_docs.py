@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
 EXAMPLE_NAMES = ("quickstart", "callbacks", "models", "relationships", "transactions",
                  "validation", "lowlevel", "eager")
+# The module of what the examples share; not an example itself.
+SUPPORT = "support"
 
 _MARKER = re.compile(r"^\s*<!--\s*(snippet|output):\s*(\S+)\s*-->\s*$")
 _FENCE = re.compile(r"^\s*(```+|~~~+)")
@@ -117,6 +119,21 @@ def documentedOutput(name: str) -> list[list[str]]:
     ]
 
 
+def importSupport(testCase: TestCase) -> None:
+    """
+    Make C{examples/support.py} importable as C{support}, as it is for the
+    examples run as scripts (a script's directory is on C{sys.path}), until
+    C{testCase} ends.
+    """
+    sys.path.insert(0, str(EXAMPLES))
+
+    def forget() -> None:
+        sys.path.remove(str(EXAMPLES))
+        sys.modules.pop(SUPPORT, None)
+
+    testCase.addCleanup(forget)
+
+
 def loadExample(testCase: TestCase, name: str) -> ModuleType:
     """
     Run C{examples/NAME.py} as a new module. The model classes it registers
@@ -130,6 +147,7 @@ def loadExample(testCase: TestCase, name: str) -> ModuleType:
         Registry.REGISTRATION.update(saved)
 
     testCase.addCleanup(restore)
+    importSupport(testCase)
     spec = importlib.util.spec_from_file_location(f"twistar_example_{name}",
                                                   EXAMPLES / f"{name}.py")
     assert spec is not None and spec.loader is not None
@@ -270,7 +288,7 @@ class DocExcerptTests(SynchronousTestCase):
         Every file under C{examples/} is known to these tests and quoted by
         the docs, and its output is shown.
         """
-        onDisk = sorted(path.stem for path in EXAMPLES.glob("*.py"))
+        onDisk = sorted(path.stem for path in EXAMPLES.glob("*.py") if path.stem != SUPPORT)
         self.assertEqual(onDisk, sorted(EXAMPLE_NAMES))
         quoted = {target for path in docFiles() for kind, target, _, _ in markedBlocks(path)
                   if kind == "snippet"}

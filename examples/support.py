@@ -1,0 +1,82 @@
+"""
+What the examples share, so that each of them shows only twistar: the
+auto-increment primary key of each driver, dropping and creating an
+example's tables with raw SQL, and running an example as a script on a
+SQLite database in a temporary directory.
+
+This is no part of twistar. The examples import it as C{support}: a script's
+own directory is on C{sys.path}, and C{twistar.tests.test_docs} puts
+C{examples/} there while it loads them. (C{examples/quickstart.py}, the
+README's example, keeps its own copy so that it reads on its own.)
+"""
+
+import os
+import shutil
+import tempfile
+
+from twisted.enterprise import adbapi
+from twisted.internet import defer
+
+from twistar.registry import Registry
+
+# The auto-increment primary key, spelled for each DB-API driver.
+PRIMARY_KEY = {
+    "sqlite3": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "psycopg2": "SERIAL PRIMARY KEY",
+    "psycopg": "SERIAL PRIMARY KEY",
+    "MySQLdb": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+    "pymysql": "INTEGER PRIMARY KEY AUTO_INCREMENT",
+}
+
+
+def primaryKey():
+    """
+    @return: the column definition of an auto-increment primary key for the
+        driver of C{Registry.DBPOOL}.
+    """
+    return PRIMARY_KEY[Registry.DBPOOL.dbapiName]
+
+
+def recreateTables(tables):
+    """
+    Drop and create tables with raw SQL, one statement after another.
+
+    @param tables: maps each table name to its column definitions, in which
+        C{{pk}} stands for L{primaryKey}.
+    @return: a L{Deferred} that fires when the tables exist, empty.
+    """
+
+    async def recreate():
+        config = Registry.getConfig()
+        pk = primaryKey()
+        for name, columns in tables.items():
+            await config.executeOperation(f"DROP TABLE IF EXISTS {name}")
+            await config.executeOperation(f"CREATE TABLE {name} ({columns.format(pk=pk)})")
+
+    return defer.ensureDeferred(recreate())
+
+
+def sqliteMain(run, name):
+    """
+    Make the C{main} of an example, for C{task.react}.
+
+    @param run: the example's C{run}: called without arguments, it returns a
+        coroutine or a L{Deferred}.
+    @param name: names the temporary directory and the database file.
+    @return: a function of the reactor that runs C{run} on a new SQLite
+        database in a temporary directory, removes both afterwards and
+        returns a L{Deferred} that fires when done.
+    """
+
+    async def runOnSQLite():
+        directory = tempfile.mkdtemp(prefix=f"twistar-{name}-")
+        Registry.DBPOOL = adbapi.ConnectionPool(
+            "sqlite3", os.path.join(directory, f"{name}.db"), check_same_thread=False
+        )
+        try:
+            await run()
+        finally:
+            Registry.DBPOOL.close()
+            shutil.rmtree(directory)
+
+    return lambda reactor: defer.ensureDeferred(runOnSQLite())
