@@ -7,8 +7,8 @@ Run twistar's checks and test suite against every backend.
 
 Steps:
 
- 1. C{ruff check twistar} and C{mypy twistar} (their findings fail the run,
-    but the tests run anyway);
+ 1. C{ruff check} (the package, examples, bench, scripts) and C{mypy twistar}
+    (their findings fail the run, but the tests run anyway);
  2. for each backend (default: sqlite, postgres, mysql), start a throwaway
     server on loopback (see L{twistar.tests.servers}) unless C{--url} names
     an existing one, and run C{python -m twisted.trial twistar} with:
@@ -303,7 +303,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     lintOk = True
     lintNotes: list[str] = []
     if not args.skip_lint:
-        if not runCheck("ruff", [sys.executable, "-m", "ruff", "check", "twistar"]):
+        ruff = [sys.executable, "-m", "ruff", "check", "twistar", "examples", "bench", "scripts"]
+        if not runCheck("ruff", ruff):
             lintOk = False
             lintNotes.append("ruff check failed")
         if not runCheck("mypy", [sys.executable, "-m", "mypy", "twistar"]):
