@@ -219,6 +219,9 @@ class DBObject(Validator, metaclass=DBObjectType):
         """
         if self._deleted:
             raise DBObjectSaveError(f"{self!r} was deleted and cannot be saved")
+        if not type(self)._allValidators():
+            self.errors = Errors()
+            return maybeDeferred(self._saveIfValid, None)
         return self.validate().addCallback(self._saveIfValid)
 
     def _saveIfValid(self, _: Any) -> Any:

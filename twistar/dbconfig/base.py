@@ -37,6 +37,7 @@ from twistar.exceptions import (
     UnsupportedValueError,
 )
 from twistar.registry import Registry
+from twistar.transaction import currentTransaction
 
 if TYPE_CHECKING:
     from twistar.dbobject import DBObject
@@ -338,8 +339,6 @@ class InteractionBase:
         connection; nothing is retried once its commit may have reached the
         server.
         """
-        from twistar.transaction import currentTransaction
-
         txn = currentTransaction()
         pool = self.pool
         if txn is not None and txn.pool is pool:
@@ -576,6 +575,10 @@ class InteractionBase:
         @return: an C{INSERT} of one row with C{columns}, in the driver's
             paramstyle; with C{returnId}, returning C{id} where supported.
         """
+        key = ("insert", tablename, tuple(columns), returnId)
+        return self._memo(key, [], self._buildInsert, tablename, columns, returnId)
+
+    def _buildInsert(self, tablename: str, columns: Sequence[str], returnId: bool) -> str:
         table = self.quoteIdentifier(tablename)
         if columns:
             values = ", ".join([self.placeholder] * len(columns))
