@@ -5,7 +5,9 @@ L{DBObject}: the model base class. One subclass per table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,7 +15,6 @@ from inflection import pluralize, underscore
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.logger import Logger
 
-from twistar.dbconfig.base import pausedCollector
 from twistar.exceptions import (
     DBObjectSaveError,
     InvalidRelationshipError,
@@ -37,6 +38,22 @@ _HOOKS_ON_UPDATE = ("beforeUpdate", "beforeSave")
 @cache
 def _tableNameFor(className: str) -> str:
     return pluralize(underscore(className))
+
+
+@contextmanager
+def _pausedCollector(count: int) -> Iterator[None]:
+    """
+    Pause the cyclic garbage collector while C{count} objects are made, when
+    that is many: it would otherwise scan the growing heap again and again.
+    """
+    pause = count > 1000 and gc.isenabled()
+    if pause:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if pause:
+            gc.enable()
 
 
 class _LazyErrors:
@@ -124,7 +141,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         new = cls.__new__
         objects: list[T] = []
         append = objects.append
-        with pausedCollector(len(rows)):
+        with _pausedCollector(len(rows)):
             for row in rows:
                 obj = new(cls)
                 obj.__dict__ = state = dict(zip(columns, row))

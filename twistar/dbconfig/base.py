@@ -10,15 +10,12 @@ interaction, or on the connection of the running transaction.
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from itertools import chain
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from twisted.enterprise import adbapi
@@ -1058,22 +1055,6 @@ def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> ty
     return _COMPATIBLE[key]
 
 
-@contextmanager
-def pausedCollector(count: int) -> Iterator[None]:
-    """
-    Pause the cyclic garbage collector while C{count} objects are made, when
-    that is many: it would otherwise scan the growing heap again and again.
-    """
-    pause = count > 1000 and gc.isenabled()
-    if pause:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if pause:
-            gc.enable()
-
-
 def _flattenRows(rows: list[dict[str, Any]]) -> tuple[list[str], list[Any]]:
     """
     @return: the columns of C{rows} (dicts) in order of appearance, and all
@@ -1081,14 +1062,13 @@ def _flattenRows(rows: list[dict[str, Any]]) -> tuple[list[str], list[Any]]:
         missing key).
     """
     columns = list(rows[0])
-    with pausedCollector(len(rows)):
-        if len(columns) > 1 and set(map(len, rows)) == {len(columns)}:
-            try:
-                return columns, list(chain.from_iterable(map(itemgetter(*columns), rows)))
-            except KeyError:
-                pass
-        columns = list(dict.fromkeys(chain.from_iterable(rows)))
-        return columns, [row.get(column) for row in rows for column in columns]
+    if set(map(len, rows)) == {len(columns)}:
+        try:
+            return columns, [row[column] for row in rows for column in columns]
+        except KeyError:
+            pass
+    columns = list(dict.fromkeys(chain.from_iterable(rows)))
+    return columns, [row.get(column) for row in rows for column in columns]
 
 
 def _joinWheres(first: Where, second: Where) -> list[Any]:
