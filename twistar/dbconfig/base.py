@@ -52,16 +52,27 @@ _STORABLE_TYPES: tuple[type, ...] = (
 _STORABLE_SET = frozenset(_STORABLE_TYPES)
 
 # One token of SQL: a quoted string or identifier, a comment, a placeholder,
-# a percent sign, or a run of anything else.
-_TOKENS = {
-    False: re.compile(
-        r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?|`(?:[^`]|``)*`?"""
-        r"""|--[^\n]*|/\*.*?(?:\*/|\Z)|\?|%|[^'"`?%/-]+|.""",
+# a percent sign, or a run of anything else; in each database's dialect.
+_STRINGS = r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?"""
+_BACKSLASH_STRINGS = r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.|"")*"?"""
+_BACKQUOTED = r"`(?:[^`]|``)*`?"
+_BLOCK_COMMENT = r"/\*.*?(?:\*/|\Z)"
+_OTHERS = r"""\?|%|[^'"`?%/\-#$Ee]+|."""
+_LEXICONS = {
+    "standard": re.compile(
+        "|".join([_STRINGS, _BACKQUOTED, r"--[^\n]*", _BLOCK_COMMENT, _OTHERS]), re.S
+    ),
+    # MySQL: backslash escapes in strings; '#' comments; '--' needs a space.
+    "mysql": re.compile(
+        "|".join([_BACKSLASH_STRINGS, _BACKQUOTED, r"#[^\n]*", r"--(?=\s)[^\n]*|--\Z",
+                  _BLOCK_COMMENT, _OTHERS]),
         re.S,
     ),
-    True: re.compile(
-        r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.|"")*"?|`(?:[^`]|``)*`?"""
-        r"""|--[^\n]*|/\*.*?(?:\*/|\Z)|\?|%|[^'"`?%/-]+|.""",
+    # PostgreSQL: E'...' strings with backslash escapes; $tag$...$tag$ quoting.
+    "postgres": re.compile(
+        "|".join([r"[Ee]'(?:[^'\\]|\\.|'')*'?",
+                  r"\$(?P<tag>(?:[A-Za-z_][A-Za-z0-9_]*)?)\$.*?(?:\$(?P=tag)\$|\Z)",
+                  _STRINGS, _BACKQUOTED, r"--[^\n]*", _BLOCK_COMMENT, _OTHERS]),
         re.S,
     ),
 }
@@ -69,7 +80,7 @@ _TOKENS = {
 
 @lru_cache(maxsize=4096)
 def convertPlaceholders(
-    query: str, marker: str = "?", backslashEscapes: bool = False
+    query: str, marker: str = "?", lexicon: str = "standard"
 ) -> tuple[str, int]:
     """
     Convert a query written with C{?} placeholders to a driver's paramstyle.
@@ -79,14 +90,16 @@ def convertPlaceholders(
     C{%} is doubled so the driver reads it as a literal percent sign.
 
     @param marker: the driver's placeholder (C{"?"} or C{"%s"}).
-    @param backslashEscapes: whether a backslash escapes a quote inside
-        strings (MySQL).
+    @param lexicon: how the database quotes and comments: C{"standard"},
+        C{"mysql"} (backslash escapes, C{#} comments) or C{"postgres"}
+        (C{E'...'} strings, dollar quoting).
     @return: the converted query and the number of placeholders in it.
     """
     doublePercent = marker != "?"
     parts = []
     count = 0
-    for token in _TOKENS[backslashEscapes].findall(query):
+    for match in _LEXICONS[lexicon].finditer(query):
+        token = match.group()
         if token == "?":
             parts.append(marker)
             count += 1
@@ -168,7 +181,7 @@ class InteractionBase:
 
     paramstyle: ClassVar[str] = "qmark"
     identifierQuote: ClassVar[str] = '"'
-    backslashEscapes: ClassVar[bool] = False
+    sqlLexicon: ClassVar[str] = "standard"
     emptyInsertClause: ClassVar[str] = "DEFAULT VALUES"
     insertReturnsId: ClassVar[bool] = False
     supportsUpdateLimit: ClassVar[bool] = False
@@ -231,7 +244,7 @@ class InteractionBase:
         @raise PlaceholderCountError: if the placeholders and C{args} differ
             in number.
         """
-        converted, count = convertPlaceholders(query, self.placeholder, self.backslashEscapes)
+        converted, count = convertPlaceholders(query, self.placeholder, self.sqlLexicon)
         if count != len(args):
             raise PlaceholderCountError(
                 f"query has {count} placeholder(s) but {len(args)} argument(s) "

@@ -25,7 +25,7 @@ class MySQLDBConfig(InteractionBase):
 
     paramstyle = "format"
     identifierQuote = "`"
-    backslashEscapes = True
+    sqlLexicon = "mysql"
     emptyInsertClause = "() VALUES ()"
     supportsUpdateLimit = True
     sequenceArguments = True

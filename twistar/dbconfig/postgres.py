@@ -18,6 +18,7 @@ class PostgreSQLDBConfig(InteractionBase):
     """
 
     paramstyle = "format"
+    sqlLexicon = "postgres"
     insertReturnsId = True
     sequenceArguments = True
     maxParameters = 65535

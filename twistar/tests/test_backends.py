@@ -172,6 +172,21 @@ class RoundTripTests(DBTestCase):
         loaded = await ValuesTest.find(saved.id)
         self.assertEqual(normalise(self.backend, "a_date", loaded.a_date), date(2000, 1, 1))
 
+    async def test_dialectQuoting(self) -> None:
+        """
+        A C{?} inside each database's own quoting and comments is not a
+        placeholder: dollar quoting and C{E''} strings on PostgreSQL, C{#}
+        comments and backslash escapes on MySQL.
+        """
+        await User(first_name="it's ?", age=1).save()
+        await User(first_name="other", age=2).save()
+        where = {
+            SQLITE: ["first_name = 'it''s ?' /* ? */ AND age = ? -- ?", 1],
+            POSTGRES: ["(first_name = $$it's ?$$ OR first_name = E'it\\'s ?') AND age = ?", 1],
+            MYSQL: ["first_name = 'it\\'s ?' AND age = ? # ?", 1],
+        }[self.backend]
+        self.assertEqual([u.first_name for u in await User.find(where=where)], ["it's ?"])
+
     async def test_emptyInsert(self) -> None:
         """
         An object with no attributes is inserted with the database's

@@ -56,15 +56,51 @@ class ConvertPlaceholdersTests(SynchronousTestCase):
 
     def test_backslashEscapes(self):
         """
-        With C{backslashEscapes} (MySQL) a backslash-escaped quote does not
-        end the string; without it, it does.
+        In MySQL a backslash-escaped quote does not end the string; in
+        standard SQL it does.
         """
         query = r"a = 'x\' ?' AND b = ?"
         self.assertEqual(
-            convertPlaceholders(query, "%s", True), (r"a = 'x\' ?' AND b = %s", 1)
+            convertPlaceholders(query, "%s", "mysql"), (r"a = 'x\' ?' AND b = %s", 1)
         )
         self.assertEqual(
-            convertPlaceholders(query, "%s", False), (r"a = 'x\' %s' AND b = ?", 1)
+            convertPlaceholders(query, "%s", "standard"), (r"a = 'x\' %s' AND b = ?", 1)
+        )
+
+    def test_mysqlComments(self):
+        """
+        MySQL's C{#} comments hide a C{?}; its C{--} starts a comment only
+        when a space follows.
+        """
+        self.assertEqual(
+            convertPlaceholders("a = ? # b = ?\nAND c = ?", "%s", "mysql"),
+            ("a = %s # b = ?\nAND c = %s", 2),
+        )
+        self.assertEqual(
+            convertPlaceholders("a = 1--? \nAND b = ? -- c = ?", "%s", "mysql"),
+            ("a = 1--%s \nAND b = %s -- c = ?", 2),
+        )
+        self.assertEqual(
+            convertPlaceholders("a = ? # b = ?", "?", "standard"), ("a = ? # b = ?", 2)
+        )
+
+    def test_postgresQuoting(self):
+        """
+        PostgreSQL's C{E'...'} strings (with backslash escapes) and dollar
+        quoting hide a C{?}; C{$1} is not dollar quoting.
+        """
+        self.assertEqual(
+            convertPlaceholders(r"a = E'x\' ?' AND b = ?", "%s", "postgres"),
+            (r"a = E'x\' ?' AND b = %s", 1),
+        )
+        self.assertEqual(
+            convertPlaceholders("a = $$it's ? 5%$$ AND b = $q$ ? $q$ AND c = ?", "%s",
+                                "postgres"),
+            ("a = $$it's ? 5%%$$ AND b = $q$ ? $q$ AND c = %s", 1),
+        )
+        self.assertEqual(
+            convertPlaceholders("a = $1 AND b = ? AND name = 'E'", "%s", "postgres"),
+            ("a = $1 AND b = %s AND name = 'E'", 1),
         )
 
 
