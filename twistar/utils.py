@@ -103,10 +103,3 @@ def createInstances(props: Any, klass: type[DBObject]) -> Deferred[Any]:
     objects = [klass._fromRow(tuple(row), tuple(row.values())) for row in props]
     return maybeDeferred(klass._afterLoad, objects)
 
-
-def _gather(calls: Iterable[Any]) -> Deferred[list[Any]]:
-    """
-    @return: a L{Deferred} of the results of C{maybeDeferred} of each
-        zero-argument callable.
-    """
-    return gatherResults([maybeDeferred(call) for call in calls], consumeErrors=True)
