@@ -179,18 +179,29 @@ class InteractionBase:
     LOG: ClassVar[bool] = False
     """Log every query and its arguments through C{twisted.logger}."""
 
+    # The dialect: what a database subclass sets.
     paramstyle: ClassVar[str] = "qmark"
+    """The driver's paramstyle: C{qmark} (C{?}) or C{format} (C{%s})."""
     identifierQuote: ClassVar[str] = '"'
+    """The character that quotes table and column names."""
     sqlLexicon: ClassVar[str] = "standard"
+    """How strings and comments are written, for L{convertPlaceholders}."""
     emptyInsertClause: ClassVar[str] = "DEFAULT VALUES"
+    """What follows C{INSERT INTO table} for a row of defaults only."""
     insertReturnsId: ClassVar[bool] = False
+    """Get new ids with C{INSERT ... RETURNING id} (else C{cursor.lastrowid})."""
     supportsUpdateLimit: ClassVar[bool] = False
+    """C{UPDATE ... LIMIT n} is valid SQL (else an C{id IN (SELECT ...)} is used)."""
     sequenceArguments: ClassVar[bool] = False
+    """The driver expands a list or tuple argument (for C{IN ?})."""
     maxParameters: ClassVar[int] = 999
+    """The most parameters one statement may have."""
     isolationLevels: ClassVar[frozenset[str]] = frozenset(
         {"READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"}
     )
+    """The isolation levels a transaction may ask for."""
     beginStatement: ClassVar[str | None] = None
+    """A statement that opens a transaction, where the driver does not."""
     valueAdapters: ClassVar[dict[type, Callable[[Any], Any]]] = {}
     """Conversions applied to argument values of these exact types."""
 
