@@ -1086,11 +1086,14 @@ def _flattenRows(rows: list[dict[str, Any]]) -> tuple[list[str], list[Any]]:
         missing key).
     """
     columns = list(rows[0])
-    if set(map(len, rows)) == {len(columns)}:
-        try:
-            return columns, [row[column] for row in rows for column in columns]
-        except KeyError:
-            pass
+    try:
+        flat = [row[column] for row in rows for column in columns]
+    except KeyError:
+        pass
+    else:
+        # Every row has the first row's keys; the same count means no others.
+        if sum(map(len, rows)) == len(columns) * len(rows):
+            return columns, flat
     columns = list(dict.fromkeys(chain.from_iterable(rows)))
     return columns, [row.get(column) for row in rows for column in columns]
 

@@ -152,6 +152,21 @@ class WriteTests(DBTestCase):
             [("A", None, 1), (None, "B", None), ("C", "D", 3)],
         )
 
+    async def test_insertManyExtraKeys(self):
+        """
+        A later row with a key the first row lacks has that value inserted
+        too (the other rows get NULL there).
+        """
+        await self.config.insertMany("users", [
+            {"first_name": "A", "age": 1},
+            {"first_name": "B", "age": 2, "last_name": "Extra"},
+        ])
+        rows = await self.config.select("users", orderby="id")
+        self.assertEqual(
+            [(r["first_name"], r["last_name"], r["age"]) for r in rows],
+            [("A", None, 1), ("B", "Extra", 2)],
+        )
+
     async def test_insertManyEmpty(self):
         """
         Inserting no rows does nothing.
