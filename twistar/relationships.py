@@ -14,11 +14,13 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from inflection import camelize, singularize, underscore
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, gatherResults, succeed
 
 from twistar.dbconfig.base import checkWhere
 from twistar.exceptions import InvalidRelationshipError, ReferenceNotSavedError
 from twistar.registry import Registry
+from twistar.transaction import runInTransaction
+from twistar.utils import joinWheres
 
 if TYPE_CHECKING:
     from twistar.dbobject import DBObject
@@ -190,8 +192,6 @@ def _requireSaved(objects: Any) -> None:
 
 
 def _withWhere(base: list[Any], findargs: dict[str, Any]) -> dict[str, Any]:
-    from twistar.utils import joinWheres
-
     findargs = dict(findargs)
     extra = findargs.pop("where", None)
     findargs["where"] = base if extra is None else joinWheres(base, extra)
@@ -299,8 +299,6 @@ class HasOne(Relationship):
             return self.config.update(table, unlink, where=where).addCallback(
                 lambda _: other.save()
             )
-
-        from twistar.transaction import runInTransaction
 
         return runInTransaction(run).addCallback(self._forget)
 
@@ -533,8 +531,6 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
 
 
 def _gather(loads: list[Deferred[Any]]) -> Deferred[list[Any]]:
-    from twisted.internet.defer import gatherResults
-
     return gatherResults(loads, consumeErrors=True).addErrback(
         lambda failure: failure.value.subFailure
     )

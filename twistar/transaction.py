@@ -263,17 +263,28 @@ class Transaction:
         """
         if self.finished:
             return fail(TransactionError("this transaction has already finished"))
-        d: Deferred[T] = Deferred()
-        context = self.context or contextvars.copy_context()
+        return self._submit(func, args, kw, self.context or contextvars.copy_context())
+
+    def _submit(
+        self, work: Callable[..., Any] | str, args: Any, kw: Any,
+        context: contextvars.Context | None,
+    ) -> Deferred[Any]:
+        """
+        Queue C{work} on the worker; its L{Deferred} fires on the reactor, in
+        a copy of C{context} (or outside every transaction when C{None}).
+        """
+        d: Deferred[Any] = Deferred()
         reactor = self.pool._reactor
 
         def report(ok: bool, result: Any) -> None:
-            if ok:
-                reactor.callFromThread(context.copy().run, d.callback, result)
+            fire = d.callback if ok else d.errback
+            value = result if ok else Failure(result)
+            if context is None:
+                reactor.callFromThread(fire, value)
             else:
-                reactor.callFromThread(context.copy().run, d.errback, Failure(result))
+                reactor.callFromThread(context.copy().run, fire, value)
 
-        self._worker.submit(func, args, kw, report)
+        self._worker.submit(work, args, kw, report)
         return d
 
     def commit(self) -> Deferred[None]:
@@ -300,17 +311,8 @@ class Transaction:
         return d.addBoth(self._finish, False)
 
     def _end(self, how: str) -> Deferred[None]:
-        d: Deferred[None] = Deferred()
-        reactor = self.pool._reactor
-
-        def report(ok: bool, result: Any) -> None:
-            if ok:
-                reactor.callFromThread(d.callback, None)
-            else:
-                reactor.callFromThread(d.errback, Failure(result))
-
-        self._worker.submit(how, (), {}, report)  # type: ignore[arg-type]
-        return d
+        # Fired outside the transaction: after-hooks must not join it.
+        return self._submit(how, (), {}, None)
 
     def _finish(self, result: Any, committed: bool) -> Any:
         self.finished = True

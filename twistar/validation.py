@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from inflection import titleize
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, gatherResults, succeed
 
 from twistar.dbconfig.base import checkIdentifier
+from twistar.registry import Registry
 
 ValidatorFunc = Callable[[Any], Any]
 
@@ -88,8 +89,6 @@ def uniquenessOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> Defe
 
     @return: a L{Deferred} that fires when the checks are done.
     """
-    from twistar.registry import Registry
-
     config = Registry.getConfig()
     message = kwargs.get("message", "is not unique.")
     checks = []
@@ -106,8 +105,6 @@ def uniquenessOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> Defe
         for (name, _), count in zip(checks, counts):
             if count:
                 obj.errors.add(name, message)
-
-    from twisted.internet.defer import gatherResults
 
     return gatherResults([d for _, d in checks], consumeErrors=True).addCallback(record)
 

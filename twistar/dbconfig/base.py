@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from twisted.enterprise import adbapi
 from twisted.internet import threads
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from twistar import exceptions
 from twistar.exceptions import (
+    CannotRefreshError,
     ConnectionLostError,
     ImaginaryTableError,
     InvalidIdentifierError,
@@ -717,8 +718,6 @@ class InteractionBase:
         if txn is None:
             cached = Registry.SCHEMAS.get(tablename)
             if cached is not None:
-                from twisted.internet.defer import succeed
-
                 return succeed(cached)
             return self.runInteraction(lambda txn: self.getSchema(tablename, txn))
         columns = Registry.SCHEMAS.get(tablename)
@@ -801,8 +800,6 @@ class InteractionBase:
         """
         rows = vals if isinstance(vals, list) else list(vals)
         if not rows:
-            from twisted.internet.defer import succeed
-
             return succeed(None)
         self.quoteIdentifier(tablename)
         return self.runInteraction(self._insertMany, tablename, rows)
@@ -1000,8 +997,6 @@ class InteractionBase:
         return self.runInteraction(self._refreshObj, obj)
 
     def _refreshObj(self, txn: Any, obj: DBObject) -> DBObject:
-        from twistar.exceptions import CannotRefreshError
-
         tablename = obj.tablename()
         if obj.id is None:
             raise CannotRefreshError(f"{obj!r} has not been saved, so it has no row")
