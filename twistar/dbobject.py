@@ -115,7 +115,10 @@ class DBObject(Validator, metaclass=DBObjectType):
     id: Any = None
     errors = _LazyErrors()  # type: ignore[assignment]
     _deleted = False
-    _savedState: tuple[tuple[str, ...], tuple[Any, ...]] | None = None
+    # The columns and values of the row as last loaded or saved (two shared
+    # references per object, not a new tuple: cheaper to make and to collect).
+    _savedColumns: tuple[str, ...] | None = None
+    _savedValues: Sequence[Any] = ()
     _relationships: dict[str, Any] = {}
 
     if TYPE_CHECKING:
@@ -145,7 +148,8 @@ class DBObject(Validator, metaclass=DBObjectType):
             for row in rows:
                 obj = new(cls)
                 obj.__dict__ = state = dict(zip(columns, row))
-                state["_savedState"] = (columns, row)
+                state["_savedColumns"] = columns
+                state["_savedValues"] = row
                 append(obj)
         return objects
 
@@ -305,10 +309,9 @@ class DBObject(Validator, metaclass=DBObjectType):
             loaded or saved (all the set ones when it never was).
         """
         state = self.__dict__
-        saved = self._savedState
-        if saved is None:
+        if self._savedColumns is None:
             return {name: state[name] for name in columns if name in state}
-        before = dict(zip(*saved))
+        before = dict(zip(self._savedColumns, self._savedValues))
         missing = object()
         return {
             name: state[name]
@@ -318,8 +321,8 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     def _markSaved(self, columns: Iterable[str]) -> None:
         state = self.__dict__
-        names = tuple(name for name in columns if name in state)
-        self._savedState = (names, tuple(state[name] for name in names))
+        self._savedColumns = tuple(name for name in columns if name in state)
+        self._savedValues = tuple(state[name] for name in self._savedColumns)
 
     def delete(self) -> Deferred[Any]:
         """

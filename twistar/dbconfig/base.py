@@ -1007,7 +1007,8 @@ class InteractionBase:
             raise CannotRefreshError(f"{tablename} has no row with id {obj.id!r}")
         columns = tuple(d[0] for d in txn.description)
         obj.__dict__.update(zip(columns, row))
-        obj._savedState = (columns, tuple(row))
+        obj._savedColumns = columns
+        obj._savedValues = tuple(row)
         return obj
 
     def selectObjects(

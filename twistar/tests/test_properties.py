@@ -47,7 +47,8 @@ TRICKY_TEXT = [
 SAMPLED_NAMES = list(USERS_COLUMNS) + INJECTED_NAMES + [
     "First_Name", "AGE", "ID", "null", "true", "select", "where", "order", "user",
     "current_user", "rowid", "oid", "ctid", "a_str", "first_name ", " first_name",
-    "__class__", "__dict__", "save", "errors", "_savedState", "_deleted", "tablename",
+    "__class__", "__dict__", "save", "errors", "_savedColumns", "_savedValues", "_deleted",
+    "tablename",
 ]
 
 
