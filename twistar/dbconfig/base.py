@@ -805,9 +805,27 @@ class InteractionBase:
         return self.runInteraction(self._insertMany, tablename, rows)
 
     def _insertMany(self, txn: Any, tablename: str, rows: list[dict[str, Any]]) -> None:
-        columns, flat = _flattenRows(rows)
+        if not any(rows):
+            self.insertRows(txn, tablename, [], [()] * len(rows), False)
+            return
+        columns = list(rows[0])
+        batches = _uniformBatches(rows, columns, self.rowsPerStatement(len(columns)))
+        if batches is None:
+            columns = list(dict.fromkeys(chain.from_iterable(rows)))
+            size = self.rowsPerStatement(len(columns))
+            batches = [
+                [row.get(c) for row in rows[start:start + size] for c in columns]
+                for start in range(0, len(rows), size)
+            ]
         self.escapeColNames(columns)
-        self.insertFlat(txn, tablename, columns, flat, len(rows), False)
+        self.insertBatches(txn, tablename, columns, batches, False)
+
+    def rowsPerStatement(self, width: int) -> int:
+        """
+        @return: how many rows of C{width} values one multi-row C{INSERT}
+            takes, within the driver's parameter limit.
+        """
+        return max(1, min(1000, self.maxParameters // max(1, width)))
 
     def insertRows(
         self, txn: Any, tablename: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -820,28 +838,27 @@ class InteractionBase:
 
         @return: the new ids, in order, when C{returnIds}; otherwise C{[]}.
         """
-        flat = list(chain.from_iterable(rows))
-        return self.insertFlat(txn, tablename, columns, flat, len(rows), returnIds)
+        if not columns:
+            return [self.insertRow(txn, tablename, [], [], returnIds) for _ in rows]
+        size = self.rowsPerStatement(len(columns))
+        batches = [
+            list(chain.from_iterable(rows[start:start + size]))
+            for start in range(0, len(rows), size)
+        ]
+        return self.insertBatches(txn, tablename, columns, batches, returnIds)
 
-    def insertFlat(
-        self, txn: Any, tablename: str, columns: Sequence[str], flat: list[Any], count: int,
+    def insertBatches(
+        self, txn: Any, tablename: str, columns: Sequence[str], batches: list[list[Any]],
         returnIds: bool,
     ) -> list[Any]:
         """
-        L{insertRows} for C{count} rows whose values follow each other in
-        C{flat}.
+        L{insertRows} for rows already in batches of at most
+        L{rowsPerStatement} rows, each batch's values one row after another.
         """
         width = len(columns)
-        if width == 0:
-            return [self.insertRow(txn, tablename, [], [], returnIds) for _ in range(count)]
-        types = set(map(type, flat))
-        if not _STORABLE_SET.issuperset(types):
-            for start in range(0, len(flat), width):
-                self.checkValues(flat[start:start + width], columns)
-        adapters = self.valueAdapters
-        if adapters and not types.isdisjoint(adapters):
-            flat = [adapters[type(a)](a) if type(a) in adapters else a for a in flat]
-        batchSize = max(1, min(1000, self.maxParameters // width))
+        plain = _STORABLE_SET.difference(self.valueAdapters)
+        if not all(plain.issuperset(map(type, batch)) for batch in batches):
+            batches = [self.adaptedBatch(batch, columns) for batch in batches]
         rowPlaceholders = "(" + ", ".join([self.placeholder] * width) + ")"
         head = (
             f"INSERT INTO {self.quoteIdentifier(tablename)} "
@@ -850,19 +867,35 @@ class InteractionBase:
         returning = " RETURNING " + self.quoteIdentifier("id") if (
             returnIds and self.insertReturnsId
         ) else ""
-        fullQuery = head + ", ".join([rowPlaceholders] * batchSize) + returning
+        queries: dict[int, str] = {}
         ids: list[Any] = []
-        for start in range(0, count, batchSize):
-            size = min(batchSize, count - start)
-            query = fullQuery if size == batchSize else (
-                head + ", ".join([rowPlaceholders] * size) + returning
-            )
-            self.run(txn, query, flat[start * width:(start + size) * width], adapt=False)
+        for batch in batches:
+            size = len(batch) // width
+            query = queries.get(size)
+            if query is None:
+                query = queries[size] = head + ", ".join([rowPlaceholders] * size) + returning
+            self.run(txn, query, batch, adapt=False)
             if returning:
                 ids.extend(row[0] for row in txn.fetchall())
             elif returnIds:
                 ids.extend(self.batchIds(txn, size))
         return ids
+
+    def adaptedBatch(self, batch: list[Any], columns: Sequence[str]) -> list[Any]:
+        """
+        @return: C{batch} (values of C{columns}, one row after another) with
+            L{valueAdapters} applied.
+        @raise UnsupportedValueError: for a value the driver cannot store.
+        """
+        types = set(map(type, batch))
+        if not _STORABLE_SET.issuperset(types):
+            width = len(columns)
+            for start in range(0, len(batch), width):
+                self.checkValues(batch[start:start + width], columns)
+        adapters = self.valueAdapters
+        if types.isdisjoint(adapters):
+            return batch
+        return [adapters[type(a)](a) if type(a) in adapters else a for a in batch]
 
     def batchIds(self, txn: Any, count: int) -> list[Any]:
         """
@@ -1075,23 +1108,27 @@ def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> ty
     return _COMPATIBLE[key]
 
 
-def _flattenRows(rows: list[dict[str, Any]]) -> tuple[list[str], list[Any]]:
+def _uniformBatches(
+    rows: list[dict[str, Any]], columns: list[str], size: int
+) -> list[list[Any]] | None:
     """
-    @return: the columns of C{rows} (dicts) in order of appearance, and all
-        the rows' values for them, one row after another (C{None} for a
-        missing key).
+    @return: the values of C{rows} (dicts) for C{columns}, one row after
+        another, in lists of C{size} rows; C{None} unless every row has
+        exactly the keys C{columns}.
     """
-    columns = list(rows[0])
-    try:
-        flat = [row[column] for row in rows for column in columns]
-    except KeyError:
-        pass
-    else:
-        # Every row has the first row's keys; the same count means no others.
-        if sum(map(len, rows)) == len(columns) * len(rows):
-            return columns, flat
-    columns = list(dict.fromkeys(chain.from_iterable(rows)))
-    return columns, [row.get(column) for row in rows for column in columns]
+    width = len(columns)
+    batches = []
+    for start in range(0, len(rows), size):
+        chunk = rows[start:start + size]
+        try:
+            batch = [row[c] for row in chunk for c in columns]
+        except KeyError:
+            return None
+        # Every row has the keys of columns; the same count means no others.
+        if sum(map(len, chunk)) != width * len(chunk):
+            return None
+        batches.append(batch)
+    return batches
 
 
 def _joinWheres(first: Where, second: Where) -> list[Any]:

@@ -3,6 +3,8 @@ Tests for the low-level CRUD API of L{twistar.dbconfig.base.InteractionBase}
 (C{Registry.getConfig()}) against the database.
 """
 
+from datetime import date
+
 from twisted.internet.defer import maybeDeferred
 
 from twistar.exceptions import ImaginaryTableError
@@ -166,6 +168,46 @@ class WriteTests(DBTestCase):
             [(r["first_name"], r["last_name"], r["age"]) for r in rows],
             [("A", None, 1), ("B", "Extra", 2)],
         )
+
+    async def test_insertManyLaterBatches(self):
+        """
+        Rows are sent in batches; a row of a later batch with an extra key
+        or a value that needs converting (a C{date}) is inserted as it would
+        be in the first.
+        """
+        self.patch(type(self.config), "maxParameters", 4)
+        queries = captureQueries(self)
+        rows = [{"first_name": f"n{i}", "age": i} for i in range(5)]
+        rows[3] = {"first_name": "extra", "age": 3, "last_name": "L"}
+        rows[4] = {"first_name": "born", "age": 4, "dob": date(2001, 2, 3)}
+        await self.config.insertMany("users", rows)
+        # Four columns in all, so one row per statement.
+        self.assertEqual(len(queries.starting("INSERT")), 5)
+        found = await self.config.select("users", orderby="id")
+        self.assertEqual(
+            [(r["first_name"], r["last_name"], r["age"], str(r["dob"])) for r in found],
+            [("n0", None, 0, "None"), ("n1", None, 1, "None"), ("n2", None, 2, "None"),
+             ("extra", "L", 3, "None"), ("born", None, 4, "2001-02-03")],
+        )
+
+    async def test_insertManyMissingKeyInLaterBatch(self):
+        """
+        A row of a later batch that lacks a key of the first row inserts
+        C{NULL} there.
+        """
+        self.patch(type(self.config), "maxParameters", 4)
+        rows = [{"first_name": f"n{i}", "age": i} for i in range(5)]
+        del rows[3]["age"]
+        await self.config.insertMany("users", rows)
+        found = await self.config.select("users", orderby="id")
+        self.assertEqual([r["age"] for r in found], [0, 1, 2, None, 4])
+
+    async def test_insertManyNoKeys(self):
+        """
+        Rows without keys each insert a row of defaults.
+        """
+        await self.config.insertMany("users", [{}, {}, {}])
+        self.assertEqual(await self.config.count("users"), 3)
 
     async def test_insertManyEmpty(self):
         """
