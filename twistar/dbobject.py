@@ -22,7 +22,7 @@ from twistar.exceptions import (
     ValidationError,
 )
 from twistar.registry import Registry
-from twistar.relationships import KINDS, RelationshipDescriptor, buildSpec, preload
+from twistar.relationships import KINDS, RelationshipDescriptor, buildSpec, forgetLoaded, preload
 from twistar.transaction import currentTransaction, runInTransaction
 from twistar.utils import deferredDict
 from twistar.validation import Errors, Validator
@@ -360,11 +360,13 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     def refresh(self: T) -> Deferred[T]:
         """
-        Reload the attributes from the row.
+        Reload the attributes from the row, and forget the relationships
+        loaded eagerly (the next C{get()} queries).
 
         @return: a L{Deferred} of this object; it fails with
             L{CannotRefreshError} if the row is gone.
         """
+        forgetLoaded(self)
         return Registry.getConfig().refreshObj(self)  # type: ignore[return-value]
 
     # -- attributes ----------------------------------------------------------

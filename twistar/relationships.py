@@ -167,7 +167,9 @@ class Relationship:
         loaded = self.inst.__dict__.get("_preloaded")
         if findargs or not loaded or self.spec.name not in loaded:
             return None
-        return succeed(loaded[self.spec.name])
+        value = loaded[self.spec.name]
+        # A copy of a list, so that changing what get() gave changes nothing here.
+        return succeed(list(value) if isinstance(value, list) else value)
 
     def _forget(self, result: Any = None) -> Any:
         loaded = self.inst.__dict__.get("_preloaded")
@@ -442,6 +444,13 @@ def _inList(count: int) -> str:
 
 def _remember(owner: Any, name: str, value: Any) -> None:
     owner.__dict__.setdefault("_preloaded", {})[name] = value
+
+
+def forgetLoaded(owner: Any) -> None:
+    """
+    Forget every relationship value eagerly loaded for C{owner}.
+    """
+    owner.__dict__.pop("_preloaded", None)
 
 
 def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Deferred[None]:

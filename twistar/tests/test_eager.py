@@ -160,6 +160,33 @@ class EagerLoadingTests(DBTestCase):
         await user.pictures.set([])
         self.assertEqual(await user.pictures.get(), [])
 
+    async def test_loadedListsAreCopies(self) -> None:
+        """
+        Each C{get()} of a loaded list gives a new list: changing one leaves
+        the next C{get()} as loaded.
+        """
+        users = await self.makeUsers(3)
+        user = await User.find(users[2].id, include=["pictures", "favorite_colors"])
+        for relationship in (user.pictures, user.favorite_colors):
+            first = await relationship.get()
+            first.clear()
+            self.assertEqual(len(await relationship.get()), 2)
+
+    async def test_refreshForgetsLoaded(self) -> None:
+        """
+        C{refresh()} forgets the loaded relationships: the next C{get()}
+        queries and sees rows added since.
+        """
+        users = await self.makeUsers(3)
+        user = await User.find(users[1].id, include=["pictures", "avatar"])
+        await Picture(name="new", user_id=user.id).save()
+        self.assertEqual(len(await user.pictures.get()), 1)
+        await user.refresh()
+        queries = captureQueries(self)
+        self.assertEqual(len(await user.pictures.get()), 2)
+        self.assertEqual(len(queries.starting("SELECT")), 1)
+        self.assertEqual((await user.avatar.get()).name, "a1")
+
     async def test_chunked(self) -> None:
         """
         Owners beyond the driver's parameter limit are loaded in chunks.
