@@ -468,9 +468,12 @@ class InteractionBase:
                     twistarClass = candidate
                     break
         try:
-            return _driverCompatible(twistarClass, type(error))(*error.args)
+            translated = _driverCompatible(twistarClass, type(error))(*error.args)
         except Exception:
             return twistarClass(_safeText(error))
+        # Attributes the driver set on its exception (sqlite3's sqlite_errorcode).
+        translated.__dict__.update(vars(error))
+        return translated
 
     def raiseTranslated(
         self, error: BaseException, translate: bool = True, lost: bool = False,
@@ -1098,14 +1101,29 @@ def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> ty
     """
     key = (twistarClass, driverClass)
     if key not in _COMPATIBLE:
+        namespace: dict[str, Any] = {"__module__": twistarClass.__module__}
+        for klass in driverClass.__mro__:
+            if klass in BaseException.__mro__:
+                continue
+            for name, value in vars(klass).items():
+                if not name.startswith("__") and hasattr(type(value), "__set__"):
+                    namespace.setdefault(name, _readFromCause(name))
         try:
             _COMPATIBLE[key] = type(
-                driverClass.__name__, (twistarClass, driverClass),
-                {"__module__": twistarClass.__module__},
+                driverClass.__name__, (twistarClass, driverClass), namespace
             )
         except TypeError:
             _COMPATIBLE[key] = twistarClass
     return _COMPATIBLE[key]
+
+
+def _readFromCause(name: str) -> property:
+    """
+    @return: a property that reads attribute C{name} (one the driver's
+        exception class computes, such as psycopg2's C{pgcode} or C{diag})
+        from the original exception, the C{__cause__}.
+    """
+    return property(lambda self: getattr(self.__cause__, name, None))
 
 
 def _uniformBatches(

@@ -335,8 +335,9 @@ class DriverTests(unittest.TestCase):
 
     async def test_models(self) -> None:
         """
-        Save, find, findBy, update, delete, a transaction rolled back, and a
-        literal percent sign, through the other driver.
+        Save, find, findBy, update, delete, a transaction rolled back, a
+        literal percent sign, and a unique violation (with the driver's
+        exception attributes), through the other driver.
         """
         from twistar.utils import transaction
 
@@ -357,8 +358,14 @@ class DriverTests(unittest.TestCase):
             await fails()
         self.assertEqual(await User.count(), 1)
         await UniqueCode(code="x").save()
-        with self.assertRaises(IntegrityError):
+        with self.assertRaises(IntegrityError) as caught:
             await UniqueCode(code="x").save()
+        error = caught.exception
+        self.assertIsInstance(error, self.pool.dbapi.IntegrityError)
+        self.assertEqual(error.args, error.__cause__.args)
+        if self.driver == "psycopg":
+            self.assertEqual(error.sqlstate, "23505")
+            self.assertEqual(error.diag.sqlstate, "23505")
         await found.delete()
         self.assertEqual(await User.count(), 0)
 

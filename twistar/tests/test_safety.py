@@ -777,6 +777,30 @@ class ExceptionTranslationTests(SafetyTestCase):
         self.assertIsInstance(error, TwistarError)
         self.assertIsInstance(error.__cause__, self.pool.dbapi.Error)
 
+    def assertDriverAttributes(self, error):
+        """
+        Assert C{error} has the attributes the driver gives its own
+        exceptions, with the same values as its C{__cause__}: psycopg2's
+        C{pgcode}, C{pgerror} and C{diag}, psycopg's C{sqlstate} and
+        C{diag}, sqlite3's C{sqlite_errorcode} (MySQL drivers give C{args}
+        only).
+        """
+        cause = error.__cause__
+        self.assertEqual(error.args, cause.args)
+        names = [
+            name for name in ("pgcode", "pgerror", "sqlstate", "sqlite_errorcode",
+                              "sqlite_errorname")
+            if getattr(cause, name, None) is not None
+        ]
+        for name in names:
+            self.assertEqual(getattr(error, name), getattr(cause, name), name)
+        if hasattr(cause, "diag"):
+            self.assertIsNotNone(cause.diag.sqlstate)
+            self.assertEqual(error.diag.sqlstate, cause.diag.sqlstate)
+            self.assertEqual(error.diag.message_primary, cause.diag.message_primary)
+        if not isinstance(self.config, MySQLDBConfig):
+            self.assertTrue(names)
+
     async def test_uniqueViolation(self):
         """
         A unique violation raises L{IntegrityError}, from C{save}, C{insert}
@@ -786,6 +810,7 @@ class ExceptionTranslationTests(SafetyTestCase):
         self.assertCause(error)
         self.assertIsInstance(error.__cause__, self.pool.dbapi.IntegrityError)
         self.assertIsInstance(error, exceptions.DatabaseError)
+        self.assertDriverAttributes(error)
         error = await self.assertFailure(
             self.config.insert("uniques", {"code": "A"}), IntegrityError
         )
