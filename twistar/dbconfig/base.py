@@ -412,7 +412,7 @@ class InteractionBase:
         except Exception as e:
             if not translate:
                 raise
-            raise ConnectionLostError(f"cannot connect to the database: {e}") from e
+            raise _connectionLost(f"cannot connect to the database: {e}", e) from e
 
     def rollback(self, pool: adbapi.ConnectionPool, connection: Any, error: BaseException) -> bool:
         """
@@ -489,10 +489,11 @@ class InteractionBase:
         if not translate:
             raise error
         if lost:
-            raise ConnectionLostError(
+            raise _connectionLost(
                 "the database connection was lost while committing; the commit may "
                 "or may not have been applied" if committing else
-                "the database connection was lost; nothing was committed"
+                "the database connection was lost; nothing was committed",
+                error,
             ) from error
         translated = self.translateError(error)
         if translated is error:
@@ -1115,6 +1116,19 @@ def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> ty
         except TypeError:
             _COMPATIBLE[key] = twistarClass
     return _COMPATIBLE[key]
+
+
+def _connectionLost(message: str, cause: BaseException) -> TwistarError:
+    """
+    @return: a L{ConnectionLostError}, also of the class of C{cause} when that
+        is a driver exception.
+    """
+    if isinstance(cause, getattr(getattr(Registry.DBPOOL, "dbapi", None), "Error", ())):
+        try:
+            return _driverCompatible(ConnectionLostError, type(cause))(message)
+        except Exception:
+            pass
+    return ConnectionLostError(message)
 
 
 def _readFromCause(name: str) -> property:

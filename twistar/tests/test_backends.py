@@ -279,9 +279,13 @@ class ReconnectTests(DBTestCase):
         await self.stopServer()
         for _ in range(3):
             started = time.monotonic()
-            with self.assertRaises(ConnectionLostError):
+            with self.assertRaises(ConnectionLostError) as caught:
                 await User(first_name="down").save()
             self.assertLess(time.monotonic() - started, 10)
+            # Also the driver's class, when the driver reported it.
+            cause = caught.exception.__cause__
+            if isinstance(cause, self.pool.dbapi.Error):
+                self.assertIsInstance(caught.exception, type(cause))
         await threads.deferToThread(self.server.start)
         after = await defer.gatherResults(
             [User(first_name=f"a{i}").save() for i in range(20)], consumeErrors=True
