@@ -11,7 +11,7 @@ interaction, or on the connection of the running transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -813,15 +813,22 @@ class InteractionBase:
             self.insertRows(txn, tablename, [], [()] * len(rows), False)
             return
         columns = list(rows[0])
-        batches = _uniformBatches(rows, columns, self.rowsPerStatement(len(columns)))
-        if batches is None:
-            columns = list(dict.fromkeys(chain.from_iterable(rows)))
-            size = self.rowsPerStatement(len(columns))
-            batches = [
-                [row.get(c) for row in rows[start:start + size] for c in columns]
-                for start in range(0, len(rows), size)
-            ]
         self.escapeColNames(columns)
+        try:
+            batches = self.checkedBatches(
+                _uniformBatches(rows, columns, self.rowsPerStatement(len(columns))), columns
+            )
+        except _KeysDiffer:
+            columns = list(dict.fromkeys(chain.from_iterable(rows)))
+            self.escapeColNames(columns)
+            size = self.rowsPerStatement(len(columns))
+            batches = self.checkedBatches(
+                (
+                    [row.get(c) for row in rows[start:start + size] for c in columns]
+                    for start in range(0, len(rows), size)
+                ),
+                columns,
+            )
         self.insertBatches(txn, tablename, columns, batches, False)
 
     def rowsPerStatement(self, width: int) -> int:
@@ -845,24 +852,41 @@ class InteractionBase:
         if not columns:
             return [self.insertRow(txn, tablename, [], [], returnIds) for _ in rows]
         size = self.rowsPerStatement(len(columns))
-        batches = [
-            list(chain.from_iterable(rows[start:start + size]))
-            for start in range(0, len(rows), size)
-        ]
+        batches = self.checkedBatches(
+            (
+                list(chain.from_iterable(rows[start:start + size]))
+                for start in range(0, len(rows), size)
+            ),
+            columns,
+        )
         return self.insertBatches(txn, tablename, columns, batches, returnIds)
+
+    def checkedBatches(
+        self, batches: Iterable[list[Any]], columns: Sequence[str]
+    ) -> list[list[Any]]:
+        """
+        Check each batch (values of C{columns}, one row after another) as
+        soon as it is made, while its values are still in the processor's
+        caches, and apply L{valueAdapters}.
+
+        @return: the checked batches.
+        @raise UnsupportedValueError: for a value the driver cannot store.
+        """
+        plain = _STORABLE_SET.difference(self.valueAdapters)
+        return [
+            batch if plain.issuperset(map(type, batch)) else self.adaptedBatch(batch, columns)
+            for batch in batches
+        ]
 
     def insertBatches(
         self, txn: Any, tablename: str, columns: Sequence[str], batches: list[list[Any]],
         returnIds: bool,
     ) -> list[Any]:
         """
-        L{insertRows} for rows already in batches of at most
-        L{rowsPerStatement} rows, each batch's values one row after another.
+        L{insertRows} for batches from L{checkedBatches}, of at most
+        L{rowsPerStatement} rows each.
         """
         width = len(columns)
-        plain = _STORABLE_SET.difference(self.valueAdapters)
-        if not all(plain.issuperset(map(type, batch)) for batch in batches):
-            batches = [self.adaptedBatch(batch, columns) for batch in batches]
         rowPlaceholders = "(" + ", ".join([self.placeholder] * width) + ")"
         head = (
             f"INSERT INTO {self.quoteIdentifier(tablename)} "
@@ -1140,27 +1164,32 @@ def _readFromCause(name: str) -> property:
     return property(lambda self: getattr(self.__cause__, name, None))
 
 
+class _KeysDiffer(Exception):
+    """
+    The rows given to C{insertMany} do not all have the same keys.
+    """
+
+
 def _uniformBatches(
     rows: list[dict[str, Any]], columns: list[str], size: int
-) -> list[list[Any]] | None:
+) -> Iterator[list[Any]]:
     """
     @return: the values of C{rows} (dicts) for C{columns}, one row after
-        another, in lists of C{size} rows; C{None} unless every row has
-        exactly the keys C{columns}.
+        another, in lists of C{size} rows.
+    @raise _KeysDiffer: (while iterating) unless every row has exactly the
+        keys C{columns}.
     """
     width = len(columns)
-    batches = []
     for start in range(0, len(rows), size):
         chunk = rows[start:start + size]
         try:
             batch = [row[c] for row in chunk for c in columns]
         except KeyError:
-            return None
+            raise _KeysDiffer() from None
         # Every row has the keys of columns; the same count means no others.
         if sum(map(len, chunk)) != width * len(chunk):
-            return None
-        batches.append(batch)
-    return batches
+            raise _KeysDiffer()
+        yield batch
 
 
 def _joinWheres(first: Where, second: Where) -> list[Any]:
