@@ -209,6 +209,46 @@ class RoundTripTests(PropertyTestCase):
         self.assertEqual(stored, expected)
 
 
+class InsertManyTests(PropertyTestCase):
+    """
+    C{insertMany} stores any rows exactly, whatever keys each row has and
+    wherever the statement boundaries fall.
+    """
+
+    async def test_rows(self):
+        """
+        Rows with any subset of the columns (a missing key stores C{NULL}),
+        sent with any number of rows per statement, are all stored, in
+        order, each with exactly its values.
+        """
+        columns = ("a_str", "a_int", "a_float", "a_date")
+        optional = {
+            "a_str": textStrategy(self.backend),
+            "a_int": st.none() | st.integers(-(2**31), 2**31 - 1),
+            "a_float": st.none() | st.floats(allow_nan=False, allow_infinity=False),
+            "a_date": st.none() | st.dates(date(1000, 1, 1), date(9999, 12, 31)),
+        }
+        rows = st.lists(st.fixed_dictionaries({}, optional=optional), max_size=30)
+        examples = drawExamples(st.tuples(rows, st.integers(1, 12)), 25)
+
+        async def checkOne(example):
+            rows, maxParameters = example
+            self.patch(type(self.config), "maxParameters", maxParameters)
+            await self.config.delete("values_tests")
+            await self.config.insertMany("values_tests", rows)
+            stored = await self.config.select(
+                "values_tests", orderby="id", select=", ".join(columns)
+            )
+            self.assertEqual(
+                [tuple(str(row[c]) if c == "a_date" else row[c] for c in columns)
+                 for row in stored],
+                [tuple(str(row.get(c)) if c == "a_date" else row.get(c) for c in columns)
+                 for row in rows],
+            )
+
+        await self.check(examples, checkOne)
+
+
 class NameTests(PropertyTestCase):
     """
     Arbitrary strings used as C{findBy} keys, C{insert} keys,
