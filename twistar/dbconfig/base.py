@@ -11,7 +11,7 @@ interaction, or on the connection of the running transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -798,10 +798,15 @@ class InteractionBase:
 
     def insertMany(self, tablename: str, vals: Sequence[dict[str, Any]]) -> Deferred[None]:
         """
-        Insert many rows in a few multi-row statements, in one interaction.
-        Rows may have different keys: a missing key inserts C{NULL}. Every
-        name and value is checked before the first statement is sent.
+        Insert many rows (dicts) in a few multi-row statements, in one
+        interaction. Rows may have different keys: a missing key inserts
+        C{NULL}. Every row, name and value is checked before the first
+        statement is sent.
         """
+        if isinstance(vals, (Mapping, str, bytes)):
+            raise InvalidQueryError(
+                f"insertMany takes a list of dicts, one per row, not a {type(vals).__name__}"
+            )
         rows = vals if isinstance(vals, list) else list(vals)
         if not rows:
             return succeed(None)
@@ -809,9 +814,31 @@ class InteractionBase:
         return self.runInteraction(self._insertMany, tablename, rows)
 
     def _insertMany(self, txn: Any, tablename: str, rows: list[dict[str, Any]]) -> None:
-        if not any(rows):
+        try:
+            columns, batches = self._rowBatches(rows)
+        except TypeError:
+            for index, row in enumerate(rows):
+                if not isinstance(row, Mapping):
+                    raise InvalidQueryError(
+                        f"insertMany rows must be dicts; row {index} is {_safeText(row):.80}"
+                    ) from None
+            raise
+        if columns:
+            self.insertBatches(txn, tablename, columns, batches, False)
+        else:
             self.insertRows(txn, tablename, [], [()] * len(rows), False)
-            return
+
+    def _rowBatches(self, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+        """
+        @return: the columns of C{rows} (dicts), and their values in checked
+            batches (see L{checkedBatches}); no columns when every row is
+            empty.
+        @raise TypeError: if a row is not a dict.
+        """
+        if not any(rows):
+            if not all(isinstance(row, Mapping) for row in rows):
+                raise TypeError("rows must be dicts")
+            return [], []
         columns = list(rows[0])
         self.escapeColNames(columns)
         try:
@@ -829,7 +856,7 @@ class InteractionBase:
                 ),
                 columns,
             )
-        self.insertBatches(txn, tablename, columns, batches, False)
+        return columns, batches
 
     def rowsPerStatement(self, width: int) -> int:
         """

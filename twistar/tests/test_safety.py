@@ -695,6 +695,21 @@ class BadInputTests(SafetyTestCase):
         self.assertIn("'age'", str(error))
         await self.assertUnchanged()
 
+    async def test_insertManyNotDicts(self):
+        """
+        C{insertMany} given something other than a list of dicts, or a row
+        that is not a dict (wherever it is), is refused before any SQL runs
+        and writes nothing, naming the row.
+        """
+        rows = [{"first_name": f"n{i}", "age": i} for i in range(1500)]
+        for bad, where in [({"age": 1}, "not a dict"), ("age", "not a str"), ([1], "row 0"),
+                           ([{}, None], "row 1"), (rows[:1200] + [[("age", 2)]], "row 1200"),
+                           (rows + ["age"], "row 1500")]:
+            error = await self.assertRejected(InvalidQueryError, self.config.insertMany,
+                                              "users", bad)
+            self.assertIn(where, str(error))
+        await self.assertUnchanged()
+
     async def test_insertManyIntegrityAllOrNothing(self):
         """
         C{insertMany} whose last row breaks a unique constraint writes
