@@ -400,6 +400,7 @@ class DBObject(Validator, metaclass=DBObjectType):
             of its C{get()}; all relationships when none are named.
         """
         names = relations or tuple(self._relationships)
+        self._checkRelationships(names)
         return deferredDict({name: getattr(self, name).get() for name in names})
 
     # -- finders ------------------------------------------------------------
@@ -419,14 +420,14 @@ class DBObject(Validator, metaclass=DBObjectType):
         group: str | None = None,
         limit: int | tuple[int, int] | None = None,
         orderby: str | None = None,
-        include: Sequence[str] | None = None,
+        include: str | Sequence[str] | None = None,
     ) -> Deferred[Any]:
         """
         Find objects. C{where} is C{[condition, args...]} with C{?}
         placeholders; C{group} and C{orderby} are trusted SQL fragments.
 
-        @param include: relationship names to load for all the objects found,
-            with one query per relationship (see L{preload}).
+        @param include: relationship names (or one name) to load for all the
+            objects found, with one query per relationship (see L{preload}).
         @return: a L{Deferred} of one object or C{None} (with C{id}, or with
             C{limit=1}), otherwise of a list.
         """
@@ -435,7 +436,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         query, args = config.buildSelect(cls.tablename(), id, where, group, limit, orderby)
         d = config.selectObjects(cls, query, args, one).addCallback(cls._afterLoad)
         if include:
-            names = tuple(include)
+            names = (include,) if isinstance(include, str) else tuple(include)
             cls._checkRelationships(names)
             d.addCallback(cls._includeIn, names)
         return d
@@ -453,8 +454,8 @@ class DBObject(Validator, metaclass=DBObjectType):
         if result is None:
             return None
         if isinstance(result, list):
-            return preload(result, names)
-        return preload([result], names).addCallback(lambda _: result)
+            return preload(cls, result, names)
+        return preload(cls, [result], names).addCallback(lambda _: result)
 
     @classmethod
     def preload(cls, objects: Iterable[T], *names: str) -> Deferred[list[T]]:
@@ -467,7 +468,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         @raise InvalidRelationshipError: for a name that is not a relationship.
         """
         cls._checkRelationships(names)
-        return preload(list(objects), names)
+        return preload(cls, objects, names)
 
     @classmethod
     def _afterLoad(cls, result: Any) -> Any:
@@ -485,7 +486,9 @@ class DBObject(Validator, metaclass=DBObjectType):
         return gatherResults(waits, consumeErrors=True).addCallback(lambda _: result)
 
     @classmethod
-    def findBy(cls, include: Sequence[str] | None = None, **attrs: Any) -> Deferred[list[Any]]:
+    def findBy(
+        cls, include: str | Sequence[str] | None = None, **attrs: Any
+    ) -> Deferred[list[Any]]:
         """
         @param include: relationship names to load, as for L{find}.
         @return: a L{Deferred} of the objects whose columns equal C{attrs}
@@ -530,7 +533,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         return runInTransaction(findOrSave)
 
     @classmethod
-    def all(cls, include: Sequence[str] | None = None) -> Deferred[list[Any]]:
+    def all(cls, include: str | Sequence[str] | None = None) -> Deferred[list[Any]]:
         """
         @param include: relationship names to load, as for L{find}.
         @return: a L{Deferred} of every object of the table.

@@ -9,6 +9,7 @@ whose value, on a saved instance, is a relationship object.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -187,10 +188,30 @@ class Relationship:
         return where
 
 
-def _requireSaved(objects: Any) -> None:
+def _requireSaved(objects: Sequence[Any], klass: type | None) -> None:
+    """
+    @param klass: the class of the objects; C{None} for any registered model
+        (the other end of a polymorphic belongs-to, found later by its name).
+    @raise TypeError: for an object of another class.
+    @raise ReferenceNotSavedError: for an object that has not been saved.
+    """
+    _requireClass(objects, klass)
     for obj in objects:
         if obj.id is None:
             raise ReferenceNotSavedError(f"{obj!r} must be saved before it is related")
+
+
+def _requireClass(objects: Sequence[Any], klass: type | None) -> None:
+    """
+    @raise TypeError: for an object that is not an instance of C{klass} (of
+        a registered model, when C{klass} is C{None}).
+    """
+    for obj in objects:
+        if klass is None:
+            if Registry.REGISTRATION.get(type(obj).__name__) is not type(obj):
+                raise TypeError(f"{obj!r} is not an object of a registered model")
+        elif not isinstance(obj, klass):
+            raise TypeError(f"expected {klass.__name__} objects, not {obj!r}")
 
 
 def _withWhere(base: list[Any], findargs: dict[str, Any]) -> dict[str, Any]:
@@ -229,7 +250,7 @@ class HasMany(Relationship):
         the rest, in one transaction.
         """
         others = list(others)
-        _requireSaved(others)
+        _requireSaved(others, self.otherklass)
         spec = self.spec
         table = self.otherklass.tablename()
         ids = [obj.id for obj in others]
@@ -284,6 +305,7 @@ class HasOne(Relationship):
         """
         Make C{other} the related object (saving it), unlinking any previous one.
         """
+        _requireClass([other], self.otherklass)
         spec = self.spec
         setattr(other, spec.foreignKey, self.inst.id)
         if spec.typeColumn:
@@ -335,8 +357,7 @@ class BelongsTo(Relationship):
         """
         Point this object at C{other} (a saved object) and save this object.
         """
-        if other.id is None:
-            raise ReferenceNotSavedError(f"{other!r} must be saved before it is related")
+        _requireSaved([other], None if self.spec.typeColumn else self.otherklass)
         setattr(self.inst, self.spec.foreignKey, other.id)
         if self.spec.typeColumn:
             setattr(self.inst, self.spec.typeColumn, type(other).__name__)
@@ -398,7 +419,7 @@ class HABTM(Relationship):
         transaction.
         """
         others = list(others)
-        _requireSaved(others)
+        _requireSaved(others, self.otherklass)
         spec = self.spec
         table = spec.habtmTable()
         rows = [
@@ -545,28 +566,29 @@ def _gather(loads: list[Deferred[Any]]) -> Deferred[list[Any]]:
     )
 
 
-def preload(owners: list[Any], names: tuple[str, ...]) -> Deferred[list[Any]]:
+def preload(
+    klass: type[DBObject], owners: Iterable[Any], names: tuple[str, ...]
+) -> Deferred[list[Any]]:
     """
-    Load the relationships C{names} of C{owners} (saved objects of one
-    class) with one query per relationship (per chunk of a few thousand
-    objects), so that each C{owner.<name>.get()} then fires without a query.
+    Load the relationships C{names} of C{owners} (saved objects of C{klass})
+    with one query per relationship (per chunk of a few thousand objects),
+    so that each C{owner.<name>.get()} then fires without a query.
 
-    @return: a L{Deferred} of C{owners}.
+    @return: a L{Deferred} of C{owners}, as a list.
     @raise InvalidRelationshipError: for a name that is not a relationship.
+    @raise TypeError: for an owner that is not a C{klass}.
     @raise ReferenceNotSavedError: for an unsaved owner.
     """
     owners = list(owners)
+    _requireSaved(owners, klass)
     if not owners or not names:
         return succeed(owners)
-    _requireSaved(owners)
-    relationships = type(owners[0])._relationships
+    relationships = klass._relationships
     loads = []
     for name in names:
         spec = relationships.get(name)
         if spec is None:
-            raise InvalidRelationshipError(
-                f"{type(owners[0]).__name__} has no relationship {name!r}"
-            )
+            raise InvalidRelationshipError(f"{klass.__name__} has no relationship {name!r}")
         if spec.kind == "HABTM":
             loads.append(_loadThroughJoinTable(spec, owners))
         elif spec.kind == "BELONGSTO":

@@ -771,6 +771,7 @@ class InteractionBase:
         @return: the new row's id (C{None} for a table without an C{id}
             column): itself when given a C{txn}, otherwise a L{Deferred}.
         """
+        _requireMapping("insert", vals)
         columns = list(vals)
         values = list(vals.values())
         self.escapeColNames(columns)
@@ -973,6 +974,7 @@ class InteractionBase:
         @return: the number of rows changed: itself when given a C{txn},
             otherwise a L{Deferred}.
         """
+        _requireMapping("update", args)
         columns = list(args)
         values = list(args.values())
         self.checkValues(values, columns)
@@ -1167,6 +1169,16 @@ def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> ty
         except TypeError:
             _COMPATIBLE[key] = twistarClass
     return _COMPATIBLE[key]
+
+
+def _requireMapping(method: str, values: Any) -> None:
+    """
+    @raise InvalidQueryError: unless C{values} is a dict of column values.
+    """
+    if not isinstance(values, Mapping):
+        raise InvalidQueryError(
+            f"{method} takes a dict of column values, not {_safeText(values):.80}"
+        )
 
 
 def _connectionLost(message: str, cause: BaseException) -> TwistarError:

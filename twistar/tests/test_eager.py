@@ -160,6 +160,20 @@ class EagerLoadingTests(DBTestCase):
         await user.pictures.set([])
         self.assertEqual(await user.pictures.get(), [])
 
+    async def test_includeOneName(self) -> None:
+        """
+        C{include} may be a single relationship name instead of a list.
+        """
+        users = await self.makeUsers(3)
+        found = await User.all(include="pictures")
+        queries = captureQueries(self)
+        self.assertEqual(sorted([len(await u.pictures.get()) for u in found]), [0, 1, 2])
+        self.assertEqual(queries.all(), [])
+        user = await User.find(users[2].id, include="favorite_colors")
+        self.assertEqual(len(queries.all()), 2)
+        self.assertEqual(len(await user.favorite_colors.get()), 2)
+        self.assertEqual(len(queries.all()), 2)
+
     async def test_loadedListsAreCopies(self) -> None:
         """
         Each C{get()} of a loaded list gives a new list: changing one leaves

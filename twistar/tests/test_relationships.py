@@ -638,6 +638,24 @@ class PolymorphicTests(RelationshipTestCase):
         self.assertEqual((row["nicknameable_id"], row["nicknameable_type"]), (None, None))
         self.assertIsNone(await nickname.nicknameable.get())
 
+    async def test_belongsToSetUnregistered(self) -> None:
+        """
+        A polymorphic belongs-to refuses an object of a class that is not
+        registered (it could not be found again by its name), or that is
+        not a model object, and stores nothing.
+        """
+
+        class Stray(DBObject):
+            TABLENAME = "boys"
+
+        stray = await Stray(name="s").save()
+        nickname = await Nickname(value="n").save()
+        for bad in (stray, None, "Boy"):
+            with self.assertRaises(TypeError):
+                await nickname.nicknameable.set(bad)
+        row = await self.config.select("nicknames", id=nickname.id)
+        self.assertEqual((row["nicknameable_id"], row["nicknameable_type"]), (None, None))
+
 
 class LoadRelationsTests(RelationshipTestCase):
     """
@@ -670,6 +688,16 @@ class LoadRelationsTests(RelationshipTestCase):
         self.assertEqual([p.id for p in loaded["pictures"]], [picture.id])
         self.assertIsNone(loaded["avatar"])
         self.assertEqual([c.id for c in loaded["favorite_colors"]], [red.id])
+
+    async def test_unknownName(self) -> None:
+        """
+        A name that is not a relationship raises L{InvalidRelationshipError}
+        naming it.
+        """
+        user = await User(first_name="Ann").save()
+        with self.assertRaises(InvalidRelationshipError) as caught:
+            await user.loadRelations("pictures", "nope")
+        self.assertIn("'nope'", str(caught.exception))
 
 
 class DeclarationTests(RelationshipTestCase):

@@ -710,6 +710,40 @@ class BadInputTests(SafetyTestCase):
             self.assertIn(where, str(error))
         await self.assertUnchanged()
 
+    async def test_insertAndUpdateNotDicts(self):
+        """
+        C{insert} and C{update} given values that are not a dict are refused
+        before any SQL runs.
+        """
+        for bad in ([1, 2], "first_name", None, [("first_name", "x")]):
+            for call in (self.config.insert, self.config.update):
+                error = await self.assertRejected(InvalidQueryError, call, "users", bad)
+                self.assertIn("takes a dict of column values", str(error))
+        await self.assertUnchanged()
+
+    async def test_relatedObjectsOfWrongClass(self):
+        """
+        Relationships and C{preload} refuse objects of another class (or
+        things that are not objects) with C{TypeError}, before any SQL runs
+        and without changing the objects.
+        """
+        other = await User(first_name="Other").save()
+        self.before = await self.snapshot()
+        notObjects = [None, 1, "x"]
+        calls = [
+            (self.ann.pictures.set, lambda bad: [self.picture, bad], [self.red, other]),
+            (self.ann.favorite_colors.set, lambda bad: [bad], [self.picture, other]),
+            (self.ann.avatar.set, lambda bad: bad, [self.red, other]),
+            (self.picture.user.set, lambda bad: bad, [self.red, self.picture]),
+            (lambda owners: User.preload(owners, "pictures"), lambda bad: [self.ann, bad],
+             [self.red, self.picture]),
+        ]
+        for call, argument, wrongObjects in calls:
+            for bad in notObjects + wrongObjects:
+                await self.assertRejected(TypeError, call, argument(bad))
+        self.assertEqual(self.picture.user_id, self.ann.id)
+        await self.assertUnchanged()
+
     async def test_insertManyIntegrityAllOrNothing(self):
         """
         C{insertMany} whose last row breaks a unique constraint writes
