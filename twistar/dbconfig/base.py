@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from twisted.enterprise import adbapi
@@ -1219,10 +1220,12 @@ def _uniformBatches(
         keys C{columns}.
     """
     width = len(columns)
+    getter = itemgetter(*columns)
     for start in range(0, len(rows), size):
         chunk = rows[start:start + size]
+        values = map(getter, chunk)
         try:
-            batch = [row[c] for row in chunk for c in columns]
+            batch = list(values if width == 1 else chain.from_iterable(values))
         except KeyError:
             raise _KeysDiffer() from None
         # Every row has the keys of columns; the same count means no others.
