@@ -533,7 +533,7 @@ def parseArgs(argv: Sequence[str]) -> tuple[Plan, bool]:
     parser.add_argument("--quick", action="store_true",
                         help="a short smoke run: sizes divided by 10, one repetition")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="repetitions (default 7, or 1 with --quick)")
+                        help="repetitions (default 15, or 1 with --quick)")
     parser.add_argument("--backend", action="append", choices=BACKENDS,
                         help="run only this backend (may be repeated)")
     parser.add_argument("--impl", action="append", choices=IMPLS,
@@ -554,7 +554,7 @@ def parseArgs(argv: Sequence[str]) -> tuple[Plan, bool]:
         backends=args.backend or list(BACKENDS),
         impls=[impl for impl in IMPLS if impl in impls],
         workloads=args.workload or [w.name for w in WORKLOADS],
-        repeat=args.repeat or (1 if args.quick else 7),
+        repeat=args.repeat or (1 if args.quick else 15),
         quick=args.quick,
         maxSeconds=args.max_seconds,
         full=full,
