@@ -557,6 +557,11 @@ class InteractionBase:
         self, tablename: str, id: Any, where: Where | None, group: str | None, limit: Limit,
         orderby: str | None, select: str | None,
     ) -> str:
+        for name, fragment in (("group", group), ("orderby", orderby), ("select", select)):
+            if fragment is not None and not isinstance(fragment, str):
+                raise InvalidQueryError(
+                    f"{name} must be an SQL fragment (a str), not {_safeText(fragment):.80}"
+                )
         if id is not None:
             idWhere: list[Any] = ["id = ?", id]
             where = idWhere if where is None else _joinWheres(idWhere, where)

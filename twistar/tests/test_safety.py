@@ -624,6 +624,23 @@ class InjectionTests(SafetyTestCase):
                                       limit=limit)
         await self.assertUnchanged()
 
+    async def test_fragmentsNotText(self):
+        """
+        An C{orderby}, C{group} or C{select} that is not a string raises
+        L{InvalidQueryError} naming it, before any SQL runs.
+        """
+        for bad in (5, ["age", "id"], ("age",), {"age": 1}):
+            for name in ("orderby", "group"):
+                error = await self.assertRejected(InvalidQueryError, Member.find,
+                                                  **{name: bad})
+                self.assertIn(name, str(error))
+                await self.assertRejected(InvalidQueryError, self.ann.pictures.get,
+                                          **{name: bad})
+            error = await self.assertRejected(InvalidQueryError, self.config.select, "users",
+                                              select=bad)
+            self.assertIn("select", str(error))
+        await self.assertUnchanged()
+
     async def test_countAndDeleteAll(self):
         """
         C{count}, C{exists} and C{deleteAll} refuse a where that is not a
