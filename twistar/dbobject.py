@@ -431,15 +431,31 @@ class DBObject(Validator, metaclass=DBObjectType):
         @return: a L{Deferred} of one object or C{None} (with C{id}, or with
             C{limit=1}), otherwise of a list.
         """
+        names = cls._includedNames(include)
         config = Registry.getConfig()
         one = id is not None or limit == 1
         query, args = config.buildSelect(cls.tablename(), id, where, group, limit, orderby)
         d = config.selectObjects(cls, query, args, one).addCallback(cls._afterLoad)
-        if include:
-            names = (include,) if isinstance(include, str) else tuple(include)
-            cls._checkRelationships(names)
+        if names:
             d.addCallback(cls._includeIn, names)
         return d
+
+    @classmethod
+    def _includedNames(cls, include: str | Sequence[str] | None) -> tuple[str, ...]:
+        """
+        @return: the relationship names of an C{include} argument.
+        @raise InvalidRelationshipError: for anything else.
+        """
+        if not include:
+            return ()
+        try:
+            names = (include,) if isinstance(include, str) else tuple(include)
+        except TypeError:
+            raise InvalidRelationshipError(
+                f"include takes relationship names, not {include!r}"
+            ) from None
+        cls._checkRelationships(names)
+        return names
 
     @classmethod
     def _checkRelationships(cls, names: Iterable[str]) -> None:
@@ -498,6 +514,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         """
         if not attrs:
             return cls.find(include=include)
+        cls._includedNames(include)
         config = Registry.getConfig()
 
         def withColumns(columns: list[str]) -> Deferred[Any]:

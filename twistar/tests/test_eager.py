@@ -5,6 +5,8 @@ C{insertMany} and dirty tracking, counting the queries they run.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twistar.dbobject import DBObject
 from twistar.exceptions import (
     DBObjectSaveError,
@@ -213,12 +215,20 @@ class EagerLoadingTests(DBTestCase):
 
     async def test_badNames(self) -> None:
         """
-        An unknown relationship name or an unsaved object is refused.
+        An unknown relationship name, an C{include} that is not names, or an
+        unsaved object is refused before any query.
         """
-        with self.assertRaises(InvalidRelationshipError):
-            User.find(include=["nothing"])
+        await self.config.getSchema("users")
+        queries = captureQueries(self)
+        includes: list[Any] = [["pictures", "nothing"], "nothing", 5]
+        for include in includes:
+            for call in (User.find, User.all, lambda include: User.findBy(
+                    include=include, first_name="x")):
+                with self.assertRaises(InvalidRelationshipError):
+                    call(include=include)
         with self.assertRaises(ReferenceNotSavedError):
             await User.preload([User(first_name="new")], "pictures")
+        self.assertEqual(queries.all(), [])
 
 
 class CreateManyTests(DBTestCase):
