@@ -823,7 +823,7 @@ class InteractionBase:
     def _insertMany(self, txn: Any, tablename: str, rows: list[dict[str, Any]]) -> None:
         try:
             columns, batches = self._rowBatches(rows)
-        except TypeError:
+        except (TypeError, AttributeError):
             for index, row in enumerate(rows):
                 if not isinstance(row, Mapping):
                     raise InvalidQueryError(
@@ -840,7 +840,7 @@ class InteractionBase:
         @return: the columns of C{rows} (dicts), and their values in checked
             batches (see L{checkedBatches}); no columns when every row is
             empty.
-        @raise TypeError: if a row is not a dict.
+        @raise TypeError: (or C{AttributeError}) if a row is not a dict.
         """
         if not any(rows):
             if not all(isinstance(row, Mapping) for row in rows):
@@ -1225,6 +1225,8 @@ def _uniformBatches(
         keys C{columns}.
     """
     width = len(columns)
+    if not width:
+        raise _KeysDiffer()
     getter = itemgetter(*columns)
     for start in range(0, len(rows), size):
         chunk = rows[start:start + size]

@@ -204,10 +204,14 @@ class WriteTests(DBTestCase):
 
     async def test_insertManyNoKeys(self):
         """
-        Rows without keys each insert a row of defaults.
+        Rows without keys each insert a row of defaults, also next to rows
+        with keys.
         """
         await self.config.insertMany("users", [{}, {}, {}])
         self.assertEqual(await self.config.count("users"), 3)
+        await self.config.insertMany("users", [{}, {"first_name": "x"}])
+        found = await self.config.select("users", orderby="id")
+        self.assertEqual([r["first_name"] for r in found], [None] * 4 + ["x"])
 
     async def test_insertManyEmpty(self):
         """

@@ -721,7 +721,8 @@ class BadInputTests(SafetyTestCase):
         rows = [{"first_name": f"n{i}", "age": i} for i in range(1500)]
         for bad, where in [({"age": 1}, "not a dict"), ("age", "not a str"), ([1], "row 0"),
                            ([{}, None], "row 1"), (rows[:1200] + [[("age", 2)]], "row 1200"),
-                           (rows + ["age"], "row 1500")]:
+                           (rows + ["age"], "row 1500"),
+                           ([{"first_name": "a"}, {"age": 1}, "xy"], "row 2")]:
             error = await self.assertRejected(InvalidQueryError, self.config.insertMany,
                                               "users", bad)
             self.assertIn(where, str(error))
