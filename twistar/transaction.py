@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import math
 import queue
 import threading
 import time
@@ -235,7 +236,15 @@ class Transaction:
         @param timeout: seconds before an unfinished transaction is rolled
             back (default L{DEFAULT_TIMEOUT}).
         """
+        _checkOptions(isolation, timeout)
         config = Registry.getConfig()
+        if isolation is not None:
+            isolation = isolation.upper()
+            if isolation not in config.isolationLevels:
+                raise TransactionError(
+                    f"isolation level {isolation!r} is not supported here; "
+                    f"choose from {sorted(config.isolationLevels)}"
+                )
         parent = currentTransaction()
         if parent is not None and parent.pool is Registry.DBPOOL:
             if parent.finished:
@@ -244,13 +253,6 @@ class Transaction:
             txn = cls(parent._worker, parent, name)
             txn.run(_runStatement, config, f"SAVEPOINT {name}").addErrback(lambda f: None)
             return txn
-        if isolation is not None:
-            isolation = isolation.upper()
-            if isolation not in config.isolationLevels:
-                raise TransactionError(
-                    f"isolation level {isolation!r} is not supported here; "
-                    f"choose from {sorted(config.isolationLevels)}"
-                )
         worker = _Worker(config.pool, config, isolation, timeout or DEFAULT_TIMEOUT)
         return cls(worker, None, None)
 
@@ -441,10 +443,7 @@ def _runTransaction(
         timer.cancel() if timer.active() else None
         d = txn.rollback()
         if state["timedOut"]:
-            failure = Failure(TransactionTimeoutError(
-                f"the transaction did not finish within {timeout or DEFAULT_TIMEOUT} s "
-                f"and was rolled back"
-            ))
+            failure = Failure(_timedOut(timeout))
         d.addBoth(lambda _: deliver(result.errback, _transactionFailure(failure)))
         return d
 
@@ -456,6 +455,29 @@ def _runTransaction(
     inner = _callInContext(context, func, txn, *args, **kw)
     inner.addCallbacks(succeeded, failed).addErrback(lambda f: None)
     return result
+
+
+def _checkOptions(isolation: Any, timeout: Any) -> None:
+    """
+    @raise TransactionError: unless C{isolation} is C{None} or a level name
+        and C{timeout} is C{None} or a positive number of seconds.
+    """
+    if isolation is not None and not isinstance(isolation, str):
+        raise TransactionError(
+            f"isolation must be a level name such as 'SERIALIZABLE', not {isolation!r}"
+        )
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+        or not 0 < timeout < math.inf
+    ):
+        raise TransactionError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+
+def _timedOut(timeout: float | None) -> TransactionTimeoutError:
+    return TransactionTimeoutError(
+        f"the transaction did not finish within {timeout or DEFAULT_TIMEOUT} s "
+        f"and was rolled back"
+    )
 
 
 def _transactionFailure(failure: Failure, what: str = "transaction failed") -> Failure:
@@ -474,28 +496,51 @@ class _TransactionBlock:
     """
 
     def __init__(self, isolation: str | None, timeout: float | None) -> None:
+        _checkOptions(isolation, timeout)
         self.isolation = isolation
         self.timeout = timeout
         self._txn: Transaction | None = None
         self._token: contextvars.Token[Transaction | None] | None = None
+        self._timer: Any = None
+        self._expired: Deferred[None] | None = None
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
         return _decorate(func, self.isolation, self.timeout)
 
     async def __aenter__(self) -> Transaction:
+        if self._txn is not None:
+            raise TransactionError(
+                "this transaction() block is already in use; "
+                "write 'async with transaction()' for each block"
+            )
         txn = Transaction.begin(self.isolation, self.timeout)
         self._token = _current.set(txn)
         txn.context = contextvars.copy_context()
         self._txn = txn
+        self._expired = None
+        self._timer = txn.pool._reactor.callLater(
+            self.timeout or DEFAULT_TIMEOUT, self._expire, txn
+        )
         return txn
+
+    def _expire(self, txn: Transaction) -> None:
+        # The block is still running: roll back now; its end reports it.
+        self._expired = txn.rollback()
+        self._expired.addErrback(lambda f: None)
 
     async def __aexit__(
         self, excType: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        txn, token = self._txn, self._token
+        txn, token, timer, expired = self._txn, self._token, self._timer, self._expired
+        self._txn = self._token = self._timer = self._expired = None
         assert txn is not None and token is not None
         _current.reset(token)
+        if timer.active():
+            timer.cancel()
+        if expired is not None:
+            await expired
+            raise _timedOut(self.timeout) from exc
         if excType is None:
             await txn.commit()
         else:
@@ -511,6 +556,7 @@ class _TransactionBlock:
 def _decorate(
     func: Callable[..., Any], isolation: str | None, timeout: float | None
 ) -> Callable[..., Deferred[Any]]:
+    _checkOptions(isolation, timeout)
     def wrapper(*args: Any, **kw: Any) -> Deferred[Any]:
         return _runTransaction(func, args, kw, isolation, timeout)
 

@@ -419,6 +419,62 @@ class TransactionTests(DBTestCase):
         await self.assertPoolIdle()
         self.assertEqual(await names(), [])
 
+    async def test_badOptions(self) -> None:
+        """
+        A timeout that is not a positive number of seconds, or an isolation
+        that is not a level name (also for a nested transaction), fails with
+        L{TransactionError} before anything runs, and leaves the pool free.
+        """
+        timeouts: list[Any] = [-1, 0, float("nan"), float("inf"), "5", True]
+        for timeout in timeouts:
+            with self.assertRaises(TransactionError):
+                transaction(timeout=timeout)
+        isolations: list[Any] = [5, b"SERIALIZABLE", ["SERIALIZABLE"]]
+        for isolation in isolations:
+            with self.assertRaises(TransactionError):
+                transaction(isolation=isolation)
+
+        @transaction
+        async def outer(txn: Any) -> None:
+            await Transactor(first_name="kept").save()
+            with self.assertRaises(TransactionError):
+                async with transaction(isolation="bogus"):
+                    pass
+
+        await outer()
+        await self.assertPoolIdle()
+        self.assertEqual(await names(), ["kept"])
+
+    async def test_blockUsedTwice(self) -> None:
+        """
+        One C{transaction()} block entered again while in use fails with
+        L{TransactionError} and leaves the first use working; used again
+        after it ended, it starts a new transaction.
+        """
+        block = transaction()
+        async with block:
+            await Transactor(first_name="a").save()
+            with self.assertRaises(TransactionError):
+                async with block:
+                    pass
+            await Transactor(first_name="b").save()
+        async with block:
+            await Transactor(first_name="c").save()
+        await self.assertPoolIdle()
+        self.assertEqual(await names(), ["a", "b", "c"])
+
+    async def test_blockTimeout(self) -> None:
+        """
+        An C{async with transaction(timeout=...)} block still running at its
+        timeout is rolled back, and ends with L{TransactionTimeoutError}.
+        """
+        with self.assertRaises(TransactionTimeoutError):
+            async with transaction(timeout=0.2):
+                await Transactor(first_name="late").save()
+                await sleep(0.4)
+        await self.assertPoolIdle()
+        self.assertEqual(await names(), [])
+
     async def test_poolReassigned(self) -> None:
         """
         A transaction belongs to the pool it started on; code using another
