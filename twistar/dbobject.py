@@ -269,12 +269,15 @@ class DBObject(Validator, metaclass=DBObjectType):
         @return: a L{Deferred} of the objects inserted (those whose hooks did
             not cancel). It fails with L{ValidationError} (saving nothing)
             if any object is invalid.
-        @raise DBObjectSaveError: if an object is not new or not of this class.
+        @raise DBObjectSaveError: if an object is not new or not of this
+            class, or is given twice.
         """
         objects = list(objects)
         for obj in objects:
             if type(obj) is not cls or obj.id is not None or obj._deleted:
                 raise DBObjectSaveError(f"createMany needs new {cls.__name__} objects, not {obj!r}")
+        if len(set(map(id, objects))) != len(objects):
+            raise DBObjectSaveError("createMany was given the same object more than once")
 
         def checkValid(_: Any) -> Deferred[list[Any]]:
             invalid = [obj for obj in objects if obj.__dict__.get("errors")]

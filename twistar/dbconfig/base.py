@@ -885,15 +885,25 @@ class InteractionBase:
         """
         if not columns:
             return [self.insertRow(txn, tablename, [], [], returnIds) for _ in rows]
+        batches = self.rowBatches(columns, rows)
+        return self.insertBatches(txn, tablename, columns, batches, returnIds)
+
+    def rowBatches(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> list[list[Any]]:
+        """
+        @return: C{rows} (values of C{columns}) in checked batches for
+            L{insertBatches}.
+        @raise UnsupportedValueError: for a value the driver cannot store.
+        """
         size = self.rowsPerStatement(len(columns))
-        batches = self.checkedBatches(
+        return self.checkedBatches(
             (
                 list(chain.from_iterable(rows[start:start + size]))
                 for start in range(0, len(rows), size)
             ),
             columns,
         )
-        return self.insertBatches(txn, tablename, columns, batches, returnIds)
 
     def checkedBatches(
         self, batches: Iterable[list[Any]], columns: Sequence[str]
@@ -1038,27 +1048,46 @@ class InteractionBase:
     def insertObjs(self, objects: Sequence[DBObject]) -> Deferred[Sequence[DBObject]]:
         """
         Insert new objects of one class in multi-row statements, in one
-        interaction, as L{insertObj} does for one; set their ids.
+        interaction, as L{insertObj} does for one; set their ids once the
+        rows are written. Every value is checked before the first statement
+        is sent.
 
         @return: a L{Deferred} of C{objects}.
         """
-        return self.runInteraction(self._insertObjs, objects)
 
-    def _insertObjs(self, txn: Any, objects: Sequence[DBObject]) -> Sequence[DBObject]:
-        if not objects:
+        def assign(result: tuple[list[str], list[tuple[DBObject, Any]]]) -> Sequence[DBObject]:
+            columns, inserted = result
+            for obj, newId in inserted:
+                obj.id = newId
+                obj._markSaved(columns)
             return objects
+
+        return self.runInteraction(self._insertObjs, objects).addCallback(assign)
+
+    def _insertObjs(
+        self, txn: Any, objects: Sequence[DBObject]
+    ) -> tuple[list[str], list[tuple[DBObject, Any]]]:
+        if not objects:
+            return [], []
         tablename = objects[0].tablename()
         columns = self.getSchema(tablename, txn)
         shapes: dict[tuple[str, ...], list[tuple[DBObject, list[Any]]]] = {}
         for obj in objects:
             values = obj.toHash(columns, exclude=["id"])
             shapes.setdefault(tuple(values), []).append((obj, list(values.values())))
-        for names, members in shapes.items():
-            ids = self.insertRows(txn, tablename, names, [values for _, values in members], True)
-            for (obj, _), newId in zip(members, ids):
-                obj.id = newId
-                obj._markSaved(columns)
-        return objects
+        # Every shape's values are checked before anything is sent.
+        checked = [
+            (names, members, self.rowBatches(names, [values for _, values in members]))
+            for names, members in shapes.items()
+        ]
+        inserted: list[tuple[DBObject, Any]] = []
+        for names, members, batches in checked:
+            ids = (
+                self.insertBatches(txn, tablename, names, batches, True) if names
+                else [self.insertRow(txn, tablename, [], [], True) for _ in members]
+            )
+            inserted.extend(zip((obj for obj, _ in members), ids))
+        return columns, inserted
 
     def updateObj(self, obj: DBObject) -> Deferred[DBObject]:
         """

@@ -12,6 +12,7 @@ from twistar.exceptions import (
     DBObjectSaveError,
     InvalidRelationshipError,
     ReferenceNotSavedError,
+    UnsupportedValueError,
     ValidationError,
 )
 from twistar.tests.helpers import DBTestCase
@@ -25,6 +26,7 @@ from twistar.tests.models import (
     User,
 )
 from twistar.tests.test_logging import captureQueries
+from twistar.utils import transaction
 
 
 class Sketch(DBObject):
@@ -275,6 +277,38 @@ class CreateManyTests(DBTestCase):
             Sketch.createMany([saved])
         with self.assertRaises(DBObjectSaveError):
             Sketch.createMany([Picture(name="y")])  # type: ignore[list-item]
+
+    async def test_createManyChecksEveryValueFirst(self) -> None:
+        """
+        A value the driver cannot store, in an object of any shape (set of
+        attributes), fails C{createMany} before any C{INSERT} is sent, also
+        inside a transaction that goes on; no object gets an id.
+        """
+        await self.config.getSchema("pictures")
+        sketches = [Sketch(name="a"), Sketch(name="b", size=object()), Sketch(name="c")]
+        queries = captureQueries(self)
+        with self.assertRaises(UnsupportedValueError):
+            await Sketch.createMany(sketches)
+        self.assertEqual(queries.starting("INSERT"), [])
+        self.assertEqual([s.id for s in sketches], [None, None, None])
+
+        @transaction
+        async def goesOn(txn: Any) -> None:
+            with self.assertRaises(UnsupportedValueError):
+                await Sketch.createMany([Sketch(name="d"), Sketch(name="e", size=object())])
+            await Sketch(name="kept").save()
+
+        await goesOn()
+        self.assertEqual([s.name for s in await Sketch.all()], ["kept"])
+
+    async def test_createManySameObjectTwice(self) -> None:
+        """
+        The same object given twice is refused; nothing is inserted.
+        """
+        sketch = Sketch(name="twice")
+        with self.assertRaises(DBObjectSaveError):
+            Sketch.createMany([sketch, Sketch(name="other"), sketch])
+        self.assertEqual(await Sketch.count(), 0)
 
     async def test_insertManyBatches(self) -> None:
         """
