@@ -24,7 +24,7 @@ from twistar.exceptions import (
 from twistar.registry import Registry
 from twistar.relationships import KINDS, RelationshipDescriptor, buildSpec, forgetLoaded, preload
 from twistar.transaction import currentTransaction, runInTransaction
-from twistar.utils import deferredDict
+from twistar.utils import deferredDict, deferredOf
 from twistar.validation import Errors, Validator
 
 T = TypeVar("T", bound="DBObject")
@@ -197,7 +197,7 @@ class DBObject(Validator, metaclass=DBObjectType):
             hook = self._hook(name)
             if hook is None:
                 continue
-            result = hook()
+            result = deferredOf(hook())
             if isinstance(result, Deferred):
                 rest = names[index + 1:]
                 return result.addCallback(
@@ -223,9 +223,14 @@ class DBObject(Validator, metaclass=DBObjectType):
         if hook is None:
             return
         try:
-            hook()
+            result = deferredOf(hook())
         except Exception:
             _log.failure("{name} hook of {obj!r} failed", name=name, obj=self)
+            return
+        if isinstance(result, Deferred):
+            result.addErrback(
+                lambda f: _log.failure("{name} hook of {obj!r} failed", f, name=name, obj=self)
+            )
 
     # -- saving and deleting ------------------------------------------------
 
@@ -499,7 +504,9 @@ class DBObject(Validator, metaclass=DBObjectType):
         if result is None or getattr(cls.afterInit, "__func__", cls.afterInit) is _baseAfterInit:
             return result
         objects = result if isinstance(result, list) else [result]
-        waits = [d for d in (obj.afterInit() for obj in objects) if isinstance(d, Deferred)]
+        waits = [
+            d for d in (deferredOf(obj.afterInit()) for obj in objects) if isinstance(d, Deferred)
+        ]
         if not waits:
             return result
         return gatherResults(waits, consumeErrors=True).addCallback(lambda _: result)

@@ -6,7 +6,7 @@ the L{transaction} decorator.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
@@ -75,6 +75,16 @@ def joinMultipleWheres(
         if not where:
             continue
         result = list(where) if not result else joinWheres(result, where, joiner)
+    return result
+
+
+def deferredOf(result: Any) -> Any:
+    """
+    @return: C{result}, started as a L{Deferred} when it is a coroutine (what
+        an C{async def} hook or validator returns); anything else unchanged.
+    """
+    if isinstance(result, Coroutine):
+        return Deferred.fromCoroutine(result)
     return result
 
 

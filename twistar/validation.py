@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred, gatherResults, succeed
 
 from twistar.dbconfig.base import checkIdentifier
 from twistar.registry import Registry
+from twistar.utils import deferredOf
 
 ValidatorFunc = Callable[[Any], Any]
 
@@ -211,7 +212,7 @@ class Validator:
 
 def _runSequentially(obj: Any, funcs: list[ValidatorFunc]) -> Deferred[Any]:
     for index, func in enumerate(funcs):
-        result = func(obj)
+        result = deferredOf(func(obj))
         if isinstance(result, Deferred):
             rest = funcs[index + 1:]
             return result.addCallback(lambda _, rest: _runSequentially(obj, rest), rest)

@@ -516,6 +516,38 @@ class HookTests(DBTestCase):
         one = await User.find(users[0].id)
         self.assertTrue(one.initialised)
 
+    async def test_asyncHooks(self):
+        """
+        Hooks may be coroutine functions (C{async def}): they are awaited,
+        and one returning C{False} cancels.
+        """
+        calls = []
+
+        async def beforeSave(obj):
+            await later(None)
+            obj.last_name = "set by beforeSave"
+            calls.append("beforeSave")
+
+        async def afterInit(obj):
+            await later(None)
+            obj.initialised = True
+
+        self.setHook("beforeSave", beforeSave)
+        user = await User(first_name="F").save()
+        self.assertEqual(calls, ["beforeSave"])
+        self.setHook("afterInit", afterInit)
+        found = await User.find(user.id)
+        self.assertEqual(found.last_name, "set by beforeSave")
+        self.assertTrue(found.initialised)
+
+        async def refuse(obj):
+            await later(None)
+            return False
+
+        self.setHook("beforeDelete", refuse)
+        await found.delete()
+        self.assertEqual(await User.count(), 1)
+
     async def test_succeedIsAcceptedFromHooks(self):
         """
         An already-fired Deferred from a hook works like its value.

@@ -246,6 +246,22 @@ class ValidatorTests(DBTestCase):
         self.assertIsNone(member.id)
         self.assertEqual(member.errors.errorsFor("age"), ["Age is checked late."])
 
+    async def test_addValidatorAsync(self):
+        """
+        A validator may be a coroutine function (C{async def}); validation
+        awaits it.
+        """
+
+        async def late(obj):
+            await task.deferLater(reactor, 0, lambda: None)
+            obj.errors.add("age", "is checked late.")
+
+        Member.addValidator(late)
+        member = Member(age=1)
+        await member.save()
+        self.assertIsNone(member.id)
+        self.assertEqual(member.errors.errorsFor("age"), ["Age is checked late."])
+
     async def test_validateRenewsErrors(self):
         """
         Each validation starts from empty errors.
