@@ -330,7 +330,21 @@ class DBObject(Validator, metaclass=DBObjectType):
     def _markSaved(self, columns: Iterable[str]) -> None:
         state = self.__dict__
         self._savedColumns = tuple(name for name in columns if name in state)
-        self._savedValues = tuple(state[name] for name in self._savedColumns)
+        # A copy of a bytearray, so that changing it in place counts as a change.
+        self._savedValues = tuple(
+            bytes(value) if type(value) is bytearray else value
+            for value in (state[name] for name in self._savedColumns)
+        )
+
+    def _markStored(self, values: dict[str, Any]) -> None:
+        """
+        Set C{values}, which the row already holds (written by a
+        relationship), so that C{save} does not count them as changes.
+        """
+        self.__dict__.update(values)
+        if self._savedColumns is not None:
+            saved = dict(zip(self._savedColumns, self._savedValues), **values)
+            self._savedColumns, self._savedValues = tuple(saved), tuple(saved.values())
 
     def delete(self) -> Deferred[Any]:
         """

@@ -274,7 +274,7 @@ class HasMany(Relationship):
 
         def remember(_: Any) -> None:
             for obj in others:
-                obj.__dict__.update(link)
+                obj._markStored(link)
 
         return config.runInteraction(run).addCallback(remember).addCallback(self._forget)
 

@@ -548,6 +548,8 @@ class InteractionBase:
         args = [] if id is None else [id]
         if where is not None:
             args.extend(checkWhere(where)[1:])
+        # Checked on every call: the cache cannot tell 1 from 1.0 or True.
+        checkLimit(limit)
         key = ("select", tablename, id is None, where and where[0], group, limit, orderby, select)
         build = self._buildSelect
         query = self._memo(key, args, build, tablename, id, where, group, limit, orderby, select)

@@ -30,6 +30,8 @@ class MySQLDBConfig(InteractionBase):
     supportsUpdateLimit = True
     sequenceArguments = True
     maxParameters = 65535
+    # MySQLdb would store the repr of these.
+    valueAdapters = {bytearray: bytes, memoryview: bytes}
 
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         return (

@@ -150,13 +150,26 @@ class RoundTripTests(DBTestCase):
 
     async def test_bytes(self) -> None:
         """
-        Bytes, through the driver's C{Binary} and as plain C{bytes}.
+        Bytes, through the driver's C{Binary}, as plain C{bytes}, as a
+        C{bytearray} and as a C{memoryview}.
         """
         Binary = Registry.getDBAPIClass("Binary")
         data = bytes(range(256)) * 3
         await self.roundTrip(a_bytes=data)
+        for other in (bytearray(data), memoryview(data)):
+            saved = await ValuesTest(a_bytes=other).save()
+            self.assertEqual(bytes((await ValuesTest.find(saved.id)).a_bytes), data)
         saved = await ValuesTest(a_bytes=Binary(data)).save()
         self.assertEqual(bytes((await ValuesTest.find(saved.id)).a_bytes), data)
+
+    async def test_bytearrayChangedInPlace(self) -> None:
+        """
+        A saved C{bytearray} changed in place is written by the next save.
+        """
+        saved = await ValuesTest(a_bytes=bytearray(b"ab")).save()
+        saved.a_bytes.extend(b"cd")
+        await saved.save()
+        self.assertEqual(bytes((await ValuesTest.find(saved.id)).a_bytes), b"abcd")
 
     async def test_datesAndTimes(self) -> None:
         """

@@ -347,6 +347,20 @@ class DirtyTrackingTests(DBTestCase):
         await loaded.save()
         self.assertEqual([q for q in queries.all() if "UPDATE" in q.upper()], [])
 
+    async def test_afterRelationshipSet(self) -> None:
+        """
+        A has-many C{set()} records the foreign key it wrote as saved: moving
+        the object back by hand and saving writes it back.
+        """
+        ann = await User(first_name="ann").save()
+        bob = await User(first_name="bob").save()
+        picture = await Picture(name="p", user_id=ann.id).save()
+        await bob.pictures.set([picture])
+        self.assertEqual(picture.user_id, bob.id)
+        picture.user_id = ann.id  # type: ignore[attr-defined]
+        await picture.save()
+        self.assertEqual((await Picture.find(picture.id)).user_id, ann.id)
+
     async def test_twoCopies(self) -> None:
         """
         Two objects loaded from one row that change different columns both

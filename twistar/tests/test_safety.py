@@ -610,7 +610,10 @@ class InjectionTests(SafetyTestCase):
         L{InvalidQueryError} naming it, before any SQL runs, in C{find},
         relationships, and the low-level C{select} and C{update}.
         """
-        for limit in BAD_LIMITS:
+        # Good limits first: a query cached for limit=1 must not let 1.0 or True in.
+        await Member.find(limit=1)
+        await Member.find(limit=(1, 0))
+        for limit in BAD_LIMITS + [True, (1.0, 0)]:
             error = await self.assertRejected(InvalidQueryError, Member.find, limit=limit)
             self.assertIn("limit", str(error))
             await self.assertRejected(InvalidQueryError, Member.find, where=["age > ?", 1],
