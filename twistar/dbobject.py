@@ -12,7 +12,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from inflection import pluralize, underscore
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 
 from twistar.exceptions import (
@@ -24,7 +24,7 @@ from twistar.exceptions import (
 from twistar.registry import Registry
 from twistar.relationships import KINDS, RelationshipDescriptor, buildSpec, forgetLoaded, preload
 from twistar.transaction import currentTransaction, runInTransaction
-from twistar.utils import deferredDict, deferredOf
+from twistar.utils import deferredDict, deferredOf, gather
 from twistar.validation import Errors, Validator
 
 T = TypeVar("T", bound="DBObject")
@@ -291,10 +291,7 @@ class DBObject(Validator, metaclass=DBObjectType):
                     f"{len(invalid)} of {len(objects)} objects are invalid; nothing was saved",
                     invalid,
                 )
-            return gatherResults(
-                [maybeDeferred(obj._runHooks, _HOOKS_ON_CREATE) for obj in objects],
-                consumeErrors=True,
-            )
+            return gather(maybeDeferred(obj._runHooks, _HOOKS_ON_CREATE) for obj in objects)
 
         def insert(proceed: list[bool]) -> Deferred[list[T]]:
             chosen = [obj for obj, go in zip(objects, proceed) if go]
@@ -307,9 +304,7 @@ class DBObject(Validator, metaclass=DBObjectType):
             return Registry.getConfig().insertObjs(chosen).addCallback(inserted)
 
         validations = [obj.validate() for obj in objects]
-        return gatherResults(validations, consumeErrors=True).addCallback(checkValid).addCallback(
-            insert
-        )
+        return gather(validations).addCallback(checkValid).addCallback(insert)
 
     def _changedValues(self, columns: Iterable[str]) -> dict[str, Any]:
         """
@@ -353,7 +348,10 @@ class DBObject(Validator, metaclass=DBObjectType):
 
         @return: a L{Deferred} that fires when done.
         """
-        proceed = self._runHooks(("beforeDelete",))
+        try:
+            proceed = self._runHooks(("beforeDelete",))
+        except Exception:
+            return fail()
         if isinstance(proceed, Deferred):
             return proceed.addCallback(lambda go: self._delete() if go else self)
         return self._delete() if proceed else succeed(self)
@@ -523,7 +521,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         ]
         if not waits:
             return result
-        return gatherResults(waits, consumeErrors=True).addCallback(lambda _: result)
+        return gather(waits).addCallback(lambda _: result)
 
     @classmethod
     def findBy(

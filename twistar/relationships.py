@@ -15,13 +15,13 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from inflection import camelize, singularize, underscore
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, succeed
 
 from twistar.dbconfig.base import checkWhere
 from twistar.exceptions import InvalidRelationshipError, ReferenceNotSavedError
 from twistar.registry import Registry
 from twistar.transaction import runInTransaction
-from twistar.utils import joinWheres
+from twistar.utils import gather, joinWheres
 
 if TYPE_CHECKING:
     from twistar.dbobject import DBObject
@@ -496,7 +496,7 @@ def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Defer
             children = found[owner.id]
             _remember(owner, spec.name, (children[0] if children else None) if one else children)
 
-    return _gather(loads).addCallback(assign)
+    return gather(loads).addCallback(assign)
 
 
 def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[None]:
@@ -526,7 +526,7 @@ def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[None]:
             otherId = owner.__dict__.get(spec.foreignKey)
             _remember(owner, spec.name, byKey.get((className, otherId)))
 
-    return _gather(loads).addCallback(assign)
+    return gather(loads).addCallback(assign)
 
 
 def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred[None]:
@@ -557,13 +557,7 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
             _remember(owner, spec.name, found[owner.id])
         return target._afterLoad(objects)
 
-    return _gather(loads).addCallback(assign)
-
-
-def _gather(loads: list[Deferred[Any]]) -> Deferred[list[Any]]:
-    return gatherResults(loads, consumeErrors=True).addErrback(
-        lambda failure: failure.value.subFailure
-    )
+    return gather(loads).addCallback(assign)
 
 
 def preload(
@@ -595,4 +589,4 @@ def preload(
             loads.append(_loadParents(spec, owners))
         else:
             loads.append(_loadChildren(spec, owners, one=spec.kind == "HASONE"))
-    return _gather(loads).addCallback(lambda _: owners)
+    return gather(loads).addCallback(lambda _: owners)

@@ -88,15 +88,23 @@ def deferredOf(result: Any) -> Any:
     return result
 
 
+def gather(deferreds: Iterable[Deferred[Any]]) -> Deferred[list[Any]]:
+    """
+    @return: a L{Deferred} of the results of C{deferreds}, in order; it
+        fails with the first failure itself (not Twisted's C{FirstError}).
+    """
+    return gatherResults(list(deferreds), consumeErrors=True).addErrback(
+        lambda failure: failure.value.subFailure
+    )
+
+
 def deferredDict(d: Mapping[Any, Deferred[Any]]) -> Deferred[dict[Any, Any]]:
     """
     @return: a L{Deferred} of a dict with the results of the Deferreds of C{d}
         (it fails with the first failure).
     """
     keys = list(d)
-    gathered = gatherResults([d[key] for key in keys], consumeErrors=True)
-    gathered.addErrback(lambda failure: failure.value.subFailure)
-    return gathered.addCallback(lambda values: dict(zip(keys, values)))
+    return gather(d[key] for key in keys).addCallback(lambda values: dict(zip(keys, values)))
 
 
 def createInstances(props: Any, klass: type[DBObject]) -> Deferred[Any]:

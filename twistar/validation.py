@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from inflection import titleize
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 
 from twistar.dbconfig.base import checkIdentifier
 from twistar.registry import Registry
-from twistar.utils import deferredOf
+from twistar.utils import deferredOf, gather
 
 ValidatorFunc = Callable[[Any], Any]
 
@@ -107,7 +107,7 @@ def uniquenessOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> Defe
             if count:
                 obj.errors.add(name, message)
 
-    return gatherResults([d for _, d in checks], consumeErrors=True).addCallback(record)
+    return gather(d for _, d in checks).addCallback(record)
 
 
 # How many times validators were added or cleared, anywhere.
@@ -212,7 +212,10 @@ class Validator:
 
 def _runSequentially(obj: Any, funcs: list[ValidatorFunc]) -> Deferred[Any]:
     for index, func in enumerate(funcs):
-        result = deferredOf(func(obj))
+        try:
+            result = deferredOf(func(obj))
+        except Exception:
+            return fail()
         if isinstance(result, Deferred):
             rest = funcs[index + 1:]
             return result.addCallback(lambda _, rest: _runSequentially(obj, rest), rest)

@@ -548,6 +548,39 @@ class HookTests(DBTestCase):
         await found.delete()
         self.assertEqual(await User.count(), 1)
 
+    async def test_errorsArriveThroughTheDeferred(self):
+        """
+        A hook or validator that raises, or whose Deferred fails, fails the
+        call's Deferred with its own exception (not raised at the call, and
+        not wrapped in Twisted's C{FirstError}).
+        """
+        user = await User(first_name="F").save()
+
+        def raises(obj):
+            raise KeyError("from a hook")
+
+        def failsLater(obj):
+            return later(None).addCallback(lambda _: raises(obj))
+
+        for hook in (raises, failsLater):
+            self.setHook("beforeDelete", hook)
+            d = user.delete()
+            self.assertIsInstance(d, Deferred)
+            await self.assertFailure(d, KeyError)
+            self.setHook("afterInit", hook)
+            await self.assertFailure(User.find(user.id), KeyError)
+            await self.assertFailure(User.all(), KeyError)
+            self.setHook("afterInit", DBObject.afterInit)
+            User.addValidator(hook)
+            try:
+                d = User(first_name="G").save()
+                self.assertIsInstance(d, Deferred)
+                await self.assertFailure(d, KeyError)
+                await self.assertFailure(User.createMany([User(first_name="H")]), KeyError)
+            finally:
+                User.clearValidations()
+        self.assertEqual(await User.count(), 1)
+
     async def test_succeedIsAcceptedFromHooks(self):
         """
         An already-fired Deferred from a hook works like its value.
