@@ -409,7 +409,14 @@ class DBObject(Validator, metaclass=DBObjectType):
         for name in cols:
             if name in excluded:
                 continue
-            value = state[name] if name in state else getattr(self, name, None)
+            if name in state:
+                value = state[name]
+            elif hasattr(DBObject, name):
+                # A column named like DBObject's own API (count, errors):
+                # unset until the object has its own value.
+                value = None
+            else:
+                value = getattr(self, name, None)
             if value is not None or includeBlank:
                 result[name] = value
         return result

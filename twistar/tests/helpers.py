@@ -144,6 +144,7 @@ TABLES: dict[str, list[str]] = {
         "a_time {time}", "a_datetime {datetime}",
     ],
     "uniques": ["id {pk}", "code {str} UNIQUE", "label {str}"],
+    "tallies": ["id {pk}", "name {str}", "{q}count{q} {int}"],
 }
 
 

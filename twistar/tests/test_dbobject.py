@@ -321,6 +321,33 @@ class SaveTests(DBTestCase):
         return d
 
 
+class Tally(DBObject):
+    """
+    A row of C{tallies}, which has a column named like L{DBObject.count}.
+    """
+
+
+Registry.register(Tally)
+
+
+class ColumnNamedLikeAMethodTests(DBTestCase):
+    """
+    A column named like a method of L{DBObject}.
+    """
+
+    async def test_countColumn(self):
+        """
+        An object that does not set the column saves it as NULL (not the
+        method); one that sets it saves and reads back its value; the class
+        method still counts rows.
+        """
+        unset = await Tally(name="unset").save()
+        counted = await Tally(name="counted", count=3).save()
+        self.assertIsNone((await Tally.find(unset.id)).count)
+        self.assertEqual((await Tally.find(counted.id)).count, 3)
+        self.assertEqual(await Tally.count(), 2)
+
+
 class HookTests(DBTestCase):
     """
     Tests for the C{before*} and C{afterInit} hooks, assigned on the class at
