@@ -90,8 +90,19 @@ class DBObjectType(type):
                 type.__delattr__(cls, name)
         specs = {}
         for kind in KINDS:
-            for declaration in getattr(cls, kind, None) or ():
+            declarations = getattr(cls, kind, None) or ()
+            if isinstance(declarations, (str, dict)):
+                raise InvalidRelationshipError(
+                    f"{cls.__name__}.{kind} must be a list of names or dicts, "
+                    f"not {declarations!r}"
+                )
+            for declaration in declarations:
                 spec = buildSpec(kind, cls, declaration)
+                if spec.name in specs or hasattr(DBObject, spec.name):
+                    raise InvalidRelationshipError(
+                        f"{cls.__name__}.{kind}: the name {spec.name!r} is already taken "
+                        f"(by another relationship or by DBObject itself)"
+                    )
                 specs[spec.name] = spec
                 type.__setattr__(cls, spec.name, RelationshipDescriptor(spec))
         type.__setattr__(cls, "_relationships", specs)

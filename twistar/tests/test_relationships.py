@@ -726,6 +726,24 @@ class DeclarationTests(RelationshipTestCase):
                 TABLENAME = "users"
                 HASMANY = [{"class_name": "Picture"}]
 
+    def test_malformedLists(self) -> None:
+        """
+        A declaration that is a single name or dict instead of a list, a
+        name declared twice, or a name that would hide a L{DBObject} method
+        raises L{InvalidRelationshipError} when the class is defined.
+        """
+        for kind, declarations in [
+            ("HASMANY", "pictures"), ("BELONGSTO", {"name": "user"}),
+            ("HASMANY", ["pictures", {"name": "pictures"}]), ("HASMANY", ["count"]),
+            ("HABTM", ["save"]), ("HASONE", [{"name": "errors"}]),
+        ]:
+            with self.assertRaises(InvalidRelationshipError):
+                type("Broken", (DBObject,), {"TABLENAME": "users", kind: declarations})
+        with self.assertRaises(InvalidRelationshipError):
+            type("Broken", (DBObject,), {
+                "TABLENAME": "users", "HASMANY": ["pictures"], "HABTM": ["pictures"],
+            })
+
     async def test_unregisteredClass(self) -> None:
         """
         A relationship to a class that was never registered fails with
