@@ -21,7 +21,7 @@ from twistar.dbconfig.base import checkWhere
 from twistar.exceptions import InvalidRelationshipError, ReferenceNotSavedError
 from twistar.registry import Registry
 from twistar.transaction import runInTransaction
-from twistar.utils import gather, joinWheres
+from twistar.utils import checkKeywords, gather, joinWheres
 
 if TYPE_CHECKING:
     from twistar.dbobject import DBObject
@@ -240,8 +240,10 @@ class HasMany(Relationship):
 
     def count(self, **findargs: Any) -> Deferred[int]:
         """
+        @param findargs: only a C{where}, ANDed in.
         @return: a L{Deferred} of the number of related objects.
         """
+        checkKeywords("count", findargs, {"where"})
         return self.otherklass.count(_withWhere(self._ownerWhere(), findargs)["where"])
 
     def set(self, others: list[DBObject]) -> Deferred[None]:
@@ -409,8 +411,10 @@ class HABTM(Relationship):
 
     def count(self, **findargs: Any) -> Deferred[int]:
         """
+        @param findargs: only C{where} and C{join_where}, as for L{get}.
         @return: a L{Deferred} of the number of related objects.
         """
+        checkKeywords("count", findargs, {"where", "join_where"})
         return self.otherklass.count(self._where(findargs)["where"])
 
     def set(self, others: list[DBObject]) -> Deferred[None]:

@@ -78,6 +78,15 @@ def joinMultipleWheres(
     return result
 
 
+def checkKeywords(method: str, given: Mapping[str, Any], allowed: set[str]) -> None:
+    """
+    @raise TypeError: for a keyword argument of C{method} not in C{allowed}.
+    """
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise TypeError(f"{method}() got unexpected keyword argument(s) {unknown}")
+
+
 def deferredOf(result: Any) -> Any:
     """
     @return: C{result}, started as a L{Deferred} when it is a coroutine (what

@@ -5,7 +5,7 @@ Validation: per-class validators and the L{Errors} they fill.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from inflection import titleize
@@ -13,7 +13,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 
 from twistar.dbconfig.base import checkIdentifier
 from twistar.registry import Registry
-from twistar.utils import deferredOf, gather
+from twistar.utils import checkKeywords, deferredOf, gather
 
 ValidatorFunc = Callable[[Any], Any]
 
@@ -62,7 +62,8 @@ def presenceOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> None:
     """
     message = kwargs.get("message", "cannot be blank.")
     for name in names:
-        if getattr(obj, name, None) in (None, ""):
+        value = getattr(obj, name, None)
+        if value is None or (isinstance(value, (str, bytes, bytearray)) and not value):
             obj.errors.add(name, message)
 
 
@@ -73,7 +74,8 @@ def lengthOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> None:
     """
     for name in names:
         value = getattr(obj, name, None)
-        size = None if value is None else len(value)
+        # Like Rails: a value without a length is measured as text.
+        size = None if value is None else len(value if hasattr(value, "__len__") else str(value))
         if "range" in kwargs:
             allowed = kwargs["range"]
             if size is None or size not in allowed:
@@ -151,6 +153,8 @@ class Validator:
         Add C{func(obj)}, which adds to C{obj.errors} and may return a
         L{Deferred}, to this class's validators.
         """
+        if not callable(func):
+            raise TypeError(f"a validator must be callable, not {func!r}")
         cls._ownValidators().append(func)
         _changes[0] += 1
 
@@ -161,6 +165,7 @@ class Validator:
         C{message=} replaces "cannot be blank.".
         """
         _checkNames(names)
+        checkKeywords("validatesPresenceOf", kwargs, {"message"})
         cls.addValidator(lambda obj: presenceOf(obj, names, kwargs))
 
     @classmethod
@@ -170,8 +175,15 @@ class Validator:
         exactly C{length=}; C{message=} replaces the default message.
         """
         _checkNames(names)
+        checkKeywords("validatesLengthOf", kwargs, {"range", "length", "message"})
         if "range" not in kwargs and "length" not in kwargs:
             raise ValueError("validatesLengthOf needs range= or length=")
+        allowed = kwargs.get("range", [0])
+        if not isinstance(allowed, Collection) or not allowed or isinstance(allowed, str):
+            raise ValueError(f"range= must be a non-empty range of lengths, not {allowed!r}")
+        length = kwargs.get("length", 0)
+        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+            raise ValueError(f"length= must be a non-negative int, not {length!r}")
         cls.addValidator(lambda obj: lengthOf(obj, names, kwargs))
 
     @classmethod
@@ -181,6 +193,7 @@ class Validator:
         C{message=} replaces "is not unique.".
         """
         _checkNames(names)
+        checkKeywords("validatesUniquenessOf", kwargs, {"message"})
         cls.addValidator(lambda obj: uniquenessOf(obj, names, kwargs))
 
     @classmethod

@@ -325,6 +325,26 @@ class BelongsToTests(RelationshipTestCase):
         self.assertEqual((await comment.blogpost.get()).id, post.id)
 
 
+class CountKeywordsTests(RelationshipTestCase):
+    """
+    C{count} of a relationship takes only the keywords it uses.
+    """
+
+    async def test_misspeltKeyword(self) -> None:
+        """
+        A keyword other than C{where} (and C{join_where} for
+        has-and-belongs-to-many) raises C{TypeError} instead of counting
+        every related row.
+        """
+        user = await User(first_name="Ann").save()
+        for relationship in (user.pictures, user.favorite_colors):
+            with self.assertRaises(TypeError):
+                relationship.count(wehre=["name = ?", "x"])
+        with self.assertRaises(TypeError):
+            user.pictures.count(join_where=["1 = 1"])
+        self.assertEqual(await user.favorite_colors.count(join_where=["1 = 1"]), 0)
+
+
 class HABTMTests(RelationshipTestCase):
     """
     Tests for L{twistar.relationships.HABTM}.

@@ -262,6 +262,39 @@ class ValidatorTests(DBTestCase):
         self.assertIsNone(member.id)
         self.assertEqual(member.errors.errorsFor("age"), ["Age is checked late."])
 
+    def test_badDeclarations(self):
+        """
+        Misspelt keywords, a length range that is not a non-empty collection,
+        a bad C{length=} and a validator that is not callable are refused
+        when declared.
+        """
+        with self.assertRaises(TypeError):
+            Member.validatesPresenceOf("first_name", mesage="x")
+        with self.assertRaises(TypeError):
+            Member.validatesUniquenessOf("first_name", mesage="x")
+        with self.assertRaises(TypeError):
+            Member.validatesLengthOf("first_name", lenght=3)
+        for bad in ({"range": 5}, {"range": range(0)}, {"range": "abc"}, {"length": -1},
+                    {"length": "3"}, {"length": True}):
+            with self.assertRaises(ValueError):
+                Member.validatesLengthOf("first_name", **bad)
+        with self.assertRaises(TypeError):
+            Member.addValidator("not a function")
+        self.assertEqual(Member._allValidators(), [])
+
+    async def test_blankAndLengthOfOtherValues(self):
+        """
+        Empty bytes are blank; a value without a length (a number) is
+        measured as text.
+        """
+        Member.validatesPresenceOf("last_name")
+        Member.validatesLengthOf("age", range=range(1, 3))
+        member = Member(last_name=b"", age=123)
+        self.assertFalse(await member.isValid())
+        self.assertEqual(set(member.errors), {"last_name", "age"})
+        member = Member(last_name=b"x", age=12)
+        self.assertTrue(await member.isValid())
+
     async def test_validateRenewsErrors(self):
         """
         Each validation starts from empty errors.
