@@ -368,6 +368,10 @@ class DBObject(Validator, metaclass=DBObjectType):
         return self._delete() if proceed else succeed(self)
 
     def _delete(self) -> Deferred[Any]:
+        if self.id is None:
+            # Never saved: there is no row to delete.
+            self._deleted = True
+            return succeed(None)
         config = Registry.getConfig()
         myId = self.id
         q = config.quoteIdentifier

@@ -34,6 +34,8 @@ class Registry:
         Make model classes findable by their class name (relationships need it).
         """
         for klass in klasses:
+            if not isinstance(klass, type):
+                raise TypeError(f"register takes model classes, not {klass!r}")
             cls.REGISTRATION[klass.__name__] = klass
 
     @classmethod
@@ -68,7 +70,13 @@ class Registry:
         if pool is not cls._configPool or cls._config is None:
             from twistar.dbconfig import configForDriver
 
-            cls._config = configForDriver(pool.dbapiName)()
+            driver = getattr(pool, "dbapiName", None)
+            if driver is None:
+                raise TwistarError(
+                    f"Registry.DBPOOL must be a twisted.enterprise.adbapi.ConnectionPool, "
+                    f"not {pool!r}"
+                )
+            cls._config = configForDriver(driver)()
             cls._configPool = pool
             cls.SCHEMAS.clear()
         return cls._config

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 
 from twistar.dbconfig.base import checkIdentifier, checkWhere
-from twistar.exceptions import InvalidIdentifierError
+from twistar.exceptions import InvalidIdentifierError, InvalidQueryError
 from twistar.transaction import Transaction, runInTransaction, transaction
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ def dictToWhere(attrs: Mapping[str, Any], joiner: str = "AND") -> list[Any] | No
         C{{'a': 1, 'b': None}} gives C{['(a = ?) AND (b is ?)', 1, None]}.
     @raise InvalidIdentifierError: if a key is not a plain identifier.
     """
+    if not isinstance(attrs, Mapping):
+        raise InvalidQueryError(f"dictToWhere takes a dict, not {attrs!r}")
     if not attrs:
         return None
     conditions = []
@@ -69,12 +71,13 @@ def joinMultipleWheres(
     """
     @return: the wheres joined by C{joiner}, skipping empty ones; C{[]} if
         none is left.
+    @raise InvalidQueryError: for an item that is not a where.
     """
     result: list[Any] = []
     for where in wheres:
         if not where:
             continue
-        result = list(where) if not result else joinWheres(result, where, joiner)
+        result = list(checkWhere(where)) if not result else joinWheres(result, where, joiner)
     return result
 
 

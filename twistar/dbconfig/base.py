@@ -993,6 +993,8 @@ class InteractionBase:
             otherwise a L{Deferred}.
         """
         _requireMapping("update", args)
+        if not args:
+            raise InvalidQueryError("update needs at least one column to set")
         columns = list(args)
         values = list(args.values())
         self.checkValues(values, columns)

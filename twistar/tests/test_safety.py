@@ -45,7 +45,7 @@ from twistar.tests.models import (
     User,
 )
 from twistar.tests.test_logging import captureQueries
-from twistar.utils import dictToWhere, joinWheres
+from twistar.utils import dictToWhere, joinMultipleWheres, joinWheres
 
 # Keys, column and table names that try to smuggle SQL in.
 INJECTED_NAMES = [
@@ -763,6 +763,37 @@ class BadInputTests(SafetyTestCase):
             for bad in notObjects + wrongObjects:
                 await self.assertRejected(TypeError, call, argument(bad))
         self.assertEqual(self.picture.user_id, self.ann.id)
+        await self.assertUnchanged()
+
+    async def test_otherBadArguments(self):
+        """
+        An C{update} with nothing to set, a C{dictToWhere} or
+        C{joinMultipleWheres} given the wrong shapes, registering something
+        that is not a class and a pool that is not a pool are refused with
+        clear errors before any SQL runs; deleting an unsaved object sends
+        nothing.
+        """
+        await self.assertRejected(InvalidQueryError, self.config.update, "users", {})
+        for bad in ([("first_name", "x")], "first_name"):
+            await self.assertRejected(InvalidQueryError, dictToWhere, bad)
+        await self.assertRejected(InvalidQueryError, joinMultipleWheres,
+                                  [["age = ?", 1], "first_name = 'x'"])
+        self.assertEqual(joinMultipleWheres([["age = ?", 1], None, ["id > ?", 0]]),
+                         ["(age = ?) AND (id > ?)", 1, 0])
+        with self.assertRaises(TypeError):
+            Registry.register("User")
+        pool = Registry.DBPOOL
+        try:
+            Registry.DBPOOL = "sqlite3"
+            with self.assertRaises(TwistarError) as caught:
+                Registry.getConfig()
+            self.assertIn("ConnectionPool", str(caught.exception))
+        finally:
+            Registry.DBPOOL = pool
+        unsaved = Member(first_name="never saved")
+        queries = captureQueries(self)
+        await unsaved.delete()
+        self.assertEqual(queries.all(), [])
         await self.assertUnchanged()
 
     async def test_insertManyIntegrityAllOrNothing(self):
