@@ -16,9 +16,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from inflection import camelize, singularize, underscore
 from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
 
 from twistar.dbconfig.base import checkWhere
-from twistar.exceptions import InvalidRelationshipError, ReferenceNotSavedError
+from twistar.exceptions import (
+    InvalidRelationshipError,
+    ReferenceNotSavedError,
+    ValidationError,
+)
 from twistar.registry import Registry
 from twistar.transaction import runInTransaction
 from twistar.utils import checkKeywords, gather, joinWheres
@@ -305,28 +310,44 @@ class HasOne(Relationship):
 
     def set(self, other: DBObject) -> Deferred[Any]:
         """
-        Make C{other} the related object (saving it), unlinking any previous one.
+        Make C{other} the related object (saving it), unlinking any previous
+        one, in one transaction.
+
+        @return: a L{Deferred} of C{other}; it fails with L{ValidationError}
+            (changing nothing) if C{other} is invalid.
         """
         _requireClass([other], self.otherklass)
         spec = self.spec
-        setattr(other, spec.foreignKey, self.inst.id)
-        if spec.typeColumn:
-            setattr(other, spec.typeColumn, type(self.inst).__name__)
+        link: dict[str, Any] = {spec.foreignKey: self.inst.id}
         unlink: dict[str, Any] = {spec.foreignKey: None}
         if spec.typeColumn:
+            link[spec.typeColumn] = type(self.inst).__name__
             unlink[spec.typeColumn] = None
+        before = {name: other.__dict__[name] for name in link if name in other.__dict__}
+        other.__dict__.update(link)
         where = self._ownerWhere()
         if other.id is not None:
             where = [f"{where[0]} AND {self.config.quoteIdentifier('id')} <> ?",
                      *where[1:], other.id]
         table = self.otherklass.tablename()
 
-        def run(txn: Any) -> Deferred[Any]:
-            return self.config.update(table, unlink, where=where).addCallback(
-                lambda _: other.save()
-            )
+        def saved(obj: DBObject) -> DBObject:
+            if obj.__dict__.get("errors"):
+                raise ValidationError(f"{obj!r} is invalid; nothing was changed", [obj])
+            return obj
 
-        return runInTransaction(run).addCallback(self._forget)
+        def run(txn: Any) -> Deferred[Any]:
+            d = self.config.update(table, unlink, where=where)
+            return d.addCallback(lambda _: other.save()).addCallback(saved)
+
+        def failed(failure: Failure) -> Failure:
+            for name in link:
+                other.__dict__.pop(name, None)
+            other.__dict__.update(before)
+            cause = failure.value.__cause__
+            return Failure(cause) if isinstance(cause, ValidationError) else failure
+
+        return runInTransaction(run).addCallbacks(self._forget, failed)
 
 
 class BelongsTo(Relationship):

@@ -14,6 +14,7 @@ from twistar.exceptions import (
     ClassNotRegisteredError,
     InvalidRelationshipError,
     ReferenceNotSavedError,
+    ValidationError,
 )
 from twistar.relationships import RelationshipDescriptor
 from twistar.tests.helpers import DBTestCase
@@ -190,6 +191,24 @@ class HasOneTests(RelationshipTestCase):
     """
     Tests for L{twistar.relationships.HasOne}.
     """
+
+    async def test_setInvalid(self) -> None:
+        """
+        C{set()} with an invalid object fails with L{ValidationError} and
+        changes nothing: the previous object stays linked, and the invalid
+        one keeps its own foreign key.
+        """
+        Avatar.validatesPresenceOf("name")
+        self.addCleanup(Avatar.clearValidations)
+        user = await User(first_name="Ann").save()
+        old = await Avatar(name="old", user_id=user.id).save()
+        invalid = Avatar(name="")
+        with self.assertRaises(ValidationError) as caught:
+            await user.avatar.set(invalid)
+        self.assertEqual(caught.exception.objects, [invalid])
+        self.assertEqual((await user.avatar.get()).id, old.id)
+        self.assertIsNone(invalid.id)
+        self.assertNotIn("user_id", invalid.__dict__)
 
     async def test_get(self) -> None:
         """
