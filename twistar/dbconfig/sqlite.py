@@ -27,6 +27,9 @@ class SQLiteDBConfig(InteractionBase):
     """
 
     paramstyle = "qmark"
+    # Not '"': SQLite reads a double-quoted name that is no column as a string
+    # literal, so a misspelt column would silently match nothing.
+    identifierQuote = "`"
     maxParameters = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
     isolationLevels = frozenset({"SERIALIZABLE"})
     beginStatement = "BEGIN"

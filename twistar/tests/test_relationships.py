@@ -12,6 +12,7 @@ from typing import Any
 from twistar.dbobject import DBObject
 from twistar.exceptions import (
     ClassNotRegisteredError,
+    DatabaseError,
     InvalidRelationshipError,
     ReferenceNotSavedError,
     ValidationError,
@@ -764,6 +765,23 @@ class DeclarationTests(RelationshipTestCase):
             class Broken(DBObject):
                 TABLENAME = "users"
                 HASMANY = [{"class_name": "Picture"}]
+
+    async def test_misspeltForeignKey(self) -> None:
+        """
+        A foreign key option naming no column makes C{get()} and C{count()}
+        fail with a database error, on every database (on SQLite too, where
+        a double-quoted unknown name would silently be a string).
+        """
+        klass = type("Typo", (DBObject,), {
+            "TABLENAME": "users",
+            "HASMANY": [{"name": "pictures", "class_name": "Picture", "foreign_key": "usr_id"}],
+        })
+        user = await klass(first_name="Ann").save()
+        await Picture(name="p", user_id=user.id).save()
+        with self.assertRaises(DatabaseError):
+            await user.pictures.get()
+        with self.assertRaises(DatabaseError):
+            await user.pictures.count()
 
     def test_malformedLists(self) -> None:
         """

@@ -290,7 +290,7 @@ class SQLiteSQLTests(DialectTestsMixin, SynchronousTestCase):
     """
 
     config = SQLiteDBConfig()
-    q = '"'
+    q = "`"
     placeholder = "?"
     insertSuffix = ""
     emptyInsert = "DEFAULT VALUES"
@@ -303,8 +303,8 @@ class SQLiteSQLTests(DialectTestsMixin, SynchronousTestCase):
         self.assertEqual(
             self.config.buildUpdate("users", ["age"], ["age = ?", 3], 2),
             (
-                'UPDATE "users" SET "age" = ? WHERE "id" IN '
-                '(SELECT "id" FROM "users" WHERE age = ? LIMIT 2)',
+                "UPDATE `users` SET `age` = ? WHERE `id` IN "
+                "(SELECT `id` FROM `users` WHERE age = ? LIMIT 2)",
                 [3],
             ),
         )
