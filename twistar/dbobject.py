@@ -391,7 +391,7 @@ class DBObject(Validator, metaclass=DBObjectType):
             self._deleted = True
             self._afterWrite()
 
-        return config.runInteraction(run).addCallback(done)
+        return config.runAtomic(run).addCallback(done)
 
     def refresh(self: T) -> Deferred[T]:
         """

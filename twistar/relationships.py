@@ -283,7 +283,7 @@ class HasMany(Relationship):
             for obj in others:
                 obj._markStored(link)
 
-        return config.runInteraction(run).addCallback(remember).addCallback(self._forget)
+        return config.runAtomic(run).addCallback(remember).addCallback(self._forget)
 
     def clear(self) -> Deferred[None]:
         """
@@ -462,7 +462,7 @@ class HABTM(Relationship):
             if rows:
                 config._insertMany(txn, table, rows)
 
-        return config.runInteraction(run).addCallback(self._forget)
+        return config.runAtomic(run).addCallback(self._forget)
 
     def clear(self) -> Deferred[None]:
         """

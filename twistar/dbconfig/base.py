@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, count
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
@@ -52,6 +52,9 @@ _STORABLE_TYPES: tuple[type, ...] = (
     Decimal, date, time, datetime, timedelta,
 )
 _STORABLE_SET = frozenset(_STORABLE_TYPES)
+
+# Names for the savepoints of atomic work inside transactions.
+_savepointNumbers = count(1)
 
 # One token of SQL: a quoted string or identifier, a comment, a placeholder,
 # a percent sign, or a run of anything else; in each database's dialect.
@@ -369,6 +372,34 @@ class InteractionBase:
         return threads.deferToThreadPool(
             pool._reactor, pool.threadpool, self._interact, pool, func, args, kw
         )
+
+    def runAtomic(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Deferred[Any]:
+        """
+        L{runInteraction} for work of several statements that must succeed
+        or fail together: inside a running transaction it runs in a
+        savepoint, so that if it fails none of its statements stay (and the
+        transaction can go on, also on PostgreSQL).
+        """
+        txn = currentTransaction()
+        if txn is not None and txn.pool is self.pool:
+            return txn.run(self._inSavepoint, func, args, kw)
+        return self.runInteraction(func, *args, **kw)
+
+    def _inSavepoint(
+        self, cursor: Any, func: Callable[..., Any], args: Any, kw: Any
+    ) -> Any:
+        name = f"twistar_op{next(_savepointNumbers)}"
+        self.run(cursor, f"SAVEPOINT {name}", [])
+        try:
+            result = func(cursor, *args, **kw)
+        except BaseException:
+            try:
+                self.run(cursor, f"ROLLBACK TO SAVEPOINT {name}", [])
+            except Exception:
+                pass  # the connection is gone; the original error says more
+            raise
+        self.run(cursor, f"RELEASE SAVEPOINT {name}", [])
+        return result
 
     @property
     def pool(self) -> adbapi.ConnectionPool:
@@ -820,7 +851,7 @@ class InteractionBase:
         if not rows:
             return succeed(None)
         self.quoteIdentifier(tablename)
-        return self.runInteraction(self._insertMany, tablename, rows)
+        return self.runAtomic(self._insertMany, tablename, rows)
 
     def _insertMany(self, txn: Any, tablename: str, rows: list[dict[str, Any]]) -> None:
         try:
@@ -1066,7 +1097,7 @@ class InteractionBase:
                 obj._markSaved(columns)
             return objects
 
-        return self.runInteraction(self._insertObjs, objects).addCallback(assign)
+        return self.runAtomic(self._insertObjs, objects).addCallback(assign)
 
     def _insertObjs(
         self, txn: Any, objects: Sequence[DBObject]

@@ -45,7 +45,7 @@ from twistar.tests.models import (
     User,
 )
 from twistar.tests.test_logging import captureQueries
-from twistar.utils import dictToWhere, joinMultipleWheres, joinWheres
+from twistar.utils import dictToWhere, joinMultipleWheres, joinWheres, transaction
 
 # Keys, column and table names that try to smuggle SQL in.
 INJECTED_NAMES = [
@@ -804,6 +804,25 @@ class BadInputTests(SafetyTestCase):
         rows = [{"code": f"c{i}", "label": "l"} for i in range(1500)] + [{"code": "A"}]
         await self.assertFailure(self.config.insertMany("uniques", rows), IntegrityError)
         await self.assertUnchanged()
+
+    async def test_insertManyInsideTransaction(self):
+        """
+        Inside a transaction, an C{insertMany} that fails in a later batch
+        leaves none of its rows, and the transaction goes on and commits
+        (the insert runs in a savepoint; PostgreSQL would otherwise refuse
+        every later statement).
+        """
+        rows = [{"code": f"c{i}", "label": "l"} for i in range(1500)] + [{"code": "A"}]
+
+        @transaction
+        async def goesOn(txn):
+            with self.assertRaises(IntegrityError):
+                await self.config.insertMany("uniques", rows)
+            await Unique(code="after", label="x").save()
+
+        await goesOn()
+        self.assertEqual(await Unique.count(["code LIKE ?", "c%"]), 0)
+        self.assertEqual(await Unique.count(["code = ?", "after"]), 1)
 
     async def test_saveDeletedWithId(self):
         """
