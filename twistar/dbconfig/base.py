@@ -47,11 +47,11 @@ Limit = int | tuple[int, int] | list[int] | None
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-_STORABLE_TYPES: tuple[type, ...] = (
+_STORABLE_TYPES = frozenset({
     type(None), bool, int, float, str, bytes, bytearray, memoryview,
     Decimal, date, time, datetime, timedelta,
-)
-_STORABLE_SET = frozenset(_STORABLE_TYPES)
+})
+_INT64 = range(-(2**63), 2**63)
 
 # Names for the savepoints of atomic work inside transactions.
 _savepointNumbers = count(1)
@@ -209,6 +209,8 @@ class InteractionBase:
     """A statement that opens a transaction, where the driver does not."""
     valueAdapters: ClassVar[dict[type, Callable[[Any], Any]]] = {}
     """Conversions applied to argument values of these exact types."""
+    storableTypes: ClassVar[frozenset[type]] = _STORABLE_TYPES
+    """The types of values the driver stores (their subclasses too)."""
 
 
     def __init__(self) -> None:
@@ -292,11 +294,12 @@ class InteractionBase:
         """
         if not isinstance(values, (list, tuple)):
             values = list(values)
-        if _STORABLE_SET.issuperset(map(type, values)):
+        storable = self.storableTypes
+        if storable.issuperset(map(type, values)):
             return
         names = [name] if isinstance(name, str) else list(name)
         for index, value in enumerate(values):
-            if type(value) in _STORABLE_TYPES or isinstance(value, _STORABLE_TYPES):
+            if type(value) in storable or isinstance(value, tuple(storable)):
                 continue
             if sequencesAllowed and isinstance(value, (list, tuple)):
                 self.checkValues(value, names[0] if len(names) == 1 else names[index])
@@ -733,7 +736,25 @@ class InteractionBase:
             args = [adapters[type(a)](a) if type(a) in adapters else a for a in args]
         elif not isinstance(args, (list, tuple)):
             args = list(args)
-        return txn.execute(query, args)
+        try:
+            return txn.execute(query, args)
+        except Exception as e:
+            refused = self.refusedValues(e, args)
+            if not refused:
+                raise
+            raise UnsupportedValueError(f"cannot store {refused[0]!r:.80}: {e}") from e
+
+    def refusedValues(self, error: Exception, args: Sequence[Any]) -> list[Any]:
+        """
+        @return: the values among C{args} that the driver could not encode,
+            making it raise C{error} before the statement ran; empty when
+            C{error} is about something else.
+        """
+        if isinstance(error, UnicodeEncodeError):
+            return [a for a in args if isinstance(a, str) and _unencodable(a)]
+        if isinstance(error, OverflowError):
+            return [a for a in args if type(a) is int and a not in _INT64]
+        return []
 
     def _doselect(
         self, txn: Any, query: str, args: Sequence[Any], tablename: str, one: bool = False
@@ -949,7 +970,7 @@ class InteractionBase:
         @return: the checked batches.
         @raise UnsupportedValueError: for a value the driver cannot store.
         """
-        plain = _STORABLE_SET.difference(self.valueAdapters)
+        plain = self.storableTypes.difference(self.valueAdapters)
         return [
             batch if plain.issuperset(map(type, batch)) else self.adaptedBatch(batch, columns)
             for batch in batches
@@ -993,7 +1014,7 @@ class InteractionBase:
         @raise UnsupportedValueError: for a value the driver cannot store.
         """
         types = set(map(type, batch))
-        if not _STORABLE_SET.issuperset(types):
+        if not self.storableTypes.issuperset(types):
             width = len(columns)
             for start in range(0, len(batch), width):
                 self.checkValues(batch[start:start + width], columns)
@@ -1309,6 +1330,14 @@ def _joinWheres(first: Where, second: Where) -> list[Any]:
     checkWhere(first)
     checkWhere(second)
     return [f"({first[0]}) AND ({second[0]})", *first[1:], *second[1:]]
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _safeText(value: Any) -> str:

@@ -4,17 +4,30 @@ MySQL and MariaDB, through C{MySQLdb} (the C{mysqlclient} package) or C{pymysql}
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from twisted.enterprise import adbapi
 
 from twistar.dbconfig.base import InteractionBase
+from twistar.exceptions import UnsupportedValueError
 
 # Client and server error codes that mean the connection is gone: server has
 # gone away, lost connection during query, lost connection (SSL), client
 # interaction timeout, connection killed, cannot connect (socket, TCP).
 _CONNECTION_LOST_CODES = frozenset({2006, 2013, 2055, 4031, 1927, 2002, 2003})
 _NO_SUCH_TABLE = 1146
+
+
+def _finiteDecimal(value: Decimal) -> Decimal:
+    # MySQLdb writes Decimal('NaN') into the statement as a bare NaN.
+    if not value.is_finite():
+        raise UnsupportedValueError(
+            f"cannot store a Decimal value ({value!r}): MySQL has no NaN or infinite numbers"
+        )
+    return value
 
 
 class MySQLDBConfig(InteractionBase):
@@ -30,8 +43,8 @@ class MySQLDBConfig(InteractionBase):
     supportsUpdateLimit = True
     sequenceArguments = True
     maxParameters = 65535
-    # MySQLdb would store the repr of these.
-    valueAdapters = {bytearray: bytes, memoryview: bytes}
+    # MySQLdb would store the repr of bytearray and memoryview values.
+    valueAdapters = {bytearray: bytes, memoryview: bytes, Decimal: _finiteDecimal}
 
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         return (
@@ -61,6 +74,11 @@ class MySQLDBConfig(InteractionBase):
 
     def isMissingTable(self, error: BaseException) -> bool:
         return bool(error.args) and error.args[0] == _NO_SUCH_TABLE
+
+    def refusedValues(self, error: Exception, args: Sequence[Any]) -> list[Any]:
+        if str(error).endswith("can not be used with MySQL"):  # MySQLdb: nan, inf
+            return [a for a in args if isinstance(a, float) and not math.isfinite(a)]
+        return super().refusedValues(error, args)
 
 
 class ReconnectingMySQLConnectionPool(adbapi.ConnectionPool):

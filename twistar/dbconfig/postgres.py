@@ -5,6 +5,7 @@ PostgreSQL, through C{psycopg2} or C{psycopg} (version 3).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from twistar.dbconfig.base import InteractionBase
@@ -44,6 +45,11 @@ class PostgreSQLDBConfig(InteractionBase):
     def isMissingTable(self, error: BaseException) -> bool:
         code = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)
         return code == _UNDEFINED_TABLE
+
+    def refusedValues(self, error: Exception, args: Sequence[Any]) -> list[Any]:
+        if type(error) is ValueError and "NUL" in str(error):  # psycopg2
+            return [a for a in args if isinstance(a, str) and "\x00" in a]
+        return super().refusedValues(error, args)
 
     def driverAdapts(self, value: Any) -> bool:
         if super().driverAdapts(value) or hasattr(value, "getquoted"):

@@ -5,7 +5,7 @@ SQLite, through the standard library's C{sqlite3} module.
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,8 @@ class SQLiteDBConfig(InteractionBase):
     """
     SQLite: C{?} placeholders, the insert id from C{cursor.lastrowid}.
 
-    Dates, times and decimals are stored as text, as C{str()} writes them.
+    Dates, times and decimals are stored as text, as C{str()} writes them;
+    C{timedelta} values cannot be stored.
     """
 
     paramstyle = "qmark"
@@ -34,6 +35,7 @@ class SQLiteDBConfig(InteractionBase):
     isolationLevels = frozenset({"SERIALIZABLE"})
     beginStatement = "BEGIN"
     valueAdapters = {Decimal: str, date: str, datetime: str, time: str}
+    storableTypes = InteractionBase.storableTypes - {timedelta}
 
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         return "SELECT name FROM pragma_table_info(?) ORDER BY cid", [tablename]

@@ -7,7 +7,8 @@ Whether the tables changed is always checked through a separate connection
 (L{SafetyTestCase.snapshot}), so nothing the tested pool holds can hide it.
 """
 
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import maybeDeferred
@@ -701,6 +702,52 @@ class BadInputTests(SafetyTestCase):
                 UnsupportedValueError, self.config.update, "users", {"dob": value}
             )
             self.assertIn("'dob'", str(error))
+        await self.assertUnchanged()
+
+    async def test_valuesTheDriverRefuses(self):
+        """
+        Values of storable types that the driver cannot encode (a lone
+        surrogate; on SQLite an integer beyond 64 bits, on PostgreSQL a NUL
+        character, on MySQL NaN and infinities) fail with
+        L{UnsupportedValueError} naming the value: in C{save}, in a where,
+        and in an C{insertMany} whose earlier statements were already sent.
+        Nothing is written.
+        """
+        refused = {
+            "sqlite": [("age", 2**70), ("age", -(2**63) - 1)],
+            "postgres": [("last_name", "a\x00b")],
+            "mysql": [("age", float("nan")), ("age", float("-inf")), ("age", Decimal("NaN")),
+                      ("age", Decimal("Infinity"))],
+        }[self.backend] + [("last_name", "x\ud800y")]
+        size = self.config.rowsPerStatement(2)
+        for column, value in refused:
+            error = await self.assertFailure(
+                User(first_name="x", **{column: value}).save(), UnsupportedValueError
+            )
+            self.assertIn(repr(value), str(error))
+            await self.assertFailure(
+                User.find(where=[f"{column} = ?", value]), UnsupportedValueError
+            )
+            rows = [{"first_name": f"n{i}", column: 1 if column == "age" else "v"}
+                    for i in range(2 * size + 10)]
+            rows[-5][column] = value
+            error = await self.assertFailure(self.config.insertMany("users", rows),
+                                             UnsupportedValueError)
+            self.assertIn(repr(value), str(error))
+            await self.assertUnchanged()
+
+    async def test_timedeltaOnSQLite(self):
+        """
+        SQLite has no type for C{timedelta} values: they are refused before
+        any SQL runs (PostgreSQL and MySQL store them as intervals/times).
+        """
+        if self.backend != "sqlite":
+            await User(first_name="x", last_name=timedelta(days=1)).save()
+            return
+        error = await self.assertRejected(
+            UnsupportedValueError, User(first_name="x", last_name=timedelta(days=1)).save
+        )
+        self.assertIn("'last_name'", str(error))
         await self.assertUnchanged()
 
     async def test_insertManyAllOrNothing(self):
