@@ -22,7 +22,14 @@ from twistar.exceptions import (
     ValidationError,
 )
 from twistar.registry import Registry
-from twistar.relationships import KINDS, RelationshipDescriptor, buildSpec, forgetLoaded, preload
+from twistar.relationships import (
+    KINDS,
+    RelationshipDescriptor,
+    buildSpec,
+    forgetLoaded,
+    habtmJoinColumns,
+    preload,
+)
 from twistar.transaction import currentTransaction, runInTransaction
 from twistar.utils import deferredDict, deferredOf, gather
 from twistar.validation import Errors, Validator
@@ -377,12 +384,11 @@ class DBObject(Validator, metaclass=DBObjectType):
         q = config.quoteIdentifier
 
         def run(txn: Any) -> None:
-            for spec in self._relationships.values():
-                if spec.kind == "HABTM":
-                    query, args = config.buildDelete(
-                        spec.habtmTable(), [f"{q(spec.foreignKey)} = ?", myId]
-                    )
-                    config.run(txn, query, args)
+            for table, column, declared in habtmJoinColumns(type(self)):
+                if not declared and not config.hasColumn(txn, table, column):
+                    continue
+                query, args = config.buildDelete(table, [f"{q(column)} = ?", myId])
+                config.run(txn, query, args)
             query, args = config.buildDelete(self.tablename(), ["id = ?", myId])
             config.run(txn, query, args)
 

@@ -80,6 +80,25 @@ class RelationshipSpec:
         return self.associationForeignKey or f"{underscore(self.target.__name__)}_id"
 
 
+def habtmJoinColumns(klass: type) -> list[tuple[str, str, bool]]:
+    """
+    @return: the join-table columns that name objects of C{klass}, as
+        C{(table, column, declared)}: those of its own L{HABTM}s
+        (C{declared}), and those of other registered classes' L{HABTM}s
+        that point at it.
+    """
+    columns: dict[tuple[str, str], bool] = {}
+    for spec in klass._relationships.values():  # type: ignore[attr-defined]
+        if spec.kind == "HABTM":
+            columns[(spec.habtmTable(), spec.foreignKey)] = True
+    for other in list(Registry.REGISTRATION.values()):
+        for spec in getattr(other, "_relationships", {}).values():
+            if spec.kind == "HABTM" and spec.className == klass.__name__:
+                key = (spec.habtmTable(), spec.habtmOtherKey())
+                columns[key] = columns.get(key, False) or other is klass
+    return [(table, column, declared) for (table, column), declared in columns.items()]
+
+
 def buildSpec(kind: str, owner: type, declaration: Any) -> RelationshipSpec:
     """
     @param declaration: a name, or a dict with a C{name} and options.

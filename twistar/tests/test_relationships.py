@@ -17,6 +17,7 @@ from twistar.exceptions import (
     ReferenceNotSavedError,
     ValidationError,
 )
+from twistar.registry import Registry
 from twistar.relationships import RelationshipDescriptor
 from twistar.tests.helpers import DBTestCase
 from twistar.tests.models import (
@@ -540,6 +541,39 @@ class HABTMTests(RelationshipTestCase):
             {(ann.id, blue.id)},
         )
         self.assertEqual([c.id for c in await ann.favorite_colors.get()], [blue.id])
+
+    async def test_deleteTargetOfOneSidedHABTM(self) -> None:
+        """
+        Deleting an object whose class declares no HABTM, but is the target
+        of another class's, deletes the join rows that name it (so that a
+        later object given the same id does not inherit them).
+        """
+        article = await Article(title="a").save()
+        first, second = await Label(name="first").save(), await Label(name="second").save()
+        await article.labels.set([first, second])
+        await first.delete()
+        self.assertEqual(
+            await self.joinPairs("posts_categories", "blogpost_id", "category_id"),
+            {(article.id, second.id)},
+        )
+        self.assertEqual([label.id for label in await article.labels.get()], [second.id])
+
+    async def test_deleteIgnoresMissingJoinTablesOfOthers(self) -> None:
+        """
+        A HABTM of another class that points at this one, whose join table
+        does not exist (or lacks the column), does not stop a delete.
+        """
+
+        class Stray(DBObject):
+            TABLENAME = "boys"
+            HABTM = [{"name": "girls", "join_table": "no_such_join_table"},
+                     {"name": "lasses", "class_name": "Girl", "join_table": "posts_categories"}]
+
+        Registry.register(Stray)
+        self.addCleanup(Registry.REGISTRATION.pop, "Stray")
+        girl = await Girl(name="g").save()
+        await girl.delete()
+        self.assertEqual(await Girl.count(), 0)
 
     async def test_customJoinTable(self) -> None:
         """
