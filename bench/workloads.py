@@ -15,6 +15,7 @@ nor a database driver at module level.
 from __future__ import annotations
 
 import inspect
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,12 +28,17 @@ CHILDREN_PER_PARENT = 10
 #: Rows in the table that the C{count()} workload counts.
 COUNTED_ROWS = 1000
 
-#: Rows per statement of raw multi-row inserts, and ids per C{IN} list (both
-#: fewer on SQLite).
-CHUNK = 1000
+#: Rows per multi-row C{INSERT} and ids per C{IN} list, at most: what twistar
+#: sends, so that raw runs the same statements.
+ROWS_PER_INSERT = 1000
+IDS_PER_IN = 5000
 
-#: Most parameters an SQLite statement may have (in SQLite before 3.32).
-SQLITE_MAX_PARAMETERS = 999
+#: Most parameters one statement may have (999 in SQLite before 3.32).
+MAX_PARAMETERS = {
+    "sqlite": 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999,
+    "postgres": 65535,
+    "mysql": 65535,
+}
 
 #: Column definitions per table, with C{{pk}}, C{{str}}, C{{int}} and
 #: C{{float}} filled in per backend.
@@ -169,14 +175,14 @@ def rawInsertMany(
 ) -> Any:
     """
     Bulk insert by hand: multi-row C{INSERT ... VALUES} statements of up to
-    L{CHUNK} rows (fewer on SQLite, whose statements take at most 999
-    parameters), in one interaction.  This beats C{executemany} on sqlite3
+    L{ROWS_PER_INSERT} rows (fewer when that would pass L{MAX_PARAMETERS}),
+    in one interaction.  This beats C{executemany} on sqlite3
     (about 2.5x) and psycopg2 (one statement per row), and is what MySQLdb's
     C{executemany} does itself.
 
     @return: a Deferred that fires when done.
     """
-    size = min(CHUNK, SQLITE_MAX_PARAMETERS // len(columns)) if ctx.backend == "sqlite" else CHUNK
+    size = min(ROWS_PER_INSERT, MAX_PARAMETERS[ctx.backend] // len(columns))
     full = _insertSQL(ctx, table, columns, size)
 
     def run(cursor: Any) -> None:
@@ -204,10 +210,10 @@ def rawSelect(ctx: Context, query: str, *args: Any, one: bool = False) -> Any:
 async def rawChildrenOf(ctx: Context, parentIds: Sequence[Any]) -> dict[Any, list[Any]]:
     """
     @return: the children rows of C{parentIds}, grouped by parent id, read
-        with C{IN} lists of L{CHUNK} ids (999 on SQLite).
+        with C{IN} lists of up to L{IDS_PER_IN} ids.
     """
 
-    size = SQLITE_MAX_PARAMETERS if ctx.backend == "sqlite" else CHUNK
+    size = min(IDS_PER_IN, MAX_PARAMETERS[ctx.backend] - 2)
 
     def run(cursor: Any) -> list[Any]:
         rows: list[Any] = []
