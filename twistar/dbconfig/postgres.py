@@ -47,7 +47,7 @@ class PostgreSQLDBConfig(InteractionBase):
         return code == _UNDEFINED_TABLE
 
     def refusedValues(self, error: Exception, args: Sequence[Any]) -> list[Any]:
-        if type(error) is ValueError and "NUL" in str(error):  # psycopg2
+        if "NUL" in str(error):  # psycopg2's ValueError, psycopg's DataError
             return [a for a in args if isinstance(a, str) and "\x00" in a]
         return super().refusedValues(error, args)
 

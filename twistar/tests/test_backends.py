@@ -21,7 +21,12 @@ from twisted.trial import unittest
 from twistar.dbconfig.mysql import ReconnectingMySQLConnectionPool
 from twistar.dbconfig.postgres import PostgreSQLDBConfig
 from twistar.dbobject import DBObject
-from twistar.exceptions import ConnectionLostError, IntegrityError, TwistarError
+from twistar.exceptions import (
+    ConnectionLostError,
+    IntegrityError,
+    TwistarError,
+    UnsupportedValueError,
+)
 from twistar.registry import Registry
 from twistar.tests.helpers import (
     MYSQL,
@@ -384,6 +389,22 @@ class DriverTests(unittest.TestCase):
             self.assertEqual(error.sqlstate, "23505")
             self.assertEqual(error.diag.sqlstate, "23505")
         await found.delete()
+        self.assertEqual(await User.count(), 0)
+
+    async def test_valuesTheDriverRefuses(self) -> None:
+        """
+        Values this driver cannot encode fail with L{UnsupportedValueError}
+        naming the value, as with the first driver.
+        """
+        refused: list[tuple[str, Any]] = [("first_name", "x\ud800")]
+        if self.driver == "psycopg":
+            refused.append(("first_name", "a\x00b"))
+        else:
+            refused += [("age", float("nan")), ("age", Decimal("-Infinity"))]
+        for column, value in refused:
+            with self.assertRaises(UnsupportedValueError) as caught:
+                await User(**{column: value}).save()
+            self.assertIn(repr(value), str(caught.exception))
         self.assertEqual(await User.count(), 0)
 
     def test_config(self) -> None:
