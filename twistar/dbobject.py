@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from copy import deepcopy
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,6 +46,18 @@ _HOOKS_ON_UPDATE = ("beforeUpdate", "beforeSave")
 @cache
 def _tableNameFor(className: str) -> str:
     return pluralize(underscore(className))
+
+
+# Values that can change in place: a saved object keeps copies of them.
+_MUTABLE_TYPES = frozenset({list, dict, set, bytearray})
+
+
+def _savedCopy(value: Any) -> Any:
+    """
+    @return: C{value} as the object remembers it was saved: a copy when it
+        can change in place, so that such a change counts as one.
+    """
+    return deepcopy(value) if type(value) in _MUTABLE_TYPES else value
 
 
 @contextmanager
@@ -151,13 +164,22 @@ class DBObject(Validator, metaclass=DBObjectType):
             setattr(self, name, value)
 
     @classmethod
-    def _fromRow(cls: type[T], columns: tuple[str, ...], row: Sequence[Any]) -> T:
-        return cls._fromRows(columns, [row])[0]
+    def _fromRow(
+        cls: type[T], columns: tuple[str, ...], row: Sequence[Any], mutable: Sequence[int] = ()
+    ) -> T:
+        return cls._fromRows(columns, [row], mutable)[0]
 
     @classmethod
-    def _fromRows(cls: type[T], columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> list[T]:
+    def _fromRows(
+        cls: type[T], columns: tuple[str, ...], rows: Sequence[Sequence[Any]],
+        mutable: Sequence[int] = (),
+    ) -> list[T]:
         """
         Build objects from rows without calling C{__init__} or C{afterInit}.
+
+        @param mutable: the positions of the columns whose values may be
+            mutable (lists, dicts): the object keeps copies of those to tell
+            changes made in place.
         """
         new = cls.__new__
         objects: list[T] = []
@@ -168,6 +190,8 @@ class DBObject(Validator, metaclass=DBObjectType):
                 obj.__dict__ = state = dict(zip(columns, row))
                 state["_savedColumns"] = columns
                 state["_savedValues"] = row
+                if mutable and not _MUTABLE_TYPES.isdisjoint([type(row[i]) for i in mutable]):
+                    state["_savedValues"] = tuple(map(_savedCopy, row))
                 append(obj)
         return objects
 
@@ -343,11 +367,7 @@ class DBObject(Validator, metaclass=DBObjectType):
     def _markSaved(self, columns: Iterable[str]) -> None:
         state = self.__dict__
         self._savedColumns = tuple(name for name in columns if name in state)
-        # A copy of a bytearray, so that changing it in place counts as a change.
-        self._savedValues = tuple(
-            bytes(value) if type(value) is bytearray else value
-            for value in (state[name] for name in self._savedColumns)
-        )
+        self._savedValues = tuple(_savedCopy(state[name]) for name in self._savedColumns)
 
     def _markStored(self, values: dict[str, Any]) -> None:
         """

@@ -130,6 +130,6 @@ def createInstances(props: Any, klass: type[DBObject]) -> Deferred[Any]:
         return succeed(None)
     if isinstance(props, Mapping):
         return createInstances([props], klass).addCallback(lambda objs: objs[0])
-    objects = [klass._fromRow(tuple(row), tuple(row.values())) for row in props]
+    objects = [klass._fromRow(tuple(row), tuple(row.values()), range(len(row))) for row in props]
     return maybeDeferred(klass._afterLoad, objects)
 

@@ -795,6 +795,14 @@ class InteractionBase:
             Registry.SCHEMAS[tablename] = columns
         return columns
 
+    def mutableColumns(self, description: Sequence[Any]) -> tuple[int, ...]:
+        """
+        @param description: a cursor's C{description}.
+        @return: the positions of the columns whose values the driver may
+            return as mutable objects (lists, dicts).
+        """
+        return ()
+
     def hasColumn(self, txn: Any, tablename: str, column: str) -> bool:
         """
         @return: whether table C{tablename} exists and has C{column}; C{False}
@@ -1229,7 +1237,8 @@ class InteractionBase:
             self.run(txn, query, args)
             columns = tuple(d[0] for d in txn.description)[:-1]
             rows = txn.fetchall()
-            objects = klass._fromRows(columns, [row[:-1] for row in rows])
+            mutable = self.mutableColumns(txn.description[:-1])
+            objects = klass._fromRows(columns, [row[:-1] for row in rows], mutable)
             return [(row[-1], obj) for row, obj in zip(rows, objects)]
 
         return self.runInteraction(select)
@@ -1239,10 +1248,11 @@ class InteractionBase:
     ) -> Any:
         self.run(txn, query, args)
         columns = tuple(d[0] for d in txn.description)
+        mutable = self.mutableColumns(txn.description)
         if one:
             row = txn.fetchone()
-            return None if row is None else klass._fromRow(columns, row)
-        return klass._fromRows(columns, txn.fetchall())
+            return None if row is None else klass._fromRow(columns, row, mutable)
+        return klass._fromRows(columns, txn.fetchall(), mutable)
 
 
 _COMPATIBLE: dict[tuple[type, type], type[TwistarError]] = {}

@@ -12,6 +12,16 @@ from twistar.dbconfig.base import InteractionBase
 
 _UNDEFINED_TABLE = "42P01"
 
+# Type OIDs of columns whose values the drivers return as immutable objects:
+# bool, bytea, "char", name, int8, int2, int4, text, oid, float4, float8,
+# money, bpchar, varchar, date, time, timestamp, timestamptz, interval,
+# timetz, numeric, uuid. Other columns (arrays, json, hstore...) may hold
+# lists and dicts.
+_SCALAR_TYPES = frozenset({
+    16, 17, 18, 19, 20, 21, 23, 25, 26, 700, 701, 790, 1042, 1043, 1082, 1083, 1114, 1184,
+    1186, 1266, 1700, 2950,
+})
+
 
 class PostgreSQLDBConfig(InteractionBase):
     """
@@ -30,6 +40,11 @@ class PostgreSQLDBConfig(InteractionBase):
             "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
             "ORDER BY attnum",
             [self.quoteIdentifier(tablename)],
+        )
+
+    def mutableColumns(self, description: Sequence[Any]) -> tuple[int, ...]:
+        return tuple(
+            index for index, column in enumerate(description) if column[1] not in _SCALAR_TYPES
         )
 
     def lastInsertIDQuery(self) -> str:
