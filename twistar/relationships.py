@@ -518,6 +518,13 @@ def forgetLoaded(owner: Any) -> None:
     owner.__dict__.pop("_preloaded", None)
 
 
+# _LOOSER_THAN_PYTHON: the database may match keys that Python's == tells
+# apart (1 and '1' in a text column on SQLite and MySQL, 'abc' and 'ABC' under
+# a case-insensitive collation). A loaded row whose key equals no owner's
+# cannot be given to the right owner, so nothing is remembered for the owners
+# concerned, and their get() queries: the same answer, without eager loading.
+
+
 def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Deferred[None]:
     """
     Load a has-many or has-one relationship for C{owners}: one query per
@@ -535,7 +542,10 @@ def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Defer
     def assign(results: list[list[Any]]) -> None:
         for children in results:
             for child in children:
-                found[child.__dict__.get(spec.foreignKey)].append(child)
+                siblings = found.get(child.__dict__.get(spec.foreignKey))
+                if siblings is None:
+                    return  # see _LOOSER_THAN_PYTHON
+                siblings.append(child)
         for owner in owners:
             children = found[owner.id]
             _remember(owner, spec.name, (children[0] if children else None) if one else children)
@@ -568,7 +578,12 @@ def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[None]:
         for owner in owners:
             className = owner.__dict__.get(spec.typeColumn) if spec.typeColumn else spec.className
             otherId = owner.__dict__.get(spec.foreignKey)
-            _remember(owner, spec.name, byKey.get((className, otherId)))
+            if otherId is None or className is None:
+                _remember(owner, spec.name, None)
+            elif (className, otherId) in byKey:
+                _remember(owner, spec.name, byKey[(className, otherId)])
+            # Otherwise no parent, or one that SQL matches and == does not
+            # (see _LOOSER_THAN_PYTHON): get() will query.
 
     return gather(loads).addCallback(assign)
 
@@ -591,11 +606,14 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
         )
         loads.append(config.selectKeyedObjects(target, config.convertQuery(query, chunk), chunk))
 
-    def assign(results: list[list[tuple[Any, Any]]]) -> Deferred[None]:
+    def assign(results: list[list[tuple[Any, Any]]]) -> Deferred[None] | None:
         objects = []
         for pairs in results:
             for ownerId, obj in pairs:
-                found[ownerId].append(obj)
+                related = found.get(ownerId)
+                if related is None:
+                    return None  # see _LOOSER_THAN_PYTHON
+                related.append(obj)
                 objects.append(obj)
         for owner in owners:
             _remember(owner, spec.name, found[owner.id])

@@ -15,7 +15,8 @@ from twistar.exceptions import (
     UnsupportedValueError,
     ValidationError,
 )
-from twistar.tests.helpers import DBTestCase
+from twistar.registry import Registry
+from twistar.tests.helpers import DBTestCase, _createTables
 from twistar.tests.models import (
     Avatar,
     Boy,
@@ -231,6 +232,56 @@ class EagerLoadingTests(DBTestCase):
         with self.assertRaises(ReferenceNotSavedError):
             await User.preload([User(first_name="new")], "pictures")
         self.assertEqual(queries.all(), [])
+
+    async def test_keysTheDatabaseMatchesLoosely(self) -> None:
+        """
+        Where the database matches keys that Python tells apart (a text
+        foreign key holding C{'1'} for the id C{1}), eagerly loaded
+        relationships give what a lazy C{get()} gives (by leaving C{get()}
+        to query), and never fail with C{KeyError}.
+        """
+        await self.pool.runInteraction(
+            _createTables, self.backend,
+            {"loose_pictures": ["id {pk}", "name {str}", "user_id {str}"]},
+        )
+        self.addCleanup(self.pool.runOperation, "DROP TABLE loose_pictures")
+
+        class LoosePicture(DBObject):
+            TABLENAME = "loose_pictures"
+            BELONGSTO = [{"name": "user", "class_name": "User"}]
+
+        class LooseUser(DBObject):
+            TABLENAME = "users"
+            HASMANY = [{"name": "pictures", "class_name": "LoosePicture",
+                        "foreign_key": "user_id"}]
+
+        Registry.register(LoosePicture, LooseUser)
+        self.addCleanup(Registry.REGISTRATION.pop, "LoosePicture")
+        self.addCleanup(Registry.REGISTRATION.pop, "LooseUser")
+        ann = await LooseUser(first_name="ann").save()
+        picture = await LoosePicture(name="p", user_id=str(ann.id)).save()
+
+        (loaded,) = await LoosePicture.all(include="user")
+        self.assertEqual((await loaded.user.get()).id, ann.id)
+
+        async def pictureIds(include: list[str]) -> list[Any]:
+            owner = await LooseUser.find(ann.id, include=include)
+            return [p.id for p in await owner.pictures.get()]
+
+        lazy = await self.assertOutcome(pictureIds([]))
+        eager = await self.assertOutcome(pictureIds(["pictures"]))
+        self.assertEqual(eager, lazy)
+        if self.backend != "postgres":  # PostgreSQL has no text = integer
+            self.assertEqual(lazy, [picture.id])
+
+    async def assertOutcome(self, work: Any) -> Any:
+        """
+        @return: what C{work} (awaitable) gives, or the class of what it raises.
+        """
+        try:
+            return await work
+        except Exception as e:
+            return type(e)
 
 
 class CreateManyTests(DBTestCase):
