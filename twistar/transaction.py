@@ -86,6 +86,11 @@ class _Worker:
         self.lock = threading.Lock()
         self.connection: Any = None
         self.cursor: Any = None
+        self.busy = False
+        self.interrupter: Callable[[], None] | None = None
+        # The Deferreds of queued or running statements, with the contexts
+        # to fire them in (used on the reactor thread only).
+        self.pending: dict[Deferred[Any], contextvars.Context | None] = {}
         threads.deferToThreadPool(pool._reactor, pool.threadpool, self.loop).addErrback(
             lambda failure: _log.failure("transaction worker failed", failure)
         )
@@ -128,6 +133,7 @@ class _Worker:
         try:
             self.connection = self.config.connect(self.pool)
             self.cursor = self.connection.cursor()
+            self.interrupter = self.config.interrupter(self.pool, self.connection)
             self.begin()
         except BaseException as e:
             error = _translated(self.config, e)
@@ -159,9 +165,11 @@ class _Worker:
             if error is not None:
                 report(False, TransactionError(f"the transaction has failed: {error}"))
                 continue
+            self.busy = True
             try:
-                report(True, func(self.cursor, *args, **kw))
+                result = func(self.cursor, *args, **kw)
             except BaseException as e:
+                self.busy = False
                 if self.connection is not None and self.config.isConnectionLost(
                     e, self.connection
                 ):
@@ -171,6 +179,38 @@ class _Worker:
                     report(False, error)
                 else:
                     report(False, _translated(self.config, e))
+            else:
+                self.busy = False
+                report(True, result)
+
+    def interrupt(self) -> None:
+        """
+        Stop the statement running now, if any (one waiting for a lock, say),
+        so that a rollback can follow at once. Called on the reactor thread.
+        """
+        interrupter = self.interrupter
+        if interrupter is None or not self.busy:
+            return
+
+        def stop() -> None:
+            try:
+                interrupter()
+            except Exception:
+                _log.failure("could not interrupt a statement of a timed-out transaction")
+
+        self.pool._reactor.callInThread(stop)
+
+    def abandon(self, error: BaseException) -> None:
+        """
+        Fail the Deferreds of the statements still queued or running with
+        C{error}, without waiting for them. Called on the reactor thread.
+        """
+        while self.pending:
+            d, context = self.pending.popitem()
+            if context is None:
+                d.errback(error)
+            else:
+                context.copy().run(d.errback, error)
 
     def begin(self) -> None:
         if self.config.beginStatement:
@@ -265,26 +305,36 @@ class Transaction:
         """
         if self.finished:
             return fail(TransactionError("this transaction has already finished"))
-        return self._submit(func, args, kw, self.context or contextvars.copy_context())
+        return self._submit(func, args, kw, self.context or contextvars.copy_context(), True)
 
     def _submit(
         self, work: Callable[..., Any] | str, args: Any, kw: Any,
-        context: contextvars.Context | None,
+        context: contextvars.Context | None, statement: bool = False,
     ) -> Deferred[Any]:
         """
         Queue C{work} on the worker; its L{Deferred} fires on the reactor, in
         a copy of C{context} (or outside every transaction when C{None}).
+
+        @param statement: C{work} is a statement, which L{_Worker.abandon}
+            may fail before it ends.
         """
         d: Deferred[Any] = Deferred()
         reactor = self.pool._reactor
+        pending = self._worker.pending
+        if statement:
+            pending[d] = context
+
+        def fire(ok: bool, value: Any) -> None:
+            if statement and pending.pop(d, False) is False:
+                return  # abandoned
+            (d.callback if ok else d.errback)(value)
 
         def report(ok: bool, result: Any) -> None:
-            fire = d.callback if ok else d.errback
             value = result if ok else Failure(result)
             if context is None:
-                reactor.callFromThread(fire, value)
+                reactor.callFromThread(fire, ok, value)
             else:
-                reactor.callFromThread(context.copy().run, fire, value)
+                reactor.callFromThread(context.copy().run, fire, ok, value)
 
         self._worker.submit(work, args, kw, report)
         return d
@@ -419,7 +469,7 @@ def _runTransaction(
     context = contextvars.copy_context()
     context.run(_current.set, txn)
     txn.context = context
-    state = {"timedOut": False}
+    state = {"timedOut": False, "busy": False}
 
     def cancel(d: Deferred[Any]) -> None:
         inner.cancel()
@@ -444,11 +494,17 @@ def _runTransaction(
         d = txn.rollback()
         if state["timedOut"]:
             failure = Failure(_timedOut(timeout))
+            if state["busy"]:
+                # The statement may not stop before the lock it waits for is
+                # released: do not wait for the rollback that follows it.
+                deliver(result.errback, failure)
         d.addBoth(lambda _: deliver(result.errback, _transactionFailure(failure)))
         return d
 
     def expire() -> None:
         state["timedOut"] = True
+        state["busy"] = txn._worker.busy
+        txn._worker.interrupt()
         inner.cancel()
 
     timer = txn.pool._reactor.callLater(timeout or DEFAULT_TIMEOUT, expire)
@@ -503,6 +559,7 @@ class _TransactionBlock:
         self._token: contextvars.Token[Transaction | None] | None = None
         self._timer: Any = None
         self._expired: Deferred[None] | None = None
+        self._busyAtExpiry = False
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
         return _decorate(func, self.isolation, self.timeout)
@@ -525,8 +582,13 @@ class _TransactionBlock:
 
     def _expire(self, txn: Transaction) -> None:
         # The block is still running: roll back now; its end reports it.
+        worker = txn._worker
+        self._busyAtExpiry = worker.busy
+        worker.interrupt()
         self._expired = txn.rollback()
         self._expired.addErrback(lambda f: None)
+        # Last: the block's code may go on (and end) right here.
+        worker.abandon(_timedOut(self.timeout))
 
     async def __aexit__(
         self, excType: type[BaseException] | None, exc: BaseException | None,
@@ -539,7 +601,11 @@ class _TransactionBlock:
         if timer.active():
             timer.cancel()
         if expired is not None:
-            await expired
+            if self._busyAtExpiry:
+                # As in _runTransaction: the rollback follows the statement.
+                expired.addErrback(lambda f: None)
+            else:
+                await expired
             raise _timedOut(self.timeout) from exc
         if excType is None:
             await txn.commit()

@@ -471,6 +471,18 @@ class InteractionBase:
             pass
         return False
 
+    def interrupter(
+        self, pool: adbapi.ConnectionPool, connection: Any
+    ) -> Callable[[], None] | None:
+        """
+        Called on C{connection}'s thread.
+
+        @return: a function that, called from another thread (not the
+            reactor's: it may block), stops the statement running on
+            C{connection}, which then fails; C{None} if there is no way.
+        """
+        return None
+
     def isConnectionLost(self, error: BaseException, connection: Any) -> bool:
         """
         @return: whether C{error} means the connection is dead.

@@ -5,7 +5,7 @@ MySQL and MariaDB, through C{MySQLdb} (the C{mysqlclient} package) or C{pymysql}
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -71,6 +71,18 @@ class MySQLDBConfig(InteractionBase):
             or code in _CONNECTION_LOST_CODES
             or type(error).__name__ == "InterfaceError"
         )
+
+    def interrupter(self, pool: adbapi.ConnectionPool, connection: Any) -> Callable[[], None]:
+        serverThread = int(connection.thread_id())
+
+        def kill() -> None:
+            killer = pool.dbapi.connect(*pool.connargs, **pool.connkw)
+            try:
+                killer.cursor().execute(f"KILL QUERY {serverThread}")
+            finally:
+                killer.close()
+
+        return kill
 
     def isMissingTable(self, error: BaseException) -> bool:
         return bool(error.args) and error.args[0] == _NO_SUCH_TABLE

@@ -5,7 +5,7 @@ PostgreSQL, through C{psycopg2} or C{psycopg} (version 3).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twistar.dbconfig.base import InteractionBase
@@ -56,6 +56,9 @@ class PostgreSQLDBConfig(InteractionBase):
             or bool(getattr(connection, "closed", False))
             or bool(getattr(connection, "broken", False))
         )
+
+    def interrupter(self, pool: Any, connection: Any) -> Callable[[], None]:
+        return connection.cancel  # type: ignore[no-any-return]
 
     def isMissingTable(self, error: BaseException) -> bool:
         code = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)

@@ -5,6 +5,7 @@ SQLite, through the standard library's C{sqlite3} module.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -49,6 +50,9 @@ class SQLiteDBConfig(InteractionBase):
 
     def lastInsertIDQuery(self) -> str:
         return "SELECT last_insert_rowid()"
+
+    def interrupter(self, pool: Any, connection: Any) -> Callable[[], None]:
+        return connection.interrupt  # type: ignore[no-any-return]
 
     def isMissingTable(self, error: BaseException) -> bool:
         return str(error).startswith("no such table")

@@ -419,6 +419,46 @@ class TransactionTests(DBTestCase):
         await self.assertPoolIdle()
         self.assertEqual(await names(), [])
 
+    async def test_timeoutInterruptsLockWait(self) -> None:
+        """
+        A transaction whose statement waits for a lock that another
+        transaction holds fails with L{TransactionTimeoutError} at its
+        timeout, in both forms: the waiting statement is interrupted, not
+        waited for until the lock is released. The holder is unaffected.
+        """
+        await Transactor(first_name="row", age=1).save()
+        locked: defer.Deferred[None] = defer.Deferred()
+        release: defer.Deferred[None] = defer.Deferred()
+        # Without the interruption the waiters would end only after this.
+        safety: Any = reactor.callLater(30, release.callback, None)  # type: ignore[arg-type]
+        self.addCleanup(lambda: safety.cancel() if safety.active() else None)
+
+        @transaction(timeout=60)
+        async def holder(txn: Any) -> None:
+            await self.config.update("users", {"age": 2}, where=["first_name = ?", "row"])
+            locked.callback(None)
+            await release
+
+        @transaction(timeout=0.5)
+        async def waiter(txn: Any) -> None:
+            await self.config.update("users", {"age": 3}, where=["first_name = ?", "row"])
+
+        async def blockWaiter() -> None:
+            async with transaction(timeout=0.5):
+                await self.config.update("users", {"age": 4}, where=["first_name = ?", "row"])
+
+        holding = holder()
+        await locked
+        await self.assertFailure(waiter(), TransactionTimeoutError)
+        with self.assertRaises(TransactionTimeoutError):
+            await blockWaiter()
+        self.assertFalse(release.called, "the waiters ended only when the lock was released")
+        release.callback(None)
+        await holding
+        await self.assertPoolIdle()
+        (row,) = await Transactor.findBy(first_name="row")
+        self.assertEqual(row.age, 2)
+
     async def test_badOptions(self) -> None:
         """
         A timeout that is not a positive number of seconds, or an isolation
