@@ -128,16 +128,51 @@ class _Worker:
                     break
                 self.answerClosed(func, report)
 
-    def work(self) -> None:
-        error: BaseException | None = None
+    def open(self) -> BaseException | None:
+        """
+        Connect and begin; with a reconnecting pool, once more on a new
+        connection if the pool's was dead.
+
+        @return: the error that stops the transaction, if any.
+        """
+        for attempt in (1, 2):
+            try:
+                self.connection = self.config.connect(self.pool)
+                self.cursor = self.connection.cursor()
+                self.interrupter = self.config.interrupter(self.pool, self.connection)
+                self.begin()
+                return None
+            except BaseException as e:
+                lost = self.isLost(e)
+                self.discard(e)
+                if not (lost and self.pool.reconnect and attempt == 1):
+                    return _translated(self.config, e)
+        raise AssertionError("unreachable")
+
+    def isLost(self, error: BaseException) -> bool:
+        return self.connection is not None and self.config.isConnectionLost(
+            error, self.connection
+        )
+
+    def runFirst(self, func: Callable[..., Any], args: Any, kw: Any) -> Any:
+        """
+        Run the transaction's first work; with a reconnecting pool, again on
+        a new connection if the pool's was dead (nothing had run on it).
+        """
         try:
-            self.connection = self.config.connect(self.pool)
-            self.cursor = self.connection.cursor()
-            self.interrupter = self.config.interrupter(self.pool, self.connection)
-            self.begin()
+            return func(self.cursor, *args, **kw)
         except BaseException as e:
-            error = _translated(self.config, e)
+            if not (self.pool.reconnect and self.isLost(e)):
+                raise
             self.discard(e)
+        error = self.open()
+        if error is not None:
+            raise error
+        return func(self.cursor, *args, **kw)
+
+    def work(self) -> None:
+        error = self.open()
+        first = True
         while True:
             try:
                 item = self.queue.get(timeout=1.0)
@@ -167,12 +202,10 @@ class _Worker:
                 continue
             self.busy = True
             try:
-                result = func(self.cursor, *args, **kw)
+                result = self.runFirst(func, args, kw) if first else func(self.cursor, *args, **kw)
             except BaseException as e:
                 self.busy = False
-                if self.connection is not None and self.config.isConnectionLost(
-                    e, self.connection
-                ):
+                if self.isLost(e):
                     error = ConnectionLostError("the connection was lost in a transaction")
                     error.__cause__ = e
                     self.discard(e)
@@ -182,6 +215,7 @@ class _Worker:
             else:
                 self.busy = False
                 report(True, result)
+            first = False
 
     def interrupt(self) -> None:
         """

@@ -40,6 +40,7 @@ from twistar.tests.helpers import (
 )
 from twistar.tests.models import User
 from twistar.tests.servers import serverFromEnvironment
+from twistar.utils import transaction
 
 
 class ValuesTest(DBObject):
@@ -317,6 +318,37 @@ class ReconnectTests(DBTestCase):
             sorted([f"b{i}" for i in range(20)] + [f"a{i}" for i in range(20)]),
         )
 
+    async def test_transactionsAfterRestart(self) -> None:
+        """
+        After the server restarted, transactions on a reconnecting pool
+        succeed at once, each pool connection being found dead before the
+        transaction ran anything on it; their work is committed once.
+        """
+
+        @transaction
+        async def add(txn: Any, name: str) -> int:
+            await User(first_name=name).save()
+            return await User.count()
+
+        @transaction(isolation="SERIALIZABLE")
+        async def addSerializable(txn: Any, name: str) -> None:
+            await User(first_name=name).save()
+
+        # Give every pool thread a connection.
+        await defer.gatherResults([add(f"b{i}") for i in range(self.pool.max)])
+        await threads.deferToThread(self.server.stop)
+        await threads.deferToThread(self.server.start)
+        names = [f"a{i}" for i in range(self.pool.max + 1)]
+        for name in names[:3]:
+            await add(name)
+        for name in names[3:]:
+            await addSerializable(name)
+        rows = await self.config.select("users", select="first_name")
+        self.assertEqual(
+            sorted(row["first_name"] for row in rows),
+            sorted([f"b{i}" for i in range(self.pool.max)] + names),
+        )
+
     async def test_reconnectingMySQLPool(self) -> None:
         """
         C{ReconnectingMySQLConnectionPool} runs interactions again after the
@@ -361,8 +393,6 @@ class DriverTests(unittest.TestCase):
         literal percent sign, and a unique violation (with the driver's
         exception attributes), through the other driver.
         """
-        from twistar.utils import transaction
-
         self.assertEqual(Registry.getConfig().paramstyle, "format")
         user = await User(first_name="100% O'Brien ?", age=3).save()
         self.assertEqual((await User.find(user.id)).first_name, "100% O'Brien ?")
