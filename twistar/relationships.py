@@ -286,16 +286,17 @@ class HasMany(Relationship):
             link[spec.typeColumn] = type(self.inst).__name__
             unlink[spec.typeColumn] = None
         q = self.config.quoteIdentifier
+        chunks = _chunks(ids, _chunkSize())
         keep = self._ownerWhere()
-        if ids:
-            keep = [f"{keep[0]} AND {q('id')} NOT IN ({', '.join('?' * len(ids))})",
-                    *keep[1:], *ids]
+        if len(chunks) == 1:
+            keep = [f"{keep[0]} AND {q('id')} NOT IN ({_inList(len(ids))})", *keep[1:], *ids]
+        # Otherwise too many ids for one statement: unlink all, link again.
         config = self.config
 
         def run(txn: Any) -> None:
             config.update(table, unlink, where=keep, txn=txn)
-            if ids:
-                where = [f"{q('id')} IN ({', '.join('?' * len(ids))})", *ids]
+            for chunk in chunks:
+                where = [f"{q('id')} IN ({_inList(len(chunk))})", *chunk]
                 config.update(table, link, where=where, txn=txn)
 
         def remember(_: Any) -> None:

@@ -34,6 +34,7 @@ from twistar.tests.models import (
     Picture,
     User,
 )
+from twistar.tests.test_logging import captureQueries
 
 # An id given explicitly to a boy and a girl so that both have the same one;
 # far above anything the tables' own counters reach in the tests.
@@ -150,6 +151,23 @@ class HasManyTests(RelationshipTestCase):
         self.assertEqual(theirs.user_id, user.id)
         self.assertEqual(sorted(p.id for p in await user.pictures.get()),
                          sorted([medium.id, theirs.id]))
+
+    async def test_setMany(self) -> None:
+        """
+        C{set()} with more objects than one statement takes parameters
+        splits its statements, with the same result.
+        """
+        self.patch(type(self.config), "maxParameters", 5)
+        user, other, (small, medium, large), theirs = await self.makePictures()
+        more = [await Picture(name=f"p{i}", user_id=other.id).save() for i in range(6)]
+        queries = captureQueries(self)
+        await user.pictures.set([medium, theirs, *more])
+        self.assertTrue(all(query.count("?") + query.count("%s") <= 5 for query in queries))
+        self.assertEqual(await self.column(Picture, small.id, "user_id"), None)
+        self.assertEqual(await self.column(Picture, large.id, "user_id"), None)
+        self.assertEqual(sorted(p.id for p in await user.pictures.get()),
+                         sorted([medium.id, theirs.id] + [p.id for p in more]))
+        self.assertEqual(await other.pictures.count(), 0)
 
     async def test_clear(self) -> None:
         """
