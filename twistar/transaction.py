@@ -149,6 +149,16 @@ class _Worker:
                     return _translated(self.config, e)
         raise AssertionError("unreachable")
 
+    def level(self) -> str | None:
+        """
+        @return: the isolation level of the transaction (C{None} when it is
+            the database's default, not known here).
+        """
+        if self.isolation is None and len(self.config.isolationLevels) == 1:
+            (only,) = self.config.isolationLevels
+            return only
+        return self.isolation
+
     def isLost(self, error: BaseException) -> bool:
         return self.connection is not None and self.config.isConnectionLost(
             error, self.connection
@@ -323,6 +333,11 @@ class Transaction:
         if parent is not None and parent.pool is Registry.DBPOOL:
             if parent.finished:
                 raise TransactionError("the enclosing transaction has already finished")
+            if isolation is not None and isolation != parent._worker.level():
+                raise TransactionError(
+                    f"a nested transaction runs at the isolation level of the enclosing "
+                    f"one; start that one with isolation={isolation!r}"
+                )
             name = f"twistar_sp{next(_savepointNumbers)}"
             txn = cls(parent._worker, parent, name)
             txn.run(_runStatement, config, f"SAVEPOINT {name}").addErrback(lambda f: None)

@@ -316,6 +316,40 @@ class TransactionTests(DBTestCase):
         await self.assertFailure(defer.ensureDeferred(bad()), TransactionError)
         self.assertEqual(await names(), ["ann"])
 
+    async def test_nestedIsolation(self) -> None:
+        """
+        A nested transaction runs at the enclosing one's isolation level:
+        asking for that level is fine, asking for another fails with
+        L{TransactionError} before anything runs (also when the enclosing
+        one uses the database's default, except on SQLite, which is always
+        serializable), and the enclosing transaction can go on.
+        """
+        server = self.backend != "sqlite"
+
+        @transaction(isolation="SERIALIZABLE")
+        async def serializable(txn: Any) -> None:
+            async with transaction(isolation="serializable"):
+                await Transactor(first_name="same").save()
+            if server:
+                with self.assertRaises(TransactionError):
+                    async with transaction(isolation="READ COMMITTED"):
+                        await Transactor(first_name="never").save()
+
+        @transaction
+        async def default(txn: Any) -> None:
+            await Transactor(first_name="default").save()
+            if server:
+                with self.assertRaises(TransactionError):
+                    async with transaction(isolation="SERIALIZABLE"):
+                        await Transactor(first_name="never").save()
+            else:
+                async with transaction(isolation="SERIALIZABLE"):
+                    await Transactor(first_name="sqlite").save()
+
+        await serializable()
+        await default()
+        self.assertEqual(await names(), ["default", "same"] + ([] if server else ["sqlite"]))
+
     async def test_afterCommitAndRollbackHooks(self) -> None:
         """
         C{afterCommit} runs once the enclosing transaction commits (at once
