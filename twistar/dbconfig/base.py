@@ -270,6 +270,14 @@ class InteractionBase:
             )
         return converted
 
+    def fragment(self, sql: str) -> str:
+        """
+        @return: C{sql}, a trusted fragment without placeholders (an
+            C{orderby}, say), as the driver reads it: C{%} doubled for the
+            C{%s} drivers, which format the whole statement.
+        """
+        return sql if self.placeholder == "?" else sql.replace("%", "%%")
+
     def whereToString(self, where: Where | None) -> tuple[str, list[Any]]:
         """
         @param where: C{[condition, arg, ...]} with C{?} placeholders.
@@ -613,15 +621,16 @@ class InteractionBase:
         if id is not None:
             idWhere: list[Any] = ["id = ?", id]
             where = idWhere if where is None else _joinWheres(idWhere, where)
-        parts = [f"SELECT {select or '*'} FROM {self.quoteIdentifier(tablename)}"]
+        trusted = self.fragment
+        parts = [f"SELECT {trusted(select or '*')} FROM {self.quoteIdentifier(tablename)}"]
         args: list[Any] = []
         if where is not None:
             condition, args = self.whereToString(where)
             parts.append(f" WHERE {condition}")
         if group:
-            parts.append(f" GROUP BY {group}")
+            parts.append(f" GROUP BY {trusted(group)}")
         if orderby:
-            parts.append(f" ORDER BY {orderby}")
+            parts.append(f" ORDER BY {trusted(orderby)}")
         parts.append(self.limitClause(limit))
         return "".join(parts)
 

@@ -364,6 +364,29 @@ class LiteralTests(SafetyTestCase):
         self.assertEqual(await Member.deleteAll(["first_name LIKE 'Jo%'"]), 1)
         self.assertEqual(sorted(m.first_name for m in await Member.all()), ["Ann", "Bob"])
 
+    async def test_percentInFragments(self):
+        """
+        A C{%} in C{orderby}, C{group} and C{select} (a modulo, a C{LIKE}
+        pattern) is plain SQL, with and without a where, in C{find}, the
+        low-level C{select} and a relationship's C{get}.
+        """
+        byParity = [m.first_name for m in await Member.find(orderby="age % 2, first_name")]
+        self.assertEqual(byParity, ["Bob", "Ann", "Joan"])
+        found = await Member.find(where=["age > ?", 0], orderby="age % 2 DESC, first_name")
+        self.assertEqual([m.first_name for m in found], ["Ann", "Joan", "Bob"])
+        rows = await self.config.select(
+            "users", where=["age > ?", 0], select="age % 2 AS parity, COUNT(*) AS n",
+            group="age % 2", orderby="age % 2",
+        )
+        self.assertEqual([(row["parity"], row["n"]) for row in rows], [(0, 1), (1, 2)])
+        rows = await self.config.select(
+            "users", select="first_name LIKE 'Jo%' AS jo", orderby="first_name LIKE '%n', id"
+        )
+        self.assertEqual(sorted(bool(row["jo"]) for row in rows), [False, False, True])
+        await Picture(name="q", size=4, user_id=self.ann.id).save()
+        pictures = await self.ann.pictures.get(orderby="size % 2, name")
+        self.assertEqual([p.name for p in pictures], ["q", "p"])
+
     async def test_quotedMarkers(self):
         """
         A C{'?'} or C{'%s'} literal in a condition is compared as text, next
