@@ -172,7 +172,7 @@ class _Worker:
         try:
             return func(self.cursor, *args, **kw)
         except BaseException as e:
-            if not (self.pool.reconnect and self.isLost(e)):
+            if not (self.pool.reconnect and self.config.replayable and self.isLost(e)):
                 raise
             self.discard(e)
         error = self.open()

@@ -207,6 +207,9 @@ class InteractionBase:
     """The isolation levels a transaction may ask for."""
     beginStatement: ClassVar[str | None] = None
     """A statement that opens a transaction, where the driver does not."""
+    replayable: ClassVar[bool] = True
+    """Work whose connection died before it committed left nothing behind,
+    so a reconnecting pool may run it again on a new connection."""
     valueAdapters: ClassVar[dict[type, Callable[[Any], Any]]] = {}
     """Conversions applied to argument values of these exact types."""
     storableTypes: ClassVar[frozenset[type]] = _STORABLE_TYPES
@@ -424,7 +427,7 @@ class InteractionBase:
         self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Any, kw: Any,
         translate: bool = True,
     ) -> Any:
-        attempts = 2 if pool.reconnect else 1
+        attempts = 2 if pool.reconnect and self.replayable else 1
         for attempt in range(1, attempts + 1):
             connection = self.connect(pool, translate)
             try:
@@ -446,12 +449,18 @@ class InteractionBase:
 
     def connect(self, pool: adbapi.ConnectionPool, translate: bool = True) -> Any:
         """
-        @return: this pool thread's DB-API connection.
+        @return: this pool thread's DB-API connection; on a reconnecting pool
+            where work cannot be run again (not L{replayable}), one checked
+            to be alive.
         @raise ConnectionLostError: if no connection can be made (the
             driver's own exception when not C{translate}).
         """
         try:
-            return pool.connect()
+            connection = pool.connect()
+            if pool.reconnect and not self.replayable and not self.isAlive(connection):
+                self.drop(pool, connection)
+                connection = pool.connect()
+            return connection
         except Exception as e:
             if not translate:
                 raise
@@ -470,6 +479,14 @@ class InteractionBase:
                 return True
             except Exception:
                 pass
+        self.drop(pool, connection)
+        return False
+
+    def drop(self, pool: adbapi.ConnectionPool, connection: Any) -> None:
+        """
+        Close C{connection} (of this pool thread) and forget it, so that the
+        thread's next use reconnects.
+        """
         tid = pool.threadID()
         if pool.connections.get(tid) is connection:
             del pool.connections[tid]
@@ -477,7 +494,13 @@ class InteractionBase:
             connection.close()
         except Exception:
             pass
-        return False
+
+    def isAlive(self, connection: Any) -> bool:
+        """
+        @return: whether C{connection} still reaches the server (one round
+            trip); used where work cannot be run again.
+        """
+        return True
 
     def interrupter(
         self, pool: adbapi.ConnectionPool, connection: Any

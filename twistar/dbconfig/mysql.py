@@ -43,6 +43,10 @@ class MySQLDBConfig(InteractionBase):
     supportsUpdateLimit = True
     sequenceArguments = True
     maxParameters = 65535
+    # MyISAM tables and DDL are not transactional: work cut off by a lost
+    # connection may have been applied, so it is never run again; a
+    # reconnecting pool checks its connection before using it instead.
+    replayable = False
     # MySQLdb would store the repr of bytearray and memoryview values.
     valueAdapters = {bytearray: bytes, memoryview: bytes, Decimal: _finiteDecimal}
 
@@ -84,6 +88,13 @@ class MySQLDBConfig(InteractionBase):
 
         return kill
 
+    def isAlive(self, connection: Any) -> bool:
+        try:
+            connection.ping(False)  # MySQLdb and PyMySQL: do not reconnect
+        except Exception:
+            return False
+        return True
+
     def isMissingTable(self, error: BaseException) -> bool:
         return bool(error.args) and error.args[0] == _NO_SUCH_TABLE
 
@@ -98,10 +109,11 @@ class ReconnectingMySQLConnectionPool(adbapi.ConnectionPool):
     An C{adbapi.ConnectionPool} for MySQL that reconnects after the server
     went away.
 
-    An interaction whose connection is found dead before it committed ran in
-    a transaction the server rolled back, so it is retried once on a new
-    connection; one that fails while committing is never retried, since its
-    commit may have been applied. Other errors are raised as the driver's.
+    Before each interaction, the pool thread's connection is checked (a
+    ping) and replaced when the server dropped it. An interaction cut off by
+    a lost connection is never run again, since part of it may have been
+    applied (MyISAM tables and DDL are not transactional): it fails with the
+    driver's error, as do other errors.
     """
 
     reconnect = True

@@ -15,7 +15,7 @@ from datetime import time as clock
 from decimal import Decimal
 from typing import Any
 
-from twisted.internet import defer, threads
+from twisted.internet import defer, reactor, threads
 from twisted.trial import unittest
 
 from twistar.dbconfig.mysql import ReconnectingMySQLConnectionPool
@@ -348,6 +348,44 @@ class ReconnectTests(DBTestCase):
             sorted(row["first_name"] for row in rows),
             sorted([f"b{i}" for i in range(self.pool.max)] + names),
         )
+
+    async def test_connectionKilledMidInteraction(self) -> None:
+        """
+        An interaction whose connection is killed after a statement ran runs
+        again only where the server undid that statement: on PostgreSQL it
+        is replayed and succeeds; on MySQL (a MyISAM table keeps the row) it
+        fails with L{ConnectionLostError}. The row is written exactly once.
+        """
+        engine = " ENGINE=MyISAM" if self.backend == MYSQL else ""
+        await self.pool.runOperation(f"CREATE TABLE killed (n INTEGER){engine}")
+        self.addCleanup(self.pool.runOperation, "DROP TABLE killed")
+        killer = makePool(cp_min=1, cp_max=1)
+        self.addCleanup(closePool, killer)
+        ownId, kill = {
+            MYSQL: ("SELECT CONNECTION_ID()", "KILL {}"),
+            POSTGRES: ("SELECT pg_backend_pid()", "SELECT pg_terminate_backend({})"),
+        }[self.backend]
+        attempts = []
+
+        def work(cursor: Any) -> None:
+            attempts.append(1)
+            cursor.execute("INSERT INTO killed (n) VALUES (1)")
+            if len(attempts) == 1:
+                cursor.execute(ownId)
+                (connectionId,) = cursor.fetchone()
+                threads.blockingCallFromThread(
+                    reactor, killer.runQuery, kill.format(int(connectionId))
+                )
+            cursor.execute("SELECT 1")
+
+        if self.backend == MYSQL:
+            with self.assertRaises(ConnectionLostError):
+                await self.config.runInteraction(work)
+            self.assertEqual(len(attempts), 1)
+        else:
+            await self.config.runInteraction(work)
+            self.assertEqual(len(attempts), 2)
+        self.assertEqual(await self.config.count("killed"), 1)
 
     async def test_reconnectingMySQLPool(self) -> None:
         """
