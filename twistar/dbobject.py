@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from inflection import pluralize, underscore
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from twistar.exceptions import (
     DBObjectSaveError,
+    IntegrityError,
     InvalidRelationshipError,
+    TransactionError,
     UnknownColumnError,
     ValidationError,
 )
@@ -608,7 +611,10 @@ class DBObject(Validator, metaclass=DBObjectType):
     def findOrCreate(cls, **attrs: Any) -> Deferred[Any]:
         """
         @return: a L{Deferred} of the first object matching C{attrs}, or of a
-            new object with them, saved (in one transaction).
+            new object with them, saved (in one transaction). When a unique
+            constraint refuses the new row because a concurrent call saved
+            a matching one first, the look-up runs again (in a new
+            transaction, which sees that row).
         """
 
         def findOrSave(txn: Any) -> Deferred[Any]:
@@ -617,7 +623,13 @@ class DBObject(Validator, metaclass=DBObjectType):
 
             return cls.findBy(**attrs).addCallback(chooseOrCreate)
 
-        return runInTransaction(findOrSave)
+        def lookAgain(failure: Failure) -> Any:
+            failure.trap(TransactionError)
+            if not isinstance(failure.value.__cause__, IntegrityError):
+                return failure
+            return runInTransaction(findOrSave)
+
+        return runInTransaction(findOrSave).addErrback(lookAgain)
 
     @classmethod
     def all(cls, include: str | Sequence[str] | None = None) -> Deferred[list[Any]]:

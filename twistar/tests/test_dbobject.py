@@ -4,7 +4,7 @@ deleting, refreshing, finders, identity.
 """
 
 from twisted.internet import reactor, task
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
 from twistar.dbobject import DBObject
@@ -897,6 +897,35 @@ class FindByTests(DBTestCase):
         self.assertEqual((created.first_name, created.last_name), ("B", "Y"))
         self.assertEqual(await User.count(), 4)
         self.assertEqual(await User.findBy(first_name="B", last_name="Y"), [created])
+
+    async def test_findOrCreateRace(self):
+        """
+        Two concurrent C{findOrCreate} calls for a row with a unique column,
+        both finding nothing and both inserting: the one refused by the
+        constraint looks again and fires with the row the other saved.
+        """
+        waiting: list[Deferred[bool]] = []
+
+        class RacingUnique(DBObject):
+            TABLENAME = "uniques"
+
+            def beforeCreate(self):
+                # Insert only once both calls have looked and found nothing.
+                if len(waiting) == 2:
+                    return True
+                waiting.append(Deferred())
+                if len(waiting) == 2:
+                    for each in waiting:
+                        reactor.callLater(0, each.callback, True)
+                return waiting[-1]
+
+        Registry.register(RacingUnique)
+        self.addCleanup(Registry.REGISTRATION.pop, "RacingUnique")
+        results = await gatherResults(
+            [RacingUnique.findOrCreate(code="race"), RacingUnique.findOrCreate(code="race")]
+        )
+        self.assertEqual(results[0], results[1])
+        self.assertEqual(await RacingUnique.count(), 1)
 
     async def test_findOrCreateInTransaction(self):
         """
