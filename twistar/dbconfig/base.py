@@ -417,10 +417,13 @@ class InteractionBase:
 
     @property
     def pool(self) -> adbapi.ConnectionPool:
-        """The current L{Registry.DBPOOL}."""
+        """The current L{Registry.DBPOOL}, which must not be closed."""
         pool = Registry.DBPOOL
         if pool is None:
             raise TwistarError("Registry.DBPOOL is not set")
+        # Not running, and no start pending: closed (its work would never run).
+        if not pool.running and getattr(pool, "startID", None) is None:
+            raise TwistarError("Registry.DBPOOL is closed: assign an open pool to it")
         return pool
 
     def _interact(

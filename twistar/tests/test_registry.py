@@ -4,6 +4,7 @@ Tests for L{twistar.registry.Registry}.
 
 from datetime import date
 
+from twisted.internet.defer import maybeDeferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from twistar.dbconfig.mysql import MySQLDBConfig
@@ -15,6 +16,7 @@ from twistar.registry import Registry
 from twistar.tests.helpers import TABLES, DBTestCase, closePool, makePool, tableDDL
 from twistar.tests.models import User
 from twistar.tests.test_logging import captureQueries
+from twistar.utils import transaction
 
 
 class FakePool:
@@ -114,6 +116,19 @@ class RegistryDBTests(DBTestCase):
     """
     Tests for L{Registry} with real pools.
     """
+
+    async def test_closedPool(self):
+        """
+        Work on a closed pool fails at once with a L{TwistarError} saying
+        so, instead of never running.
+        """
+        await User(first_name="a").save()
+        self.pool.close()
+        calls = [lambda: User.find(1), lambda: User(first_name="b").save(),
+                 lambda: self.config.select("users"), transaction(lambda txn: None)]
+        for call in calls:
+            error = await self.assertFailure(maybeDeferred(call), TwistarError)
+            self.assertIn("closed", str(error))
 
     def test_getDBAPIClass(self):
         """
