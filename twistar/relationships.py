@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 
 from twistar.dbconfig.base import checkWhere
 from twistar.exceptions import (
+    DBObjectSaveError,
     InvalidRelationshipError,
     ReferenceNotSavedError,
     ValidationError,
@@ -333,8 +334,9 @@ class HasOne(Relationship):
         Make C{other} the related object (saving it), unlinking any previous
         one, in one transaction.
 
-        @return: a L{Deferred} of C{other}; it fails with L{ValidationError}
-            (changing nothing) if C{other} is invalid.
+        @return: a L{Deferred} of C{other}; it fails, changing nothing, with
+            L{ValidationError} if C{other} is invalid, and with
+            L{DBObjectSaveError} if one of its hooks cancels its save.
         """
         _requireClass([other], self.otherklass)
         spec = self.spec
@@ -354,6 +356,8 @@ class HasOne(Relationship):
         def saved(obj: DBObject) -> DBObject:
             if obj.__dict__.get("errors"):
                 raise ValidationError(f"{obj!r} is invalid; nothing was changed", [obj])
+            if obj.id is None or obj._changedValues(link):
+                raise DBObjectSaveError(f"a hook cancelled saving {obj!r}; nothing was changed")
             return obj
 
         def run(txn: Any) -> Deferred[Any]:
@@ -365,7 +369,9 @@ class HasOne(Relationship):
                 other.__dict__.pop(name, None)
             other.__dict__.update(before)
             cause = failure.value.__cause__
-            return Failure(cause) if isinstance(cause, ValidationError) else failure
+            if isinstance(cause, (ValidationError, DBObjectSaveError)):
+                return Failure(cause)
+            return failure
 
         return runInTransaction(run).addCallbacks(self._forget, failed)
 

@@ -13,6 +13,7 @@ from twistar.dbobject import DBObject
 from twistar.exceptions import (
     ClassNotRegisteredError,
     DatabaseError,
+    DBObjectSaveError,
     InvalidRelationshipError,
     ReferenceNotSavedError,
     ValidationError,
@@ -229,6 +230,37 @@ class HasOneTests(RelationshipTestCase):
         self.assertEqual((await user.avatar.get()).id, old.id)
         self.assertIsNone(invalid.id)
         self.assertNotIn("user_id", invalid.__dict__)
+
+    async def test_setCancelledByHook(self) -> None:
+        """
+        C{set()} with an object whose hook cancels its save (new or saved)
+        fails with L{DBObjectSaveError} and changes nothing: the previous
+        object stays linked.
+        """
+
+        class VetoedAvatar(DBObject):
+            TABLENAME = "avatars"
+
+            def beforeSave(self) -> bool:
+                return self.name != "veto"
+
+        Registry.register(VetoedAvatar)
+        self.addCleanup(Registry.REGISTRATION.pop, "VetoedAvatar")
+
+        class Owner(DBObject):
+            TABLENAME = "users"
+            HASONE = [{"name": "avatar", "class_name": "VetoedAvatar", "foreign_key": "user_id"}]
+
+        user = await Owner(first_name="Ann").save()
+        old = await VetoedAvatar(name="old", user_id=user.id).save()
+        saved = await VetoedAvatar(name="free").save()
+        saved.name = "veto"
+        for vetoed in (VetoedAvatar(name="veto"), saved):
+            with self.assertRaises(DBObjectSaveError):
+                await user.avatar.set(vetoed)
+            self.assertEqual((await user.avatar.get()).id, old.id)
+            self.assertEqual(await VetoedAvatar.count(), 2)
+        self.assertIsNone((await VetoedAvatar.find(saved.id)).user_id)
 
     async def test_get(self) -> None:
         """
