@@ -242,7 +242,7 @@ class HasOneTests(RelationshipTestCase):
             TABLENAME = "avatars"
 
             def beforeSave(self) -> bool:
-                return self.name != "veto"
+                return self.__dict__.get("name") != "veto"
 
         Registry.register(VetoedAvatar)
         self.addCleanup(Registry.REGISTRATION.pop, "VetoedAvatar")
