@@ -1253,8 +1253,7 @@ class InteractionBase:
             raise CannotRefreshError(f"{tablename} has no row with id {obj.id!r}")
         columns = tuple(d[0] for d in txn.description)
         obj.__dict__.update(zip(columns, row))
-        obj._savedColumns = columns
-        obj._savedValues = tuple(row)
+        obj._markSaved(columns)
         return obj
 
     def selectObjects(

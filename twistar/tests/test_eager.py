@@ -431,7 +431,7 @@ class DirtyTrackingTests(DBTestCase):
         """
         A list or dict value (a PostgreSQL array or JSON column) changed in
         place counts as a change at the next save, whether the object was
-        loaded or saved; unchanged ones send no UPDATE. The other databases have no
+        loaded, saved or refreshed; unchanged ones send no UPDATE. The other databases have no
         such columns and refuse such values.
         """
         if self.backend != "postgres":
@@ -462,6 +462,10 @@ class DirtyTrackingTests(DBTestCase):
         self.assertIn("tags", update)
         self.assertNotIn("doc", update)
         self.assertEqual((await InPlace.find(saved.id)).tags, [2, 3])
+        await loaded.refresh()
+        loaded.tags.append(4)
+        await loaded.save()
+        self.assertEqual((await InPlace.find(saved.id)).tags, [2, 3, 4])
         # psycopg2 stores a dict only wrapped in Json: changed in place, the
         # dict is seen as changed, and refused rather than silently kept.
         loaded.doc["a"].append(2)
