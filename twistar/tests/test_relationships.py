@@ -254,7 +254,7 @@ class HasOneTests(RelationshipTestCase):
         user = await Owner(first_name="Ann").save()
         old = await VetoedAvatar(name="old", user_id=user.id).save()
         saved = await VetoedAvatar(name="free").save()
-        saved.name = "veto"
+        saved.name = "veto"  # type: ignore[attr-defined]
         for vetoed in (VetoedAvatar(name="veto"), saved):
             with self.assertRaises(DBObjectSaveError):
                 await user.avatar.set(vetoed)
