@@ -28,6 +28,7 @@ from twistar import exceptions
 from twistar.exceptions import (
     CannotRefreshError,
     ConnectionLostError,
+    DBObjectSaveError,
     ImaginaryTableError,
     InvalidIdentifierError,
     InvalidQueryError,
@@ -1230,8 +1231,19 @@ class InteractionBase:
             self.checkValues(changes.values(), names)
             query, args = self.buildUpdate(tablename, names, ["id = ?", obj.id], None)
             self.run(txn, query, list(changes.values()) + args)
+            # MySQL counts only the rows it changed: look before failing.
+            if txn.rowcount == 0 and not self._rowExists(txn, tablename, obj.id):
+                raise DBObjectSaveError(
+                    f"{obj!r} was not saved: {tablename} has no row with id {obj.id!r} "
+                    f"(deleted, or its insert was rolled back)"
+                )
         obj._markSaved(columns)
         return obj
+
+    def _rowExists(self, txn: Any, tablename: str, id: Any) -> bool:
+        query, args = self.buildSelect(tablename, id=id, select="1")
+        self.run(txn, query, args)
+        return txn.fetchone() is not None
 
     def refreshObj(self, obj: DBObject) -> Deferred[DBObject]:
         """

@@ -12,6 +12,7 @@ from twistar.exceptions import (
     CannotRefreshError,
     DBObjectSaveError,
     ImaginaryTableError,
+    TransactionError,
     UnknownColumnError,
 )
 from twistar.registry import Registry
@@ -254,6 +255,39 @@ class SaveTests(DBTestCase):
         await user.delete()
         await self.assertFailure(maybeDeferred(user.save), DBObjectSaveError)
         self.assertEqual(await User.count(), 0)
+
+    async def test_saveWithoutRow(self):
+        """
+        Saving changes of an object whose row is gone (deleted through
+        another object, or inserted in a transaction that rolled back) fails
+        with L{DBObjectSaveError} instead of writing nothing; an unchanged
+        value, which MySQL reports as no row changed, is no such failure.
+        """
+        user = await User(first_name="F", age=1).save()
+        copy = await User.find(user.id)
+        await user.delete()
+        copy.age = 2
+        error = await self.assertFailure(copy.save(), DBObjectSaveError)
+        self.assertIn("no row", str(error))
+
+        @transaction
+        async def rolledBack(txn):
+            await newcomer.save()
+            raise ValueError("roll back")
+
+        newcomer = User(first_name="N")
+        await self.assertFailure(rolledBack(), TransactionError)
+        newcomer.first_name = "M"
+        await self.assertFailure(newcomer.save(), DBObjectSaveError)
+        self.assertEqual(await User.count(), 0)
+
+        kept = await User(first_name="K", age=3).save()
+        other = await User.find(kept.id)
+        other.age = 4
+        await other.save()
+        kept.age = 4  # the row already holds it
+        await kept.save()
+        self.assertEqual((await User.find(kept.id)).age, 4)
 
     async def test_imaginaryTable(self):
         """
