@@ -535,26 +535,38 @@ def forgetLoaded(owner: Any) -> None:
 def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Deferred[None]:
     """
     Load a has-many or has-one relationship for C{owners}: one query per
-    chunk of owner ids.
+    chunk of owner ids (per owner class, for a polymorphic one: the type
+    column holds the class name of the owner that linked the row).
     """
     q = Registry.getConfig().quoteIdentifier
-    found: dict[Any, list[Any]] = {owner.id: [] for owner in owners}
+    typeColumn = spec.typeColumn
+    # Owners by (class name or None, id), and their ids by class name.
+    found: dict[tuple[str | None, Any], list[Any]] = {}
+    ids: dict[str | None, list[Any]] = {}
+    for owner in owners:
+        className = type(owner).__name__ if typeColumn else None
+        if (className, owner.id) not in found:
+            found[(className, owner.id)] = []
+            ids.setdefault(className, []).append(owner.id)
     loads = []
-    for chunk in _chunks(list(found), _chunkSize()):
-        where: list[Any] = [f"{q(spec.foreignKey)} IN ({_inList(len(chunk))})", *chunk]
-        if spec.typeColumn:
-            where = [f"{where[0]} AND {q(spec.typeColumn)} = ?", *chunk, spec.owner.__name__]
-        loads.append(spec.target.find(where=where))
+    for className, classIds in ids.items():
+        for chunk in _chunks(classIds, _chunkSize()):
+            where: list[Any] = [f"{q(spec.foreignKey)} IN ({_inList(len(chunk))})", *chunk]
+            if typeColumn:
+                where = [f"{where[0]} AND {q(typeColumn)} = ?", *chunk, className]
+            loads.append(spec.target.find(where=where))
 
     def assign(results: list[list[Any]]) -> None:
         for children in results:
             for child in children:
-                siblings = found.get(child.__dict__.get(spec.foreignKey))
+                state = child.__dict__
+                className = state.get(typeColumn) if typeColumn else None
+                siblings = found.get((className, state.get(spec.foreignKey)))
                 if siblings is None:
                     return  # see _LOOSER_THAN_PYTHON
                 siblings.append(child)
         for owner in owners:
-            children = found[owner.id]
+            children = found[(type(owner).__name__ if typeColumn else None, owner.id)]
             _remember(owner, spec.name, (children[0] if children else None) if one else children)
 
     return gather(loads).addCallback(assign)

@@ -139,6 +139,31 @@ class EagerLoadingTests(DBTestCase):
         (loaded,) = await Boy.find(where=["id = ?", boy.id], include=["nicknames"])
         self.assertEqual([n.value for n in await loaded.nicknames.get()], ["x"])
 
+    async def test_polymorphicHasManyOfSubclassOwners(self) -> None:
+        """
+        The type column holds the class name of the object that linked the
+        row: preloading owners of a class and of its subclass together gives
+        each what its own C{get()} gives.
+        """
+
+        class BigBoy(Boy):
+            TABLENAME = "boys"
+
+        Registry.register(BigBoy)
+        self.addCleanup(Registry.REGISTRATION.pop, "BigBoy")
+        boy = await Boy(name="b").save()
+        big = await BigBoy(name="big").save()
+        await boy.nicknames.set([await Nickname(value="small").save()])
+        await big.nicknames.set([await Nickname(value="large").save()])
+        owners = [await Boy.find(boy.id), await BigBoy.find(big.id)]
+        lazy = [[n.value for n in await owner.nicknames.get()] for owner in owners]
+        self.assertEqual(lazy, [["small"], ["large"]])
+        await Boy.preload(owners, "nicknames")
+        queries = captureQueries(self)
+        eager = [[n.value for n in await owner.nicknames.get()] for owner in owners]
+        self.assertEqual(eager, lazy)
+        self.assertEqual(queries.all(), [])
+
     async def test_findOneAndPreload(self) -> None:
         """
         C{find(id, include=...)} loads for the one object; C{preload}
