@@ -36,7 +36,7 @@ from twistar.relationships import (
 )
 from twistar.transaction import currentTransaction, runInTransaction
 from twistar.utils import deferredDict, deferredOf, gather
-from twistar.validation import Errors, Validator
+from twistar.validation import Errors, Uniqueness, Validator
 
 T = TypeVar("T", bound="DBObject")
 _log = Logger(namespace="twistar")
@@ -330,6 +330,9 @@ class DBObject(Validator, metaclass=DBObjectType):
             raise DBObjectSaveError("createMany was given the same object more than once")
 
         def checkValid(_: Any) -> Deferred[list[Any]]:
+            for validator in cls._allValidators():
+                if isinstance(validator, Uniqueness):
+                    validator.markRepeats(objects)
             invalid = [obj for obj in objects if obj.__dict__.get("errors")]
             if invalid:
                 raise ValidationError(

@@ -85,31 +85,56 @@ def lengthOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> None:
             obj.errors.add(name, kwargs.get("message", f"must have length {kwargs['length']}."))
 
 
-def uniquenessOf(obj: Any, names: Iterable[str], kwargs: dict[str, Any]) -> Deferred[None]:
+class Uniqueness:
     """
-    Add an error for each of C{names} whose value another row of the table
-    already has (the object's own row is ignored; C{None} is never a clash).
-
-    @return: a L{Deferred} that fires when the checks are done.
+    The validator of L{Validator.validatesUniquenessOf}: no other row may
+    have the same value for each of C{names} (the object's own row is
+    ignored; C{None} is never a clash).
     """
-    config = Registry.getConfig()
-    message = kwargs.get("message", "is not unique.")
-    checks = []
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is None:
-            continue
-        where: list[Any] = [f"{config.quoteIdentifier(name)} = ?", value]
-        if obj.id is not None:
-            where = [f"{where[0]} AND {config.quoteIdentifier('id')} <> ?", value, obj.id]
-        checks.append((name, type(obj).count(where)))
 
-    def record(counts: list[int]) -> None:
-        for (name, _), count in zip(checks, counts):
-            if count:
-                obj.errors.add(name, message)
+    def __init__(self, names: tuple[str, ...], message: str) -> None:
+        self.names = names
+        self.message = message
 
-    return gather(d for _, d in checks).addCallback(record)
+    def __call__(self, obj: Any) -> Deferred[None]:
+        config = Registry.getConfig()
+        checks = []
+        for name in self.names:
+            value = getattr(obj, name, None)
+            if value is None:
+                continue
+            where: list[Any] = [f"{config.quoteIdentifier(name)} = ?", value]
+            if obj.id is not None:
+                where = [f"{where[0]} AND {config.quoteIdentifier('id')} <> ?", value, obj.id]
+            checks.append((name, type(obj).count(where)))
+
+        def record(counts: list[int]) -> None:
+            for (name, _), count in zip(checks, counts):
+                if count:
+                    obj.errors.add(name, self.message)
+
+        return gather(d for _, d in checks).addCallback(record)
+
+    def markRepeats(self, objects: Iterable[Any]) -> None:
+        """
+        Add an error to each of C{objects} (new objects saved together) that
+        repeats the value of an earlier one, as Python compares them.
+        """
+        for name in self.names:
+            seen: set[Any] = set()
+            unhashable: list[Any] = []
+            for obj in objects:
+                value = getattr(obj, name, None)
+                if value is None:
+                    continue
+                try:
+                    repeated = value in seen
+                    seen.add(value)
+                except TypeError:
+                    repeated = value in unhashable
+                    unhashable.append(value)
+                if repeated:
+                    obj.errors.add(name, self.message)
 
 
 # How many times validators were added or cleared, anywhere.
@@ -194,7 +219,7 @@ class Validator:
         """
         _checkNames(names)
         checkKeywords("validatesUniquenessOf", kwargs, {"message"})
-        cls.addValidator(lambda obj: uniquenessOf(obj, names, kwargs))
+        cls.addValidator(Uniqueness(names, kwargs.get("message", "is not unique.")))
 
     @classmethod
     def clearValidations(cls) -> None:

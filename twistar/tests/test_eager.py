@@ -344,6 +344,28 @@ class CreateManyTests(DBTestCase):
         self.assertEqual(error.objects, [sketches[1]])
         self.assertEqual(await Sketch.count(), 0)
 
+    async def test_createManyUniqueness(self) -> None:
+        """
+        C{validatesUniquenessOf} also refuses objects of one C{createMany}
+        that repeat an earlier one's value (nothing is saved), as well as
+        values already in the table.
+        """
+
+        class UniqueCode(DBObject):
+            TABLENAME = "uniques"
+
+        UniqueCode.validatesUniquenessOf("code")
+        await UniqueCode(code="taken").save()
+        batch = [UniqueCode(code="a"), UniqueCode(code="b"), UniqueCode(code="a"),
+                 UniqueCode(code=None), UniqueCode(code=None), UniqueCode(code="taken")]
+        with self.assertRaises(ValidationError) as caught:
+            await UniqueCode.createMany(batch)
+        self.assertEqual(caught.exception.objects, [batch[2], batch[5]])
+        self.assertEqual(batch[2].errors.errorsFor("code"), ["Code is not unique."])
+        self.assertEqual(await UniqueCode.count(), 1)
+        created = await UniqueCode.createMany([UniqueCode(code="a"), UniqueCode(code="b")])
+        self.assertEqual(len(created), 2)
+
     async def test_createManyRefusesSaved(self) -> None:
         """
         Objects already saved, or of another class, are refused.
