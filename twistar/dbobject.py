@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistar.dbconfig.base import safeRepr
 from twistar.exceptions import (
     DBObjectSaveError,
     IntegrityError,
@@ -685,7 +686,7 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     def __repr__(self) -> str:
         fields = ", ".join(
-            f"{name}={value!r}" for name, value in self.__dict__.items()
+            f"{name}={safeRepr(value)}" for name, value in self.__dict__.items()
             if not name.startswith("_") and name != "errors"
         )
         return f"<{type(self).__name__} {fields}>"

@@ -1422,8 +1422,15 @@ def _safeText(value: Any) -> str:
     """
     @return: a printable text for any value; never raises.
     """
+    return value if isinstance(value, str) else safeRepr(value)
+
+
+def safeRepr(value: Any) -> str:
+    """
+    @return: C{repr(value)}, or a placeholder when that raises.
+    """
     try:
-        return value if isinstance(value, str) else repr(value)
+        return repr(value)
     except Exception:
         return f"<unprintable {type(value).__name__}>"
 

@@ -98,6 +98,27 @@ class IdentityTests(SynchronousTestCase):
         self.assertIn(a, {a})
 
 
+class ReprTests(SynchronousTestCase):
+    """
+    Tests for C{repr} of objects.
+    """
+
+    def test_attributes(self):
+        """
+        C{repr} names the class and the attributes; one whose own C{repr}
+        raises is shown as unprintable.
+        """
+
+        class Unprintable:
+            def __repr__(self):
+                raise ValueError("no")
+
+        text = repr(User(id=3, first_name="Ann", last_name=Unprintable()))
+        self.assertEqual(
+            text, "<User id=3, first_name='Ann', last_name=<unprintable Unprintable>>"
+        )
+
+
 class InitTests(SynchronousTestCase):
     """
     Tests for C{DBObject(**attrs)}.
