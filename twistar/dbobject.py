@@ -391,7 +391,8 @@ class DBObject(Validator, metaclass=DBObjectType):
         Run C{beforeDelete}, delete this object's join-table rows and its row,
         and mark it deleted (its C{id} becomes C{None}).
 
-        @return: a L{Deferred} that fires when done.
+        @return: a L{Deferred} that fires with C{None} when done, or with
+            this object when C{beforeDelete} cancelled.
         """
         try:
             proceed = self._runHooks(("beforeDelete",))
