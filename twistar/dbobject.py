@@ -193,9 +193,9 @@ class DBObject(Validator, metaclass=DBObjectType):
                 obj = new(cls)
                 obj.__dict__ = state = dict(zip(columns, row))
                 state["_savedColumns"] = columns
-                state["_savedValues"] = row
                 if mutable and not _MUTABLE_TYPES.isdisjoint([type(row[i]) for i in mutable]):
-                    state["_savedValues"] = tuple(map(_savedCopy, row))
+                    row = tuple(map(_savedCopy, row))
+                state["_savedValues"] = row
                 append(obj)
         return objects
 

@@ -291,7 +291,7 @@ class HasMany(Relationship):
         keep = self._ownerWhere()
         if len(chunks) == 1:
             keep = [f"{keep[0]} AND {q('id')} NOT IN ({_inList(len(ids))})", *keep[1:], *ids]
-        # Otherwise too many ids for one statement: unlink all, link again.
+        # Otherwise (no ids, or too many for one statement): unlink all, link again.
         config = self.config
 
         def run(txn: Any) -> None:
