@@ -13,12 +13,13 @@ directory), then runs C{--repeat} repetitions; in each, every implementation
 runs all the workloads in its own process (C{bench/child.py}), the order of
 the implementations rotating from one repetition to the next.  Each workload
 gets freshly created tables, is timed inside the child around the
-Deferred-producing work with the reactor running, and is verified afterwards
-(row counts; a wrong count stops the run).  The table printed at the end holds
-the medians and their ratios to raw adbapi; a full run (no C{--quick}, every
-backend, implementation and workload) also writes it, with a description of
-the machine, to C{bench/RESULTS.md}.  Every run writes its samples to
-C{bench/results-TIMESTAMP.json}.
+Deferred-producing work with the reactor running (which meanwhile measures
+the reactor's longest stall), and is verified afterwards (row counts; a wrong
+count stops the run).  The tables printed at the end hold the medians and
+their ratios to raw adbapi, the longest reactor stalls, and the targets; a
+full run (no C{--quick}, every backend, implementation and workload) also
+writes them, with a description of the machine, to C{bench/RESULTS.md}.
+Every run writes its samples to C{bench/results-TIMESTAMP.json}.
 
 twistar 2.0 runs in its own virtualenv, C{bench/.venv-twistar2}, made on
 first use; its bundled inflector needs a one-line fix to import on Python
@@ -230,6 +231,8 @@ class Runner:
 
     @ivar samples: C{(backend, workload, impl)} to a list of seconds, or to
         C{None} when the implementation does not support the workload.
+    @ivar stalls: C{(backend, workload, impl)} to the reactor's longest
+        stall in each run, in milliseconds (in the order of C{samples}).
     @ivar meta: C{(backend, impl)} to the child's meta record.
     @ivar dropped: the C{(backend, workload, impl)} not repeated any more
         because one run took longer than C{maxSeconds}.
@@ -239,6 +242,7 @@ class Runner:
         self.plan = plan
         self.pythons = pythons
         self.samples: dict[tuple[str, str, str], Optional[list[float]]] = {}
+        self.stalls: dict[tuple[str, str, str], list[float]] = {}
         self.meta: dict[tuple[str, str], dict[str, Any]] = {}
         self.dropped: set[tuple[str, str, str]] = set()
 
@@ -286,6 +290,7 @@ class Runner:
                 samples = self.samples.setdefault(key, [])
                 assert samples is not None
                 samples.append(record["seconds"])
+                self.stalls.setdefault(key, []).append(record["maxStallMs"])
                 if record["seconds"] > self.plan.maxSeconds:
                     self.dropped.add(key)
 
@@ -296,11 +301,23 @@ class Runner:
         samples = self.samples.get((backend, workload, impl))
         return statistics.median(samples) if samples else None
 
+    def stall(self, backend: str, workload: str, impl: str
+              ) -> tuple[Optional[float], Optional[float]]:
+        """
+        @return: the median and the largest of the runs' longest reactor
+            stalls, in milliseconds, or C{(None, None)} (not run, or n/a).
+        """
+        stalls = self.stalls.get((backend, workload, impl))
+        if not stalls:
+            return None, None
+        return statistics.median(stalls), max(stalls)
+
 
 def _brief(record: dict[str, Any]) -> str:
     if record["status"] != "ok":
         return f"{record['workload']} n/a"
-    return f"{record['workload']} {_seconds(record['seconds'])}"
+    return (f"{record['workload']} {_seconds(record['seconds'])} "
+            f"(stall {record['maxStallMs']:.1f} ms)")
 
 
 def _seconds(value: Optional[float]) -> str:
@@ -356,6 +373,35 @@ def resultsTable(runner: Runner) -> str:
     return "\n".join(lines)
 
 
+def _stall(median: Optional[float], worst: Optional[float]) -> str:
+    if median is None or worst is None:
+        return "n/a"
+    return f"{median:.1f} ms ({worst:.1f})"
+
+
+def stallsTable(runner: Runner) -> str:
+    """
+    @return: the markdown table of the reactor's longest stalls during the
+        timed work: the median over the runs of each run's longest stall,
+        and the longest of all in parentheses.
+    """
+    plan = runner.plan
+    head = ["backend", "workload", "n"] + [IMPL_TITLES[impl] for impl in plan.impls]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 3 + ["---:"] * len(plan.impls)) + "|"]
+    for backend in plan.backends:
+        for name in plan.workloads:
+            workload = WORKLOADS_BY_NAME[name]
+            size = workload.quickSize if plan.quick else workload.size
+            cells = [BACKEND_TITLES[backend], workload.title, f"{size:,}"]
+            cells.extend(_stall(*runner.stall(backend, name, impl)) for impl in plan.impls)
+            lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Median of the runs' longest stalls (the longest of all runs); n/a: not "
+                 "supported.")
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Target:
     """
@@ -389,6 +435,12 @@ TARGETS = [
            ("children_each", "raw"), 4.0, inverse=True),
 ]
 
+#: The bound on twistar's longest reactor stall (the median of the runs'
+#: longest), in milliseconds, and the workloads it applies to: those that
+#: handle many rows in one call.
+STALL_LIMIT_MS = 50.0
+STALL_WORKLOADS = ("create_many", "all", "insert_many", "children_eager")
+
 
 def targetsTable(runner: Runner) -> str:
     """
@@ -412,6 +464,19 @@ def targetsTable(runner: Runner) -> str:
                 ratio = value / reference
                 measured, met = f"{ratio:.2f}x", "yes" if ratio <= target.limit else "NO"
             lines.append(f"| {BACKEND_TITLES[backend]} | {target.title} | {measured} | {met} |")
+        for name in STALL_WORKLOADS:
+            if name not in runner.plan.workloads:
+                continue
+            workload = WORKLOADS_BY_NAME[name]
+            size = workload.quickSize if runner.plan.quick else workload.size
+            median, worst = runner.stall(backend, name, "twistar")
+            if median is None or worst is None:
+                measured, met = "n/a", "not measured"
+            else:
+                measured = f"{median:.1f} ms (worst {worst:.1f} ms)"
+                met = "yes" if median < STALL_LIMIT_MS else "NO"
+            title = f"max reactor stall < {STALL_LIMIT_MS:g} ms: {workload.title}, {size:,}"
+            lines.append(f"| {BACKEND_TITLES[backend]} | {title} | {measured} | {met} |")
     return "\n".join(lines)
 
 
@@ -453,7 +518,8 @@ def machineDescription(runner: Runner) -> str:
     return "\n".join(lines)
 
 
-def writeResults(runner: Runner, table: str, targets: str, seconds: float) -> None:
+def writeResults(runner: Runner, table: str, stalls: str, targets: str, seconds: float
+                 ) -> None:
     """
     Write C{bench/RESULTS.md}.
     """
@@ -473,7 +539,15 @@ repetitions; "/ raw" is the ratio to raw adbapi (lower is better). See
 
 {table}
 
-## Targets of issue 6 (twistar)
+## Longest reactor stalls
+
+The longest time the reactor could do nothing else (run no timer, handle no
+I/O, take no result from a pool thread) during the timed work;
+`bench/README.md` says how it is measured.
+
+{stalls}
+
+## Targets (twistar)
 
 {targets}
 """
@@ -490,7 +564,8 @@ def writeSamples(runner: Runner) -> Path:
     path = BENCH / time.strftime("results-%Y%m%d-%H%M%S.json")
     data = {
         "plan": runner.plan.__dict__,
-        "samples": [{"backend": b, "workload": w, "impl": i, "seconds": s}
+        "samples": [{"backend": b, "workload": w, "impl": i, "seconds": s,
+                     "maxStallMs": runner.stalls.get((b, w, i))}
                     for (b, w, i), s in runner.samples.items()],
         "meta": list(runner.meta.values()),
     }
@@ -584,12 +659,13 @@ def main(argv: Sequence[str]) -> int:
         print(f"\nbench failed: {e}", file=sys.stderr)
         return 1
     samples = writeSamples(runner)
-    table, targets = resultsTable(runner), targetsTable(runner)
-    print(f"\n{table}\n\nTargets of issue 6 (twistar):\n\n{targets}\n")
+    table, stalls, targets = resultsTable(runner), stallsTable(runner), targetsTable(runner)
+    print(f"\n{table}\n\nLongest reactor stalls:\n\n{stalls}\n\nTargets (twistar):\n\n"
+          f"{targets}\n")
     seconds = time.monotonic() - began
     say(f"samples in {samples}; {seconds / 60:.1f} minutes")
     if plan.full:
-        writeResults(runner, table, targets, seconds)
+        writeResults(runner, table, stalls, targets, seconds)
     return 0
 
 

@@ -194,6 +194,44 @@ def rawInsertMany(
     return ctx.pool.runInteraction(run)
 
 
+def rawCreateMany(
+    ctx: Context, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> Any:
+    """
+    Insert rows by hand as L{rawInsertMany} does, in one interaction, and
+    get their ids: C{RETURNING id} on PostgreSQL; elsewhere from
+    C{cursor.lastrowid}, which is the last id of a multi-row C{INSERT} on
+    SQLite and the first on MariaDB (whose ids are
+    C{@@auto_increment_increment} apart, read once).
+
+    @return: a Deferred of the new ids, in the order of C{rows}.
+    """
+    size = min(ROWS_PER_INSERT, MAX_PARAMETERS[ctx.backend] // len(columns))
+    returning = " RETURNING id" if ctx.backend == "postgres" else ""
+    full = _insertSQL(ctx, table, columns, size) + returning
+
+    def run(cursor: Any) -> list[Any]:
+        step = 1
+        if ctx.backend == "mysql":
+            cursor.execute("SELECT @@auto_increment_increment")
+            step = int(cursor.fetchone()[0])
+        ids: list[Any] = []
+        for start in range(0, len(rows), size):
+            batch = rows[start:start + size]
+            query = (full if len(batch) == size
+                     else _insertSQL(ctx, table, columns, len(batch)) + returning)
+            cursor.execute(query, [value for row in batch for value in row])
+            if returning:
+                ids.extend(row[0] for row in cursor.fetchall())
+            elif ctx.backend == "mysql":
+                ids.extend(range(cursor.lastrowid, cursor.lastrowid + len(batch) * step, step))
+            else:
+                ids.extend(range(cursor.lastrowid - len(batch) + 1, cursor.lastrowid + 1))
+        return ids
+
+    return ctx.pool.runInteraction(run)
+
+
 def rawSelect(ctx: Context, query: str, *args: Any, one: bool = False) -> Any:
     """
     @return: a Deferred of the rows (tuples) of C{query}, or of the first
@@ -265,6 +303,13 @@ def supportsEagerLoading(ctx: Context) -> bool:
         return False
     parent = ctx.models["Parent"]
     return "include" in inspect.signature(parent.all).parameters and hasattr(parent, "preload")
+
+
+def supportsCreateMany(ctx: Context) -> bool:
+    """
+    @return: whether the ORM has C{createMany}; twistar 2.0 has not.
+    """
+    return ctx.impl != "twistar2" and hasattr(ctx.models["Item"], "createMany")
 
 
 # -- the workloads -------------------------------------------------------------
@@ -382,6 +427,33 @@ async def _rawInsertMany(ctx: Context, n: int) -> None:
     await rawInsertMany(ctx, "items", ITEM_COLUMNS, ctx.data)
 
 
+# createMany
+
+
+async def _prepareCreateMany(ctx: Context, n: int) -> list[Any]:
+    rows = [itemRow(i) for i in range(n)]
+    if ctx.impl == "raw":
+        return rows
+    item = ctx.models["Item"]
+    return [item(**dict(zip(ITEM_COLUMNS, row))) for row in rows]
+
+
+async def _ormCreateMany(ctx: Context, n: int) -> list[Any]:
+    return await ctx.models["Item"].createMany(ctx.data)
+
+
+async def _rawCreateMany(ctx: Context, n: int) -> list[Any]:
+    return await rawCreateMany(ctx, "items", ITEM_COLUMNS, ctx.data)
+
+
+async def _verifyCreateMany(ctx: Context, n: int, result: Any) -> None:
+    ids = result if ctx.impl == "raw" else [obj.id for obj in result]
+    names = dict(await rawSelect(ctx, "SELECT id, name FROM items"))
+    expect("rows in items", len(names), n)
+    expect("names of the returned ids", [names.get(i) for i in ids],
+           [itemRow(i)[0] for i in range(n)])
+
+
 # all()
 
 
@@ -489,6 +561,9 @@ WORKLOADS: list[Workload] = [
              _nothing, _ormCreateConcurrent, _rawCreateConcurrent, _itemCount),
     Workload("insert_many", "insertMany", 50_000, 5000, ("items",),
              _prepareInsertMany, _ormInsertMany, _rawInsertMany, _itemCount),
+    Workload("create_many", "createMany", 20_000, 2000, ("items",),
+             _prepareCreateMany, _ormCreateMany, _rawCreateMany, _verifyCreateMany,
+             supportsCreateMany),
     Workload("all", "all()", 100_000, 10_000, ("items",),
              _fillItems, _ormAll, _rawAll, _resultIs),
     Workload("find", "find(id)", 2000, 200, ("items",),
