@@ -135,3 +135,43 @@ class ConnectionLostError(OperationalError):
     """
     The connection to the database server failed or was lost.
     """
+
+
+class ConcurrencyError(OperationalError):
+    """
+    A statement failed because of a transaction running at the same time;
+    the work it was part of is rolled back, and running that whole
+    transaction again may succeed.
+    """
+
+
+class DeadlockError(ConcurrencyError):
+    """
+    The database broke a deadlock by failing this transaction: PostgreSQL
+    C{40P01}, MySQL/MariaDB 1213 (also a Galera certification failure).
+    """
+
+
+class SerializationError(ConcurrencyError):
+    """
+    The transaction read data that another transaction has since changed,
+    so it cannot be serialized: PostgreSQL C{40001} (at C{REPEATABLE READ}
+    or C{SERIALIZABLE}, also at C{COMMIT}), MariaDB 1020 (with
+    C{innodb_snapshot_isolation}), SQLite C{SQLITE_BUSY_SNAPSHOT}.
+    """
+
+
+class LockTimeoutError(ConcurrencyError):
+    """
+    A lock held by another transaction was not released in time:
+    PostgreSQL C{55P03} (C{lock_timeout}, C{NOWAIT}), MySQL/MariaDB 1205
+    (C{innodb_lock_wait_timeout}, C{NOWAIT}), SQLite C{SQLITE_BUSY} (once
+    the connection's C{timeout} ran out) and C{SQLITE_LOCKED}.
+    """
+
+
+class PoolExhaustedError(TwistarError):
+    """
+    No connection of the pool became free within its wait limit; the work
+    never ran.
+    """

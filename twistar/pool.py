@@ -1,0 +1,205 @@
+# -*- test-case-name: twistar.tests.test_pool -*-
+"""
+Work sent to a pool thread: how long it may wait for one, and cancelling it.
+
+A twistar call that needs a connection queues its work for one of the pool's
+threads. L{PoolWork} is the state that work shares between the reactor (which
+may cancel it, or stop waiting for a thread) and the pool thread (which starts
+it and commits it), so that cancelling before the commit undoes everything and
+cancelling after it changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from twisted.enterprise import adbapi
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.python.failure import Failure
+
+from twistar.exceptions import PoolExhaustedError, TwistarError
+
+
+class ConnectionPool(adbapi.ConnectionPool):
+    """
+    An C{adbapi.ConnectionPool} whose twistar calls wait at most C{waitLimit}
+    seconds for a free connection (for a pool thread, which holds one).
+
+    A call still waiting then fails with L{PoolExhaustedError} and never
+    runs; a transaction waiting then fails with L{TransactionError} caused by
+    it. Without C{waitLimit} calls wait as long as it takes (a transaction up
+    to its own timeout), as with a plain C{adbapi.ConnectionPool}.
+
+    Any pool object with a C{waitLimit} attribute is treated the same way.
+    """
+
+    waitLimit: float | None = None
+
+    def __init__(
+        self, dbapiName: str, *connargs: Any, waitLimit: float | None = None, **connkw: Any
+    ) -> None:
+        """
+        @param waitLimit: seconds a call may wait for a free connection, or
+            C{None} for no limit. The other arguments are those of
+            C{adbapi.ConnectionPool}.
+        @raise TwistarError: if C{waitLimit} is not a positive number.
+        """
+        self.waitLimit = _checkedWaitLimit(waitLimit)
+        super().__init__(dbapiName, *connargs, **connkw)
+
+
+def waitLimitOf(pool: Any) -> float | None:
+    """
+    @return: the seconds a call may wait for a free connection of C{pool}, or
+        C{None} for no limit.
+    @raise TwistarError: if the pool's C{waitLimit} is not a positive number.
+    """
+    return _checkedWaitLimit(getattr(pool, "waitLimit", None))
+
+
+def _checkedWaitLimit(limit: Any) -> float | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not (
+        0 < limit < math.inf
+    ):
+        raise TwistarError(f"waitLimit must be a positive number of seconds, not {limit!r}")
+    return float(limit)
+
+
+def exhausted(pool: Any, limit: float) -> PoolExhaustedError:
+    """
+    @return: the error of a call that waited C{limit} seconds for a free
+        connection of C{pool}.
+    """
+    size = getattr(pool, "max", None)
+    busy = f"all {size} connections" if size else "every connection"
+    return PoolExhaustedError(
+        f"no database connection became free within {limit:g} s ({busy} of the pool "
+        f"stayed busy); the call did not run"
+    )
+
+
+_QUEUED, _RUNNING, _COMMITTING, _DROPPED, _CANCELLED = range(5)
+
+
+class PoolWork:
+    """
+    The state of one piece of work queued for a pool thread.
+
+    The reactor calls L{cancel} and L{drop}; the pool thread calls L{start}
+    before running the work and L{commit} before committing it. A lock makes
+    each of these see the others' outcome.
+    """
+
+    __slots__ = ("_lock", "_state")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = _QUEUED
+
+    def start(self) -> bool:
+        """
+        Called on the pool thread before the work runs.
+
+        @return: whether to run it (C{False} once it was cancelled or given
+            up while it waited).
+        """
+        with self._lock:
+            if self._state != _QUEUED:
+                return False
+            self._state = _RUNNING
+            return True
+
+    def commit(self) -> bool:
+        """
+        Called on the pool thread when the work has run, before its commit.
+
+        @return: whether to commit; C{False} when it was cancelled while it
+            ran, and must be rolled back.
+        """
+        with self._lock:
+            if self._state != _RUNNING:
+                return False
+            self._state = _COMMITTING
+            return True
+
+    def drop(self) -> bool:
+        """
+        Give up work that has not started; it will not run.
+
+        @return: whether it had not started (and now never will).
+        """
+        with self._lock:
+            if self._state != _QUEUED:
+                return False
+            self._state = _DROPPED
+            return True
+
+    def cancel(self) -> bool:
+        """
+        Cancel the work: if it has not started it never runs; if it is
+        running it is rolled back instead of committed; once its commit has
+        begun nothing changes.
+
+        @return: whether it had started (so it may have taken effect).
+        """
+        with self._lock:
+            state = self._state
+            if state == _QUEUED:
+                self._state = _DROPPED
+            elif state == _RUNNING:
+                self._state = _CANCELLED
+            return state not in (_QUEUED, _DROPPED)
+
+
+def cancellable(
+    work: PoolWork, done: Deferred[Any], then: Callable[[Any], Any] | None = None,
+    onCancel: Callable[[bool], None] | None = None,
+) -> Deferred[Any]:
+    """
+    @param done: fires with the work's result once it has run (it is never
+        cancelled itself).
+    @param then: applied to a successful result before the caller sees it,
+        even when the caller has cancelled meanwhile (the work committed
+        anyway): it updates the objects the work wrote.
+    @param onCancel: called with L{PoolWork.cancel}'s answer when the caller
+        cancels.
+    @return: a L{Deferred} of C{done}'s result (through C{then}) whose
+        cancellation cancels C{work}; a result that arrives after the
+        caller cancelled is dropped.
+    """
+
+    def cancel(_: Deferred[Any]) -> None:
+        started = work.cancel()
+        if onCancel is not None:
+            onCancel(started)
+
+    result: Deferred[Any] = Deferred(cancel)
+
+    def deliver(value: Any) -> None:
+        if result.called:
+            return  # cancelled or given up: the caller has its answer
+        if isinstance(value, Failure):
+            result.errback(value)
+        else:
+            result.callback(value)
+
+    if then is not None:
+        done.addCallback(then)
+    done.addBoth(deliver)
+    return result
+
+
+def raiseIfCancelled(work: PoolWork | None) -> None:
+    """
+    Called on the pool thread before running C{work}.
+
+    @raise CancelledError: if C{work} was cancelled or given up before it
+        started; it must not run.
+    """
+    if work is not None and not work.start():
+        raise CancelledError()

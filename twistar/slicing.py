@@ -1,0 +1,222 @@
+# -*- test-case-name: twistar.tests.test_reactor -*-
+"""
+Bulk work that keeps the reactor turning.
+
+Work on many objects that belongs on the reactor thread (validating them,
+running their hooks, setting their ids) runs through L{inSlices}: a few
+milliseconds at a time, with a turn of the reactor between slices. Objects
+made in bulk on a pool thread are made under L{collectorPaused}, so that the
+garbage collector does not scan the growing heap again and again meanwhile,
+holding the GIL (and so stopping the reactor) each time.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import gc
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from time import perf_counter
+from typing import Any, Protocol, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from twistar.registry import Registry
+
+T = TypeVar("T")
+
+SLICE_SECONDS = 0.005
+"""How long one slice of L{inSlices} works before the reactor gets a turn."""
+
+# Results told from a Deferred without isinstance, which is slow for it (an ABC).
+_PLAIN = frozenset({type(None), bool})
+
+
+class Clock(Protocol):
+    """
+    What L{inSlices} schedules its slices with: an C{IReactorTime}.
+    """
+
+    def callLater(self, delay: float, func: Callable[..., Any], /, *args: Any) -> Any:
+        """
+        Call C{func(*args)} in C{delay} seconds.
+        """
+
+
+def inSlices(
+    func: Callable[[T], Any], items: Iterable[T], cancellable: bool = True,
+    clock: Clock | None = None,
+) -> Deferred[list[Any]]:
+    """
+    Call C{func(item)} for each of C{items}, in order, in slices of about
+    L{SLICE_SECONDS}, letting the reactor run between slices. Items that fit
+    in one slice are all done before this returns, without waiting for the
+    reactor. A result that is a L{Deferred} is waited for while the next
+    items go on.
+
+    @param cancellable: whether cancelling the returned L{Deferred} stops
+        the calls (and cancels the Deferreds still awaited). Pass C{False}
+        for work that must be finished once begun: the calls then go on
+        whatever the caller does.
+    @param clock: what schedules the next slice; by default the reactor of
+        L{Registry.DBPOOL}'s pool, else the global reactor.
+    @return: a L{Deferred} of the results in order, each awaited Deferred
+        replaced by its result. It fails with the first failure, from
+        C{func} (no later item is then called) or from a result.
+    """
+    return _Slices(func, list(items), cancellable, clock).done
+
+
+class _Slices:
+    """
+    The state of one L{inSlices} call. Its L{Deferred} refers to it (to
+    cancel it), so it lets go of the items and results once it is done.
+
+    @ivar next: the index of the next item to call C{func} on.
+    @ivar awaited: the Deferreds returned by C{func} that have not fired,
+        by item index.
+    @ivar stopped: no more items are to be called (after a failure or a
+        cancellation).
+    """
+
+    def __init__(
+        self, func: Callable[[Any], Any], items: list[Any], cancellable: bool,
+        clock: Clock | None,
+    ) -> None:
+        self.func = func
+        self.items = items
+        self.end = len(items)
+        self.clock = clock
+        self.results: list[Any] = [None] * len(items)
+        self.next = 0
+        self.stride = 1
+        self.awaited: dict[int, Deferred[Any]] = {}
+        self.stopped = False
+        self.call: Any = None
+        self.done: Deferred[list[Any]] = Deferred(self.cancel if cancellable else None)
+        self.run()
+
+    def run(self) -> None:
+        """
+        Call C{func} on items until the slice's time is up, then schedule
+        the next slice (in the context of this one).
+        """
+        self.call = None
+        func, items, results, end = self.func, self.items, self.results, self.end
+        index = self.next
+        # The clock is read every `stride` items, about 16 times a slice.
+        stride = self.stride
+        checkAt = index + stride
+        checked = perf_counter()
+        deadline = checked + SLICE_SECONDS
+        while index < end:
+            try:
+                result = func(items[index])
+            except BaseException:
+                self.fail(Failure())
+                return
+            if type(result) in _PLAIN or not isinstance(result, Deferred):
+                results[index] = result
+            else:
+                self.awaited[index] = result
+                result.addCallbacks(
+                    self.got, self.failed, callbackArgs=(index,), errbackArgs=(index,)
+                )
+                if self.stopped:
+                    return
+            index += 1
+            if index >= checkAt:
+                if self.stopped:
+                    return
+                now = perf_counter()
+                if now >= deadline:
+                    break
+                if now - checked < SLICE_SECONDS / 16:
+                    stride = min(stride * 2, 1024)
+                elif stride > 1:
+                    stride //= 2
+                checked = now
+                checkAt = index + stride
+        self.next = index
+        self.stride = stride
+        if index < end:
+            self.call = self.schedule(contextvars.copy_context().run, self.run)
+        else:
+            self.items = []
+            self.finishIfDone()
+
+    def schedule(self, func: Callable[..., Any], *args: Any) -> Any:
+        clock: Any = self.clock or getattr(Registry.DBPOOL, "_reactor", None)
+        if clock is None:
+            from twisted.internet import reactor as clock
+        return clock.callLater(0, func, *args)
+
+    def got(self, value: Any, index: int) -> Any:
+        del self.awaited[index]
+        if not self.stopped:
+            self.results[index] = value
+            self.finishIfDone()
+        return value
+
+    def failed(self, failure: Failure, index: int) -> None:
+        del self.awaited[index]
+        self.fail(failure)
+
+    def finishIfDone(self) -> None:
+        if self.next == self.end and not self.awaited:
+            results, self.results = self.results, []
+            if not self.done.called:
+                self.done.callback(results)
+
+    def fail(self, failure: Failure) -> None:
+        """
+        Stop at the first failure and fire L{done} with it; later ones are
+        dropped.
+        """
+        if self.stopped:
+            return
+        self.stop()
+        if not self.done.called:
+            self.done.errback(failure)
+
+    def cancel(self, done: Deferred[list[Any]]) -> None:
+        self.stop()
+        for awaited in list(self.awaited.values()):
+            awaited.cancel()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.items, self.results = [], []
+        if self.call is not None and self.call.active():
+            self.call.cancel()
+
+
+# How many collectorPaused blocks are open, in any thread, and whether the
+# collector is to be turned back on when the last one ends.
+_pauseLock = threading.Lock()
+_pause = {"open": 0, "resume": False}
+
+
+@contextmanager
+def collectorPaused() -> Iterator[None]:
+    """
+    Keep the automatic garbage collector from running, in every thread,
+    while many long-lived objects are made: as the heap grows it would
+    otherwise scan all of it again and again, each time holding the GIL for
+    milliseconds or more. It is turned back on when the last open block
+    ends (if it was on when the first began).
+    """
+    with _pauseLock:
+        if _pause["open"] == 0:
+            _pause["resume"] = gc.isenabled()
+            gc.disable()
+        _pause["open"] += 1
+    try:
+        yield
+    finally:
+        with _pauseLock:
+            _pause["open"] -= 1
+            if _pause["open"] == 0 and _pause["resume"]:
+                gc.enable()
