@@ -13,7 +13,7 @@ from twistar.dbconfig.base import InteractionBase
 _CONFIGS = {
     "sqlite3": ("twistar.dbconfig.sqlite", "SQLiteDBConfig"),
     "psycopg2": ("twistar.dbconfig.postgres", "PostgreSQLDBConfig"),
-    "psycopg": ("twistar.dbconfig.postgres", "PostgreSQLDBConfig"),
+    "psycopg": ("twistar.dbconfig.postgres", "PsycopgDBConfig"),
     "MySQLdb": ("twistar.dbconfig.mysql", "MySQLDBConfig"),
     "pymysql": ("twistar.dbconfig.mysql", "MySQLDBConfig"),
 }

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from twisted.enterprise import adbapi
 from twisted.internet import threads
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.logger import Logger
 
 from twistar import exceptions
@@ -36,7 +36,9 @@ from twistar.exceptions import (
     TwistarError,
     UnsupportedValueError,
 )
+from twistar.pool import PoolWork, cancellable, exhausted, raiseIfCancelled, waitLimitOf
 from twistar.registry import Registry
+from twistar.slicing import inSlices
 from twistar.transaction import currentTransaction
 
 if TYPE_CHECKING:
@@ -114,6 +116,61 @@ def convertPlaceholders(
         else:
             parts.append(token)
     return "".join(parts), count
+
+
+# A placeholder of the C{format} paramstyle, or a literal percent sign.
+_FORMAT_MARKER = re.compile(r"%[%s]")
+# C{IS} or C{IS NOT} ending a run of SQL code.
+_ENDS_WITH_IS = re.compile(r"(?i)(?<![\w$])IS(?:\s+NOT)?\s*\Z")
+
+
+@lru_cache(maxsize=1024)
+def placeholdersAfterIs(
+    query: str, lexicon: str = "standard"
+) -> tuple[tuple[str, ...], frozenset[int]] | None:
+    """
+    Find the placeholders of a query in the C{format} paramstyle (C{%s},
+    with C{%%} for a percent sign) that directly follow C{IS} or C{IS NOT}.
+
+    @param lexicon: as for L{convertPlaceholders}.
+    @return: C{None} when there are none; otherwise the query cut at its
+        placeholders (one piece more than there are placeholders, without
+        the C{%s}) and the positions of those placeholders.
+    """
+    pieces: list[str] = []
+    piece: list[str] = []
+    after: set[int] = set()
+    code: list[str] = []
+
+    def cutCode() -> None:
+        text = "".join(code)
+        code.clear()
+        start = 0
+        for marker in _FORMAT_MARKER.finditer(text):
+            if marker.group() == "%%":
+                continue
+            if _ENDS_WITH_IS.search(text, start, marker.start()):
+                after.add(len(pieces))
+            piece.append(text[start:marker.start()])
+            pieces.append("".join(piece))
+            piece.clear()
+            start = marker.end()
+        piece.append(text[start:])
+
+    for match in _LEXICONS[lexicon].finditer(query):
+        token = match.group()
+        # A quoted string or identifier, or a comment (what else starts with
+        # these characters is a single character).
+        if token[0] in "'\"`" or (len(token) > 1 and token[0] in "$Ee-/#"):
+            cutCode()
+            piece.append(token)
+        else:
+            code.append(token)
+    cutCode()
+    if not after:
+        return None
+    pieces.append("".join(piece))
+    return tuple(pieces), frozenset(after)
 
 
 def checkIdentifier(name: Any) -> str:
@@ -215,6 +272,17 @@ class InteractionBase:
     """Conversions applied to argument values of these exact types."""
     storableTypes: ClassVar[frozenset[type]] = _STORABLE_TYPES
     """The types of values the driver stores (their subclasses too)."""
+    batchChecks: ClassVar[dict[type, Callable[[list[Any]], None]]] = {}
+    """For a type whose L{valueAdapters} entry only checks values (returning
+    them unchanged): a check of a whole batch of values of several types,
+    raising as that entry would, faster than a call per value."""
+    fetchSize: ClassVar[int] = 1000
+    """Rows fetched at a time when reading a result: other threads (the
+    reactor's) run between batches, while a driver's C{fetchall} of a large
+    result would hold the GIL until all its rows are built."""
+    errorClasses: ClassVar[Mapping[Any, type[TwistarError]]] = {}
+    """The twistar exception class of each error code (see L{errorCode})
+    that has one of its own."""
 
 
     def __init__(self) -> None:
@@ -380,13 +448,7 @@ class InteractionBase:
         connection; nothing is retried once its commit may have reached the
         server.
         """
-        txn = currentTransaction()
-        pool = self.pool
-        if txn is not None and txn.pool is pool:
-            return txn.run(func, *args, **kw)
-        return threads.deferToThreadPool(
-            pool._reactor, pool.threadpool, self._interact, pool, func, args, kw
-        )
+        return self.runWork(func, args, kw)
 
     def runAtomic(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Deferred[Any]:
         """
@@ -395,10 +457,51 @@ class InteractionBase:
         savepoint, so that if it fails none of its statements stay (and the
         transaction can go on, also on PostgreSQL).
         """
+        return self.runWork(func, args, kw, atomic=True)
+
+    def runWork(
+        self, func: Callable[..., Any], args: Sequence[Any] = (),
+        kw: Mapping[str, Any] | None = None, atomic: bool = False,
+        then: Callable[[Any], Any] | None = None,
+    ) -> Deferred[Any]:
+        """
+        Run C{func(cursor, *args, **kw)} as L{runInteraction} does (as
+        L{runAtomic} does with C{atomic}).
+
+        Cancelling the returned L{Deferred} before the work has committed
+        undoes it: work still waiting for a connection never runs, work
+        running is rolled back (inside a transaction, the transaction can
+        then only roll back). Once the commit has begun, cancelling changes
+        nothing. A pool with a C{waitLimit} (see L{twistar.pool}) fails work
+        that waited that long for a connection with L{PoolExhaustedError}.
+
+        @param then: applied (on the reactor) to the work's result once it
+            has run, even if the caller cancelled too late to stop it: it
+            updates the objects the work wrote.
+        """
+        kw = kw or {}
         txn = currentTransaction()
-        if txn is not None and txn.pool is self.pool:
-            return txn.run(self._inSavepoint, func, args, kw)
-        return self.runInteraction(func, *args, **kw)
+        pool = self.pool
+        if txn is not None and txn.pool is pool:
+            if atomic:
+                return txn.runWork(self._inSavepoint, (func, args, kw), {}, then)
+            return txn.runWork(func, args, kw, then)
+        work = PoolWork()
+        reactor = pool._reactor
+        done = threads.deferToThreadPool(
+            reactor, pool.threadpool, self._interact, pool, func, args, kw, True, work
+        )
+        result = cancellable(work, done, then)
+        limit = waitLimitOf(pool)
+        if limit is not None:
+
+            def giveUp() -> None:
+                if work.drop() and not result.called:
+                    result.errback(exhausted(pool, limit))
+
+            timer = reactor.callLater(limit, giveUp)
+            done.addBoth(lambda value: timer.cancel() if timer.active() else None)
+        return result
 
     def _inSavepoint(
         self, cursor: Any, func: Callable[..., Any], args: Any, kw: Any
@@ -429,8 +532,9 @@ class InteractionBase:
 
     def _interact(
         self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Any, kw: Any,
-        translate: bool = True,
+        translate: bool = True, work: PoolWork | None = None,
     ) -> Any:
+        raiseIfCancelled(work)
         attempts = 2 if pool.reconnect and self.replayable else 1
         for attempt in range(1, attempts + 1):
             connection = self.connect(pool, translate)
@@ -443,6 +547,11 @@ class InteractionBase:
                 if not alive and attempt < attempts:
                     continue
                 self.raiseTranslated(e, translate, lost=not alive)
+            if work is not None and not work.commit():
+                # Cancelled while it ran: undo it.
+                cancelled = CancelledError()
+                self.rollback(pool, connection, cancelled)
+                raise cancelled
             try:
                 connection.commit()
             except BaseException as e:
@@ -535,7 +644,10 @@ class InteractionBase:
         if dbapi is None or not isinstance(error, getattr(dbapi, "Error", ())):
             return error
         twistarClass: type[TwistarError] = exceptions.DatabaseError
-        if self.isMissingTable(error):
+        coded = self.errorClasses.get(self.errorCode(error))
+        if coded is not None:
+            twistarClass = coded
+        elif self.isMissingTable(error):
             twistarClass = ImaginaryTableError
         elif self.isProgrammingError(error):
             twistarClass = exceptions.ProgrammingError
@@ -581,6 +693,13 @@ class InteractionBase:
         if translated is error:
             raise error
         raise translated from error
+
+    def errorCode(self, error: BaseException) -> Any:
+        """
+        @return: the database's code for a driver error (its key in
+            L{errorClasses}), or C{None}.
+        """
+        return None
 
     def isMissingTable(self, error: BaseException) -> bool:
         """
@@ -813,12 +932,54 @@ class InteractionBase:
         @return: one dict or C{None} when C{one}; otherwise a list of dicts
             keyed by column name.
         """
+        readers = self.columnReaders(txn, tablename)
         self.run(txn, query, args)
         names = [d[0] for d in txn.description]
+        convert = _rowConverter(names, readers)
         if one:
             row = txn.fetchone()
-            return None if row is None else dict(zip(names, row))
-        return [dict(zip(names, row)) for row in txn.fetchall()]
+            if row is None:
+                return None
+            return dict(zip(names, row if convert is None else convert(row)))
+        return [dict(zip(names, row)) for row in self.fetchRows(txn, convert)]
+
+    def fetchRows(
+        self, txn: Any, convert: Callable[[Sequence[Any]], Sequence[Any]] | None = None
+    ) -> list[Any]:
+        """
+        Fetch the rest of C{txn}'s result, L{fetchSize} rows at a time.
+
+        @param convert: applied to each row.
+        @return: the rows.
+        """
+        size = self.fetchSize
+        rows: list[Any] = []
+        while True:
+            batch = txn.fetchmany(size)
+            rows.extend(batch if convert is None else map(convert, batch))
+            # Fewer rows than asked for: there are no more (PEP 249).
+            if len(batch) < size:
+                return rows
+
+    def columnReaders(
+        self, txn: Any, tablename: str
+    ) -> Mapping[str, Callable[[Any], Any]] | None:
+        """
+        Called on C{txn} before a select of C{tablename}'s rows runs.
+
+        @return: the conversions of values (never C{None}) read from the
+            columns of C{tablename} that have one, by column name; C{None}
+            (the default) when the driver's values are returned as they are.
+        """
+        return None
+
+    def schemaRead(self, tablename: str, columns: list[str], rows: Sequence[Any]) -> None:
+        """
+        Called when L{getSchema} has read the columns of C{tablename}.
+
+        @param columns: the list now in L{Registry.SCHEMAS}.
+        @param rows: the rows of L{schemaQuery}.
+        """
 
     def getSchema(self, tablename: str, txn: Any = None) -> Any:
         """
@@ -837,10 +998,12 @@ class InteractionBase:
             self.quoteIdentifier(tablename)
             query, args = self.schemaQuery(tablename)
             self.run(txn, query, args)
-            columns = [row[0] for row in txn.fetchall()]
+            rows = txn.fetchall()
+            columns = [row[0] for row in rows]
             if not columns:
                 raise ImaginaryTableError(f"table {tablename!r} does not exist")
             Registry.SCHEMAS[tablename] = columns
+            self.schemaRead(tablename, columns, rows)
         return columns
 
     def mutableColumns(self, description: Sequence[Any]) -> tuple[int, ...]:
@@ -1085,9 +1248,13 @@ class InteractionBase:
             for start in range(0, len(batch), width):
                 self.checkValues(batch[start:start + width], columns)
         adapters = self.valueAdapters
-        if types.isdisjoint(adapters):
-            return batch
-        return [adapters[type(a)](a) if type(a) in adapters else a for a in batch]
+        checks = self.batchChecks
+        converted = types.intersection(adapters).difference(checks)
+        if converted:
+            batch = [adapters[type(a)](a) if type(a) in converted else a for a in batch]
+        for kind in types.intersection(checks):
+            checks[kind](batch)
+        return batch
 
     def batchIds(self, txn: Any, count: int) -> list[Any]:
         """
@@ -1153,19 +1320,23 @@ class InteractionBase:
 
         @return: a L{Deferred} of C{obj}.
         """
-        return self.runInteraction(self._insertObj, obj)
 
-    def _insertObj(self, txn: Any, obj: DBObject) -> DBObject:
+        def inserted(result: tuple[list[str], Any]) -> DBObject:
+            columns, newId = result
+            if obj.id is None:
+                obj.id = newId
+            obj._markSaved(columns)
+            return obj
+
+        return self.runWork(self._insertObj, (obj,), then=inserted)
+
+    def _insertObj(self, txn: Any, obj: DBObject) -> tuple[list[str], Any]:
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
         values = obj.toHash(columns, exclude=["id"] if obj.id is None else None)
         names = list(values)
         self.checkValues(values.values(), names)
-        newId = self.insertRow(txn, tablename, names, list(values.values()), True)
-        if obj.id is None:
-            obj.id = newId
-        obj._markSaved(columns)
-        return obj
+        return columns, self.insertRow(txn, tablename, names, list(values.values()), True)
 
     def insertObjs(self, objects: Sequence[DBObject]) -> Deferred[Sequence[DBObject]]:
         """
@@ -1177,14 +1348,21 @@ class InteractionBase:
         @return: a L{Deferred} of C{objects}.
         """
 
-        def assign(result: tuple[list[str], list[tuple[DBObject, Any]]]) -> Sequence[DBObject]:
+        def assign(
+            result: tuple[list[str], list[tuple[DBObject, Any]]]
+        ) -> Deferred[Sequence[DBObject]]:
             columns, inserted = result
-            for obj, newId in inserted:
+
+            def setId(pair: tuple[DBObject, Any]) -> None:
+                obj, newId = pair
                 obj.id = newId
                 obj._markSaved(columns)
-            return objects
 
-        return self.runAtomic(self._insertObjs, objects).addCallback(assign)
+            # The rows are written: every object gets its id, whatever the
+            # caller does meanwhile.
+            return inSlices(setId, inserted, cancellable=False).addCallback(lambda _: objects)
+
+        return self.runWork(self._insertObjs, (objects,), atomic=True, then=assign)
 
     def _insertObjs(
         self, txn: Any, objects: Sequence[DBObject]
@@ -1219,9 +1397,14 @@ class InteractionBase:
 
         @return: a L{Deferred} of C{obj}.
         """
-        return self.runInteraction(self._updateObj, obj)
 
-    def _updateObj(self, txn: Any, obj: DBObject) -> DBObject:
+        def updated(columns: list[str]) -> DBObject:
+            obj._markSaved(columns)
+            return obj
+
+        return self.runWork(self._updateObj, (obj,), then=updated)
+
+    def _updateObj(self, txn: Any, obj: DBObject) -> list[str]:
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
         changes = obj._changedValues(columns)
@@ -1237,8 +1420,7 @@ class InteractionBase:
                     f"{obj!r} was not saved: {tablename} has no row with id {obj.id!r} "
                     f"(deleted, or its insert was rolled back)"
                 )
-        obj._markSaved(columns)
-        return obj
+        return columns
 
     def _rowExists(self, txn: Any, tablename: str, id: Any) -> bool:
         query, args = self.buildSelect(tablename, id=id, select="1")
@@ -1259,12 +1441,14 @@ class InteractionBase:
         if obj.id is None:
             raise CannotRefreshError(f"{obj!r} has not been saved, so it has no row")
         query, args = self.buildSelect(tablename, id=obj.id)
+        readers = self.columnReaders(txn, tablename)
         self.run(txn, query, args)
         row = txn.fetchone()
         if row is None:
             raise CannotRefreshError(f"{tablename} has no row with id {obj.id!r}")
         columns = tuple(d[0] for d in txn.description)
-        obj.__dict__.update(zip(columns, row))
+        convert = _rowConverter(columns, readers)
+        obj.__dict__.update(zip(columns, row if convert is None else convert(row)))
         obj._markSaved(columns)
         return obj
 
@@ -1292,9 +1476,10 @@ class InteractionBase:
         """
 
         def select(txn: Any) -> list[tuple[Any, Any]]:
+            readers = self.columnReaders(txn, klass.tablename())
             self.run(txn, query, args)
             columns = tuple(d[0] for d in txn.description)[:-1]
-            rows = txn.fetchall()
+            rows = self.fetchRows(txn, _rowConverter(columns, readers))
             mutable = self.mutableColumns(txn.description[:-1])
             objects = klass._fromRows(columns, [row[:-1] for row in rows], mutable)
             return [(row[-1], obj) for row, obj in zip(rows, objects)]
@@ -1304,13 +1489,17 @@ class InteractionBase:
     def _selectObjects(
         self, txn: Any, klass: type[DBObject], query: str, args: Sequence[Any], one: bool
     ) -> Any:
+        readers = self.columnReaders(txn, klass.tablename())
         self.run(txn, query, args)
         columns = tuple(d[0] for d in txn.description)
         mutable = self.mutableColumns(txn.description)
+        convert = _rowConverter(columns, readers)
         if one:
             row = txn.fetchone()
-            return None if row is None else klass._fromRow(columns, row, mutable)
-        return klass._fromRows(columns, txn.fetchall(), mutable)
+            if row is None:
+                return None
+            return klass._fromRow(columns, row if convert is None else convert(row), mutable)
+        return klass._fromRows(columns, self.fetchRows(txn, convert), mutable)
 
 
 _COMPATIBLE: dict[tuple[type, type], type[TwistarError]] = {}
@@ -1320,7 +1509,8 @@ def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> ty
     """
     @return: a subclass of both C{twistarClass} and the driver's exception
         class, so code that catches the driver's exceptions still catches
-        twistar's translation; C{twistarClass} if they cannot be combined.
+        twistar's translation, named like C{twistarClass} (as tracebacks
+        show it); C{twistarClass} if they cannot be combined.
     """
     key = (twistarClass, driverClass)
     if key not in _COMPATIBLE:
@@ -1333,11 +1523,37 @@ def _driverCompatible(twistarClass: type[TwistarError], driverClass: type) -> ty
                     namespace.setdefault(name, _readFromCause(name))
         try:
             _COMPATIBLE[key] = type(
-                driverClass.__name__, (twistarClass, driverClass), namespace
+                twistarClass.__name__, (twistarClass, driverClass), namespace
             )
         except TypeError:
             _COMPATIBLE[key] = twistarClass
     return _COMPATIBLE[key]
+
+
+def _rowConverter(
+    names: Sequence[str], readers: Mapping[str, Callable[[Any], Any]] | None
+) -> Callable[[Sequence[Any]], tuple[Any, ...]] | None:
+    """
+    @param names: the names of a result's first columns.
+    @param readers: conversions by column name (see
+        L{InteractionBase.columnReaders}).
+    @return: a function converting a row's values in the columns of C{names}
+        that have a reader (leaving C{None} alone), or C{None} when none has.
+    """
+    if not readers:
+        return None
+    found = [(index, readers[name]) for index, name in enumerate(names) if name in readers]
+    if not found:
+        return None
+
+    def convert(row: Sequence[Any]) -> tuple[Any, ...]:
+        values = list(row)
+        for index, read in found:
+            if values[index] is not None:
+                values[index] = read(values[index])
+        return tuple(values)
+
+    return convert
 
 
 def _requireMapping(method: str, values: Any) -> None:

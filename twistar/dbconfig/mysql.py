@@ -12,7 +12,13 @@ from typing import Any
 from twisted.enterprise import adbapi
 
 from twistar.dbconfig.base import InteractionBase
-from twistar.exceptions import UnsupportedValueError
+from twistar.exceptions import (
+    DeadlockError,
+    LockTimeoutError,
+    SerializationError,
+    UnsupportedValueError,
+)
+from twistar.pool import ConnectionPool
 
 # Client and server error codes that mean the connection is gone: server has
 # gone away, lost connection during query, lost connection (SSL), client
@@ -47,6 +53,13 @@ class MySQLDBConfig(InteractionBase):
     # connection may have been applied, so it is never run again; a
     # reconnecting pool checks its connection before using it instead.
     replayable = False
+    # Server error numbers: ER_LOCK_DEADLOCK (also Galera's certification
+    # failures), ER_CHECKREAD (MariaDB's innodb_snapshot_isolation),
+    # ER_LOCK_WAIT_TIMEOUT (also NOWAIT on MariaDB), ER_LOCK_NOWAIT (MySQL).
+    errorClasses = {
+        1213: DeadlockError, 1020: SerializationError, 1205: LockTimeoutError,
+        3572: LockTimeoutError,
+    }
     # MySQLdb would store the repr of bytearray and memoryview values.
     valueAdapters = {bytearray: bytes, memoryview: bytes, Decimal: _finiteDecimal}
 
@@ -95,8 +108,12 @@ class MySQLDBConfig(InteractionBase):
             return False
         return True
 
+    def errorCode(self, error: BaseException) -> Any:
+        code = error.args[0] if error.args else None
+        return code if isinstance(code, int) else None
+
     def isMissingTable(self, error: BaseException) -> bool:
-        return bool(error.args) and error.args[0] == _NO_SUCH_TABLE
+        return bool(self.errorCode(error) == _NO_SUCH_TABLE)
 
     def refusedValues(self, error: Exception, args: Sequence[Any]) -> list[Any]:
         if str(error).endswith("can not be used with MySQL"):  # MySQLdb: nan, inf
@@ -104,9 +121,9 @@ class MySQLDBConfig(InteractionBase):
         return super().refusedValues(error, args)
 
 
-class ReconnectingMySQLConnectionPool(adbapi.ConnectionPool):
+class ReconnectingMySQLConnectionPool(ConnectionPool):
     """
-    An C{adbapi.ConnectionPool} for MySQL that reconnects after the server
+    A L{twistar.pool.ConnectionPool} for MySQL that reconnects after the server
     went away.
 
     Before each interaction, the pool thread's connection is checked (a

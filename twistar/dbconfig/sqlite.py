@@ -5,12 +5,20 @@ SQLite, through the standard library's C{sqlite3} module.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from operator import ne
 from typing import Any
 
 from twistar.dbconfig.base import InteractionBase
+from twistar.exceptions import (
+    ImaginaryTableError,
+    LockTimeoutError,
+    SerializationError,
+    UnsupportedValueError,
+)
+from twistar.registry import Registry
 
 # Messages of SQL errors, for Python versions whose sqlite3 errors carry no
 # error code.
@@ -19,13 +27,97 @@ _SQL_ERROR_TEXTS = (
     "has no column named", "no such function",
 )
 
+# Result codes; SQLITE_BUSY_SNAPSHOT is an extended code of SQLITE_BUSY.
+_BUSY, _LOCKED, _BUSY_SNAPSHOT = 5, 6, 517
+# The messages of those codes, for Python versions whose sqlite3 errors carry
+# no error code (they cannot tell SQLITE_BUSY_SNAPSHOT from SQLITE_BUSY).
+_MESSAGE_CODES = {
+    "database is locked": _BUSY, "database table is locked": _LOCKED,
+    "database schema is locked": _LOCKED,
+}
+
+# Declared column types whose values are read as Decimal.
+_DECIMAL_TYPES = ("DECIMAL", "NUMERIC")
+_INT64 = range(-(2**63), 2**63)
+
+# Table name -> (its list in Registry.SCHEMAS when read, the readers of its
+# DECIMAL/NUMERIC columns or None).
+_readers: dict[str, tuple[list[str], dict[str, Callable[[Any], Any]] | None]] = {}
+
+
+def _storedDecimal(value: Decimal) -> str | float:
+    """
+    @return: what SQLite is sent for C{value}: its C{str()}, or a float
+        infinity for an infinite one.
+    @raise UnsupportedValueError: for a value SQLite would not give back
+        equal. SQLite turns the text of a number into a REAL (of which it
+        keeps 15 significant digits) in a DECIMAL or NUMERIC column, unless
+        it is a 64-bit integer; it stores NaN as NULL.
+    """
+    if value.is_finite():
+        _, digits, exponent = value.as_tuple()
+        significant = len(digits)
+        while significant and digits[significant - 1] == 0:
+            significant -= 1
+        if significant <= 15 and (not significant or -307 <= value.adjusted() <= 307):
+            return str(value)
+        if exponent == 0 and int(value) in _INT64:
+            return str(value)
+        reason = "SQLite keeps 15 significant digits of a number that is not a 64-bit integer"
+    elif value.is_infinite():
+        return float(value)
+    else:
+        reason = "SQLite stores NaN as NULL"
+    raise UnsupportedValueError(f"cannot store a Decimal value ({value!r}): {reason}")
+
+
+def _storedFloat(value: float) -> float:
+    """
+    @return: C{value}.
+    @raise UnsupportedValueError: for NaN, which SQLite stores as NULL.
+    """
+    if value != value:
+        raise UnsupportedValueError(
+            f"cannot store a float value ({value!r}): SQLite stores NaN as NULL"
+        )
+    return value
+
+
+def _refuseNaN(values: list[Any]) -> None:
+    """
+    L{_storedFloat} for every float of C{values}, which are of storable
+    types: NaN is the one such value that differs from itself.
+
+    @raise UnsupportedValueError: for NaN.
+    """
+    if any(map(ne, values, values)):
+        for value in values:
+            if type(value) is float:
+                _storedFloat(value)
+
+
+def _readDecimal(value: Any) -> Any:
+    """
+    @return: a number read from a DECIMAL or NUMERIC column as a C{Decimal}:
+        a REAL with the 15 significant digits SQLite keeps of it; text and
+        bytes unchanged.
+    """
+    if type(value) is float:
+        return Decimal(f"{value:.15g}")
+    if type(value) is int:
+        return Decimal(value)
+    return value
+
 
 class SQLiteDBConfig(InteractionBase):
     """
     SQLite: C{?} placeholders, the insert id from C{cursor.lastrowid}.
 
-    Dates, times and decimals are stored as text, as C{str()} writes them;
-    C{timedelta} values cannot be stored.
+    Dates and times are stored as text, as C{str()} writes them;
+    C{timedelta} values and NaN cannot be stored. A C{Decimal} is sent as
+    text too, and must have at most 15 significant digits (or be a 64-bit
+    integer): SQLite stores it as a number in DECIMAL and NUMERIC columns,
+    whose values are read back as C{Decimal}s.
     """
 
     paramstyle = "qmark"
@@ -34,12 +126,45 @@ class SQLiteDBConfig(InteractionBase):
     identifierQuote = "`"
     maxParameters = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
     isolationLevels = frozenset({"SERIALIZABLE"})
-    beginStatement = "BEGIN"
-    valueAdapters = {Decimal: str, date: str, datetime: str, time: str}
+    # A transaction takes the write lock when it begins (waiting for it up to
+    # the busy timeout): one that read first could not upgrade its lock later.
+    beginStatement = "BEGIN IMMEDIATE"
+    valueAdapters = {
+        Decimal: _storedDecimal, float: _storedFloat, date: str, datetime: str, time: str,
+    }
+    batchChecks = {float: _refuseNaN}
     storableTypes = InteractionBase.storableTypes - {timedelta}
+    # A write waited longer than the connection's timeout (SQLITE_BUSY), or
+    # met a lock inside the process (SQLITE_LOCKED); a read transaction
+    # cannot write since another connection wrote (SQLITE_BUSY_SNAPSHOT).
+    errorClasses = {
+        _BUSY: LockTimeoutError, _LOCKED: LockTimeoutError,
+        _BUSY_SNAPSHOT: SerializationError,
+    }
 
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
-        return "SELECT name FROM pragma_table_info(?) ORDER BY cid", [tablename]
+        return "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", [tablename]
+
+    def schemaRead(self, tablename: str, columns: list[str], rows: Sequence[Any]) -> None:
+        decimals: dict[str, Callable[[Any], Any]] = {
+            name: _readDecimal for name, declared in rows
+            if declared.upper().startswith(_DECIMAL_TYPES)
+        }
+        _readers[tablename] = (columns, decimals or None)
+
+    def columnReaders(
+        self, txn: Any, tablename: str
+    ) -> Mapping[str, Callable[[Any], Any]] | None:
+        known = _readers.get(tablename)
+        if known is None or known[0] is not Registry.SCHEMAS.get(tablename):
+            # Read the schema again: the cache was cleared, or filled elsewhere.
+            Registry.SCHEMAS.pop(tablename, None)
+            try:
+                self.getSchema(tablename, txn)
+            except ImaginaryTableError:
+                return None  # the select says what is wrong
+            known = _readers.get(tablename)
+        return None if known is None else known[1]
 
     def isolationStatement(self, level: str) -> str | None:
         return None
@@ -53,6 +178,13 @@ class SQLiteDBConfig(InteractionBase):
 
     def interrupter(self, pool: Any, connection: Any) -> Callable[[], None]:
         return connection.interrupt  # type: ignore[no-any-return]
+
+    def errorCode(self, error: BaseException) -> Any:
+        code = getattr(error, "sqlite_errorcode", None)
+        if code is None:
+            return _MESSAGE_CODES.get(str(error).partition(":")[0])
+        # The extended code where it has a class of its own, else the primary.
+        return code if code in self.errorClasses else code & 0xFF
 
     def isMissingTable(self, error: BaseException) -> bool:
         return str(error).startswith("no such table")

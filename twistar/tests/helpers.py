@@ -25,6 +25,9 @@ SQLITE = "sqlite"
 POSTGRES = "postgres"
 MYSQL = "mysql"
 
+SECOND_DRIVERS = {POSTGRES: "psycopg", MYSQL: "pymysql"}
+"""The other driver of each server database: psycopg 3 and PyMySQL."""
+
 _SCHEMES = {
     "postgresql": (POSTGRES, "psycopg2"),
     "postgres": (POSTGRES, "psycopg2"),
@@ -57,12 +60,15 @@ def backend(url: str | None = None) -> str:
 
 
 def makePool(
-    url: str | None = None, driver: str | None = None, **poolArgs: Any
+    url: str | None = None, driver: str | None = None,
+    poolClass: type[adbapi.ConnectionPool] = adbapi.ConnectionPool, **poolArgs: Any
 ) -> adbapi.ConnectionPool:
     """
     @param url: a test database URL (default: C{TWISTAR_TEST_DB}).
     @param driver: a DB-API module name to use instead of the URL's.
-    @param poolArgs: extra C{cp_*} arguments for the pool.
+    @param poolClass: the class of the pool to make.
+    @param poolArgs: extra arguments for the pool (C{cp_*} ones and those
+        of C{poolClass}).
     @return: a new connection pool for that database. For SQLite, a new
         database file in a temporary directory.
     """
@@ -71,7 +77,7 @@ def makePool(
     if kind == SQLITE:
         # Under trial the working directory is its temporary directory.
         path = os.path.join(tempfile.mkdtemp(prefix="sqlite-", dir="."), "test.db")
-        return adbapi.ConnectionPool(
+        return poolClass(
             driver or "sqlite3", path, check_same_thread=False, timeout=30,
             cp_openfun=_sqliteOpen, **poolArgs,
         )
@@ -93,7 +99,7 @@ def makePool(
         args["database" if driver == "pymysql" else "db"] = dbname
         if password:
             args["password" if driver == "pymysql" else "passwd"] = password
-    return adbapi.ConnectionPool(driver, **args, **poolArgs)
+    return poolClass(driver, **args, **poolArgs)
 
 
 def _sqliteOpen(connection: Any) -> None:
@@ -208,11 +214,20 @@ class DBTestCase(unittest.TestCase):
 
     @ivar pool: the test's pool (also L{Registry.DBPOOL}).
     @ivar backend: C{"sqlite"}, C{"postgres"} or C{"mysql"}.
+    @ivar secondDriver: set on a subclass to run its tests through the
+        backend's other driver (L{SECOND_DRIVERS}); on SQLite, which has
+        one, they are skipped.
     """
 
     backend = backend()
+    secondDriver = False
 
     async def setUp(self) -> None:
-        self.pool = await initDB(self)
+        driver = None
+        if self.secondDriver:
+            if self.backend not in SECOND_DRIVERS:
+                raise unittest.SkipTest("SQLite has one driver")
+            driver = SECOND_DRIVERS[self.backend]
+        self.pool = await initDB(self, driver=driver)
         self.config = Registry.getConfig()
 

@@ -1,8 +1,10 @@
 """
-Property tests with C{hypothesis}: arbitrary values round-trip exactly, and
-arbitrary strings used as names either work as intended or raise a clear
-twistar error, without changing rows they should not (checked through a
-separate connection).
+Property tests with C{hypothesis}: arbitrary values (texts, integers at
+their limits, decimals, floats, dates and times) round-trip exactly or are
+refused, and arbitrary strings used as names either work as intended or
+raise a clear twistar error, without changing rows they should not (checked
+through a separate connection). Each test runs on every backend, and again
+through the second driver of each server database.
 
 C{hypothesis} cannot drive a test that waits on the database from inside
 trial's reactor, so each test first draws its examples synchronously with
@@ -11,8 +13,10 @@ every run), then runs each one against the database and reports every
 failing example at the end.
 """
 
+import math
 import re
 from datetime import date
+from decimal import Decimal
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -22,9 +26,11 @@ from twistar.exceptions import (
     InvalidIdentifierError,
     TwistarError,
     UnknownColumnError,
+    UnsupportedValueError,
 )
-from twistar.tests.helpers import MYSQL, POSTGRES
+from twistar.tests.helpers import MYSQL, POSTGRES, SQLITE
 from twistar.tests.models import Member, SafetySample
+from twistar.tests.test_backends import normalise
 from twistar.tests.test_logging import captureQueries
 from twistar.tests.test_safety import INJECTED_NAMES, SafetyTestCase
 from twistar.utils import _VALUE_KEYWORDS, dictToWhere
@@ -84,6 +90,54 @@ def textStrategy(backend):
         lambda t: (t[0] * t[1])[:t[1]]
     )
     return st.one_of(st.none(), mixed, st.text(alphabet, max_size=40), long)
+
+
+# Decimals at the edges of DECIMAL(20, 6) and of SQLite's 15 digits.
+SPECIAL_DECIMALS = [
+    "0", "-0", "0.1", "1.10", "0.000001", "-0.000001", "12345678901234.123456",
+    "99999999999999.999999", "-99999999999999.999999", "99999999999999", "99999999999999.9",
+    "9999999999999.99", "1234567890.12345", "1234567890.123456", "1E+13", "0E-6",
+]
+
+SPECIAL_FLOATS = [
+    0.0, -0.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+    -1.7976931348623157e308, 0.1, 1 / 3, 1e15 + 0.3, math.inf, -math.inf, math.nan,
+]
+
+# The values each integer column holds, in bits.
+INTEGER_BITS = {"a_int": 32, "a_bigint": 64}
+
+INTEGER_EDGES = [
+    0, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**53 + 1, 2**63 - 1, 2**63, -(2**63),
+    -(2**63) - 1, 2**64, -(2**64), 10**30,
+]
+
+
+def decimalStrategy():
+    """
+    @return: a strategy of decimals that fit a C{DECIMAL(20, 6)} column (up
+        to 14 digits before the point, up to 6 after, so up to 20
+        significant digits), or C{None}.
+    """
+
+    def scaled(places):
+        bound = 10 ** (14 + places)
+        return st.integers(-bound + 1, bound - 1).map(lambda n: Decimal(n).scaleb(-places))
+
+    return st.one_of(
+        st.none(), st.integers(0, 6).flatmap(scaled),
+        st.sampled_from([Decimal(text) for text in SPECIAL_DECIMALS]),
+    )
+
+
+def sqliteKeeps(value):
+    """
+    @return: whether SQLite gives back C{value} (a C{Decimal} within 64-bit
+        integers) equal: it has at most 15 significant digits, or is an
+        integer written without an exponent.
+    """
+    _, digits, exponent = value.as_tuple()
+    return exponent == 0 or len("".join(map(str, digits)).rstrip("0")) <= 15
 
 
 def nameStrategy():
@@ -207,6 +261,156 @@ class RoundTripTests(PropertyTestCase):
         rows = await self.observer.runQuery("SELECT id, a_bigint, a_int FROM values_tests")
         stored = {row[0]: (row[1], row[2]) for row in rows if row[0] in expected}
         self.assertEqual(stored, expected)
+
+    async def test_integerBoundaries(self):
+        """
+        An integer that fits C{a_int} (32 bits; 64 on SQLite) or
+        C{a_bigint} (64 bits) is stored and read back exactly; one beyond
+        fails with a twistar error (L{UnsupportedValueError}, before any SQL
+        runs, on SQLite) and writes nothing.
+        """
+        examples = drawExamples(st.tuples(
+            st.sampled_from(sorted(INTEGER_BITS)),
+            st.one_of(st.sampled_from(INTEGER_EDGES), st.integers(-(2**65), 2**65)),
+        ), 60)
+        expected = {}
+
+        async def checkOne(example):
+            column, value = example
+            bits = 64 if self.backend == SQLITE else INTEGER_BITS[column]
+            if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+                obj = await SafetySample(**{column: value}).save()
+                self.assertEqual(getattr(await SafetySample.find(obj.id), column), value)
+                expected[obj.id] = value
+                return
+            failed = SafetySample(**{column: value}).save()
+            error = await self.assertFailure(failed, TwistarError)
+            if self.backend == SQLITE:
+                self.assertIsInstance(error, UnsupportedValueError)
+
+        await self.check(examples, checkOne)
+        rows = await self.observer.runQuery(
+            "SELECT id, a_int, a_bigint, a_str FROM values_tests"
+        )
+        stored = {row[0]: row[1] if row[1] is not None else row[2]
+                  for row in rows if row[3] != "sample"}
+        self.assertEqual(stored, expected)
+
+    async def test_decimals(self):
+        """
+        A decimal that fits C{a_decimal} (C{DECIMAL(20, 6)}) is stored and
+        read back as an equal C{Decimal} by C{find}, C{refresh} and the
+        low-level C{select}, is found by C{findBy} and replaced by an
+        update. On SQLite, which keeps 15 significant digits of a number
+        that is not an integer, a decimal with more is refused with
+        L{UnsupportedValueError}, and nothing is written.
+        """
+        examples = drawExamples(st.tuples(decimalStrategy(), decimalStrategy()), 80)
+        expected = {}
+
+        def kept(value):
+            return value is None or self.backend != SQLITE or sqliteKeeps(value)
+
+        def assertSame(read, value):
+            self.assertEqual(read, value)
+            self.assertIsInstance(read, type(value))
+
+        async def checkOne(example):
+            first, second = example
+            if not kept(first):
+                await self.assertFailure(
+                    SafetySample(a_decimal=first).save(), UnsupportedValueError
+                )
+                return
+            obj = await SafetySample(a_decimal=first).save()
+            expected[obj.id] = first
+            assertSame((await SafetySample.find(obj.id)).a_decimal, first)
+            assertSame((await obj.refresh()).a_decimal, first)
+            assertSame((await self.config.select("values_tests", id=obj.id))["a_decimal"], first)
+            self.assertIn(obj.id, [o.id for o in await SafetySample.findBy(a_decimal=first)])
+            obj.a_decimal = second
+            if not kept(second):
+                await self.assertFailure(obj.save(), UnsupportedValueError)
+                return
+            await obj.save()
+            expected[obj.id] = second
+            assertSame((await SafetySample.find(obj.id)).a_decimal, second)
+
+        await self.check(examples, checkOne)
+        self.assertEqual(
+            {o.id: o.a_decimal for o in await SafetySample.all() if o.a_str != "sample"},
+            expected,
+        )
+
+    async def test_floats(self):
+        """
+        A float (subnormal, infinite and NaN ones too) is stored in
+        C{a_float} and read back equal (NaN as NaN), also through the other
+        connection, and found by C{findBy}; where the database cannot hold
+        it (NaN on SQLite, which would store NULL; NaN and infinities on
+        MySQL) it is refused with L{UnsupportedValueError}, in a save and
+        in a where, and nothing is written.
+        """
+        examples = drawExamples(
+            st.one_of(st.none(), st.floats(), st.sampled_from(SPECIAL_FLOATS)), 80
+        )
+        expected = {}
+
+        def refused(value):
+            if value is None:
+                return False
+            if self.backend == MYSQL:
+                return not math.isfinite(value)
+            return self.backend == SQLITE and math.isnan(value)
+
+        def same(read, value):
+            if value is not None and math.isnan(value):
+                return read is not None and math.isnan(read)
+            return read == value
+
+        async def checkOne(value):
+            if refused(value):
+                await self.assertFailure(SafetySample(a_float=value).save(), UnsupportedValueError)
+                await self.assertFailure(
+                    SafetySample.find(where=["a_float = ?", value]), UnsupportedValueError
+                )
+                return
+            obj = await SafetySample(a_float=value).save()
+            expected[obj.id] = value
+            read = (await SafetySample.find(obj.id)).a_float
+            self.assertTrue(same(read, value), f"read {read!r}")
+            if value is None or not math.isnan(value):
+                self.assertIn(obj.id, [o.id for o in await SafetySample.findBy(a_float=value)])
+
+        await self.check(examples, checkOne)
+        rows = await self.observer.runQuery("SELECT id, a_float FROM values_tests")
+        stored = {rowId: value for rowId, value in rows if rowId in expected}
+        self.assertEqual(set(stored), set(expected))
+        self.assertEqual(
+            [rowId for rowId, value in expected.items() if not same(stored[rowId], value)], []
+        )
+
+    async def test_datesAndTimes(self):
+        """
+        Any date, naive datetime and time (with microseconds) is stored and
+        read back equal (SQLite gives back the text C{str()} wrote), and
+        found by C{findBy}.
+        """
+        examples = drawExamples(st.tuples(
+            st.none() | st.dates(), st.none() | st.datetimes(), st.none() | st.times()
+        ), 60)
+        columns = ("a_date", "a_datetime", "a_time")
+
+        async def checkOne(example):
+            values = dict(zip(columns, example))
+            obj = await SafetySample(**values).save()
+            found = await SafetySample.find(obj.id)
+            self.assertEqual(
+                tuple(normalise(self.backend, c, getattr(found, c)) for c in columns), example
+            )
+            self.assertIn(obj.id, [o.id for o in await SafetySample.findBy(**values)])
+
+        await self.check(examples, checkOne)
 
 
 class InsertManyTests(PropertyTestCase):
@@ -363,3 +567,27 @@ class NameTests(PropertyTestCase):
                 await self.assertRows({target.id: {name: value}} if isColumn else {})
 
         await self.check(examples, checkOne)
+
+
+class RoundTripSecondDriverTests(RoundTripTests):
+    """
+    L{RoundTripTests} through psycopg (3) and PyMySQL.
+    """
+
+    secondDriver = True
+
+
+class InsertManySecondDriverTests(InsertManyTests):
+    """
+    L{InsertManyTests} through psycopg (3) and PyMySQL.
+    """
+
+    secondDriver = True
+
+
+class NameSecondDriverTests(NameTests):
+    """
+    L{NameTests} through psycopg (3) and PyMySQL.
+    """
+
+    secondDriver = True

@@ -8,7 +8,7 @@ from twisted.internet.defer import maybeDeferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from twistar.dbconfig.mysql import MySQLDBConfig
-from twistar.dbconfig.postgres import PostgreSQLDBConfig
+from twistar.dbconfig.postgres import PostgreSQLDBConfig, PsycopgDBConfig
 from twistar.dbconfig.sqlite import SQLiteDBConfig
 from twistar.dbobject import DBObject
 from twistar.exceptions import ClassNotRegisteredError, TwistarError
@@ -81,7 +81,7 @@ class GetConfigTests(SynchronousTestCase):
             ("sqlite3", SQLiteDBConfig),
             ("psycopg2", PostgreSQLDBConfig),
             ("MySQLdb", MySQLDBConfig),
-            ("psycopg", PostgreSQLDBConfig),
+            ("psycopg", PsycopgDBConfig),
             ("pymysql", MySQLDBConfig),
             ("sqlite3", SQLiteDBConfig),
         ]:

@@ -729,16 +729,18 @@ class BadInputTests(SafetyTestCase):
 
     async def test_valuesTheDriverRefuses(self):
         """
-        Values of storable types that the driver cannot encode (a lone
-        surrogate; on SQLite an integer beyond 64 bits, on PostgreSQL a NUL
-        character, on MySQL NaN and infinities) fail with
-        L{UnsupportedValueError} naming the value: in C{save}, in a where,
-        and in an C{insertMany} whose earlier statements were already sent.
-        Nothing is written.
+        Values of storable types that the driver cannot encode, or that
+        would not come back equal (a lone surrogate; on SQLite an integer
+        beyond 64 bits, NaN and a decimal of more than 15 significant digits,
+        on PostgreSQL a NUL character and a signaling NaN, on MySQL NaN and
+        infinities) fail with L{UnsupportedValueError} naming the value: in
+        C{save}, in a where, and in an C{insertMany} whose earlier
+        statements were already sent. Nothing is written.
         """
         refused = {
-            "sqlite": [("age", 2**70), ("age", -(2**63) - 1)],
-            "postgres": [("last_name", "a\x00b")],
+            "sqlite": [("age", 2**70), ("age", -(2**63) - 1), ("age", float("nan")),
+                       ("age", Decimal("NaN")), ("age", Decimal("1234567890.123456"))],
+            "postgres": [("last_name", "a\x00b"), ("age", Decimal("sNaN"))],
             "mysql": [("age", float("nan")), ("age", float("-inf")), ("age", Decimal("NaN")),
                       ("age", Decimal("Infinity"))],
         }[self.backend] + [("last_name", "x\ud800y")]

@@ -6,7 +6,7 @@ dialect, without a database.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistar.dbconfig.base import InteractionBase, convertPlaceholders
+from twistar.dbconfig.base import InteractionBase, convertPlaceholders, placeholdersAfterIs
 from twistar.dbconfig.mysql import MySQLDBConfig
 from twistar.dbconfig.postgres import PostgreSQLDBConfig
 from twistar.dbconfig.sqlite import SQLiteDBConfig
@@ -101,6 +101,55 @@ class ConvertPlaceholdersTests(SynchronousTestCase):
         self.assertEqual(
             convertPlaceholders("a = $1 AND b = ? AND name = 'E'", "%s", "postgres"),
             ("a = $1 AND b = %s AND name = 'E'", 1),
+        )
+
+
+class PlaceholdersAfterIsTests(SynchronousTestCase):
+    """
+    Tests for L{placeholdersAfterIs}, which finds the C{%s} placeholders
+    that follow C{IS} or C{IS NOT} (psycopg 3 writes C{None}, C{True} and
+    C{False} there into the statement).
+    """
+
+    def test_dictToWhere(self):
+        """
+        The query is cut at its placeholders; the one after C{is} is found.
+        """
+        self.assertEqual(
+            placeholdersAfterIs("(a = %s) AND (b is %s)", "postgres"),
+            (("(a = ", ") AND (b is ", ")"), frozenset({1})),
+        )
+
+    def test_isNot(self):
+        """
+        C{IS NOT} in any case, with any white space, also at the end.
+        """
+        self.assertEqual(
+            placeholdersAfterIs("x IS NOT %s AND y iS\n  nOt\t%s", "postgres"),
+            (("x IS NOT ", " AND y iS\n  nOt\t", ""), frozenset({0, 1})),
+        )
+
+    def test_none(self):
+        """
+        C{None} when no placeholder follows C{IS}: C{IS} inside a word, a
+        quoted name, a string or a comment does not count, nor does a
+        literal percent sign, nor C{IS DISTINCT FROM}.
+        """
+        for query in [
+            "this %s", "x_is %s", 'a = "is" %s', "a = 'is %s'", "a = 1 -- is %s",
+            "a = 1 /* is %s */", "a = $$ is %s $$", "a = E'\\' is %s'", "a is %%s",
+            "a IS DISTINCT FROM %s", "a = %s",
+        ]:
+            self.assertIsNone(placeholdersAfterIs(query, "postgres"), query)
+
+    def test_quotedPartsKept(self):
+        """
+        Strings, quoted names and comments stay in the pieces unchanged, and
+        the placeholders after them are counted.
+        """
+        self.assertEqual(
+            placeholdersAfterIs("'%%s' = %s AND \"b\" IS %s /* %s */", "postgres"),
+            (("'%%s' = ", ' AND "b" IS ', " /* %s */"), frozenset({1})),
         )
 
 
