@@ -6,8 +6,7 @@ L{DBObject}: the model base class. One subclass per table.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,9 +34,10 @@ from twistar.relationships import (
     habtmJoinColumns,
     preload,
 )
+from twistar.slicing import collectorPaused, inSlices
 from twistar.transaction import currentTransaction, runInTransaction
-from twistar.utils import deferredDict, deferredOf, gather
-from twistar.validation import Errors, Uniqueness, Validator
+from twistar.utils import deferredDict, deferredOf
+from twistar.validation import Errors, Uniqueness, Validator, runValidators
 
 T = TypeVar("T", bound="DBObject")
 _log = Logger(namespace="twistar")
@@ -64,20 +64,10 @@ def _savedCopy(value: Any) -> Any:
     return deepcopy(value) if type(value) in _MUTABLE_TYPES else value
 
 
-@contextmanager
-def _pausedCollector(count: int) -> Iterator[None]:
-    """
-    Pause the cyclic garbage collector while C{count} objects are made, when
-    that is many: it would otherwise scan the growing heap again and again.
-    """
-    pause = count > 1000 and gc.isenabled()
-    if pause:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if pause:
-            gc.enable()
+# Rows from which objects are made with the garbage collector paused, and
+# how many objects are made between two collections of the young generation.
+_MANY_ROWS = 256
+_ROWS_PER_COLLECTION = 10_000
 
 
 class _LazyErrors:
@@ -185,18 +175,45 @@ class DBObject(Validator, metaclass=DBObjectType):
             mutable (lists, dicts): the object keeps copies of those to tell
             changes made in place.
         """
+        if len(rows) < _MANY_ROWS:
+            return cls._buildFromRows(columns, rows, mutable)
+        # A young collection first: CPython stops tracking a tuple of plain
+        # values once the collector has looked at it, so the rows and the
+        # columns it has not seen yet become untracked, and so do the
+        # objects' dicts that hold only them: one object per row for the
+        # collector to scan instead of three. Then the collector stays
+        # paused (it would scan the growing heap again and again), but for
+        # collections of the youngest generation, each of a bounded size.
+        # The objects stay out of the oldest generation, whose collections
+        # scan the whole heap, until they outlive the next collection of the
+        # middle one: a caller done with them by then never adds to those.
+        gc.collect(0)
+        objects: list[T] = []
+        with collectorPaused():
+            for start in range(0, len(rows), _ROWS_PER_COLLECTION):
+                if start:
+                    gc.collect(0)
+                objects += cls._buildFromRows(
+                    columns, rows[start:start + _ROWS_PER_COLLECTION], mutable
+                )
+        return objects
+
+    @classmethod
+    def _buildFromRows(
+        cls: type[T], columns: tuple[str, ...], rows: Sequence[Sequence[Any]],
+        mutable: Sequence[int],
+    ) -> list[T]:
         new = cls.__new__
         objects: list[T] = []
         append = objects.append
-        with _pausedCollector(len(rows)):
-            for row in rows:
-                obj = new(cls)
-                obj.__dict__ = state = dict(zip(columns, row))
-                state["_savedColumns"] = columns
-                if mutable and not _MUTABLE_TYPES.isdisjoint([type(row[i]) for i in mutable]):
-                    row = tuple(map(_savedCopy, row))
-                state["_savedValues"] = row
-                append(obj)
+        for row in rows:
+            obj = new(cls)
+            obj.__dict__ = state = dict(zip(columns, row))
+            state["_savedColumns"] = columns
+            if mutable and not _MUTABLE_TYPES.isdisjoint([type(row[i]) for i in mutable]):
+                row = tuple(map(_savedCopy, row))
+            state["_savedValues"] = row
+            append(obj)
         return objects
 
     # -- hooks --------------------------------------------------------------
@@ -315,11 +332,13 @@ class DBObject(Validator, metaclass=DBObjectType):
         """
         Save many new objects of this class: validate them all, run their
         C{beforeCreate} and C{beforeSave} hooks, then insert them in a few
-        multi-row statements and set their ids.
+        multi-row statements and set their ids. The work on the objects is
+        done a few milliseconds at a time, so the reactor keeps turning.
 
         @return: a L{Deferred} of the objects inserted (those whose hooks did
             not cancel). It fails with L{ValidationError} (saving nothing)
-            if any object is invalid.
+            if any object is invalid. Cancelling it while it validates or
+            runs the hooks stops it there, inserting nothing.
         @raise DBObjectSaveError: if an object is not new or not of this
             class, or is given twice.
         """
@@ -330,30 +349,59 @@ class DBObject(Validator, metaclass=DBObjectType):
         if len(set(map(id, objects))) != len(objects):
             raise DBObjectSaveError("createMany was given the same object more than once")
 
-        def checkValid(_: Any) -> Deferred[list[Any]]:
-            for validator in cls._allValidators():
-                if isinstance(validator, Uniqueness):
-                    validator.markRepeats(objects)
-            invalid = [obj for obj in objects if obj.__dict__.get("errors")]
-            if invalid:
-                raise ValidationError(
-                    f"{len(invalid)} of {len(objects)} objects are invalid; nothing was saved",
-                    invalid,
-                )
-            return gather(maybeDeferred(obj._runHooks, _HOOKS_ON_CREATE) for obj in objects)
+        # Each step over the objects runs in slices (see inSlices), so that
+        # the reactor keeps turning however many there are.
+        validators = cls._allValidators()
+        validateOne: Callable[[T], Any]
+        if cls.validate is not Validator.validate:
+            validateOne = cls.validate
+        elif validators:
+
+            def validateOne(obj: T) -> Any:
+                obj.__dict__.pop("errors", None)
+                return runValidators(obj, validators)
+
+        else:
+            validateOne = _forgetErrors
+
+        def checkValid(_: Any) -> Deferred[None]:
+            finders = [v.repeatFinder() for v in validators if isinstance(v, Uniqueness)]
+            invalid: list[T] = []
+
+            def check(obj: T) -> None:
+                for find in finders:
+                    find(obj)
+                if obj.__dict__.get("errors"):
+                    invalid.append(obj)
+
+            def raiseIfInvalid(_: Any) -> None:
+                if invalid:
+                    raise ValidationError(
+                        f"{len(invalid)} of {len(objects)} objects are invalid; "
+                        f"nothing was saved",
+                        invalid,
+                    )
+
+            return inSlices(check, objects).addCallback(raiseIfInvalid)
+
+        def runHooks(_: Any) -> Deferred[list[Any]]:
+            return inSlices(_runCreateHooks, objects)
 
         def insert(proceed: list[bool]) -> Deferred[list[T]]:
             chosen = [obj for obj, go in zip(objects, proceed) if go]
 
-            def inserted(_: Any) -> list[T]:
-                for obj in chosen:
-                    obj._afterWrite()
-                return chosen
+            def inserted(_: Any) -> Deferred[list[T]]:
+                # The rows are written: every object's after-write step runs,
+                # whatever the caller does meanwhile.
+                done = inSlices(DBObject._afterWrite, chosen, cancellable=False)
+                return done.addCallback(lambda _: chosen)
 
             return Registry.getConfig().insertObjs(chosen).addCallback(inserted)
 
-        validations = [obj.validate() for obj in objects]
-        return gather(validations).addCallback(checkValid).addCallback(insert)
+        d = inSlices(validateOne, objects)
+        if validators or validateOne is not _forgetErrors:
+            d.addCallback(checkValid)
+        return d.addCallback(runHooks).addCallback(insert)
 
     def _changedValues(self, columns: Iterable[str]) -> dict[str, Any]:
         """
@@ -425,7 +473,7 @@ class DBObject(Validator, metaclass=DBObjectType):
             self._deleted = True
             self._afterWrite()
 
-        return config.runAtomic(run).addCallback(done)
+        return config.runWork(run, atomic=True, then=done)
 
     def refresh(self: T) -> Deferred[T]:
         """
@@ -572,12 +620,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         if result is None or getattr(cls.afterInit, "__func__", cls.afterInit) is _baseAfterInit:
             return result
         objects = result if isinstance(result, list) else [result]
-        waits = [
-            d for d in (deferredOf(obj.afterInit()) for obj in objects) if isinstance(d, Deferred)
-        ]
-        if not waits:
-            return result
-        return gather(waits).addCallback(lambda _: result)
+        return inSlices(_afterInit, objects).addCallback(lambda _: result)
 
     @classmethod
     def findBy(
@@ -694,6 +737,22 @@ class DBObject(Validator, metaclass=DBObjectType):
 
 
 _baseAfterInit = DBObject.afterInit
+
+
+def _forgetErrors(obj: DBObject) -> None:
+    """
+    Clear C{obj}'s errors, as validating it without validators does (a
+    fresh L{Errors} is made only if they are read).
+    """
+    obj.__dict__.pop("errors", None)
+
+
+def _runCreateHooks(obj: DBObject) -> Any:
+    return obj._runHooks(_HOOKS_ON_CREATE)
+
+
+def _afterInit(obj: DBObject) -> Any:
+    return deferredOf(obj.afterInit())
 
 
 def _afterWrite(obj: DBObject) -> DBObject:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from inflection import camelize, singularize, underscore
@@ -26,6 +27,7 @@ from twistar.exceptions import (
     ValidationError,
 )
 from twistar.registry import Registry
+from twistar.slicing import inSlices
 from twistar.transaction import runInTransaction
 from twistar.utils import checkKeywords, gather, joinWheres
 
@@ -300,11 +302,10 @@ class HasMany(Relationship):
                 where = [f"{q('id')} IN ({_inList(len(chunk))})", *chunk]
                 config.update(table, link, where=where, txn=txn)
 
-        def remember(_: Any) -> None:
-            for obj in others:
-                obj._markStored(link)
+        def remember(_: Any) -> Deferred[Any]:
+            return inSlices(lambda obj: obj._markStored(link), others, cancellable=False)
 
-        return config.runAtomic(run).addCallback(remember).addCallback(self._forget)
+        return config.runWork(run, atomic=True, then=remember).addCallback(self._forget)
 
     def clear(self) -> Deferred[None]:
         """
@@ -473,19 +474,20 @@ class HABTM(Relationship):
         _requireSaved(others, self.otherklass)
         spec = self.spec
         table = spec.habtmTable()
-        rows = [
-            {spec.foreignKey: self.inst.id, spec.habtmOtherKey(): otherId}
-            for otherId in dict.fromkeys(obj.id for obj in others)
-        ]
+        myId = self.inst.id
+        otherKey = spec.habtmOtherKey()
+        otherIds = list(dict.fromkeys(obj.id for obj in others))
         config = self.config
         config.quoteIdentifier(table)
-        config.escapeColNames([spec.foreignKey, spec.habtmOtherKey()])
+        config.escapeColNames([spec.foreignKey, otherKey])
 
         def run(txn: Any) -> None:
-            ownRows = [f"{config.quoteIdentifier(spec.foreignKey)} = ?", self.inst.id]
+            ownRows = [f"{config.quoteIdentifier(spec.foreignKey)} = ?", myId]
             query, args = config.buildDelete(table, ownRows)
             config.run(txn, query, args)
-            if rows:
+            if otherIds:
+                # Made here, on the pool thread: they may be many.
+                rows = [{spec.foreignKey: myId, otherKey: otherId} for otherId in otherIds]
                 config._insertMany(txn, table, rows)
 
         return config.runAtomic(run).addCallback(self._forget)
@@ -532,7 +534,7 @@ def forgetLoaded(owner: Any) -> None:
 # concerned, and their get() queries: the same answer, without eager loading.
 
 
-def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Deferred[None]:
+def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Deferred[Any]:
     """
     Load a has-many or has-one relationship for C{owners}: one query per
     chunk of owner ids (per owner class, for a polymorphic one: the type
@@ -540,74 +542,99 @@ def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Defer
     """
     q = Registry.getConfig().quoteIdentifier
     typeColumn = spec.typeColumn
+    foreignKey = spec.foreignKey
     # Owners by (class name or None, id), and their ids by class name.
     found: dict[tuple[str | None, Any], list[Any]] = {}
     ids: dict[str | None, list[Any]] = {}
-    for owner in owners:
-        className = type(owner).__name__ if typeColumn else None
-        if (className, owner.id) not in found:
-            found[(className, owner.id)] = []
-            ids.setdefault(className, []).append(owner.id)
-    loads = []
-    for className, classIds in ids.items():
-        for chunk in _chunks(classIds, _chunkSize()):
-            where: list[Any] = [f"{q(spec.foreignKey)} IN ({_inList(len(chunk))})", *chunk]
-            if typeColumn:
-                where = [f"{where[0]} AND {q(typeColumn)} = ?", *chunk, className]
-            loads.append(spec.target.find(where=where))
+    unmatched: list[Any] = []
 
-    def assign(results: list[list[Any]]) -> None:
-        for children in results:
-            for child in children:
-                state = child.__dict__
-                className = state.get(typeColumn) if typeColumn else None
-                siblings = found.get((className, state.get(spec.foreignKey)))
-                if siblings is None:
-                    return  # see _LOOSER_THAN_PYTHON
-                siblings.append(child)
-        for owner in owners:
-            children = found[(type(owner).__name__ if typeColumn else None, owner.id)]
-            _remember(owner, spec.name, (children[0] if children else None) if one else children)
+    def key(owner: Any) -> tuple[str | None, Any]:
+        return (type(owner).__name__ if typeColumn else None, owner.id)
 
-    return gather(loads).addCallback(assign)
+    def note(owner: Any) -> None:
+        ownerKey = key(owner)
+        if ownerKey not in found:
+            found[ownerKey] = []
+            ids.setdefault(ownerKey[0], []).append(owner.id)
+
+    def load(_: Any) -> Deferred[list[Any]]:
+        loads = []
+        for className, classIds in ids.items():
+            for chunk in _chunks(classIds, _chunkSize()):
+                where: list[Any] = [f"{q(foreignKey)} IN ({_inList(len(chunk))})", *chunk]
+                if typeColumn:
+                    where = [f"{where[0]} AND {q(typeColumn)} = ?", *chunk, className]
+                loads.append(spec.target.find(where=where))
+        return gather(loads)
+
+    def place(child: Any) -> None:
+        state = child.__dict__
+        siblings = found.get((state.get(typeColumn) if typeColumn else None, state.get(foreignKey)))
+        if siblings is None:
+            unmatched.append(child)
+        else:
+            siblings.append(child)
+
+    def remember(owner: Any) -> None:
+        children = found[key(owner)]
+        _remember(owner, spec.name, (children[0] if children else None) if one else children)
+
+    def assign(results: list[list[Any]]) -> Deferred[Any]:
+        return inSlices(place, chain.from_iterable(results)).addCallback(
+            lambda _: None if unmatched else inSlices(remember, owners)  # _LOOSER_THAN_PYTHON
+        )
+
+    return inSlices(note, owners).addCallback(load).addCallback(assign)
 
 
-def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[None]:
+def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[Any]:
     """
     Load a belongs-to relationship for C{owners}: one query per related
     class (per chunk of ids).
     """
     wanted: dict[str, set[Any]] = {}
-    for owner in owners:
-        otherId = owner.__dict__.get(spec.foreignKey)
-        className = owner.__dict__.get(spec.typeColumn) if spec.typeColumn else spec.className
+    byKey: dict[tuple[Any, Any], Any] = {}
+
+    def parentKey(owner: Any) -> tuple[Any, Any]:
+        state = owner.__dict__
+        className = state.get(spec.typeColumn) if spec.typeColumn else spec.className
+        return className, state.get(spec.foreignKey)
+
+    def note(owner: Any) -> None:
+        className, otherId = parentKey(owner)
         if otherId is not None and className is not None:
             wanted.setdefault(className, set()).add(otherId)
-    loads = []
-    for className, ids in wanted.items():
-        klass = Registry.getClass(className)
-        for chunk in _chunks(sorted(ids, key=repr), _chunkSize()):
-            where = [f"id IN ({_inList(len(chunk))})", *chunk]
-            loads.append(klass.find(where=where))  # type: ignore[attr-defined]
 
-    def assign(results: list[list[Any]]) -> None:
-        byKey: dict[tuple[Any, Any], Any] = {
-            (type(obj).__name__, obj.id): obj for objects in results for obj in objects
-        }
-        for owner in owners:
-            className = owner.__dict__.get(spec.typeColumn) if spec.typeColumn else spec.className
-            otherId = owner.__dict__.get(spec.foreignKey)
-            if otherId is None or className is None:
-                _remember(owner, spec.name, None)
-            elif (className, otherId) in byKey:
-                _remember(owner, spec.name, byKey[(className, otherId)])
-            # Otherwise no parent, or one that SQL matches and == does not
-            # (see _LOOSER_THAN_PYTHON): get() will query.
+    def load(_: Any) -> Deferred[list[Any]]:
+        loads = []
+        for className, ids in wanted.items():
+            klass = Registry.getClass(className)
+            for chunk in _chunks(sorted(ids, key=repr), _chunkSize()):
+                where = [f"id IN ({_inList(len(chunk))})", *chunk]
+                loads.append(klass.find(where=where))  # type: ignore[attr-defined]
+        return gather(loads)
 
-    return gather(loads).addCallback(assign)
+    def index(parent: Any) -> None:
+        byKey[(type(parent).__name__, parent.id)] = parent
+
+    def remember(owner: Any) -> None:
+        className, otherId = parentKey(owner)
+        if otherId is None or className is None:
+            _remember(owner, spec.name, None)
+        elif (className, otherId) in byKey:
+            _remember(owner, spec.name, byKey[(className, otherId)])
+        # Otherwise no parent, or one that SQL matches and == does not
+        # (see _LOOSER_THAN_PYTHON): get() will query.
+
+    def assign(results: list[list[Any]]) -> Deferred[Any]:
+        return inSlices(index, chain.from_iterable(results)).addCallback(
+            lambda _: inSlices(remember, owners)
+        )
+
+    return inSlices(note, owners).addCallback(load).addCallback(assign)
 
 
-def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred[None]:
+def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred[Any]:
     """
     Load a has-and-belongs-to-many relationship for C{owners}: one query
     joining the join table, per chunk of owner ids.
@@ -615,30 +642,48 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
     config = Registry.getConfig()
     q = config.quoteIdentifier
     target = spec.target
-    found: dict[Any, list[Any]] = {owner.id: [] for owner in owners}
-    loads = []
-    for chunk in _chunks(list(found), _chunkSize()):
-        query = (
-            f"SELECT _t.*, _j.{q(spec.foreignKey)} FROM {q(target.tablename())} _t "
-            f"INNER JOIN {q(spec.habtmTable())} _j ON _t.{q('id')} = _j.{q(spec.habtmOtherKey())} "
-            f"WHERE _j.{q(spec.foreignKey)} IN ({_inList(len(chunk))})"
-        )
-        loads.append(config.selectKeyedObjects(target, config.convertQuery(query, chunk), chunk))
+    found: dict[Any, list[Any]] = {}
+    objects: list[Any] = []
+    unmatched: list[Any] = []
 
-    def assign(results: list[list[tuple[Any, Any]]]) -> Deferred[None] | None:
-        objects = []
-        for pairs in results:
-            for ownerId, obj in pairs:
-                related = found.get(ownerId)
-                if related is None:
-                    return None  # see _LOOSER_THAN_PYTHON
-                related.append(obj)
-                objects.append(obj)
-        for owner in owners:
-            _remember(owner, spec.name, found[owner.id])
-        return target._afterLoad(objects)
+    def note(owner: Any) -> None:
+        found[owner.id] = []
 
-    return gather(loads).addCallback(assign)
+    def load(_: Any) -> Deferred[list[Any]]:
+        loads = []
+        for chunk in _chunks(list(found), _chunkSize()):
+            query = (
+                f"SELECT _t.*, _j.{q(spec.foreignKey)} FROM {q(target.tablename())} _t "
+                f"INNER JOIN {q(spec.habtmTable())} _j "
+                f"ON _t.{q('id')} = _j.{q(spec.habtmOtherKey())} "
+                f"WHERE _j.{q(spec.foreignKey)} IN ({_inList(len(chunk))})"
+            )
+            loads.append(
+                config.selectKeyedObjects(target, config.convertQuery(query, chunk), chunk)
+            )
+        return gather(loads)
+
+    def place(pair: tuple[Any, Any]) -> None:
+        ownerId, obj = pair
+        related = found.get(ownerId)
+        if related is None:
+            unmatched.append(obj)
+        else:
+            related.append(obj)
+            objects.append(obj)
+
+    def remember(owner: Any) -> None:
+        _remember(owner, spec.name, found[owner.id])
+
+    def assign(results: list[list[tuple[Any, Any]]]) -> Deferred[Any]:
+        def rememberAll(_: Any) -> Any:
+            if unmatched:
+                return None  # see _LOOSER_THAN_PYTHON
+            return inSlices(remember, owners).addCallback(lambda _: target._afterLoad(objects))
+
+        return inSlices(place, chain.from_iterable(results)).addCallback(rememberAll)
+
+    return inSlices(note, owners).addCallback(load).addCallback(assign)
 
 
 def preload(

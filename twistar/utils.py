@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, gatherResults, succeed
 
 from twistar.dbconfig.base import checkIdentifier, checkWhere
 from twistar.exceptions import InvalidIdentifierError, InvalidQueryError
+from twistar.slicing import inSlices
 from twistar.transaction import Transaction, runInTransaction, transaction
 
 if TYPE_CHECKING:
@@ -105,9 +106,12 @@ def gather(deferreds: Iterable[Deferred[Any]]) -> Deferred[list[Any]]:
     @return: a L{Deferred} of the results of C{deferreds}, in order; it
         fails with the first failure itself (not Twisted's C{FirstError}).
     """
-    return gatherResults(list(deferreds), consumeErrors=True).addErrback(
-        lambda failure: failure.value.subFailure
-    )
+    listed = gatherResults(list(deferreds), consumeErrors=True)
+    # A plain Deferred: a DeferredList does not pass cancellation on to the
+    # Deferred that its callbacks wait for.
+    result: Deferred[list[Any]] = Deferred(lambda _: listed.cancel())
+    listed.addCallbacks(result.callback, lambda failure: result.errback(failure.value.subFailure))
+    return result
 
 
 def deferredDict(d: Mapping[Any, Deferred[Any]]) -> Deferred[dict[Any, Any]]:
@@ -130,6 +134,9 @@ def createInstances(props: Any, klass: type[DBObject]) -> Deferred[Any]:
         return succeed(None)
     if isinstance(props, Mapping):
         return createInstances([props], klass).addCallback(lambda objs: objs[0])
-    objects = [klass._fromRow(tuple(row), tuple(row.values()), range(len(row))) for row in props]
-    return maybeDeferred(klass._afterLoad, objects)
+
+    def build(row: Mapping[str, Any]) -> DBObject:
+        return klass._fromRow(tuple(row), tuple(row.values()), range(len(row)))
+
+    return inSlices(build, props).addCallback(klass._afterLoad)
 

@@ -115,26 +115,31 @@ class Uniqueness:
 
         return gather(d for _, d in checks).addCallback(record)
 
-    def markRepeats(self, objects: Iterable[Any]) -> None:
+    def repeatFinder(self) -> Callable[[Any], None]:
         """
-        Add an error to each of C{objects} (new objects saved together) that
-        repeats the value of an earlier one, as Python compares them.
+        @return: a function to call on each of some new objects saved
+            together, in order: it adds an error to an object that repeats
+            the value of an earlier one, as Python compares them.
         """
-        for name in self.names:
-            seen: set[Any] = set()
-            unhashable: list[Any] = []
-            for obj in objects:
+        seen: dict[str, tuple[set[Any], list[Any]]] = {
+            name: (set(), []) for name in self.names
+        }
+
+        def find(obj: Any) -> None:
+            for name, (hashable, unhashable) in seen.items():
                 value = getattr(obj, name, None)
                 if value is None:
                     continue
                 try:
-                    repeated = value in seen
-                    seen.add(value)
+                    repeated = value in hashable
+                    hashable.add(value)
                 except TypeError:
                     repeated = value in unhashable
                     unhashable.append(value)
                 if repeated:
                     obj.errors.add(name, self.message)
+
+        return find
 
 
 # How many times validators were added or cleared, anywhere.
@@ -239,7 +244,13 @@ class Validator:
         validators = type(self)._allValidators()
         if not validators:
             return succeed(self)
-        return _runSequentially(self, validators)
+        try:
+            waiting = runValidators(self, validators)
+        except Exception:
+            return fail()
+        if waiting is None:
+            return succeed(self)
+        return waiting.addCallback(lambda _: self)
 
     def isValid(self) -> Deferred[bool]:
         """
@@ -248,16 +259,21 @@ class Validator:
         return self.validate().addCallback(lambda obj: obj.errors.isEmpty())
 
 
-def _runSequentially(obj: Any, funcs: list[ValidatorFunc]) -> Deferred[Any]:
+def runValidators(obj: Any, funcs: list[ValidatorFunc]) -> Deferred[None] | None:
+    """
+    Run C{funcs} on C{obj} in order, each after the L{Deferred} of the one
+    before has fired; they add to C{obj.errors}.
+
+    @return: C{None} if all have run, or a L{Deferred} that fires when the
+        rest have.
+    @raise Exception: what a validator raises, when it does so at once.
+    """
     for index, func in enumerate(funcs):
-        try:
-            result = deferredOf(func(obj))
-        except Exception:
-            return fail()
+        result = deferredOf(func(obj))
         if isinstance(result, Deferred):
             rest = funcs[index + 1:]
-            return result.addCallback(lambda _, rest: _runSequentially(obj, rest), rest)
-    return succeed(obj)
+            return result.addCallback(lambda _, rest: runValidators(obj, rest), rest)
+    return None
 
 
 def _checkNames(names: Iterable[str]) -> None:

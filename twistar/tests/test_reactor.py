@@ -1,0 +1,507 @@
+"""
+Tests for L{twistar.slicing} and for the reactor turning while twistar
+works on many objects: C{createMany}, C{all()} and eager loading.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import gc
+import time
+from typing import Any
+
+from twisted.internet import reactor as _reactor
+from twisted.internet import task
+from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.trial.unittest import SynchronousTestCase
+
+from twistar.dbobject import DBObject
+from twistar.exceptions import ValidationError
+from twistar.registry import Registry
+from twistar.slicing import SLICE_SECONDS, collectorPaused, inSlices
+from twistar.tests.helpers import DBTestCase
+from twistar.tests.models import User
+from twistar.utils import transaction
+
+# Generous bounds for a busy two-core machine. Without slicing, the reactor
+# thread works on 20,000 objects for several hundred milliseconds in one go.
+MOST_REACTOR_CPU = 0.1
+"""Seconds of CPU the reactor thread may use without turning."""
+LONGEST_WAIT = 0.5
+"""Seconds the reactor may go without turning, whatever the cause."""
+FEWEST_TURNS = 5
+"""Turns the reactor must make during one big call."""
+
+reactor: Any = _reactor
+_label: contextvars.ContextVar[str] = contextvars.ContextVar("label", default="none")
+
+
+def busy(seconds: float) -> None:
+    """
+    Keep the CPU busy for C{seconds}.
+    """
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+class Ticker:
+    """
+    Watches the reactor: a timer every millisecond counts its turns, the
+    longest wall-clock time between two, and the most CPU time its thread
+    used between two (which, unlike the wall-clock time, does not grow when
+    other processes take the CPU).
+    """
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self.longestWait = 0.0
+        self.mostCPU = 0.0
+        self._call: Any = None
+
+    def start(self) -> None:
+        """
+        Start counting.
+        """
+        self._last = (time.perf_counter(), time.thread_time())
+        self._call = reactor.callLater(0.001, self._tick)
+
+    def _tick(self) -> None:
+        now = (time.perf_counter(), time.thread_time())
+        self.turns += 1
+        self.longestWait = max(self.longestWait, now[0] - self._last[0])
+        self.mostCPU = max(self.mostCPU, now[1] - self._last[1])
+        self._last = now
+        self._call = reactor.callLater(0.001, self._tick)
+
+    def stop(self) -> None:
+        """
+        Stop counting, counting the time since the last turn too.
+        """
+        self._call.cancel()
+        self._tick()
+        self._call.cancel()
+
+
+class Sketch(DBObject):
+    """
+    A model on C{pictures} with an C{async} hook and validator.
+    """
+
+    TABLENAME = "pictures"
+
+    async def beforeCreate(self) -> bool:
+        return self.name != "skip"
+
+
+async def _sizeGiven(obj: Sketch) -> None:
+    if obj.size is None:
+        obj.errors.add("size", "is missing.")
+
+
+Sketch.validatesPresenceOf("name")
+Sketch.addValidator(_sizeGiven)
+
+
+class Drawing(DBObject):
+    """
+    A model on C{pictures} without validators or hooks.
+    """
+
+    TABLENAME = "pictures"
+
+
+class InSlicesTests(SynchronousTestCase):
+    """
+    Tests for L{inSlices}, with a fake clock.
+    """
+
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+
+    def runSlices(self) -> None:
+        """
+        Run the scheduled slices until none is left.
+        """
+        while self.clock.getDelayedCalls():
+            self.clock.advance(0)
+
+    def test_fewDoneAtOnce(self) -> None:
+        """
+        Items that take less than a slice are all done before L{inSlices}
+        returns, with nothing scheduled: the results, in order.
+        """
+        d = inSlices(lambda x: x * 2, [1, 2, 3], clock=self.clock)
+        self.assertEqual(self.successResultOf(d), [2, 4, 6])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_slices(self) -> None:
+        """
+        Work longer than a slice stops when the slice's time is up and goes
+        on at a later turn of the reactor, in order.
+        """
+        called: list[int] = []
+
+        def work(item: int) -> int:
+            called.append(item)
+            busy(SLICE_SECONDS / 4)
+            return -item
+
+        d = inSlices(work, range(40), clock=self.clock)
+        self.assertNoResult(d)
+        self.assertLess(len(called), 40)
+        self.runSlices()
+        self.assertEqual(called, list(range(40)))
+        self.assertEqual(self.successResultOf(d), [-i for i in range(40)])
+
+    def test_awaited(self) -> None:
+        """
+        A L{Deferred} result is waited for while the later items go on;
+        its result takes its place.
+        """
+        waiting: Deferred[str] = Deferred()
+        called: list[int] = []
+
+        def work(item: int) -> Any:
+            called.append(item)
+            return waiting if item == 0 else succeed(item)
+
+        d = inSlices(work, [0, 1, 2], clock=self.clock)
+        self.assertEqual(called, [0, 1, 2])
+        self.assertNoResult(d)
+        waiting.callback("late")
+        self.assertEqual(self.successResultOf(d), ["late", 1, 2])
+
+    def test_sharedDeferred(self) -> None:
+        """
+        The same L{Deferred} returned for several items gives each its
+        result.
+        """
+        shared: Deferred[str] = Deferred()
+        d = inSlices(lambda item: shared, [0, 1], clock=self.clock)
+        shared.callback("both")
+        self.assertEqual(self.successResultOf(d), ["both", "both"])
+
+    def test_raises(self) -> None:
+        """
+        When C{func} raises, the L{Deferred} fails with that error and no
+        later item is called.
+        """
+        called: list[int] = []
+
+        def work(item: int) -> None:
+            called.append(item)
+            if item == 1:
+                raise ValueError(item)
+
+        d = inSlices(work, [0, 1, 2], clock=self.clock)
+        self.failureResultOf(d, ValueError)
+        self.assertEqual(called, [0, 1])
+
+    def test_resultFails(self) -> None:
+        """
+        When a L{Deferred} result fails, the L{Deferred} fails with that
+        error; later failures are dropped (not logged as unhandled) and later
+        results ignored.
+        """
+        first: Deferred[None] = Deferred()
+        second: Deferred[None] = Deferred()
+        third: Deferred[str] = Deferred()
+        d = inSlices(lambda item: item, [first, second, third], clock=self.clock)
+        first.errback(ValueError("first"))
+        self.assertEqual(str(self.failureResultOf(d, ValueError).value), "first")
+        second.errback(KeyError("second"))
+        third.callback("third")
+        self.assertEqual(self.successResultOf(third), "third")
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_cancel(self) -> None:
+        """
+        Cancelling stops the calls between slices and cancels the
+        L{Deferred} results still awaited.
+        """
+        called: list[int] = []
+        cancelled: list[Deferred[None]] = []
+
+        def work(item: int) -> Deferred[None]:
+            called.append(item)
+            busy(SLICE_SECONDS / 4)
+            return Deferred(cancelled.append)
+
+        d = inSlices(work, range(40), clock=self.clock)
+        count = len(called)
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.runSlices()
+        self.assertEqual(len(called), count)
+        self.assertEqual(len(cancelled), count)
+
+    def test_notCancellable(self) -> None:
+        """
+        With C{cancellable=False}, cancelling fails the L{Deferred} but
+        every item is still called.
+        """
+        called: list[int] = []
+
+        def work(item: int) -> None:
+            called.append(item)
+            busy(SLICE_SECONDS / 4)
+
+        d = inSlices(work, range(40), cancellable=False, clock=self.clock)
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.runSlices()
+        self.assertEqual(called, list(range(40)))
+
+    def test_context(self) -> None:
+        """
+        Later slices run in the context of the call, so they see its
+        context variables (and so its transaction).
+        """
+        seen: list[str] = []
+
+        def work(item: int) -> None:
+            seen.append(_label.get())
+            busy(SLICE_SECONDS / 4)
+
+        def start() -> Deferred[list[Any]]:
+            _label.set("caller")
+            return inSlices(work, range(40), clock=self.clock)
+
+        d = contextvars.copy_context().run(start)
+        self.runSlices()
+        self.successResultOf(d)
+        self.assertEqual(set(seen), {"caller"})
+
+
+class CollectorPausedTests(SynchronousTestCase):
+    """
+    Tests for L{collectorPaused}.
+    """
+
+    def setUp(self) -> None:
+        self.addCleanup(gc.enable if gc.isenabled() else gc.disable)
+        gc.enable()
+
+    def test_nested(self) -> None:
+        """
+        The collector is off inside the blocks, and back on when the
+        outermost one ends, even when they end in another order.
+        """
+        outer = collectorPaused()
+        inner = collectorPaused()
+        outer.__enter__()
+        inner.__enter__()
+        self.assertFalse(gc.isenabled())
+        outer.__exit__(None, None, None)
+        self.assertFalse(gc.isenabled())
+        inner.__exit__(None, None, None)
+        self.assertTrue(gc.isenabled())
+
+    def test_leftOff(self) -> None:
+        """
+        A collector that was off stays off.
+        """
+        gc.disable()
+        with collectorPaused():
+            pass
+        self.assertFalse(gc.isenabled())
+
+
+class ReactorTurnsTests(DBTestCase):
+    """
+    The reactor keeps turning while twistar works on many objects.
+    """
+
+    def assertTurning(self, ticker: Ticker) -> None:
+        """
+        Assert that the reactor turned often enough while C{ticker} watched.
+        """
+        self.assertGreaterEqual(ticker.turns, FEWEST_TURNS)
+        self.assertLess(ticker.mostCPU, MOST_REACTOR_CPU)
+        self.assertLess(ticker.longestWait, LONGEST_WAIT)
+
+    async def test_createMany(self) -> None:
+        """
+        C{createMany} of 20,000 objects with validators and an C{async}
+        hook lets the reactor turn throughout.
+        """
+        sketches = [Sketch(name=f"s{i}", size=i) for i in range(20_000)]
+        await Sketch.count()
+        ticker = Ticker()
+        ticker.start()
+        created = await Sketch.createMany(sketches)
+        ticker.stop()
+        self.assertEqual(len(created), 20_000)
+        self.assertTurning(ticker)
+
+    async def test_all(self) -> None:
+        """
+        C{all()} over 50,000 rows lets the reactor turn throughout.
+        """
+        await self.config.insertMany(
+            "pictures", [{"name": f"p{i}", "size": i} for i in range(50_000)]
+        )
+        ticker = Ticker()
+        ticker.start()
+        drawings = await Drawing.all()
+        ticker.stop()
+        self.assertEqual(len(drawings), 50_000)
+        self.assertTurning(ticker)
+
+    async def test_eager(self) -> None:
+        """
+        Loading 5,000 users with their 20,000 pictures eagerly lets the
+        reactor turn throughout.
+        """
+        await self.config.insertMany("users", [{"first_name": f"u{i}"} for i in range(5_000)])
+        ids = [row[0] for row in await self.pool.runQuery("SELECT id FROM users")]
+        await self.config.insertMany(
+            "pictures", [{"name": "p", "user_id": i} for i in ids for _ in range(4)]
+        )
+        ticker = Ticker()
+        ticker.start()
+        users = await User.all(include=["pictures"])
+        ticker.stop()
+        self.assertEqual(sum([len(await user.pictures.get()) for user in users]), 20_000)
+        self.assertTurning(ticker)
+
+
+class CreateManyInSlicesTests(DBTestCase):
+    """
+    C{createMany} of many objects, whose steps run in slices.
+    """
+
+    async def test_order(self) -> None:
+        """
+        The objects are validated, their C{async} hooks run, and they are
+        inserted: C{createMany} fires with them in order (less those a hook
+        cancelled), each with the id of its row.
+        """
+        sketches = [Sketch(name="skip" if i % 100 == 0 else f"s{i}", size=i)
+                    for i in range(5_000)]
+        created = await Sketch.createMany(sketches)
+        expected = [s for s in sketches if s.name != "skip"]
+        self.assertEqual(list(map(id, created)), list(map(id, expected)))
+        rows = await self.pool.runQuery("SELECT id, name, size FROM pictures")
+        self.assertEqual(sorted(rows), sorted((s.id, s.name, s.size) for s in created))
+        self.assertEqual([s.id for s in sketches if s.name == "skip"], [None] * 50)
+
+    async def test_invalid(self) -> None:
+        """
+        An invalid object among many fails C{createMany} with
+        L{ValidationError} naming it; no hook runs and nothing is inserted.
+        """
+        hooked: list[Any] = []
+
+        class Checked(Sketch):
+            async def beforeCreate(self) -> bool:
+                hooked.append(self)
+                return True
+
+        sketches = [Checked(name=f"s{i}", size=None if i == 4_321 else i) for i in range(5_000)]
+        with self.assertRaises(ValidationError) as caught:
+            await Checked.createMany(sketches)
+        self.assertEqual(caught.exception.objects, [sketches[4_321]])
+        self.assertEqual(sketches[4_321].errors.errorsFor("size"), ["Size is missing."])
+        self.assertEqual(hooked, [])
+        self.assertEqual(await Sketch.count(), 0)
+
+    async def cancelWhile(self, step: str) -> None:
+        """
+        Cancel a C{createMany} of 20,000 objects from its C{step}
+        (C{"validate"} or C{"hook"}) once it has reached the 1,000th object,
+        and check that it stopped there and inserted nothing.
+        """
+        calls = {"validate": 0, "hook": 0}
+        started: list[Deferred[Any]] = []
+
+        def count(name: str) -> None:
+            calls[name] += 1
+            if name == step and calls[name] == 1_000:
+                # Later: the first slice runs before createMany returns.
+                reactor.callLater(0, lambda: started[0].cancel())
+
+        class Cancelled(DBObject):
+            TABLENAME = "pictures"
+
+            def beforeCreate(self) -> bool:
+                count("hook")
+                return True
+
+        Cancelled.addValidator(lambda obj: count("validate"))
+        objects = [Cancelled(name=f"c{i}") for i in range(20_000)]
+        await Cancelled.count()
+        started.append(Cancelled.createMany(objects))
+        with self.assertRaises(CancelledError):
+            await started[0]
+        self.assertLess(calls[step], 20_000)
+        if step == "validate":
+            self.assertEqual(calls["hook"], 0)
+        await task.deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(await Cancelled.count(), 0)
+        self.assertEqual({obj.id for obj in objects}, {None})
+
+    async def test_cancelValidating(self) -> None:
+        """
+        Cancelling C{createMany} while it validates stops it: no hook runs,
+        nothing is inserted.
+        """
+        await self.cancelWhile("validate")
+
+    async def test_cancelHooks(self) -> None:
+        """
+        Cancelling C{createMany} while it runs the hooks stops it: nothing
+        is inserted.
+        """
+        await self.cancelWhile("hook")
+
+    async def test_inTransaction(self) -> None:
+        """
+        Inside a transaction, the slices of C{createMany} run in it: the
+        objects are inserted in it, and their C{afterCommit} hooks run once
+        it commits.
+        """
+        committed: list[Any] = []
+
+        class Committed(DBObject):
+            TABLENAME = "pictures"
+
+            def afterCommit(self) -> None:
+                committed.append(self)
+
+        # Slow enough that each step takes many slices.
+        Committed.addValidator(lambda obj: busy(SLICE_SECONDS / 50))
+        objects = [Committed(name=f"t{i}") for i in range(1_000)]
+
+        @transaction
+        async def create(txn: Any) -> int:
+            await Committed.createMany(objects)
+            self.assertEqual(committed, [])
+            return int(await Committed.count())
+
+        self.assertEqual(await create(), 1_000)
+        self.assertEqual(committed, objects)
+
+
+class RegistryReactorTests(SynchronousTestCase):
+    """
+    L{inSlices} schedules its slices on the reactor of the current pool.
+    """
+
+    def test_poolReactor(self) -> None:
+        """
+        Without a C{clock}, the next slice is scheduled on the reactor of
+        L{Registry.DBPOOL}.
+        """
+        clock = task.Clock()
+
+        class Pool:
+            _reactor = clock
+
+        self.patch(Registry, "DBPOOL", Pool())
+        d = inSlices(lambda item: busy(SLICE_SECONDS / 4), range(40))
+        self.assertNoResult(d)
+        while clock.getDelayedCalls():
+            clock.advance(0)
+        self.assertEqual(self.successResultOf(d), [None] * 40)
