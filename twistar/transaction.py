@@ -24,17 +24,20 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from twisted.internet import threads
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twistar.exceptions import (
     ConnectionLostError,
+    PoolExhaustedError,
     TransactionError,
     TransactionTimeoutError,
     TwistarError,
 )
+from twistar.pool import PoolWork, cancellable, exhausted, waitLimitOf
 from twistar.registry import Registry
+from twistar.slicing import inSlices
 
 if TYPE_CHECKING:
     from twisted.enterprise.adbapi import ConnectionPool
@@ -81,6 +84,7 @@ class _Worker:
         self.deadline = time.monotonic() + timeout + 30.0
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.threadId: int | None = None
+        self.started = False
         self.closed = False
         self.closedError: BaseException | None = None
         self.lock = threading.Lock()
@@ -91,22 +95,66 @@ class _Worker:
         # The Deferreds of queued or running statements, with the contexts
         # to fire them in (used on the reactor thread only).
         self.pending: dict[Deferred[Any], contextvars.Context | None] = {}
+        self.waitTimer: Any = None
+        limit = waitLimitOf(pool)
+        if limit is not None:
+            self.waitTimer = pool._reactor.callLater(
+                limit, self.closeUnstarted, exhausted(pool, limit)
+            )
         threads.deferToThreadPool(pool._reactor, pool.threadpool, self.loop).addErrback(
             lambda failure: _log.failure("transaction worker failed", failure)
         )
 
     def submit(self, func: Callable[..., Any] | str, args: Any, kw: Any,
-               report: Callable[[bool, Any], None]) -> None:
+               report: Callable[[bool, Any], None], work: PoolWork | None = None) -> None:
         """
         Queue C{func(cursor, *args, **kw)}, or C{"commit"} or C{"rollback"};
         C{report(ok, result)} is called (on the pool thread, or at once if
         the transaction has ended) when it has run.
+
+        @param work: the state of a statement, which is skipped if it was
+            cancelled before its turn.
         """
         with self.lock:
             if not self.closed:
-                self.queue.put((func, args, kw, report))
+                self.queue.put((func, args, kw, report, work))
                 return
         self.answerClosed(func, report)
+
+    def closeUnstarted(self, error: BaseException) -> bool:
+        """
+        End the transaction with C{error} if it is still waiting for a pool
+        thread: it will never connect, and everything queued fails. Called
+        on the reactor thread.
+
+        @return: whether it was still waiting.
+        """
+        with self.lock:
+            if self.started or self.closed:
+                return False
+            self.closed = True
+            self.closedError = error
+        self.stopWaitTimer()
+        self.answerQueued()
+        return True
+
+    def answerQueued(self) -> None:
+        """
+        Answer everything queued, now that the transaction has ended.
+        """
+        while True:
+            try:
+                func, _, _, report, _ = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            self.answerClosed(func, report)
+
+    def stopWaitTimer(self) -> None:
+        """
+        Called on the reactor thread once a pool thread runs the transaction.
+        """
+        if self.waitTimer is not None and self.waitTimer.active():
+            self.waitTimer.cancel()
 
     def answerClosed(self, func: Any, report: Callable[[bool, Any], None]) -> None:
         if func == "rollback":
@@ -115,18 +163,19 @@ class _Worker:
             report(False, self.closedError or TransactionError("the transaction has ended"))
 
     def loop(self) -> None:
+        with self.lock:
+            if self.closed:
+                return  # given up while it waited for this thread
+            self.started = True
+        if self.waitTimer is not None:
+            self.pool._reactor.callFromThread(self.stopWaitTimer)
         self.threadId = threading.get_ident()
         try:
             self.work()
         finally:
             with self.lock:
                 self.closed = True
-            while True:
-                try:
-                    func, _, _, report = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                self.answerClosed(func, report)
+            self.answerQueued()
 
     def open(self) -> BaseException | None:
         """
@@ -140,7 +189,12 @@ class _Worker:
                 self.connection = self.config.connect(self.pool)
                 self.cursor = self.connection.cursor()
                 self.interrupter = self.config.interrupter(self.pool, self.connection)
-                self.begin()
+                # Beginning may wait for a lock (SQLite's write lock).
+                self.busy = True
+                try:
+                    self.begin()
+                finally:
+                    self.busy = False
                 return None
             except BaseException as e:
                 lost = self.isLost(e)
@@ -181,7 +235,11 @@ class _Worker:
         return func(self.cursor, *args, **kw)
 
     def work(self) -> None:
-        error = self.open()
+        # Connected and begun at the first statement: the order in which
+        # transactions take locks when they begin (SQLite's write lock) is
+        # that of their first statements, and one running none holds none.
+        error: BaseException | None = None
+        opened = False
         first = True
         while True:
             try:
@@ -195,7 +253,7 @@ class _Worker:
                     )
                     return
                 continue
-            func, args, kw, report = item
+            func, args, kw, report, work = item
             if func in ("commit", "rollback"):
                 if error is not None:
                     report(func == "rollback", error)
@@ -207,8 +265,16 @@ class _Worker:
                 else:
                     report(True, None)
                 return
+            if error is None and not opened:
+                opened = True
+                error = self.open()
             if error is not None:
-                report(False, TransactionError(f"the transaction has failed: {error}"))
+                failed = TransactionError(f"the transaction has failed: {error}")
+                failed.__cause__ = error
+                report(False, failed)
+                continue
+            if work is not None and not work.start():
+                report(False, CancelledError())
                 continue
             self.busy = True
             try:
@@ -272,12 +338,18 @@ class _Worker:
                 self.config.log(how.upper(), (), {})
             getattr(self.connection, how)()
         except BaseException as e:
+            lost = self.isLost(e)
             self.discard(e)
-            if how == "commit":
+            if how != "commit":
+                return
+            if lost:
                 raise ConnectionLostError(
                     "the connection failed while committing; the commit may or may "
                     "not have been applied"
                 ) from e
+            # The database refused the commit (a serialization failure, a
+            # deferred constraint): it rolled everything back.
+            raise _translated(self.config, e)
 
     def discard(self, error: BaseException) -> None:
         """
@@ -308,7 +380,9 @@ class Transaction:
         self.savepoint = savepoint
         self.context: contextvars.Context | None = None
         self.finished = False
-        self._objects: list[DBObject] = []
+        self.cancelledWork = False
+        # The objects written in it, in order, by id(): each once.
+        self._objects: dict[int, DBObject] = {}
 
     @classmethod
     def begin(cls, isolation: str | None = None, timeout: float | None = None) -> Transaction:
@@ -352,20 +426,45 @@ class Transaction:
         @return: a L{Deferred} of its result, fired in this transaction's
             context, so its callbacks run in the transaction too.
         """
-        if self.finished:
-            return fail(TransactionError("this transaction has already finished"))
-        return self._submit(func, args, kw, self.context or contextvars.copy_context(), True)
+        return self.runWork(func, args, kw)
 
-    def _submit(
-        self, work: Callable[..., Any] | str, args: Any, kw: Any,
-        context: contextvars.Context | None, statement: bool = False,
+    def runWork(
+        self, func: Callable[..., Any], args: Any, kw: Any,
+        then: Callable[[Any], Any] | None = None,
     ) -> Deferred[Any]:
         """
-        Queue C{work} on the worker; its L{Deferred} fires on the reactor, in
+        L{run} C{func(cursor, *args, **kw)}; cancelling the L{Deferred} skips
+        it if it has not started, and otherwise makes this transaction roll
+        back instead of committing (see L{InteractionBase.runWork}).
+
+        @param then: applied to the result once C{func} has run, even if the
+            caller cancelled meanwhile.
+        """
+        if self.finished:
+            return fail(TransactionError("this transaction has already finished"))
+        work = PoolWork()
+
+        def cancelled(started: bool) -> None:
+            if started:
+                self.cancelledWork = True
+
+        done = self._submit(
+            func, args, kw, self.context or contextvars.copy_context(), True, work
+        )
+        return cancellable(work, done, then, cancelled)
+
+    def _submit(
+        self, func: Callable[..., Any] | str, args: Any, kw: Any,
+        context: contextvars.Context | None, statement: bool = False,
+        work: PoolWork | None = None,
+    ) -> Deferred[Any]:
+        """
+        Queue C{func} on the worker; its L{Deferred} fires on the reactor, in
         a copy of C{context} (or outside every transaction when C{None}).
 
-        @param statement: C{work} is a statement, which L{_Worker.abandon}
+        @param statement: C{func} is a statement, which L{_Worker.abandon}
             may fail before it ends.
+        @param work: the statement's state, for cancelling it.
         """
         d: Deferred[Any] = Deferred()
         reactor = self.pool._reactor
@@ -385,14 +484,24 @@ class Transaction:
             else:
                 reactor.callFromThread(context.copy().run, fire, ok, value)
 
-        self._worker.submit(work, args, kw, report)
+        self._worker.submit(func, args, kw, report, work)
         return d
 
     def commit(self) -> Deferred[None]:
         """
         Commit (or release the savepoint), then call the C{afterCommit} hooks
-        of the objects written in it.
+        of the objects written in it. If a statement of it was cancelled
+        while it ran, roll back instead and fail with L{TransactionError}.
         """
+        if self.cancelledWork:
+
+            def refuse(_: Any) -> None:
+                raise TransactionError(
+                    "rolled back instead of committed: a statement of the transaction "
+                    "was cancelled while it ran"
+                )
+
+            return self.rollback().addCallback(refuse)
         if self.savepoint is not None:
             d = self.run(_runStatement, self.config, f"RELEASE SAVEPOINT {self.savepoint}")
         else:
@@ -417,21 +526,20 @@ class Transaction:
 
     def _finish(self, result: Any, committed: bool) -> Any:
         self.finished = True
-        objects, self._objects = self._objects, []
+        objects, self._objects = self._objects, {}
         if committed and self.parent is not None:
-            self.parent._objects.extend(objects)
+            self.parent._objects.update(objects)
             return result
-        for obj in objects:
-            obj._runAfterHook("afterCommit" if committed else "afterRollback")
-        return result
+        hook = "afterCommit" if committed else "afterRollback"
+        ran = inSlices(lambda obj: obj._runAfterHook(hook), objects.values(), cancellable=False)
+        return ran.addCallback(lambda _: result)
 
     def registerObject(self, obj: DBObject) -> None:
         """
         Have C{obj}'s C{afterCommit} or C{afterRollback} hook called when the
         enclosing transaction ends.
         """
-        if obj not in self._objects:
-            self._objects.append(obj)
+        self._objects[id(obj)] = obj
 
     # -- the synchronous cursor interface ------------------------------------
 
@@ -518,9 +626,11 @@ def _runTransaction(
     context = contextvars.copy_context()
     context.run(_current.set, txn)
     txn.context = context
-    state = {"timedOut": False, "busy": False}
+    state = {"timedOut": False, "busy": False, "waiting": False, "cancelled": False}
 
     def cancel(d: Deferred[Any]) -> None:
+        # Rolled back even if the function goes on and succeeds.
+        state["cancelled"] = True
         inner.cancel()
 
     result: Deferred[Any] = Deferred(canceller=cancel)
@@ -529,30 +639,32 @@ def _runTransaction(
         if not result.called:
             callerContext.copy().run(fire, value)
 
-    def succeeded(value: Any) -> Deferred[Any]:
+    # Neither returns the Deferred of the commit or rollback: cancelling the
+    # transaction's Deferred must not reach those.
+    def succeeded(value: Any) -> None:
+        if state["cancelled"]:
+            return failed(Failure(CancelledError()))
         timer.cancel() if timer.active() else None
-        d = txn.commit()
-        d.addCallbacks(
+        txn.commit().addCallbacks(
             lambda _: deliver(result.callback, value),
             lambda f: deliver(result.errback, _transactionFailure(f, "commit failed")),
         )
-        return d
 
-    def failed(failure: Failure) -> Deferred[Any]:
+    def failed(failure: Failure) -> None:
         timer.cancel() if timer.active() else None
         d = txn.rollback()
         if state["timedOut"]:
-            failure = Failure(_timedOut(timeout))
+            failure = Failure(_timedOut(timeout, failure.value, state["waiting"]))
             if state["busy"]:
                 # The statement may not stop before the lock it waits for is
                 # released: do not wait for the rollback that follows it.
                 deliver(result.errback, failure)
         d.addBoth(lambda _: deliver(result.errback, _transactionFailure(failure)))
-        return d
 
     def expire() -> None:
         state["timedOut"] = True
         state["busy"] = txn._worker.busy
+        state["waiting"] = txn._worker.closeUnstarted(_timedOut(timeout))
         txn._worker.interrupt()
         inner.cancel()
 
@@ -578,11 +690,26 @@ def _checkOptions(isolation: Any, timeout: Any) -> None:
         raise TransactionError(f"timeout must be a positive number of seconds, not {timeout!r}")
 
 
-def _timedOut(timeout: float | None) -> TransactionTimeoutError:
-    return TransactionTimeoutError(
-        f"the transaction did not finish within {timeout or DEFAULT_TIMEOUT} s "
-        f"and was rolled back"
+def _timedOut(
+    timeout: float | None, cause: BaseException | None = None, waiting: bool = False
+) -> TransactionTimeoutError:
+    """
+    @param cause: what the transaction's function failed with when stopped.
+    @param waiting: the transaction was still waiting for a connection: the
+        cause is then a L{PoolExhaustedError}.
+    """
+    seconds = timeout or DEFAULT_TIMEOUT
+    error = TransactionTimeoutError(
+        f"the transaction did not finish within {seconds} s and was rolled back"
+        + (" (it was still waiting for a free connection)" if waiting else "")
     )
+    if waiting:
+        cause = PoolExhaustedError(
+            f"no database connection became free within the transaction's timeout "
+            f"of {seconds} s"
+        )
+    error.__cause__ = cause
+    return error
 
 
 def _transactionFailure(failure: Failure, what: str = "transaction failed") -> Failure:
@@ -633,6 +760,7 @@ class _TransactionBlock:
         # The block is still running: roll back now; its end reports it.
         worker = txn._worker
         self._busyAtExpiry = worker.busy
+        worker.closeUnstarted(_timedOut(self.timeout))
         worker.interrupt()
         self._expired = txn.rollback()
         self._expired.addErrback(lambda f: None)

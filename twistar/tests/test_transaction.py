@@ -7,15 +7,30 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from unittest import SkipTest
+from urllib.parse import urlparse
 
+from twisted.enterprise import adbapi
 from twisted.internet import defer, reactor, task
 
 from twistar.dbobject import DBObject
-from twistar.exceptions import TransactionError, TransactionTimeoutError
+from twistar.exceptions import (
+    ConnectionLostError,
+    SerializationError,
+    TransactionError,
+    TransactionTimeoutError,
+)
 from twistar.registry import Registry
-from twistar.tests.helpers import DBTestCase, makePool
+from twistar.tests.helpers import (
+    POSTGRES,
+    SQLITE,
+    DBTestCase,
+    closePool,
+    makePool,
+    testDatabase,
+)
 from twistar.transaction import currentTransaction
-from twistar.utils import runInTransaction, transaction
+from twistar.utils import gather, runInTransaction, transaction
 
 
 class Transactor(DBObject):
@@ -152,7 +167,9 @@ class TransactionTests(DBTestCase):
     async def test_overlappingTransactions(self) -> None:
         """
         Two transactions open at once each see only their own uncommitted
-        rows; one commits and one rolls back.
+        rows; one commits and one rolls back. On SQLite, where a transaction
+        takes the write lock when it begins, the second one's statements run
+        once the first has ended.
         """
         firstWrote = defer.Deferred[None]()
         secondChecked = defer.Deferred[None]()
@@ -164,7 +181,8 @@ class TransactionTests(DBTestCase):
             await Transactor(first_name="first").save()
             seen["first"] = sorted(u.first_name for u in await Transactor.all())
             firstWrote.callback(None)
-            await secondChecked
+            if self.backend != SQLITE:
+                await secondChecked
             raise RuntimeError("first rolls back")
 
         @transaction
@@ -564,3 +582,132 @@ class TransactionTests(DBTestCase):
             return currentTransaction()
 
         self.assertIsNotNone(await check())
+
+
+class ContentionTests(DBTestCase):
+    """
+    Concurrent transactions that read before they write (as a model's first
+    save does, looking up its table's columns) all succeed, on SQLite too,
+    where each waits for the write lock.
+    """
+
+    async def test_readThenWrite(self) -> None:
+        """
+        Twenty concurrent transactions that each read, then write, all
+        commit, also when each must look up the table's columns first.
+        """
+        Registry.SCHEMAS.clear()
+
+        @transaction
+        async def readThenWrite(txn: Any, number: int) -> None:
+            await Transactor.count()
+            await Transactor(first_name=f"writer{number}").save()
+
+        await gather(readThenWrite(number) for number in range(20))
+        self.assertEqual(len(await names()), 20)
+
+    async def test_writersAndTransactions(self) -> None:
+        """
+        Plain saves running alongside transactions all succeed.
+        """
+        Registry.SCHEMAS.clear()
+
+        @transaction
+        async def readThenWrite(txn: Any, number: int) -> None:
+            await Transactor.find(where=["first_name = ?", "nobody"])
+            await Transactor(first_name=f"txn{number}").save()
+
+        work = [readThenWrite(number) for number in range(10)]
+        work += [Transactor(first_name=f"plain{number}").save() for number in range(40)]
+        await gather(work)
+        self.assertEqual(len(await names()), 50)
+
+
+class TransactionCauseTests(DBTestCase):
+    """
+    A failed transaction keeps what made it fail as C{__cause__}.
+    """
+
+    def unreachablePool(self) -> Any:
+        """
+        @return: a pool of this backend that cannot connect.
+        """
+        if self.backend == SQLITE:
+            pool = adbapi.ConnectionPool(
+                "sqlite3", "/nonexistent-twistar-dir/test.db", check_same_thread=False
+            )
+        else:
+            url = urlparse(testDatabase())
+            pool = makePool(url._replace(netloc=f"{url.username}@127.0.0.1:1").geturl())
+        self.addCleanup(closePool, pool)
+        return pool
+
+    async def test_cannotConnect(self) -> None:
+        """
+        A transaction that cannot connect fails with L{TransactionError}
+        caused by L{ConnectionLostError}, in both forms.
+        """
+        Registry.DBPOOL = self.unreachablePool()
+
+        @transaction
+        async def work(txn: Any) -> None:
+            await Transactor.count()
+
+        error = await self.assertFailure(work(), TransactionError)
+        self.assertIsInstance(error.__cause__, ConnectionLostError)
+        with self.assertRaises(TransactionError) as caught:
+            async with transaction():
+                await Transactor.count()
+        self.assertIsInstance(caught.exception.__cause__, ConnectionLostError)
+
+    async def test_serializationFailureAtCommit(self) -> None:
+        """
+        A serialization failure that PostgreSQL reports at COMMIT fails the
+        transaction with L{TransactionError} caused by L{SerializationError}
+        (nothing was committed), not L{ConnectionLostError}; the connection
+        goes on working. With psycopg2 and psycopg 3.
+        """
+        if self.backend != POSTGRES:
+            raise SkipTest("only PostgreSQL reports serialization failures at COMMIT")
+        for driver in ("psycopg2", "psycopg"):
+            pool = makePool(driver=driver)
+            self.addCleanup(closePool, pool)
+            Registry.DBPOOL = pool
+            await Transactor.deleteAll()
+            error: Any = await self.assertFailure(
+                defer.ensureDeferred(self.writeSkew()), TransactionError
+            )
+            self.assertIsInstance(error.__cause__, SerializationError, driver)
+            self.assertTrue(str(error).startswith("commit failed"), str(error))
+            self.assertNotIsInstance(error.__cause__, ConnectionLostError)
+            self.assertEqual(sorted(await names()), ["first"])
+            self.assertEqual(await Transactor.count(), 1)
+
+    async def writeSkew(self) -> None:
+        """
+        Two serializable transactions each read what the other writes; the
+        second to commit fails at its COMMIT.
+        """
+        secondRead: defer.Deferred[None] = defer.Deferred()
+        firstWrote: defer.Deferred[None] = defer.Deferred()
+        secondWrote: defer.Deferred[None] = defer.Deferred()
+
+        @transaction(isolation="SERIALIZABLE")
+        async def first(txn: Any) -> None:
+            await Transactor.count(where=["last_name = ?", "a"])
+            await secondRead
+            await Transactor(first_name="first", last_name="b").save()
+            firstWrote.callback(None)
+            await secondWrote
+
+        @transaction(isolation="SERIALIZABLE")
+        async def second(txn: Any) -> None:
+            await Transactor.count(where=["last_name = ?", "b"])
+            task.deferLater(reactor, 0, secondRead.callback, None)
+            await firstWrote
+            await Transactor(first_name="second", last_name="a").save()
+            task.deferLater(reactor, 0, secondWrote.callback, None)
+            await firstDone
+
+        firstDone = first()
+        await second()
