@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -933,15 +934,41 @@ class InteractionBase:
             keyed by column name.
         """
         readers = self.columnReaders(txn, tablename)
-        self.run(txn, query, args)
-        names = [d[0] for d in txn.description]
-        convert = _rowConverter(names, readers)
-        if one:
-            row = txn.fetchone()
-            if row is None:
-                return None
-            return dict(zip(names, row if convert is None else convert(row)))
-        return [dict(zip(names, row)) for row in self.fetchRows(txn, convert)]
+        with self.manyRowsCursor(txn, not one) as cursor:
+            self.run(cursor, query, args)
+            names = [d[0] for d in cursor.description]
+            convert = _rowConverter(names, readers)
+            if one:
+                row = cursor.fetchone()
+                if row is None:
+                    return None
+                return dict(zip(names, row if convert is None else convert(row)))
+            return [dict(zip(names, row)) for row in self.fetchRows(cursor, convert)]
+
+    @contextmanager
+    def manyRowsCursor(self, txn: Any, many: bool = True) -> Iterator[Any]:
+        """
+        The cursor to run a select on whose rows are then fetched with
+        L{fetchRows}: C{txn} itself, or (when C{many} and the dialect has
+        one, see L{streamingCursor}) a streaming cursor, closed at the end.
+        """
+        cursor = self.streamingCursor(txn) if many else None
+        if cursor is None:
+            yield txn
+            return
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def streamingCursor(self, txn: Any) -> Any:
+        """
+        @return: a new cursor of C{txn}'s connection that reads a result from
+            the server as its rows are fetched, where C{txn} would build all
+            of them at once, holding the GIL (and so stalling the reactor)
+            meanwhile; C{None} (the default) where C{txn} does not.
+        """
+        return None
 
     def fetchRows(
         self, txn: Any, convert: Callable[[Sequence[Any]], Sequence[Any]] | None = None
@@ -1477,10 +1504,12 @@ class InteractionBase:
 
         def select(txn: Any) -> list[tuple[Any, Any]]:
             readers = self.columnReaders(txn, klass.tablename())
-            self.run(txn, query, args)
-            columns = tuple(d[0] for d in txn.description)[:-1]
-            rows = self.fetchRows(txn, _rowConverter(columns, readers))
-            mutable = self.mutableColumns(txn.description[:-1])
+            with self.manyRowsCursor(txn) as cursor:
+                self.run(cursor, query, args)
+                description = cursor.description
+                columns = tuple(d[0] for d in description)[:-1]
+                rows = self.fetchRows(cursor, _rowConverter(columns, readers))
+            mutable = self.mutableColumns(description[:-1])
             objects = klass._fromRows(columns, [row[:-1] for row in rows], mutable)
             return [(row[-1], obj) for row, obj in zip(rows, objects)]
 
@@ -1490,16 +1519,21 @@ class InteractionBase:
         self, txn: Any, klass: type[DBObject], query: str, args: Sequence[Any], one: bool
     ) -> Any:
         readers = self.columnReaders(txn, klass.tablename())
-        self.run(txn, query, args)
-        columns = tuple(d[0] for d in txn.description)
-        mutable = self.mutableColumns(txn.description)
-        convert = _rowConverter(columns, readers)
-        if one:
-            row = txn.fetchone()
-            if row is None:
-                return None
-            return klass._fromRow(columns, row if convert is None else convert(row), mutable)
-        return klass._fromRows(columns, self.fetchRows(txn, convert), mutable)
+        with self.manyRowsCursor(txn, not one) as cursor:
+            self.run(cursor, query, args)
+            description = cursor.description
+            columns = tuple(d[0] for d in description)
+            convert = _rowConverter(columns, readers)
+            if one:
+                row = cursor.fetchone()
+                if row is None:
+                    return None
+                mutable = self.mutableColumns(description)
+                return klass._fromRow(
+                    columns, row if convert is None else convert(row), mutable
+                )
+            rows = self.fetchRows(cursor, convert)
+        return klass._fromRows(columns, rows, self.mutableColumns(description))
 
 
 _COMPATIBLE: dict[tuple[type, type], type[TwistarError]] = {}

@@ -5,6 +5,7 @@ MySQL and MariaDB, through C{MySQLdb} (the C{mysqlclient} package) or C{pymysql}
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -100,6 +101,16 @@ class MySQLDBConfig(InteractionBase):
                 killer.close()
 
         return kill
+
+    def streamingCursor(self, txn: Any) -> Any:
+        # MySQLdb's cursor builds every row of a result inside execute(), in
+        # C; its SSCursor reads them as they are fetched (PyMySQL's cursor is
+        # Python code, which lets other threads run).
+        connection = txn.connection
+        mysqldb = sys.modules.get("MySQLdb.connections")
+        if mysqldb is None or not isinstance(connection, mysqldb.Connection):
+            return None
+        return connection.cursor(sys.modules["MySQLdb.cursors"].SSCursor)
 
     def isAlive(self, connection: Any) -> bool:
         try:

@@ -520,9 +520,37 @@ class FetchTests(DBTestCase):
         @return: the sizes asked of C{fetchmany}, the rows and the objects.
         """
         cursor = _CountingCursor(txn)
-        rows = self.config._doselect(cursor, query, args, "users")
-        objects = self.config._selectObjects(cursor, User, query, args, False)
+        config = self.config
+        streaming = config.streamingCursor
+
+        def countedStreaming(txn: Any) -> Any:
+            # The dialect's streaming cursor (MySQLdb's), counted too.
+            made = streaming(txn)
+            if made is None:
+                return None
+            counted = _CountingCursor(made)
+            counted.sizes = cursor.sizes
+            return counted
+
+        self.patch(config, "streamingCursor", countedStreaming)
+        rows = config._doselect(cursor, query, args, "users")
+        objects = config._selectObjects(cursor, User, query, args, False)
         return cursor.sizes, rows, objects
+
+    async def test_streamingCursor(self) -> None:
+        """
+        MySQLdb builds every row of a result in C{execute}, holding the GIL:
+        selects of many rows run on its streaming C{SSCursor} instead. The
+        other drivers' cursors need none.
+        """
+        streaming = await self.pool.runInteraction(self.config.streamingCursor)
+        if self.pool.dbapiName == "MySQLdb":
+            import MySQLdb.cursors
+
+            self.assertIsInstance(streaming, MySQLdb.cursors.SSCursor)
+            streaming.close()
+        else:
+            self.assertIsNone(streaming)
 
 
 class FetchSecondDriverTests(FetchTests):
