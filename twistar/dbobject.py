@@ -324,8 +324,8 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     def _write(self, creating: bool) -> Deferred[Any]:
         config = Registry.getConfig()
-        d = config.insertObj(self) if creating else config.updateObj(self)
-        return d.addCallback(_afterWrite)
+        write = config.insertObj if creating else config.updateObj
+        return write(self, DBObject._afterWrite)
 
     @classmethod
     def createMany(cls: type[T], objects: Iterable[T]) -> Deferred[list[T]]:
@@ -389,14 +389,10 @@ class DBObject(Validator, metaclass=DBObjectType):
 
         def insert(proceed: list[bool]) -> Deferred[list[T]]:
             chosen = [obj for obj, go in zip(objects, proceed) if go]
-
-            def inserted(_: Any) -> Deferred[list[T]]:
-                # The rows are written: every object's after-write step runs,
-                # whatever the caller does meanwhile.
-                done = inSlices(DBObject._afterWrite, chosen, cancellable=False)
-                return done.addCallback(lambda _: chosen)
-
-            return Registry.getConfig().insertObjs(chosen).addCallback(inserted)
+            # Once the rows are written, every object's after-write step
+            # runs (in slices, with the ids), whatever the caller does.
+            written = Registry.getConfig().insertObjs(chosen, DBObject._afterWrite)
+            return written.addCallback(lambda _: chosen)
 
         d = inSlices(validateOne, objects)
         if validators or validateOne is not _forgetErrors:
@@ -755,6 +751,3 @@ def _afterInit(obj: DBObject) -> Any:
     return deferredOf(obj.afterInit())
 
 
-def _afterWrite(obj: DBObject) -> DBObject:
-    obj._afterWrite()
-    return obj

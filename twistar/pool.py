@@ -139,6 +139,14 @@ class PoolWork:
             self._state = _DROPPED
             return True
 
+    @property
+    def cancelledWhileRunning(self) -> bool:
+        """
+        Whether the work was cancelled after it had started and before its
+        commit (so it is to be undone).
+        """
+        return self._state == _CANCELLED
+
     def cancel(self) -> bool:
         """
         Cancel the work: if it has not started it never runs; if it is

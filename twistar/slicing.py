@@ -134,7 +134,7 @@ class _Slices:
                 if now >= deadline:
                     break
                 if now - checked < SLICE_SECONDS / 16:
-                    stride = min(stride * 2, 1024)
+                    stride = min(stride * 2, 256)
                 elif stride > 1:
                     stride //= 2
                 checked = now

@@ -265,6 +265,9 @@ class _Worker:
                 else:
                     report(True, None)
                 return
+            if error is None and work is not None and not work.start():
+                report(False, CancelledError())
+                continue
             if error is None and not opened:
                 opened = True
                 error = self.open()
@@ -272,9 +275,6 @@ class _Worker:
                 failed = TransactionError(f"the transaction has failed: {error}")
                 failed.__cause__ = error
                 report(False, failed)
-                continue
-            if work is not None and not work.start():
-                report(False, CancelledError())
                 continue
             self.busy = True
             try:
@@ -287,7 +287,11 @@ class _Worker:
                     self.discard(e)
                     report(False, error)
                 else:
-                    report(False, _translated(self.config, e))
+                    translated = _translated(self.config, e)
+                    if isinstance(translated, self.config.transactionAbortingErrors):
+                        # The server rolled the whole transaction back.
+                        error = translated
+                    report(False, translated)
             else:
                 self.busy = False
                 report(True, result)
@@ -451,7 +455,17 @@ class Transaction:
         done = self._submit(
             func, args, kw, self.context or contextvars.copy_context(), True, work
         )
-        return cancellable(work, done, then, cancelled)
+        if then is None:
+            return cancellable(work, done, None, cancelled)
+
+        def applied(result: Any) -> Any:
+            # Work cancelled while it ran will be rolled back with the
+            # transaction: the objects must not take it in.
+            if work.cancelledWhileRunning:
+                raise CancelledError()
+            return then(result)
+
+        return cancellable(work, done, applied, cancelled)
 
     def _submit(
         self, func: Callable[..., Any] | str, args: Any, kw: Any,
@@ -628,10 +642,20 @@ def _runTransaction(
     txn.context = context
     state = {"timedOut": False, "busy": False, "waiting": False, "cancelled": False}
 
-    def cancel(d: Deferred[Any]) -> None:
-        # Rolled back even if the function goes on and succeeds.
-        state["cancelled"] = True
+    def stop(error: BaseException) -> None:
+        # Roll back now, whatever the function does next (its later
+        # statements fail): the connection is not held until it returns.
+        worker = txn._worker
+        state["busy"] = worker.busy
+        state["waiting"] = worker.closeUnstarted(error)
+        worker.interrupt()
+        txn.rollback().addErrback(lambda f: None)
         inner.cancel()
+
+    def cancel(d: Deferred[Any]) -> None:
+        state["cancelled"] = True
+        timer.cancel() if timer.active() else None
+        stop(CancelledError())
 
     result: Deferred[Any] = Deferred(canceller=cancel)
 
@@ -642,7 +666,7 @@ def _runTransaction(
     # Neither returns the Deferred of the commit or rollback: cancelling the
     # transaction's Deferred must not reach those.
     def succeeded(value: Any) -> None:
-        if state["cancelled"]:
+        if state["cancelled"] or state["timedOut"]:
             return failed(Failure(CancelledError()))
         timer.cancel() if timer.active() else None
         txn.commit().addCallbacks(
@@ -663,10 +687,7 @@ def _runTransaction(
 
     def expire() -> None:
         state["timedOut"] = True
-        state["busy"] = txn._worker.busy
-        state["waiting"] = txn._worker.closeUnstarted(_timedOut(timeout))
-        txn._worker.interrupt()
-        inner.cancel()
+        stop(_timedOut(timeout))
 
     timer = txn.pool._reactor.callLater(timeout or DEFAULT_TIMEOUT, expire)
     inner = _callInContext(context, func, txn, *args, **kw)
@@ -736,6 +757,7 @@ class _TransactionBlock:
         self._timer: Any = None
         self._expired: Deferred[None] | None = None
         self._busyAtExpiry = False
+        self._waitingAtExpiry = False
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
         return _decorate(func, self.isolation, self.timeout)
@@ -760,7 +782,7 @@ class _TransactionBlock:
         # The block is still running: roll back now; its end reports it.
         worker = txn._worker
         self._busyAtExpiry = worker.busy
-        worker.closeUnstarted(_timedOut(self.timeout))
+        self._waitingAtExpiry = worker.closeUnstarted(_timedOut(self.timeout))
         worker.interrupt()
         self._expired = txn.rollback()
         self._expired.addErrback(lambda f: None)
@@ -783,7 +805,8 @@ class _TransactionBlock:
                 expired.addErrback(lambda f: None)
             else:
                 await expired
-            raise _timedOut(self.timeout) from exc
+            error = _timedOut(self.timeout, exc, self._waitingAtExpiry)
+            raise error from error.__cause__
         if excType is None:
             await txn.commit()
         else:

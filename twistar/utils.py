@@ -110,7 +110,10 @@ def gather(deferreds: Iterable[Deferred[Any]]) -> Deferred[list[Any]]:
     # A plain Deferred: a DeferredList does not pass cancellation on to the
     # Deferred that its callbacks wait for.
     result: Deferred[list[Any]] = Deferred(lambda _: listed.cancel())
-    listed.addCallbacks(result.callback, lambda failure: result.errback(failure.value.subFailure))
+    listed.addCallbacks(
+        lambda values: None if result.called else result.callback(values),
+        lambda failure: None if result.called else result.errback(failure.value.subFailure),
+    )
     return result
 
 

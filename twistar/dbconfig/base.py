@@ -281,6 +281,9 @@ class InteractionBase:
     """Rows fetched at a time when reading a result: other threads (the
     reactor's) run between batches, while a driver's C{fetchall} of a large
     result would hold the GIL until all its rows are built."""
+    transactionAbortingErrors: ClassVar[tuple[type[TwistarError], ...]] = ()
+    """Translated errors after which the server has rolled back the whole
+    transaction (not just the statement): the transaction cannot go on."""
     errorClasses: ClassVar[Mapping[Any, type[TwistarError]]] = {}
     """The twistar exception class of each error code (see L{errorCode})
     that has one of its own."""
@@ -487,21 +490,26 @@ class InteractionBase:
             if atomic:
                 return txn.runWork(self._inSavepoint, (func, args, kw), {}, then)
             return txn.runWork(func, args, kw, then)
+        limit = waitLimitOf(pool)
         work = PoolWork()
         reactor = pool._reactor
         done = threads.deferToThreadPool(
             reactor, pool.threadpool, self._interact, pool, func, args, kw, True, work
         )
-        result = cancellable(work, done, then)
-        limit = waitLimitOf(pool)
-        if limit is not None:
+        if limit is None:
+            return cancellable(work, done, then)
 
-            def giveUp() -> None:
-                if work.drop() and not result.called:
-                    result.errback(exhausted(pool, limit))
+        def giveUp() -> None:
+            if work.drop() and not result.called:
+                result.errback(exhausted(pool, limit))
 
-            timer = reactor.callLater(limit, giveUp)
-            done.addBoth(lambda value: timer.cancel() if timer.active() else None)
+        def stopTimer(_: Any = None) -> None:
+            if timer.active():
+                timer.cancel()
+
+        timer = reactor.callLater(limit, giveUp)
+        result = cancellable(work, done, then, stopTimer)
+        done.addBoth(stopTimer)  # after cancellable's own callback took the result
         return result
 
     def _inSavepoint(
@@ -1341,10 +1349,14 @@ class InteractionBase:
 
     # -- objects ------------------------------------------------------------
 
-    def insertObj(self, obj: DBObject) -> Deferred[DBObject]:
+    def insertObj(
+        self, obj: DBObject, written: Callable[[DBObject], Any] | None = None
+    ) -> Deferred[DBObject]:
         """
         Insert C{obj}'s column attributes that are not C{None}; set its C{id}.
 
+        @param written: called with C{obj} once its row is written, even if
+            the caller cancelled too late to stop it.
         @return: a L{Deferred} of C{obj}.
         """
 
@@ -1353,6 +1365,8 @@ class InteractionBase:
             if obj.id is None:
                 obj.id = newId
             obj._markSaved(columns)
+            if written is not None:
+                written(obj)
             return obj
 
         return self.runWork(self._insertObj, (obj,), then=inserted)
@@ -1365,13 +1379,17 @@ class InteractionBase:
         self.checkValues(values.values(), names)
         return columns, self.insertRow(txn, tablename, names, list(values.values()), True)
 
-    def insertObjs(self, objects: Sequence[DBObject]) -> Deferred[Sequence[DBObject]]:
+    def insertObjs(
+        self, objects: Sequence[DBObject], written: Callable[[DBObject], Any] | None = None
+    ) -> Deferred[Sequence[DBObject]]:
         """
         Insert new objects of one class in multi-row statements, in one
         interaction, as L{insertObj} does for one; set their ids once the
         rows are written. Every value is checked before the first statement
         is sent.
 
+        @param written: called with each object once the rows are written,
+            even if the caller cancelled too late to stop it.
         @return: a L{Deferred} of C{objects}.
         """
 
@@ -1384,6 +1402,8 @@ class InteractionBase:
                 obj, newId = pair
                 obj.id = newId
                 obj._markSaved(columns)
+                if written is not None:
+                    written(obj)
 
             # The rows are written: every object gets its id, whatever the
             # caller does meanwhile.
@@ -1416,17 +1436,23 @@ class InteractionBase:
             inserted.extend(zip((obj for obj, _ in members), ids))
         return columns, inserted
 
-    def updateObj(self, obj: DBObject) -> Deferred[DBObject]:
+    def updateObj(
+        self, obj: DBObject, written: Callable[[DBObject], Any] | None = None
+    ) -> Deferred[DBObject]:
         """
         Write C{obj}'s changed column attributes to its row (all of them when
         it was not loaded from the database); skip the C{UPDATE} when nothing
         changed.
 
+        @param written: called with C{obj} once its row is written, even if
+            the caller cancelled too late to stop it.
         @return: a L{Deferred} of C{obj}.
         """
 
         def updated(columns: list[str]) -> DBObject:
             obj._markSaved(columns)
+            if written is not None:
+                written(obj)
             return obj
 
         return self.runWork(self._updateObj, (obj,), then=updated)

@@ -61,6 +61,9 @@ class MySQLDBConfig(InteractionBase):
         1213: DeadlockError, 1020: SerializationError, 1205: LockTimeoutError,
         3572: LockTimeoutError,
     }
+    # A deadlock victim's whole transaction is rolled back (a lock wait
+    # timeout rolls back only the statement).
+    transactionAbortingErrors = (DeadlockError,)
     # MySQLdb would store the repr of bytearray and memoryview values.
     valueAdapters = {bytearray: bytes, memoryview: bytes, Decimal: _finiteDecimal}
 

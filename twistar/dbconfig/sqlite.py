@@ -14,6 +14,7 @@ from typing import Any
 from twistar.dbconfig.base import InteractionBase
 from twistar.exceptions import (
     ImaginaryTableError,
+    InvalidIdentifierError,
     LockTimeoutError,
     SerializationError,
     UnsupportedValueError,
@@ -99,11 +100,12 @@ def _refuseNaN(values: list[Any]) -> None:
 def _readDecimal(value: Any) -> Any:
     """
     @return: a number read from a DECIMAL or NUMERIC column as a C{Decimal}:
-        a REAL with the 15 significant digits SQLite keeps of it; text and
-        bytes unchanged.
+        a REAL as the shortest decimal that reads back as it (so a stored
+        C{Decimal} of at most 15 digits comes back with them, and a stored
+        float loses nothing); text and bytes unchanged.
     """
     if type(value) is float:
-        return Decimal(f"{value:.15g}")
+        return Decimal(repr(value))
     if type(value) is int:
         return Decimal(value)
     return value
@@ -161,8 +163,8 @@ class SQLiteDBConfig(InteractionBase):
             Registry.SCHEMAS.pop(tablename, None)
             try:
                 self.getSchema(tablename, txn)
-            except ImaginaryTableError:
-                return None  # the select says what is wrong
+            except (ImaginaryTableError, InvalidIdentifierError):
+                return None  # no table of that name: the select says what is wrong
             known = _readers.get(tablename)
         return None if known is None else known[1]
 

@@ -152,6 +152,38 @@ class ConcurrencyErrorTests(DBTestCase):
         self.assertCaused(failures[0], DeadlockError)
         self.assertEqual(sorted(await self.counts()), [1, 2])
 
+    async def test_deadlockVictimGoingOn(self) -> None:
+        """
+        A deadlock victim whose function catches the L{DeadlockError} and
+        goes on writing still fails, and nothing it wrote stays: on MySQL
+        and MariaDB the server rolled its whole transaction back, so twistar
+        refuses to commit what came after (it would be committed alone).
+        """
+        if self.backend == SQLITE:
+            raise unittest.SkipTest("SQLite writes one transaction at a time: no deadlocks")
+        locked: list[Deferred[None]] = [Deferred(), Deferred()]
+
+        @transaction
+        async def cross(txn: Any, mine: int, theirs: int, index: int) -> None:
+            await self.config.update("tallies", {"count": 1}, where=["id = ?", mine])
+            locked[index].callback(None)
+            await locked[1 - index]
+            try:
+                await self.config.update("tallies", {"count": 2}, where=["id = ?", theirs])
+            except DeadlockError:
+                await self.config.update("tallies", {"count": 5}, where=["id = ?", mine])
+
+        first, second = self.ids
+        results = await DeferredList(
+            [cross(first, second, 0), cross(second, first, 1)], consumeErrors=True
+        )
+        failures = [result.value for ok, result in results if not ok]
+        self.assertEqual(len(failures), 1, failures)
+        self.assertIsInstance(failures[0], TransactionError)
+        if self.backend == MYSQL:
+            self.assertCaused(failures[0], DeadlockError)
+        self.assertEqual(sorted(await self.counts()), [1, 2])
+
     async def test_serializationFailure(self) -> None:
         """
         A transaction that read a row, then writes it after another

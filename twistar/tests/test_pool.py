@@ -418,6 +418,34 @@ class CancelTests(DBTestCase):
         self.assertIn("cancelled", str(caught.exception))
         self.assertEqual(await userNames(), [])
 
+    async def test_cancelledWorkNotAppliedInTransaction(self) -> None:
+        """
+        Inside a transaction, work cancelled while it runs is not applied to
+        the objects (its C{then} is not called: its rows go with the
+        rollback), and the transaction fails.
+        """
+        applied: list[Any] = []
+        with self.assertRaises(TransactionError):
+            async with transaction():
+                ran = threading.Event()
+                release = threading.Event()
+                self.addCleanup(release.set)
+
+                def write(cursor: Any) -> str:
+                    self.insertUser("cancelled")(cursor)
+                    ran.set()
+                    release.wait(30)
+                    return "written"
+
+                d = self.config.runWork(write, then=applied.append)
+                await threads.deferToThread(ran.wait, 30)
+                d.cancel()
+                release.set()
+                await self.assertFailure(d, CancelledError)
+                await User.count()  # the write has ended
+        self.assertEqual(applied, [])
+        self.assertEqual(await userNames(), [])
+
     async def test_cancelQueuedInTransaction(self) -> None:
         """
         Inside a transaction, a write cancelled before its turn is skipped,
