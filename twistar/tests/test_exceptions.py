@@ -126,6 +126,31 @@ class ConcurrencyErrorTests(DBTestCase):
             release.callback(None)
             await holder
 
+    async def crossLocks(
+        self, then: Callable[[int, int], Awaitable[Any]]
+    ) -> list[BaseException]:
+        """
+        Run two transactions that each lock one row, wait until the other
+        has locked the other row, then await C{then(mine, theirs)}, which
+        writes the other row (a deadlock).
+
+        @return: the failures of the two transactions.
+        """
+        locked: list[Deferred[None]] = [Deferred(), Deferred()]
+
+        @transaction
+        async def cross(txn: Any, mine: int, theirs: int, index: int) -> None:
+            await self.config.update("tallies", {"count": 1}, where=["id = ?", mine])
+            locked[index].callback(None)
+            await locked[1 - index]
+            await then(mine, theirs)
+
+        first, second = self.ids
+        results = await DeferredList(
+            [cross(first, second, 0), cross(second, first, 1)], consumeErrors=True
+        )
+        return [result.value for ok, result in results if not ok]
+
     async def test_deadlock(self) -> None:
         """
         Of two transactions that each lock one row and then wait for the
@@ -134,20 +159,11 @@ class ConcurrencyErrorTests(DBTestCase):
         """
         if self.backend == SQLITE:
             raise unittest.SkipTest("SQLite writes one transaction at a time: no deadlocks")
-        locked: list[Deferred[None]] = [Deferred(), Deferred()]
 
-        @transaction
-        async def cross(txn: Any, mine: int, theirs: int, index: int) -> None:
-            await self.config.update("tallies", {"count": 1}, where=["id = ?", mine])
-            locked[index].callback(None)
-            await locked[1 - index]
+        async def writeTheirs(mine: int, theirs: int) -> None:
             await self.config.update("tallies", {"count": 2}, where=["id = ?", theirs])
 
-        first, second = self.ids
-        results = await DeferredList(
-            [cross(first, second, 0), cross(second, first, 1)], consumeErrors=True
-        )
-        failures = [result.value for ok, result in results if not ok]
+        failures = await self.crossLocks(writeTheirs)
         self.assertEqual(len(failures), 1, failures)
         self.assertCaused(failures[0], DeadlockError)
         self.assertEqual(sorted(await self.counts()), [1, 2])
@@ -161,23 +177,14 @@ class ConcurrencyErrorTests(DBTestCase):
         """
         if self.backend == SQLITE:
             raise unittest.SkipTest("SQLite writes one transaction at a time: no deadlocks")
-        locked: list[Deferred[None]] = [Deferred(), Deferred()]
 
-        @transaction
-        async def cross(txn: Any, mine: int, theirs: int, index: int) -> None:
-            await self.config.update("tallies", {"count": 1}, where=["id = ?", mine])
-            locked[index].callback(None)
-            await locked[1 - index]
+        async def writeTheirsOrMine(mine: int, theirs: int) -> None:
             try:
                 await self.config.update("tallies", {"count": 2}, where=["id = ?", theirs])
             except DeadlockError:
                 await self.config.update("tallies", {"count": 5}, where=["id = ?", mine])
 
-        first, second = self.ids
-        results = await DeferredList(
-            [cross(first, second, 0), cross(second, first, 1)], consumeErrors=True
-        )
-        failures = [result.value for ok, result in results if not ok]
+        failures = await self.crossLocks(writeTheirsOrMine)
         self.assertEqual(len(failures), 1, failures)
         self.assertIsInstance(failures[0], TransactionError)
         if self.backend == MYSQL:
