@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistar.dbconfig.base import safeRepr
+from twistar.dbconfig.sqltext import safeRepr
 from twistar.exceptions import (
     DBObjectSaveError,
     IntegrityError,

@@ -19,7 +19,7 @@ from inflection import camelize, singularize, underscore
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
-from twistar.dbconfig.base import checkWhere
+from twistar.dbconfig.sqltext import checkWhere
 from twistar.exceptions import (
     DBObjectSaveError,
     InvalidRelationshipError,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 
-from twistar.dbconfig.base import checkIdentifier, checkWhere
+from twistar.dbconfig.sqltext import checkIdentifier, checkWhere
 from twistar.exceptions import InvalidIdentifierError, InvalidQueryError
 from twistar.slicing import inSlices
 from twistar.transaction import Transaction, runInTransaction, transaction

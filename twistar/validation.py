@@ -11,7 +11,7 @@ from typing import Any
 from inflection import titleize
 from twisted.internet.defer import Deferred, fail, succeed
 
-from twistar.dbconfig.base import checkIdentifier
+from twistar.dbconfig.sqltext import checkIdentifier
 from twistar.registry import Registry
 from twistar.utils import checkKeywords, deferredOf, gather
 

@@ -1,21 +1,21 @@
 # -*- test-case-name: twistar.tests.test_sql,twistar.tests.test_dbconfig -*-
 """
-L{InteractionBase}: all SQL generation and execution.
+L{InteractionBase}: building statements and running them.
 
 A database is a small subclass that sets data (paramstyle, identifier quote,
 empty-insert clause, capabilities) and overrides a few methods (schema query,
 connection-loss test). Every statement runs on a pool thread: in a fresh
-interaction, or on the connection of the running transaction.
+interaction, or on the connection of the running transaction. Reading SQL
+text and checking names is in L{twistar.dbconfig.sqltext}; waiting for and
+cancelling pool work in L{twistar.pool}.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from itertools import chain, count
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -26,6 +26,17 @@ from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.logger import Logger
 
 from twistar import exceptions
+from twistar.dbconfig.sqltext import (
+    Limit,
+    Where,
+    bothWheres,
+    checkIdentifier,
+    checkLimit,
+    checkWhere,
+    convertPlaceholders,
+    quotedName,
+    safeText,
+)
 from twistar.exceptions import (
     CannotRefreshError,
     ConnectionLostError,
@@ -45,11 +56,8 @@ from twistar.transaction import currentTransaction
 if TYPE_CHECKING:
     from twistar.dbobject import DBObject
 
-Where = Sequence[Any]
 _queryLog = Logger(namespace="twistar")
-Limit = int | tuple[int, int] | list[int] | None
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 _STORABLE_TYPES = frozenset({
     type(None), bool, int, float, str, bytes, bytearray, memoryview,
@@ -59,178 +67,6 @@ _INT64 = range(-(2**63), 2**63)
 
 # Names for the savepoints of atomic work inside transactions.
 _savepointNumbers = count(1)
-
-# One token of SQL: a quoted string or identifier, a comment, a placeholder,
-# a percent sign, or a run of anything else; in each database's dialect.
-_STRINGS = r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?"""
-_BACKSLASH_STRINGS = r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.|"")*"?"""
-_BACKQUOTED = r"`(?:[^`]|``)*`?"
-_BLOCK_COMMENT = r"/\*.*?(?:\*/|\Z)"
-_OTHERS = r"""\?|%|[^'"`?%/\-#$Ee]+|."""
-_LEXICONS = {
-    "standard": re.compile(
-        "|".join([_STRINGS, _BACKQUOTED, r"--[^\n]*", _BLOCK_COMMENT, _OTHERS]), re.S
-    ),
-    # MySQL: backslash escapes in strings; '#' comments; '--' needs a space.
-    "mysql": re.compile(
-        "|".join([_BACKSLASH_STRINGS, _BACKQUOTED, r"#[^\n]*", r"--(?=\s)[^\n]*|--\Z",
-                  _BLOCK_COMMENT, _OTHERS]),
-        re.S,
-    ),
-    # PostgreSQL: E'...' strings with backslash escapes; $tag$...$tag$ quoting.
-    "postgres": re.compile(
-        "|".join([r"[Ee]'(?:[^'\\]|\\.|'')*'?",
-                  r"\$(?P<tag>(?:[A-Za-z_][A-Za-z0-9_]*)?)\$.*?(?:\$(?P=tag)\$|\Z)",
-                  _STRINGS, _BACKQUOTED, r"--[^\n]*", _BLOCK_COMMENT, _OTHERS]),
-        re.S,
-    ),
-}
-
-
-@lru_cache(maxsize=4096)
-def convertPlaceholders(
-    query: str, marker: str = "?", lexicon: str = "standard"
-) -> tuple[str, int]:
-    """
-    Convert a query written with C{?} placeholders to a driver's paramstyle.
-
-    A C{?} inside a quoted string, a quoted identifier or a comment is left
-    alone. When C{marker} is not C{?} (C{format}/C{pyformat} drivers), every
-    C{%} is doubled so the driver reads it as a literal percent sign.
-
-    @param marker: the driver's placeholder (C{"?"} or C{"%s"}).
-    @param lexicon: how the database quotes and comments: C{"standard"},
-        C{"mysql"} (backslash escapes, C{#} comments) or C{"postgres"}
-        (C{E'...'} strings, dollar quoting).
-    @return: the converted query and the number of placeholders in it.
-    """
-    doublePercent = marker != "?"
-    parts = []
-    count = 0
-    for match in _LEXICONS[lexicon].finditer(query):
-        token = match.group()
-        if token == "?":
-            parts.append(marker)
-            count += 1
-        elif doublePercent and "%" in token:
-            parts.append(token.replace("%", "%%"))
-        else:
-            parts.append(token)
-    return "".join(parts), count
-
-
-# A placeholder of the C{format} paramstyle, or a literal percent sign.
-_FORMAT_MARKER = re.compile(r"%[%s]")
-# C{IS} or C{IS NOT} ending a run of SQL code.
-_ENDS_WITH_IS = re.compile(r"(?i)(?<![\w$])IS(?:\s+NOT)?\s*\Z")
-
-
-@lru_cache(maxsize=1024)
-def placeholdersAfterIs(
-    query: str, lexicon: str = "standard"
-) -> tuple[tuple[str, ...], frozenset[int]] | None:
-    """
-    Find the placeholders of a query in the C{format} paramstyle (C{%s},
-    with C{%%} for a percent sign) that directly follow C{IS} or C{IS NOT}.
-
-    @param lexicon: as for L{convertPlaceholders}.
-    @return: C{None} when there are none; otherwise the query cut at its
-        placeholders (one piece more than there are placeholders, without
-        the C{%s}) and the positions of those placeholders.
-    """
-    pieces: list[str] = []
-    piece: list[str] = []
-    after: set[int] = set()
-    code: list[str] = []
-
-    def cutCode() -> None:
-        text = "".join(code)
-        code.clear()
-        start = 0
-        for marker in _FORMAT_MARKER.finditer(text):
-            if marker.group() == "%%":
-                continue
-            if _ENDS_WITH_IS.search(text, start, marker.start()):
-                after.add(len(pieces))
-            piece.append(text[start:marker.start()])
-            pieces.append("".join(piece))
-            piece.clear()
-            start = marker.end()
-        piece.append(text[start:])
-
-    for match in _LEXICONS[lexicon].finditer(query):
-        token = match.group()
-        # A quoted string or identifier, or a comment (what else starts with
-        # these characters is a single character).
-        if token[0] in "'\"`" or (len(token) > 1 and token[0] in "$Ee-/#"):
-            cutCode()
-            piece.append(token)
-        else:
-            code.append(token)
-    cutCode()
-    if not after:
-        return None
-    pieces.append("".join(piece))
-    return tuple(pieces), frozenset(after)
-
-
-def checkIdentifier(name: Any) -> str:
-    """
-    @return: C{name} if it is a plain SQL identifier (letters, digits and
-        underscores, not starting with a digit).
-    @raise InvalidIdentifierError: otherwise.
-    """
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise InvalidIdentifierError(f"{name!r} is not a valid SQL identifier")
-    return name
-
-
-@lru_cache(maxsize=4096)
-def _quoted(name: str, quote: str, dotted: bool) -> str:
-    """
-    @return: C{name} checked and quoted; with C{dotted}, each part of a
-        C{schema.table} name.
-    """
-    parts = name.split(".") if dotted else [name]
-    return ".".join(quote + checkIdentifier(part) + quote for part in parts)
-
-
-def checkLimit(limit: Any) -> tuple[int, int | None] | None:
-    """
-    @return: C{(limit, offset)} for a C{limit} of C{n} or C{(n, offset)}, or
-        C{None} for no limit.
-    @raise InvalidQueryError: if the limit or offset is not a non-negative int.
-    """
-    if limit is None:
-        return None
-    if isinstance(limit, (tuple, list)):
-        if len(limit) != 2:
-            raise InvalidQueryError(f"limit must be an int or (limit, offset), not {limit!r}")
-        count, offset = limit
-    else:
-        count, offset = limit, None
-    for value in (count, offset):
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 0
-        ):
-            raise InvalidQueryError(
-                f"limit and offset must be non-negative integers, not {value!r}"
-            )
-    return count, offset
-
-
-def checkWhere(where: Any) -> Where:
-    """
-    @return: C{where} if it is a list or tuple whose first item is the
-        condition string.
-    @raise InvalidQueryError: otherwise.
-    """
-    if not isinstance(where, (list, tuple)) or not where or not isinstance(where[0], str):
-        raise InvalidQueryError(
-            f"where must be a list like ['name = ?', value], not {where!r}"
-        )
-    return where
-
 
 class InteractionBase:
     """
@@ -306,7 +142,7 @@ class InteractionBase:
         try:
             _queryLog.info(
                 "TWISTAR query: {query} args: {args} kwargs: {kwargs}",
-                query=_safeText(query), args=_safeText(args), kwargs=_safeText(kwargs),
+                query=safeText(query), args=safeText(args), kwargs=safeText(kwargs),
             )
         except Exception:
             pass
@@ -321,7 +157,7 @@ class InteractionBase:
         """
         if not isinstance(name, str):
             raise InvalidIdentifierError(f"{name!r} is not a valid SQL identifier")
-        return _quoted(name, self.identifierQuote, True)
+        return quotedName(name, self.identifierQuote, True)
 
     def escapeColNames(self, colnames: Iterable[str]) -> list[str]:
         """
@@ -329,7 +165,7 @@ class InteractionBase:
         @raise InvalidIdentifierError: for a name that is not a plain identifier.
         """
         q = self.identifierQuote
-        return [_quoted(name, q, False) if isinstance(name, str) else checkIdentifier(name)
+        return [quotedName(name, q, False) if isinstance(name, str) else checkIdentifier(name)
                 for name in colnames]
 
     def convertQuery(self, query: str, args: Sequence[Any]) -> str:
@@ -392,7 +228,7 @@ class InteractionBase:
                 continue
             label = names[0] if len(names) == 1 else names[index]
             raise UnsupportedValueError(
-                f"cannot store a {type(value).__name__} value ({_safeText(value)}) "
+                f"cannot store a {type(value).__name__} value ({safeText(value)}) "
                 f"for {label!r}"
             )
 
@@ -673,7 +509,7 @@ class InteractionBase:
         try:
             translated = _driverCompatible(twistarClass, type(error))(*error.args)
         except Exception:
-            return twistarClass(_safeText(error))
+            return twistarClass(safeText(error))
         # Attributes the driver set on its exception (sqlite3's sqlite_errorcode).
         translated.__dict__.update(vars(error))
         return translated
@@ -771,11 +607,11 @@ class InteractionBase:
         for name, fragment in (("group", group), ("orderby", orderby), ("select", select)):
             if fragment is not None and not isinstance(fragment, str):
                 raise InvalidQueryError(
-                    f"{name} must be an SQL fragment (a str), not {_safeText(fragment):.80}"
+                    f"{name} must be an SQL fragment (a str), not {safeText(fragment):.80}"
                 )
         if id is not None:
             idWhere: list[Any] = ["id = ?", id]
-            where = idWhere if where is None else _joinWheres(idWhere, where)
+            where = idWhere if where is None else bothWheres(idWhere, where)
         trusted = self.fragment
         parts = [f"SELECT {trusted(select or '*')} FROM {self.quoteIdentifier(tablename)}"]
         args: list[Any] = []
@@ -1145,7 +981,7 @@ class InteractionBase:
             for index, row in enumerate(rows):
                 if not isinstance(row, Mapping):
                     raise InvalidQueryError(
-                        f"insertMany rows must be dicts; row {index} is {_safeText(row):.80}"
+                        f"insertMany rows must be dicts; row {index} is {safeText(row):.80}"
                     ) from None
             raise
         if columns:
@@ -1622,7 +1458,7 @@ def _requireMapping(method: str, values: Any) -> None:
     """
     if not isinstance(values, Mapping):
         raise InvalidQueryError(
-            f"{method} takes a dict of column values, not {_safeText(values):.80}"
+            f"{method} takes a dict of column values, not {safeText(values):.80}"
         )
 
 
@@ -1680,34 +1516,9 @@ def _uniformBatches(
         yield batch
 
 
-def _joinWheres(first: Where, second: Where) -> list[Any]:
-    checkWhere(first)
-    checkWhere(second)
-    return [f"({first[0]}) AND ({second[0]})", *first[1:], *second[1:]]
-
-
 def _unencodable(text: str) -> bool:
     try:
         text.encode()
     except UnicodeEncodeError:
         return True
     return False
-
-
-def _safeText(value: Any) -> str:
-    """
-    @return: a printable text for any value; never raises.
-    """
-    return value if isinstance(value, str) else safeRepr(value)
-
-
-def safeRepr(value: Any) -> str:
-    """
-    @return: C{repr(value)}, or a placeholder when that raises.
-    """
-    try:
-        return repr(value)
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
-
-

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from twistar.dbconfig.base import InteractionBase, placeholdersAfterIs
+from twistar.dbconfig.base import InteractionBase
+from twistar.dbconfig.sqltext import placeholdersAfterIs
 from twistar.exceptions import (
     DeadlockError,
     LockTimeoutError,

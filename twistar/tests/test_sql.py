@@ -6,10 +6,11 @@ dialect, without a database.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistar.dbconfig.base import InteractionBase, convertPlaceholders, placeholdersAfterIs
+from twistar.dbconfig.base import InteractionBase
 from twistar.dbconfig.mysql import MySQLDBConfig
 from twistar.dbconfig.postgres import PostgreSQLDBConfig
 from twistar.dbconfig.sqlite import SQLiteDBConfig
+from twistar.dbconfig.sqltext import convertPlaceholders, placeholdersAfterIs
 from twistar.exceptions import (
     InvalidIdentifierError,
     InvalidQueryError,
