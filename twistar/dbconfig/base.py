@@ -21,7 +21,6 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from twisted.enterprise import adbapi
-from twisted.internet import threads
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.logger import Logger
 
@@ -48,7 +47,7 @@ from twistar.exceptions import (
     TwistarError,
     UnsupportedValueError,
 )
-from twistar.pool import PoolWork, cancellable, exhausted, raiseIfCancelled, waitLimitOf
+from twistar.pool import PoolWork, deferToPool, exhausted, raiseIfCancelled, waitLimitOf
 from twistar.registry import Registry
 from twistar.slicing import inSlices
 from twistar.transaction import currentTransaction
@@ -329,23 +328,28 @@ class InteractionBase:
         limit = waitLimitOf(pool)
         work = PoolWork()
         reactor = pool._reactor
-        done = threads.deferToThreadPool(
-            reactor, pool.threadpool, self._interact, pool, func, args, kw, True, work
-        )
+        interaction = (pool, func, args, kw, True, work)
         if limit is None:
-            return cancellable(work, done, then)
+            return deferToPool(reactor, pool.threadpool, work, self._interact, interaction, then)
 
         def giveUp() -> None:
             if work.drop() and not result.called:
                 result.errback(exhausted(pool, limit))
 
-        def stopTimer(_: Any = None) -> None:
+        def stopTimer(_: Any = None) -> Any:
             if timer.active():
                 timer.cancel()
+            return _
+
+        def thenStop(value: Any) -> Any:
+            stopTimer()
+            return value if then is None else then(value)
 
         timer = reactor.callLater(limit, giveUp)
-        result = cancellable(work, done, then, stopTimer)
-        done.addBoth(stopTimer)  # after cancellable's own callback took the result
+        result = deferToPool(
+            reactor, pool.threadpool, work, self._interact, interaction, thenStop, stopTimer
+        )
+        result.addErrback(stopTimer)
         return result
 
     def _inSavepoint(
