@@ -217,10 +217,12 @@ class DBTestCase(unittest.TestCase):
     @ivar secondDriver: set on a subclass to run its tests through the
         backend's other driver (L{SECOND_DRIVERS}); on SQLite, which has
         one, they are skipped.
+    @ivar poolArgs: more arguments for the pool (see L{makePool}).
     """
 
     backend = backend()
     secondDriver = False
+    poolArgs: dict[str, Any] = {}
 
     async def setUp(self) -> None:
         driver = None
@@ -228,6 +230,6 @@ class DBTestCase(unittest.TestCase):
             if self.backend not in SECOND_DRIVERS:
                 raise unittest.SkipTest("SQLite has one driver")
             driver = SECOND_DRIVERS[self.backend]
-        self.pool = await initDB(self, driver=driver)
+        self.pool = await initDB(self, driver=driver, **self.poolArgs)
         self.config = Registry.getConfig()
 

@@ -18,8 +18,7 @@ from twistar.exceptions import (
     TwistarError,
 )
 from twistar.pool import ConnectionPool
-from twistar.registry import Registry
-from twistar.tests.helpers import DBTestCase, initDB, makePool
+from twistar.tests.helpers import DBTestCase, makePool
 from twistar.tests.models import FavoriteColor, Picture, User
 from twistar.transaction import transaction
 
@@ -85,11 +84,10 @@ class WaitLimitTests(DBTestCase):
     for a connection with L{PoolExhaustedError}, without running them.
     """
 
+    poolArgs = {"poolClass": ConnectionPool, "waitLimit": 0.3, "cp_min": 1, "cp_max": 1}
+
     async def setUp(self) -> None:
-        self.pool = await initDB(
-            self, poolClass=ConnectionPool, waitLimit=0.3, cp_min=1, cp_max=1
-        )
-        self.config = Registry.getConfig()
+        await super().setUp()
         self.holder = Holder(self.pool)
         self.addCleanup(self.holder.release.set)
         await self.holder.waitStarted()
@@ -157,9 +155,10 @@ class WaitTests(DBTestCase):
     Waiting for a connection without a pool wait limit.
     """
 
+    poolArgs = {"cp_min": 1, "cp_max": 1}
+
     async def setUp(self) -> None:
-        self.pool = await initDB(self, cp_min=1, cp_max=1)
-        self.config = Registry.getConfig()
+        await super().setUp()
         self.holder = Holder(self.pool)
         self.addCleanup(self.holder.release.set)
         await self.holder.waitStarted()
@@ -508,3 +507,27 @@ class CancelTests(DBTestCase):
         await self.assertFailure(d, CancelledError)
         await poolIdle(self.pool)
         self.assertEqual(await userNames(), [])
+
+
+class WaitLimitSecondDriverTests(WaitLimitTests):
+    """
+    L{WaitLimitTests} through psycopg (3) and PyMySQL.
+    """
+
+    secondDriver = True
+
+
+class WaitSecondDriverTests(WaitTests):
+    """
+    L{WaitTests} through psycopg (3) and PyMySQL.
+    """
+
+    secondDriver = True
+
+
+class CancelSecondDriverTests(CancelTests):
+    """
+    L{CancelTests} through psycopg (3) and PyMySQL.
+    """
+
+    secondDriver = True
