@@ -416,9 +416,31 @@ class DBObject(Validator, metaclass=DBObjectType):
         }
 
     def _markSaved(self, columns: Iterable[str]) -> None:
+        self._setSaved(self._savedState(columns))
+
+    def _savedState(self, columns: Iterable[str]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """
+        @return: the names of C{columns} that the object has, and (copies of)
+            their values: taken where a row is written, on the pool thread,
+            so that they are what was written.
+        """
         state = self.__dict__
-        self._savedColumns = tuple(name for name in columns if name in state)
-        self._savedValues = tuple(_savedCopy(state[name]) for name in self._savedColumns)
+        names = tuple(name for name in columns if name in state)
+        return names, tuple(_savedCopy(state[name]) for name in names)
+
+    def _setSaved(
+        self, saved: tuple[tuple[str, ...], tuple[Any, ...]], newId: Any = None
+    ) -> None:
+        """
+        Record C{saved} (from L{_savedState}) as the row's values; with
+        C{newId}, set the object's new C{id} too.
+        """
+        names, values = saved
+        if newId is not None and self.id is None:
+            self.id = newId
+            if "id" not in names:
+                names, values = names + ("id",), values + (newId,)
+        self._savedColumns, self._savedValues = names, values
 
     def _markStored(self, values: dict[str, Any]) -> None:
         """

@@ -217,38 +217,59 @@ def deferToPool(
     @return: a L{Deferred} of the result (through C{then}) whose
         cancellation cancels C{work}.
     """
+    call = _PoolCall(reactor, work, then, onCancel)
+    threadpool.callInThreadWithCallback(call.onResult, func, *args)
+    return call.result
 
-    def cancel(_: Deferred[Any]) -> None:
-        started = work.cancel()
-        if onCancel is not None:
-            onCancel(started)
 
-    result: Deferred[Any] = Deferred(cancel)
+class _PoolCall:
+    """
+    One call of L{deferToPool}: its L{Deferred} and what fires it (one
+    object with slots, rather than closures: many calls may be pending).
+    """
 
-    def fire(value: Any) -> None:
+    __slots__ = ("reactor", "work", "then", "onCancel", "result")
+
+    def __init__(
+        self, reactor: Any, work: PoolWork, then: Callable[[Any], Any] | None,
+        onCancel: Callable[[bool], None] | None,
+    ) -> None:
+        self.reactor = reactor
+        self.work = work
+        self.then = then
+        self.onCancel = onCancel
+        self.result: Deferred[Any] = Deferred(self.cancel)
+
+    def cancel(self, _: Deferred[Any]) -> None:
+        started = self.work.cancel()
+        if self.onCancel is not None:
+            self.onCancel(started)
+
+    def onResult(self, ok: bool, value: Any) -> None:
+        """
+        Called on the pool thread with the work's outcome.
+        """
+        self.reactor.callFromThread(self.deliver, ok, value)
+
+    def deliver(self, ok: bool, value: Any) -> None:
+        if ok and self.then is not None:
+            try:
+                value = self.then(value)
+            except BaseException:
+                value = Failure()
+            if isinstance(value, Deferred):
+                value.addBoth(self.fire)
+                return
+        self.fire(value)
+
+    def fire(self, value: Any) -> None:
+        result = self.result
         if result.called:
             return  # cancelled or given up: the caller has its answer
         if isinstance(value, Failure):
             result.errback(value)
         else:
             result.callback(value)
-
-    def deliver(ok: bool, value: Any) -> None:
-        if ok and then is not None:
-            try:
-                value = then(value)
-            except BaseException:
-                value = Failure()
-            if isinstance(value, Deferred):
-                value.addBoth(fire)
-                return
-        fire(value)
-
-    def onResult(ok: bool, value: Any) -> None:
-        reactor.callFromThread(deliver, ok, value)
-
-    threadpool.callInThreadWithCallback(onResult, func, *args)
-    return result
 
 
 def raiseIfCancelled(work: PoolWork | None) -> None:

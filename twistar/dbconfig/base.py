@@ -1200,24 +1200,24 @@ class InteractionBase:
         @return: a L{Deferred} of C{obj}.
         """
 
-        def inserted(result: tuple[list[str], Any]) -> DBObject:
-            columns, newId = result
-            if obj.id is None:
-                obj.id = newId
-            obj._markSaved(columns)
+        def inserted(result: tuple[Any, Any]) -> DBObject:
+            saved, newId = result
+            obj._setSaved(saved, newId)
             if written is not None:
                 written(obj)
             return obj
 
         return self.runWork(self._insertObj, (obj,), then=inserted)
 
-    def _insertObj(self, txn: Any, obj: DBObject) -> tuple[list[str], Any]:
+    def _insertObj(self, txn: Any, obj: DBObject) -> tuple[Any, Any]:
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
         values = obj.toHash(columns, exclude=["id"] if obj.id is None else None)
         names = list(values)
         self.checkValues(values.values(), names)
-        return columns, self.insertRow(txn, tablename, names, list(values.values()), True)
+        newId = self.insertRow(txn, tablename, names, list(values.values()), True)
+        # The new id is set on the reactor, and recorded as saved there.
+        return obj._savedState(columns), newId if "id" in columns else None
 
     def insertObjs(
         self, objects: Sequence[DBObject], written: Callable[[DBObject], Any] | None = None
@@ -1233,29 +1233,29 @@ class InteractionBase:
         @return: a L{Deferred} of C{objects}.
         """
 
-        def assign(
-            result: tuple[list[str], list[tuple[DBObject, Any]]]
-        ) -> Deferred[Sequence[DBObject]]:
-            columns, inserted = result
+        def assign(result: list[tuple[DBObject, Any, Any]]) -> Deferred[Sequence[DBObject]]:
 
-            def setId(pair: tuple[DBObject, Any]) -> None:
-                obj, newId = pair
-                obj.id = newId
-                obj._markSaved(columns)
+            def setId(inserted: tuple[DBObject, Any, Any]) -> None:
+                obj, saved, newId = inserted
+                obj._setSaved(saved, newId)
                 if written is not None:
                     written(obj)
 
             # The rows are written: every object gets its id, whatever the
             # caller does meanwhile.
-            return inSlices(setId, inserted, cancellable=False).addCallback(lambda _: objects)
+            return inSlices(setId, result, cancellable=False).addCallback(lambda _: objects)
 
         return self.runWork(self._insertObjs, (objects,), atomic=True, then=assign)
 
     def _insertObjs(
         self, txn: Any, objects: Sequence[DBObject]
-    ) -> tuple[list[str], list[tuple[DBObject, Any]]]:
+    ) -> list[tuple[DBObject, Any, Any]]:
+        """
+        @return: each object inserted, with its saved state (see
+            L{DBObject._savedState}) and its new id, for the reactor to set.
+        """
         if not objects:
-            return [], []
+            return []
         tablename = objects[0].tablename()
         columns = self.getSchema(tablename, txn)
         shapes: dict[tuple[str, ...], list[tuple[DBObject, list[Any]]]] = {}
@@ -1267,14 +1267,17 @@ class InteractionBase:
             (names, members, self.rowBatches(names, [values for _, values in members]))
             for names, members in shapes.items()
         ]
-        inserted: list[tuple[DBObject, Any]] = []
+        inserted: list[tuple[DBObject, Any, Any]] = []
         for names, members, batches in checked:
             ids = (
                 self.insertBatches(txn, tablename, names, batches, True) if names
                 else [self.insertRow(txn, tablename, [], [], True) for _ in members]
             )
-            inserted.extend(zip((obj for obj, _ in members), ids))
-        return columns, inserted
+            inserted.extend(
+                (obj, obj._savedState(columns), newId)
+                for (obj, _), newId in zip(members, ids)
+            )
+        return inserted
 
     def updateObj(
         self, obj: DBObject, written: Callable[[DBObject], Any] | None = None
@@ -1289,15 +1292,15 @@ class InteractionBase:
         @return: a L{Deferred} of C{obj}.
         """
 
-        def updated(columns: list[str]) -> DBObject:
-            obj._markSaved(columns)
+        def updated(saved: Any) -> DBObject:
+            obj._setSaved(saved)
             if written is not None:
                 written(obj)
             return obj
 
         return self.runWork(self._updateObj, (obj,), then=updated)
 
-    def _updateObj(self, txn: Any, obj: DBObject) -> list[str]:
+    def _updateObj(self, txn: Any, obj: DBObject) -> Any:
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
         changes = obj._changedValues(columns)
@@ -1313,7 +1316,7 @@ class InteractionBase:
                     f"{obj!r} was not saved: {tablename} has no row with id {obj.id!r} "
                     f"(deleted, or its insert was rolled back)"
                 )
-        return columns
+        return obj._savedState(columns)
 
     def _rowExists(self, txn: Any, tablename: str, id: Any) -> bool:
         query, args = self.buildSelect(tablename, id=id, select="1")
