@@ -181,25 +181,9 @@ def cancellable(
         caller cancelled is dropped.
     """
 
-    def cancel(_: Deferred[Any]) -> None:
-        started = work.cancel()
-        if onCancel is not None:
-            onCancel(started)
-
-    result: Deferred[Any] = Deferred(cancel)
-
-    def deliver(value: Any) -> None:
-        if result.called:
-            return  # cancelled or given up: the caller has its answer
-        if isinstance(value, Failure):
-            result.errback(value)
-        else:
-            result.callback(value)
-
-    if then is not None:
-        done.addCallback(then)
-    done.addBoth(deliver)
-    return result
+    call = _PoolCall(None, work, then, onCancel)
+    done.addBoth(call.settle)
+    return call.result
 
 
 def deferToPool(
@@ -250,6 +234,12 @@ class _PoolCall:
         Called on the pool thread with the work's outcome.
         """
         self.reactor.callFromThread(self.deliver, ok, value)
+
+    def settle(self, value: Any) -> None:
+        """
+        L{deliver} the result of a L{Deferred}: a L{Failure} or a value.
+        """
+        self.deliver(not isinstance(value, Failure), value)
 
     def deliver(self, ok: bool, value: Any) -> None:
         if ok and self.then is not None:
