@@ -78,19 +78,28 @@ async def userNames() -> list[str]:
     return sorted(user.first_name for user in await User.all())
 
 
-class WaitLimitTests(DBTestCase):
+class HeldPoolTestCase(DBTestCase):
     """
-    A pool with a wait limit fails calls and transactions that wait longer
-    for a connection with L{PoolExhaustedError}, without running them.
+    A test case whose pool has one connection, held by L{Holder} from the
+    start of each test.
     """
 
-    poolArgs = {"poolClass": ConnectionPool, "waitLimit": 0.3, "cp_min": 1, "cp_max": 1}
+    poolArgs: dict[str, Any] = {"cp_min": 1, "cp_max": 1}
 
     async def setUp(self) -> None:
         await super().setUp()
         self.holder = Holder(self.pool)
         self.addCleanup(self.holder.release.set)
         await self.holder.waitStarted()
+
+
+class WaitLimitTests(HeldPoolTestCase):
+    """
+    A pool with a wait limit fails calls and transactions that wait longer
+    for a connection with L{PoolExhaustedError}, without running them.
+    """
+
+    poolArgs = {"poolClass": ConnectionPool, "waitLimit": 0.3, "cp_min": 1, "cp_max": 1}
 
     async def test_callGivesUp(self) -> None:
         """
@@ -150,18 +159,10 @@ class WaitLimitTests(DBTestCase):
         self.assertEqual(await self.config.runInteraction(slow), "finished")
 
 
-class WaitTests(DBTestCase):
+class WaitTests(HeldPoolTestCase):
     """
     Waiting for a connection without a pool wait limit.
     """
-
-    poolArgs = {"cp_min": 1, "cp_max": 1}
-
-    async def setUp(self) -> None:
-        await super().setUp()
-        self.holder = Holder(self.pool)
-        self.addCleanup(self.holder.release.set)
-        await self.holder.waitStarted()
 
     async def test_callsWait(self) -> None:
         """
