@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from twistar import slicing
+from twistar.dbconfig import InteractionBase, configForDriver
 from twistar.exceptions import ClassNotRegisteredError, TwistarError
 
 if TYPE_CHECKING:
     from twisted.enterprise.adbapi import ConnectionPool
-
-    from twistar.dbconfig.base import InteractionBase
 
 
 class Registry:
@@ -68,8 +68,6 @@ class Registry:
                 "twisted.enterprise.adbapi.ConnectionPool to it first"
             )
         if pool is not cls._configPool or cls._config is None:
-            from twistar.dbconfig import configForDriver
-
             driver = getattr(pool, "dbapiName", None)
             if driver is None:
                 raise TwistarError(
@@ -90,3 +88,9 @@ class Registry:
         cls.getConfig()
         assert cls.DBPOOL is not None
         return getattr(cls.DBPOOL.dbapi, name)
+
+
+# The SQL layer and bulk work sit below the registry and never import it:
+# they find the pool (and the schema cache) through these.
+InteractionBase.registry = Registry
+slicing.registry = Registry

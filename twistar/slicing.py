@@ -23,8 +23,6 @@ from typing import Any, Protocol, TypeVar
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from twistar.registry import Registry
-
 T = TypeVar("T")
 
 SLICE_SECONDS = 0.005
@@ -43,6 +41,22 @@ class Clock(Protocol):
         """
         Call C{func(*args)} in C{delay} seconds.
         """
+
+
+class PoolRegistry(Protocol):
+    """
+    Where L{inSlices} finds the current pool: the
+    L{twistar.registry.Registry}, which sits above this module.
+    """
+
+    @property
+    def DBPOOL(self) -> Any:
+        """The current connection pool, or C{None}."""
+
+
+registry: PoolRegistry | None = None
+"""Whose pool's reactor runs the slices by default; L{twistar.registry}
+sets it."""
 
 
 def inSlices(
@@ -148,7 +162,7 @@ class _Slices:
             self.finishIfDone()
 
     def schedule(self, func: Callable[..., Any], *args: Any) -> Any:
-        clock: Any = self.clock or getattr(Registry.DBPOOL, "_reactor", None)
+        clock: Any = self.clock or getattr(getattr(registry, "DBPOOL", None), "_reactor", None)
         if clock is None:
             from twisted.internet import reactor as clock
         return clock.callLater(0, func, *args)

@@ -21,13 +21,14 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from twisted.internet import threads
 from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistar.context import RunningTransaction, currentTransaction, runningTransaction
 from twistar.exceptions import (
     ConnectionLostError,
     PoolExhaustedError,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from twisted.enterprise.adbapi import ConnectionPool
 
     from twistar.dbconfig.base import InteractionBase
-    from twistar.dbobject import DBObject
 
 T = TypeVar("T")
 _log = Logger(namespace="twistar")
@@ -54,17 +54,7 @@ DEFAULT_TIMEOUT = 300.0
 SYNC_CALL_TIMEOUT = 60.0
 """Seconds a synchronous call on a transaction's cursor may wait."""
 
-_current: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar(
-    "twistar.transaction", default=None
-)
 _savepointNumbers = itertools.count(1)
-
-
-def currentTransaction() -> Transaction | None:
-    """
-    @return: the transaction the calling code runs in, or C{None}.
-    """
-    return _current.get()
 
 
 class _Worker:
@@ -386,7 +376,7 @@ class Transaction:
         self.finished = False
         self.cancelledWork = False
         # The objects written in it, in order, by id(): each once.
-        self._objects: dict[int, DBObject] = {}
+        self._objects: dict[int, Any] = {}
 
     @classmethod
     def begin(cls, isolation: str | None = None, timeout: float | None = None) -> Transaction:
@@ -407,7 +397,8 @@ class Transaction:
                     f"isolation level {isolation!r} is not supported here; "
                     f"choose from {sorted(config.isolationLevels)}"
                 )
-        parent = currentTransaction()
+        # Only this module sets the running transaction: a Transaction.
+        parent = cast("Transaction | None", currentTransaction())
         if parent is not None and parent.pool is Registry.DBPOOL:
             if parent.finished:
                 raise TransactionError("the enclosing transaction has already finished")
@@ -548,7 +539,7 @@ class Transaction:
         ran = inSlices(lambda obj: obj._runAfterHook(hook), objects.values(), cancellable=False)
         return ran.addCallback(lambda _: result)
 
-    def registerObject(self, obj: DBObject) -> None:
+    def registerObject(self, obj: Any) -> None:
         """
         Have C{obj}'s C{afterCommit} or C{afterRollback} hook called when the
         enclosing transaction ends.
@@ -638,7 +629,7 @@ def _runTransaction(
     except TwistarError as e:
         return fail(e)
     context = contextvars.copy_context()
-    context.run(_current.set, txn)
+    context.run(runningTransaction.set, txn)
     txn.context = context
     state = {"timedOut": False, "busy": False, "waiting": False, "cancelled": False}
 
@@ -753,7 +744,7 @@ class _TransactionBlock:
         self.isolation = isolation
         self.timeout = timeout
         self._txn: Transaction | None = None
-        self._token: contextvars.Token[Transaction | None] | None = None
+        self._token: contextvars.Token[RunningTransaction | None] | None = None
         self._timer: Any = None
         self._expired: Deferred[None] | None = None
         self._busyAtExpiry = False
@@ -769,7 +760,7 @@ class _TransactionBlock:
                 "write 'async with transaction()' for each block"
             )
         txn = Transaction.begin(self.isolation, self.timeout)
-        self._token = _current.set(txn)
+        self._token = runningTransaction.set(txn)
         txn.context = contextvars.copy_context()
         self._txn = txn
         self._expired = None
@@ -796,7 +787,7 @@ class _TransactionBlock:
         txn, token, timer, expired = self._txn, self._token, self._timer, self._expired
         self._txn = self._token = self._timer = self._expired = None
         assert txn is not None and token is not None
-        _current.reset(token)
+        runningTransaction.reset(token)
         if timer.active():
             timer.cancel()
         if expired is not None:

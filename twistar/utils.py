@@ -7,7 +7,7 @@ the L{transaction} decorator.
 from __future__ import annotations
 
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 
@@ -15,9 +15,6 @@ from twistar.dbconfig.sqltext import checkIdentifier, checkWhere
 from twistar.exceptions import InvalidIdentifierError, InvalidQueryError
 from twistar.slicing import inSlices
 from twistar.transaction import Transaction, runInTransaction, transaction
-
-if TYPE_CHECKING:
-    from twistar.dbobject import DBObject
 
 __all__ = [
     "transaction", "runInTransaction", "Transaction", "dictToWhere", "joinWheres",
@@ -126,7 +123,7 @@ def deferredDict(d: Mapping[Any, Deferred[Any]]) -> Deferred[dict[Any, Any]]:
     return gather(d[key] for key in keys).addCallback(lambda values: dict(zip(keys, values)))
 
 
-def createInstances(props: Any, klass: type[DBObject]) -> Deferred[Any]:
+def createInstances(props: Any, klass: type[Any]) -> Deferred[Any]:
     """
     Build objects of C{klass} from row dicts, running their C{afterInit}.
 
@@ -138,7 +135,7 @@ def createInstances(props: Any, klass: type[DBObject]) -> Deferred[Any]:
     if isinstance(props, Mapping):
         return createInstances([props], klass).addCallback(lambda objs: objs[0])
 
-    def build(row: Mapping[str, Any]) -> DBObject:
+    def build(row: Mapping[str, Any]) -> Any:
         return klass._fromRow(tuple(row), tuple(row.values()), range(len(row)))
 
     return inSlices(build, props).addCallback(klass._afterLoad)

@@ -5,6 +5,7 @@ MySQL and MariaDB, through C{MySQLdb} (the C{mysqlclient} package) or C{pymysql}
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -37,6 +38,10 @@ def _finiteDecimal(value: Decimal) -> Decimal:
     return value
 
 
+# The server's report of an UPDATE: "Rows matched: 2  Changed: 0  Warnings: 0".
+_ROWS_MATCHED = re.compile(r"Rows matched: (\d+)")
+
+
 class MySQLDBConfig(InteractionBase):
     """
     MySQL/MariaDB: C{%s} placeholders, backquoted identifiers, backslash
@@ -50,6 +55,8 @@ class MySQLDBConfig(InteractionBase):
     supportsUpdateLimit = True
     sequenceArguments = True
     maxParameters = 65535
+    offsetWithoutLimit = " LIMIT 18446744073709551615"
+    derivedTableForSubqueries = True
     # MyISAM tables and DDL are not transactional: work cut off by a lost
     # connection may have been applied, so it is never run again; a
     # reconnecting pool checks its connection before using it instead.
@@ -114,6 +121,19 @@ class MySQLDBConfig(InteractionBase):
         if mysqldb is None or not isinstance(connection, mysqldb.Connection):
             return None
         return connection.cursor(sys.modules["MySQLdb.cursors"].SSCursor)
+
+    def matchedRows(self, cursor: Any) -> int:
+        # The cursor's rowcount counts the rows changed (without the
+        # FOUND_ROWS client flag); the server's message has those matched.
+        info = getattr(cursor.connection, "info", None)  # MySQLdb
+        if callable(info):
+            message = info()
+        else:  # PyMySQL
+            message = getattr(getattr(cursor, "_result", None), "message", None)
+        if isinstance(message, bytes):
+            message = message.decode("ascii", "replace")
+        matched = _ROWS_MATCHED.search(message or "")
+        return int(matched.group(1)) if matched else int(cursor.rowcount)
 
     def isAlive(self, connection: Any) -> bool:
         try:

@@ -19,7 +19,6 @@ from twistar.exceptions import (
     SerializationError,
     UnsupportedValueError,
 )
-from twistar.registry import Registry
 
 # Messages of SQL errors, for Python versions whose sqlite3 errors carry no
 # error code.
@@ -41,7 +40,7 @@ _MESSAGE_CODES = {
 _DECIMAL_TYPES = ("DECIMAL", "NUMERIC")
 _INT64 = range(-(2**63), 2**63)
 
-# Table name -> (its list in Registry.SCHEMAS when read, the readers of its
+# Table name -> (its list in the registry's SCHEMAS when read, the readers of its
 # DECIMAL/NUMERIC columns or None).
 _readers: dict[str, tuple[list[str], dict[str, Callable[[Any], Any]] | None]] = {}
 
@@ -127,6 +126,8 @@ class SQLiteDBConfig(InteractionBase):
     # literal, so a misspelt column would silently match nothing.
     identifierQuote = "`"
     maxParameters = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+    supportsRowLocks = False
+    offsetWithoutLimit = " LIMIT -1"
     isolationLevels = frozenset({"SERIALIZABLE"})
     # A transaction takes the write lock when it begins (waiting for it up to
     # the busy timeout): one that read first could not upgrade its lock later.
@@ -158,9 +159,9 @@ class SQLiteDBConfig(InteractionBase):
         self, txn: Any, tablename: str
     ) -> Mapping[str, Callable[[Any], Any]] | None:
         known = _readers.get(tablename)
-        if known is None or known[0] is not Registry.SCHEMAS.get(tablename):
+        if known is None or known[0] is not self.registry.SCHEMAS.get(tablename):
             # Read the schema again: the cache was cleared, or filled elsewhere.
-            Registry.SCHEMAS.pop(tablename, None)
+            self.registry.SCHEMAS.pop(tablename, None)
             try:
                 self.getSchema(tablename, txn)
             except (ImaginaryTableError, InvalidIdentifierError):

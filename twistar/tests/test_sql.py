@@ -200,7 +200,7 @@ class DialectTestsMixin:
             ),
             (
                 self.sql(
-                    "SELECT * FROM [users] WHERE (id = $) AND (age > $ AND first_name LIKE $)"
+                    "SELECT * FROM [users] WHERE ([id] = $) AND (age > $ AND first_name LIKE $)"
                     " GROUP BY age ORDER BY age DESC LIMIT 2 OFFSET 5"
                 ),
                 [3, 1, "a%"],

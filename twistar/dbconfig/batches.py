@@ -1,0 +1,252 @@
+# -*- test-case-name: twistar.tests.test_dbconfig -*-
+"""
+L{BatchInserts}: inserting rows on a cursor.
+
+One row at a time (L{BatchInserts.insertRow}), or many in multi-row
+statements sized to the driver's parameter limit, every value checked
+before the first statement is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+
+from twistar.dbconfig.runner import Runner
+from twistar.dbconfig.sqltext import safeText
+from twistar.exceptions import InvalidQueryError
+
+
+class BatchInserts(Runner):
+    """
+    L{Runner}, inserting rows one at a time or in multi-row statements.
+    """
+
+    def insertRow(
+        self, txn: Any, tablename: str, columns: Sequence[str], values: Sequence[Any],
+        returnId: bool,
+    ) -> Any:
+        """
+        Insert one row of checked values on C{txn}.
+
+        @return: the new id when C{returnId}, otherwise C{None}.
+        """
+        self.run(txn, self.buildInsert(tablename, columns, returnId), values)
+        if not returnId:
+            return None
+        if self.insertReturnsId:
+            return txn.fetchone()[0]
+        return txn.lastrowid
+
+    def insertMany(self, tablename: str, vals: Sequence[dict[str, Any]]) -> Deferred[None]:
+        """
+        Insert many rows (dicts) in a few multi-row statements, in one
+        interaction. Rows may have different keys: a missing key inserts
+        C{NULL}. Every row, name and value is checked before the first
+        statement is sent.
+        """
+        if isinstance(vals, (Mapping, str, bytes)):
+            raise InvalidQueryError(
+                f"insertMany takes a list of dicts, one per row, not a {type(vals).__name__}"
+            )
+        rows = vals if isinstance(vals, list) else list(vals)
+        if not rows:
+            return succeed(None)
+        self.quoteIdentifier(tablename)
+        return self.runAtomic(self._insertMany, tablename, rows)
+
+    def _insertMany(self, txn: Any, tablename: str, rows: list[dict[str, Any]]) -> None:
+        try:
+            columns, batches = self._rowBatches(rows)
+        except (TypeError, AttributeError):
+            for index, row in enumerate(rows):
+                if not isinstance(row, Mapping):
+                    raise InvalidQueryError(
+                        f"insertMany rows must be dicts; row {index} is {safeText(row):.80}"
+                    ) from None
+            raise
+        if columns:
+            self.insertBatches(txn, tablename, columns, batches, False)
+        else:
+            self.insertRows(txn, tablename, [], [()] * len(rows), False)
+
+    def _rowBatches(self, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+        """
+        @return: the columns of C{rows} (dicts), and their values in checked
+            batches (see L{checkedBatches}); no columns when every row is
+            empty.
+        @raise TypeError: (or C{AttributeError}) if a row is not a dict.
+        """
+        if not any(rows):
+            if not all(isinstance(row, Mapping) for row in rows):
+                raise TypeError("rows must be dicts")
+            return [], []
+        columns = list(rows[0])
+        self.escapeColNames(columns)
+        try:
+            batches = self.checkedBatches(
+                _uniformBatches(rows, columns, self.rowsPerStatement(len(columns))), columns
+            )
+        except _KeysDiffer:
+            columns = list(dict.fromkeys(chain.from_iterable(rows)))
+            self.escapeColNames(columns)
+            size = self.rowsPerStatement(len(columns))
+            batches = self.checkedBatches(
+                (
+                    [row.get(c) for row in rows[start:start + size] for c in columns]
+                    for start in range(0, len(rows), size)
+                ),
+                columns,
+            )
+        return columns, batches
+
+    def rowsPerStatement(self, width: int) -> int:
+        """
+        @return: how many rows of C{width} values one multi-row C{INSERT}
+            takes, within the driver's parameter limit.
+        """
+        return max(1, min(1000, self.maxParameters // max(1, width)))
+
+    def insertRows(
+        self, txn: Any, tablename: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+        returnIds: bool,
+    ) -> list[Any]:
+        """
+        Insert rows of values for C{columns} on C{txn}, in multi-row
+        statements sized to the driver's parameter limit. All values are
+        checked before the first statement is sent.
+
+        @return: the new ids, in order, when C{returnIds}; otherwise C{[]}.
+        """
+        if not columns:
+            return [self.insertRow(txn, tablename, [], [], returnIds) for _ in rows]
+        batches = self.rowBatches(columns, rows)
+        return self.insertBatches(txn, tablename, columns, batches, returnIds)
+
+    def rowBatches(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> list[list[Any]]:
+        """
+        @return: C{rows} (values of C{columns}) in checked batches for
+            L{insertBatches}.
+        @raise UnsupportedValueError: for a value the driver cannot store.
+        """
+        size = self.rowsPerStatement(len(columns))
+        return self.checkedBatches(
+            (
+                list(chain.from_iterable(rows[start:start + size]))
+                for start in range(0, len(rows), size)
+            ),
+            columns,
+        )
+
+    def checkedBatches(
+        self, batches: Iterable[list[Any]], columns: Sequence[str]
+    ) -> list[list[Any]]:
+        """
+        Check each batch (values of C{columns}, one row after another) as
+        soon as it is made, while its values are still in the processor's
+        caches, and apply L{valueAdapters}.
+
+        @return: the checked batches.
+        @raise UnsupportedValueError: for a value the driver cannot store.
+        """
+        plain = self.storableTypes.difference(self.valueAdapters)
+        return [
+            batch if plain.issuperset(map(type, batch)) else self.adaptedBatch(batch, columns)
+            for batch in batches
+        ]
+
+    def insertBatches(
+        self, txn: Any, tablename: str, columns: Sequence[str], batches: list[list[Any]],
+        returnIds: bool,
+    ) -> list[Any]:
+        """
+        L{insertRows} for batches from L{checkedBatches}, of at most
+        L{rowsPerStatement} rows each.
+        """
+        width = len(columns)
+        rowPlaceholders = "(" + ", ".join([self.placeholder] * width) + ")"
+        head = (
+            f"INSERT INTO {self.quoteIdentifier(tablename)} "
+            f"({', '.join(self.escapeColNames(columns))}) VALUES "
+        )
+        returning = " RETURNING " + self.quoteIdentifier("id") if (
+            returnIds and self.insertReturnsId
+        ) else ""
+        queries: dict[int, str] = {}
+        ids: list[Any] = []
+        for batch in batches:
+            size = len(batch) // width
+            query = queries.get(size)
+            if query is None:
+                query = queries[size] = head + ", ".join([rowPlaceholders] * size) + returning
+            self.run(txn, query, batch, adapt=False)
+            if returning:
+                ids.extend(row[0] for row in txn.fetchall())
+            elif returnIds:
+                ids.extend(self.batchIds(txn, size))
+        return ids
+
+    def adaptedBatch(self, batch: list[Any], columns: Sequence[str]) -> list[Any]:
+        """
+        @return: C{batch} (values of C{columns}, one row after another) with
+            L{valueAdapters} applied.
+        @raise UnsupportedValueError: for a value the driver cannot store.
+        """
+        types = set(map(type, batch))
+        if not self.storableTypes.issuperset(types):
+            width = len(columns)
+            for start in range(0, len(batch), width):
+                self.checkValues(batch[start:start + width], columns)
+        adapters = self.valueAdapters
+        checks = self.batchChecks
+        converted = types.intersection(adapters).difference(checks)
+        if converted:
+            batch = [adapters[type(a)](a) if type(a) in converted else a for a in batch]
+        for kind in types.intersection(checks):
+            checks[kind](batch)
+        return batch
+
+    def batchIds(self, txn: Any, count: int) -> list[Any]:
+        """
+        @return: the ids of the C{count} rows inserted by the last multi-row
+            C{INSERT} on C{txn} (for databases without C{RETURNING}).
+        """
+        raise NotImplementedError
+
+
+class _KeysDiffer(Exception):
+    """
+    The rows given to C{insertMany} do not all have the same keys.
+    """
+
+
+def _uniformBatches(
+    rows: list[dict[str, Any]], columns: list[str], size: int
+) -> Iterator[list[Any]]:
+    """
+    @return: the values of C{rows} (dicts) for C{columns}, one row after
+        another, in lists of C{size} rows.
+    @raise _KeysDiffer: (while iterating) unless every row has exactly the
+        keys C{columns}.
+    """
+    width = len(columns)
+    if not width:
+        raise _KeysDiffer()
+    getter = itemgetter(*columns)
+    for start in range(0, len(rows), size):
+        chunk = rows[start:start + size]
+        values = map(getter, chunk)
+        try:
+            batch = list(values if width == 1 else chain.from_iterable(values))
+        except KeyError:
+            raise _KeysDiffer() from None
+        # Every row has the keys of columns; the same count means no others.
+        if sum(map(len, chunk)) != width * len(chunk):
+            raise _KeysDiffer()
+        yield batch

@@ -1,0 +1,586 @@
+# -*- test-case-name: twistar.tests.test_builder -*-
+"""
+Statements as values, and the SQL each dialect writes for them.
+
+A L{Select} (or an L{Update}, a L{Delete}) says what to ask of the database:
+its table, conditions, joins, order, limit. L{compileSelect} and its
+siblings turn one into SQL text in a dialect's paramstyle plus the argument
+list, and do nothing else: no pool, no reactor, no driver. The running side
+(L{twistar.dbconfig.runner}) sends what they return.
+
+Names given as identifiers (keyword conditions, selected and plucked
+columns) are checked and quoted here; L{Fragment}s are the caller's trusted
+SQL, written with C{?} placeholders, which are counted against their
+arguments and converted to the dialect's paramstyle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
+
+from twistar.dbconfig.sqltext import (
+    checkIdentifier,
+    checkLimit,
+    checkWhere,
+    convertPlaceholders,
+    quotedName,
+)
+from twistar.exceptions import InvalidQueryError, PlaceholderCountError
+
+
+class DialectSettings(Protocol):
+    """
+    What the builder needs to know of a database (an C{InteractionBase}).
+    """
+
+    @property
+    def identifierQuote(self) -> str: ...  # noqa: D102
+
+    @property
+    def sqlLexicon(self) -> str: ...  # noqa: D102
+
+    @property
+    def maxParameters(self) -> int: ...  # noqa: D102
+
+    @property
+    def supportsRowLocks(self) -> bool: ...  # noqa: D102
+
+    @property
+    def offsetWithoutLimit(self) -> str: ...  # noqa: D102
+
+    @property
+    def derivedTableForSubqueries(self) -> bool: ...  # noqa: D102
+
+    @property
+    def supportsUpdateLimit(self) -> bool: ...  # noqa: D102
+
+    @property
+    def emptyInsertClause(self) -> str: ...  # noqa: D102
+
+    @property
+    def insertReturnsId(self) -> bool: ...  # noqa: D102
+
+    @property
+    def placeholder(self) -> str: ...  # noqa: D102
+
+    def fragment(self, sql: str) -> str: ...  # noqa: D102
+
+
+# -- the parts of a statement -------------------------------------------------
+
+
+class Column(NamedTuple):
+    """
+    A column named as an identifier: C{name}, or C{table.name} when
+    C{table} is set. Checked when made.
+    """
+
+    name: str
+    table: str | None = None
+
+    @classmethod
+    def named(cls, text: str) -> Column:
+        """
+        @return: the column C{text} (C{"age"} or C{"users.age"}).
+        @raise InvalidIdentifierError: if a part is not a plain identifier.
+        """
+        table, dot, name = text.rpartition(".")
+        if not dot:
+            return cls(checkIdentifier(text))
+        return cls(checkIdentifier(name), ".".join(map(checkIdentifier, table.split("."))))
+
+    def inTable(self, table: str) -> Column:
+        """
+        @return: this column, named with C{table} unless it names its own.
+        """
+        return self if self.table is not None else Column(self.name, table)
+
+
+class Fragment(NamedTuple):
+    """
+    Trusted SQL written with C{?} placeholders, and the values they stand for.
+    """
+
+    sql: str
+    args: tuple[Any, ...] = ()
+
+
+class Equals(NamedTuple):
+    """C{column = value}; C{column IS NULL} for C{None}."""
+
+    column: Column
+    value: Any
+
+
+class Same(NamedTuple):
+    """C{left = right}, two columns (the condition of a join)."""
+
+    left: Column
+    right: Column
+
+
+class In(NamedTuple):
+    """C{column IN (values...)}; nothing matches an empty C{values}."""
+
+    column: Column
+    values: tuple[Any, ...]
+
+
+class InSelect(NamedTuple):
+    """C{column IN (SELECT ...)}."""
+
+    column: Column
+    select: Select
+
+
+class Not(NamedTuple):
+    """The negation of C{term}."""
+
+    term: Term
+
+
+class AllOf(NamedTuple):
+    """Every one of C{terms} (an empty one matches everything)."""
+
+    terms: tuple[Term, ...]
+
+
+class AnyOf(NamedTuple):
+    """At least one of C{terms}."""
+
+    terms: tuple[Term, ...]
+
+
+Term = Fragment | Equals | Same | In | InSelect | Not | AllOf | AnyOf
+"""A condition."""
+
+
+class Join(NamedTuple):
+    """
+    C{<kind> JOIN table ON condition}; a raw L{Fragment} join has no
+    C{table}.
+
+    @ivar kind: C{"INNER"} or C{"LEFT OUTER"}.
+    """
+
+    kind: str
+    table: str
+    on: Term
+
+
+Selected = Column | Fragment
+"""A selected column: a checked name, or a trusted expression."""
+
+
+class Select(NamedTuple):
+    """
+    A C{SELECT} from C{table}: every column of it when C{columns} is empty.
+    """
+
+    table: str
+    columns: tuple[Selected, ...] = ()
+    distinct: bool = False
+    joins: tuple[Join | Fragment, ...] = ()
+    where: tuple[Term, ...] = ()
+    group: tuple[str, ...] = ()
+    having: tuple[Term, ...] = ()
+    order: tuple[str, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    lock: str | None = None
+
+    @property
+    def paged(self) -> bool:
+        """Whether a limit or an offset cuts the rows."""
+        return self.limit is not None or self.offset is not None
+
+
+class Update(NamedTuple):
+    """C{UPDATE table SET column = value, ...} of the rows C{rows} selects."""
+
+    rows: Select
+    values: tuple[tuple[Column, Any], ...]
+
+
+class Delete(NamedTuple):
+    """C{DELETE FROM table} of the rows C{rows} selects."""
+
+    rows: Select
+
+
+# -- compiling ------------------------------------------------------------------
+
+
+class _Writer:
+    """
+    SQL text and its arguments, written in one dialect.
+    """
+
+    __slots__ = ("dialect", "parts", "args", "quote", "marker", "table")
+
+    def __init__(self, dialect: DialectSettings) -> None:
+        self.dialect = dialect
+        self.parts: list[str] = []
+        self.args: list[Any] = []
+        self.quote = dialect.identifierQuote
+        self.marker = dialect.placeholder
+        # The table that names a bare column: set in a select with joins.
+        self.table: str | None = None
+
+    def text(self) -> tuple[str, list[Any]]:
+        if len(self.args) > self.dialect.maxParameters:
+            _tooMany(self.dialect, len(self.args))
+        return "".join(self.parts), self.args
+
+    def name(self, name: str) -> str:
+        return quotedName(name, self.quote, True)
+
+    def column(self, column: Column) -> str:
+        q = self.quote
+        table = column.table or self.table
+        if table is None:
+            return quotedName(column.name, q, False)
+        return f"{quotedName(table, q, True)}.{quotedName(column.name, q, False)}"
+
+    def value(self, value: Any) -> str:
+        self.args.append(value)
+        return self.marker
+
+    def fragment(self, fragment: Fragment) -> str:
+        converted, count = convertPlaceholders(fragment.sql, self.marker, self.dialect.sqlLexicon)
+        if count != len(fragment.args):
+            raise PlaceholderCountError(
+                f"{fragment.sql!r} has {count} placeholder(s) but {len(fragment.args)} "
+                f"argument(s) were given"
+            )
+        self.args.extend(fragment.args)
+        return converted
+
+    def term(self, term: Term) -> str:
+        if isinstance(term, Equals):
+            if term.value is None:
+                return f"{self.column(term.column)} IS NULL"
+            return f"{self.column(term.column)} = {self.value(term.value)}"
+        if isinstance(term, Same):
+            return f"{self.column(term.left)} = {self.column(term.right)}"
+        if isinstance(term, In):
+            if not term.values:
+                return "1 = 0"
+            values = ", ".join([self.marker] * len(term.values))
+            self.args.extend(term.values)
+            return f"{self.column(term.column)} IN ({values})"
+        if isinstance(term, InSelect):
+            column = self.column(term.column)
+            inner = self.select(term.select)
+            if self.dialect.derivedTableForSubqueries:
+                inner = f"SELECT * FROM ({inner}) AS {self.name('twistar_subquery')}"
+            return f"{column} IN ({inner})"
+        if isinstance(term, Not):
+            return f"NOT ({self.term(term.term)})"
+        if isinstance(term, (AllOf, AnyOf)):
+            if not term.terms:
+                return "1 = 1"
+            if len(term.terms) == 1:
+                return self.term(term.terms[0])
+            joiner = " AND " if isinstance(term, AllOf) else " OR "
+            return joiner.join(f"({self.term(each)})" for each in term.terms)
+        return self.fragment(term)
+
+    def select(self, select: Select, columns: str | None = None) -> str:
+        """
+        @param columns: what to select instead of C{select}'s own columns.
+        @return: the C{SELECT} text (its arguments added to L{args}).
+        """
+        trusted = self.dialect.fragment
+        outer, self.table = self.table, (select.table if select.joins else None)
+        try:
+            return self._select(select, columns, trusted)
+        finally:
+            self.table = outer
+
+    def _select(self, select: Select, columns: str | None, trusted: Any) -> str:
+        if columns is None:
+            if select.columns:
+                columns = ", ".join(
+                    self.column(each) if isinstance(each, Column) else self.fragment(each)
+                    for each in select.columns
+                )
+            elif select.joins:
+                columns = f"{self.name(select.table)}.*"
+            else:
+                columns = "*"
+        distinct = "DISTINCT " if select.distinct else ""
+        parts = [f"SELECT {distinct}{columns} FROM {self.name(select.table)}"]
+        for join in select.joins:
+            if isinstance(join, Fragment):
+                parts.append(f" {self.fragment(join)}")
+            else:
+                parts.append(f" {join.kind} JOIN {self.name(join.table)} ON {self.term(join.on)}")
+        if select.where:
+            parts.append(f" WHERE {self.term(AllOf(select.where))}")
+        if select.group:
+            parts.append(" GROUP BY " + ", ".join(map(trusted, select.group)))
+        if select.having:
+            parts.append(f" HAVING {self.term(AllOf(select.having))}")
+        if select.order:
+            parts.append(" ORDER BY " + ", ".join(map(trusted, select.order)))
+        if select.limit is not None:
+            parts.append(f" LIMIT {select.limit}")
+        elif select.offset is not None:
+            parts.append(self.dialect.offsetWithoutLimit)
+        if select.offset is not None:
+            parts.append(f" OFFSET {select.offset}")
+        if select.lock and self.dialect.supportsRowLocks:
+            parts.append(f" {trusted(select.lock)}")
+        return "".join(parts)
+
+    def rowsOf(self, select: Select) -> str:
+        """
+        @return: a condition choosing the rows of C{select}'s table that
+            C{select} selects: its where, or (with joins, a limit, an order)
+            C{id IN (SELECT id ...)}.
+        """
+        if not (select.joins or select.paged or select.order or select.group or select.distinct):
+            return self.term(AllOf(select.where)) if select.where else ""
+        ids = Select(select.table, (Column("id"),), select.distinct,
+                     select.joins, select.where, select.group, select.having, select.order,
+                     select.limit, select.offset)
+        return self.term(InSelect(Column("id"), ids))
+
+
+def compileSelect(dialect: DialectSettings, select: Select) -> tuple[str, list[Any]]:
+    """
+    @return: the SQL of C{select} in C{dialect}'s paramstyle, and its arguments.
+    @raise InvalidIdentifierError: for a badly named column or table.
+    @raise PlaceholderCountError: for a fragment whose placeholders and
+        arguments differ in number.
+    """
+    # The text depends on the statement's shape, not its values: a select
+    # run again with other values (a finder, a query built in a loop) only
+    # collects them.
+    key = (type(dialect), _selectShape(select))
+    sql = _compiledSelects.get(key)
+    if sql is None:
+        writer = _Writer(dialect)
+        writer.parts.append(writer.select(select))
+        sql, args = writer.text()
+        if len(_compiledSelects) < 4096:
+            _compiledSelects[key] = sql
+        return sql, args
+    args = []
+    _selectArgs(select, args)
+    if len(args) > dialect.maxParameters:
+        _tooMany(dialect, len(args))
+    return sql, args
+
+
+# Shape -> SQL text, per dialect class (see compileSelect).
+_compiledSelects: dict[tuple[Any, ...], str] = {}
+
+
+def _tooMany(dialect: DialectSettings, count: int) -> None:
+    raise InvalidQueryError(
+        f"the statement would have {count} parameters; this database "
+        f"takes at most {dialect.maxParameters}"
+    )
+
+
+def _selectShape(select: Select) -> tuple[Any, ...]:
+    """
+    @return: what the SQL of C{select} depends on: all of it but the values.
+    """
+    return (
+        select.table,
+        tuple(map(_termShape, select.columns)) if select.columns else (),
+        select.distinct,
+        tuple(map(_termShape, select.joins)) if select.joins else (),
+        tuple(map(_termShape, select.where)) if select.where else (),
+        select.group,
+        tuple(map(_termShape, select.having)) if select.having else (),
+        select.order, select.limit, select.offset, select.lock,
+    )
+
+
+def _termShape(term: Any) -> Any:
+    kind = type(term)
+    if kind is Fragment:
+        return (Fragment, term.sql, len(term.args))
+    if kind is Equals:
+        return (Equals, term.column, term.value is None)
+    if kind is In:
+        return (In, term.column, len(term.values))
+    if kind is Column or kind is Same:
+        return term
+    if kind is Join:
+        return (Join, term.kind, term.table, _termShape(term.on))
+    if kind is InSelect:
+        return (InSelect, term.column, _selectShape(term.select))
+    if kind is Not:
+        return (Not, _termShape(term.term))
+    return (kind, tuple(map(_termShape, term.terms)))
+
+
+def _selectArgs(select: Select, args: list[Any]) -> None:
+    """
+    Add the arguments of C{select} to C{args}, in the order its SQL has them.
+    """
+    for part in (select.columns, select.joins, select.where, select.having):
+        for term in part:
+            _termArgs(term, args)
+
+
+def _termArgs(term: Any, args: list[Any]) -> None:
+    kind = type(term)
+    if kind is Fragment:
+        args.extend(term.args)
+    elif kind is Equals:
+        if term.value is not None:
+            args.append(term.value)
+    elif kind is In:
+        args.extend(term.values)
+    elif kind is Join:
+        _termArgs(term.on, args)
+    elif kind is InSelect:
+        _selectArgs(term.select, args)
+    elif kind is Not:
+        _termArgs(term.term, args)
+    elif kind is AllOf or kind is AnyOf:
+        for each in term.terms:
+            _termArgs(each, args)
+
+
+def compileAggregate(dialect: DialectSettings, select: Select, function: str,
+                     column: Column | None) -> tuple[str, list[Any]]:
+    """
+    @param function: C{COUNT}, C{SUM}, C{AVG}, C{MIN} or C{MAX}.
+    @param column: what to aggregate; C{None} counts rows.
+    @return: a statement whose one row holds C{function} over the rows of
+        C{select} (a subquery when it is distinct, grouped or cut by a limit).
+    """
+    writer = _Writer(dialect)
+    if column is None:
+        expression = "COUNT(*)"
+    else:
+        expression = f"{function}({writer.column(column)})"
+    if select.distinct or select.group or select.paged or select.having:
+        if column is not None:
+            select = select._replace(columns=(column,))
+            expression = f"{function}({writer.column(Column(column.name, 'twistar_rows'))})"
+        inner = writer.select(select)
+        writer.parts.append(f"SELECT {expression} FROM ({inner}) AS {writer.name('twistar_rows')}")
+    else:
+        writer.parts.append(writer.select(select._replace(order=(), lock=None), expression))
+    return writer.text()
+
+
+def compileExists(dialect: DialectSettings, select: Select) -> tuple[str, list[Any]]:
+    """
+    @return: a statement that returns one row when C{select} has any.
+    """
+    writer = _Writer(dialect)
+    limit = 1 if select.limit is None else min(select.limit, 1)
+    writer.parts.append(writer.select(select._replace(order=(), limit=limit, lock=None), "1"))
+    return writer.text()
+
+
+def compileUpdate(dialect: DialectSettings, update: Update) -> tuple[str, list[Any]]:
+    """
+    @return: the C{UPDATE} of C{update} and its arguments (the new values
+        first).
+    @raise InvalidQueryError: when there is nothing to set.
+    """
+    if not update.values:
+        raise InvalidQueryError("updateAll needs at least one column=value")
+    writer = _Writer(dialect)
+    sets = ", ".join(f"{writer.column(column)} = {writer.value(value)}"
+                     for column, value in update.values)
+    writer.parts.append(f"UPDATE {writer.name(update.rows.table)} SET {sets}")
+    rows = update.rows
+    if (rows.limit is not None and dialect.supportsUpdateLimit and rows.offset is None
+            and not rows.joins and not rows.order):
+        # UPDATE ... LIMIT n, where the database has it.
+        if rows.where:
+            writer.parts.append(f" WHERE {writer.term(AllOf(rows.where))}")
+        writer.parts.append(f" LIMIT {rows.limit}")
+        return writer.text()
+    condition = writer.rowsOf(rows)
+    if condition:
+        writer.parts.append(f" WHERE {condition}")
+    return writer.text()
+
+
+def compileInsert(dialect: DialectSettings, table: str, columns: Sequence[str],
+                  returnId: bool) -> str:
+    """
+    @return: an C{INSERT} of one row of C{columns} into C{table}, its values
+        placeholders; with C{returnId}, returning the new C{id} where the
+        dialect can (C{RETURNING}).
+    @raise InvalidIdentifierError: for a bad table or column name.
+    """
+    writer = _Writer(dialect)
+    name = writer.name(table)
+    if columns:
+        names = ", ".join(writer.column(Column(column)) for column in columns)
+        values = ", ".join([writer.marker] * len(columns))
+        sql = f"INSERT INTO {name} ({names}) VALUES ({values})"
+    else:
+        sql = f"INSERT INTO {name} {dialect.emptyInsertClause}"
+    if returnId and dialect.insertReturnsId:
+        sql += " RETURNING " + writer.column(Column("id"))
+    return sql
+
+
+def compileDelete(dialect: DialectSettings, delete: Delete) -> tuple[str, list[Any]]:
+    """
+    @return: the C{DELETE} of C{delete} and its arguments.
+    """
+    writer = _Writer(dialect)
+    writer.parts.append(f"DELETE FROM {writer.name(delete.rows.table)}")
+    condition = writer.rowsOf(delete.rows)
+    if condition:
+        writer.parts.append(f" WHERE {condition}")
+    return writer.text()
+
+
+def selectOf(table: str, id: Any, where: Sequence[Any] | None, group: str | None,
+             limit: Any, order: str | None, columns: str | None) -> Select:
+    """
+    @return: the L{Select} of the arguments of twistar's finders: an C{id}
+        (C{None}: any), a where list, trusted C{group}, C{order} and
+        C{columns} fragments, and a limit (C{n} or C{(n, offset)}).
+    @raise InvalidQueryError: for a bad where or limit.
+    """
+    terms: list[Term] = []
+    if id is not None:
+        terms.append(Equals(Column("id"), id))
+    if where is not None:
+        checkWhere(where)
+        terms.append(Fragment(where[0], tuple(where[1:])))
+    count, offset = checkLimit(limit) or (None, None)
+    return Select(
+        table, (Fragment(columns),) if columns else (), where=tuple(terms),
+        group=(group,) if group else (), order=(order,) if order else (),
+        limit=count, offset=offset,
+    )
+
+
+def columnsOf(texts: Sequence[str]) -> tuple[Selected, ...]:
+    """
+    @return: the selected columns of C{select(*texts)}: a plain or dotted
+        name is a checked L{Column}; anything else trusted SQL.
+    @raise InvalidQueryError: for something that is not a string.
+    """
+    columns: list[Selected] = []
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidQueryError(f"select takes column names or SQL, not {text!r}")
+        if _looksLikeName(text):
+            columns.append(Column.named(text))
+        else:
+            columns.append(Fragment(text))
+    return tuple(columns)
+
+
+def _looksLikeName(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))

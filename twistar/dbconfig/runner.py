@@ -1,0 +1,471 @@
+# -*- test-case-name: twistar.tests.test_dbconfig,twistar.tests.test_transaction -*-
+"""
+L{Runner}: running statements on the pool's threads, and reading results.
+
+Every statement runs on a pool thread: in an interaction of its own
+(committed at its end; with a reconnecting pool, run again on a new
+connection if the old one was dead and nothing can have been applied), or
+on the connection of the running transaction (L{twistar.context}).
+Waiting for and cancelling pool work is in L{twistar.pool}. Results are
+read in batches, through a streaming cursor where the driver has one, with
+the database's conversions of column values applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from itertools import count
+from typing import Any
+
+from twisted.enterprise import adbapi
+from twisted.internet.defer import CancelledError, Deferred, succeed
+
+from twistar.context import currentTransaction
+from twistar.dbconfig.errors import ErrorTranslation
+from twistar.exceptions import (
+    ImaginaryTableError,
+    InvalidIdentifierError,
+    TwistarError,
+    UnsupportedValueError,
+)
+from twistar.pool import PoolWork, deferToPool, exhausted, raiseIfCancelled, waitLimitOf
+
+# Names for the savepoints of atomic work inside transactions.
+_savepointNumbers = count(1)
+
+
+class Runner(ErrorTranslation):
+    """
+    L{ErrorTranslation}, running statements: methods that take a C{txn}
+    run synchronously on it (inside L{runInteraction}); the others return
+    a L{Deferred}.
+    """
+
+    # -- running statements ---------------------------------------------
+
+    def executeTxn(self, txn: Any, query: str, *args: Any) -> Any:
+        """
+        Run raw SQL, written in the driver's paramstyle, on C{txn}.
+
+        @return: what the cursor's C{execute} returns.
+        """
+        if self.LOG:
+            self.log(query, args, {})
+        return txn.execute(query, *args)
+
+    def execute(self, query: str, *args: Any) -> Deferred[list[Any]]:
+        """
+        Run raw SQL in the driver's paramstyle.
+
+        @return: a L{Deferred} of its result rows (tuples).
+        """
+
+        def run(txn: Any) -> list[Any]:
+            self.executeTxn(txn, query, *args)
+            return list(txn.fetchall()) if txn.description is not None else []
+
+        return self.runInteraction(run)
+
+    def executeOperation(self, query: str, *args: Any) -> Deferred[None]:
+        """
+        Run raw SQL in the driver's paramstyle that returns no rows.
+        """
+
+        def run(txn: Any) -> None:
+            self.executeTxn(txn, query, *args)
+
+        return self.runInteraction(run)
+
+    def runInteraction(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Deferred[Any]:
+        """
+        Run C{func(txn, *args, **kw)} on a pool thread, like
+        C{ConnectionPool.runInteraction}; inside a running transaction it runs
+        on that transaction's connection instead.
+
+        Driver exceptions are translated into L{twistar.exceptions} classes.
+        When the pool has C{cp_reconnect=True}, an interaction whose connection
+        turns out to be dead before it committed is retried once on a new
+        connection; nothing is retried once its commit may have reached the
+        server.
+        """
+        return self.runWork(func, args, kw)
+
+    def runAtomic(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Deferred[Any]:
+        """
+        L{runInteraction} for work of several statements that must succeed
+        or fail together: inside a running transaction it runs in a
+        savepoint, so that if it fails none of its statements stay (and the
+        transaction can go on, also on PostgreSQL).
+        """
+        return self.runWork(func, args, kw, atomic=True)
+
+    def runWork(
+        self, func: Callable[..., Any], args: Sequence[Any] = (),
+        kw: Mapping[str, Any] | None = None, atomic: bool = False,
+        then: Callable[[Any], Any] | None = None,
+    ) -> Deferred[Any]:
+        """
+        Run C{func(cursor, *args, **kw)} as L{runInteraction} does (as
+        L{runAtomic} does with C{atomic}).
+
+        Cancelling the returned L{Deferred} before the work has committed
+        undoes it: work still waiting for a connection never runs, work
+        running is rolled back (inside a transaction, the transaction can
+        then only roll back). Once the commit has begun, cancelling changes
+        nothing. A pool with a C{waitLimit} (see L{twistar.pool}) fails work
+        that waited that long for a connection with L{PoolExhaustedError}.
+
+        @param then: applied (on the reactor) to the work's result once it
+            has run, even if the caller cancelled too late to stop it: it
+            updates the objects the work wrote.
+        """
+        kw = kw or {}
+        txn = currentTransaction()
+        pool = self.pool
+        if txn is not None and txn.pool is pool:
+            if atomic:
+                return txn.runWork(self._inSavepoint, (func, args, kw), {}, then)
+            return txn.runWork(func, args, kw, then)
+        limit = waitLimitOf(pool)
+        work = PoolWork()
+        reactor = pool._reactor
+        interaction = (pool, func, args, kw, True, work)
+        if limit is None:
+            return deferToPool(reactor, pool.threadpool, work, self._interact, interaction, then)
+
+        def giveUp() -> None:
+            if work.drop() and not result.called:
+                result.errback(exhausted(pool, limit))
+
+        def stopTimer(_: Any = None) -> Any:
+            if timer.active():
+                timer.cancel()
+            return _
+
+        def thenStop(value: Any) -> Any:
+            stopTimer()
+            return value if then is None else then(value)
+
+        timer = reactor.callLater(limit, giveUp)
+        result = deferToPool(
+            reactor, pool.threadpool, work, self._interact, interaction, thenStop, stopTimer
+        )
+        result.addErrback(stopTimer)
+        return result
+
+    def _inSavepoint(
+        self, cursor: Any, func: Callable[..., Any], args: Any, kw: Any
+    ) -> Any:
+        name = f"twistar_op{next(_savepointNumbers)}"
+        self.run(cursor, f"SAVEPOINT {name}", [])
+        try:
+            result = func(cursor, *args, **kw)
+        except BaseException:
+            try:
+                self.run(cursor, f"ROLLBACK TO SAVEPOINT {name}", [])
+            except Exception:
+                pass  # the connection is gone; the original error says more
+            raise
+        self.run(cursor, f"RELEASE SAVEPOINT {name}", [])
+        return result
+
+    @property
+    def pool(self) -> adbapi.ConnectionPool:
+        """The current L{Registry.DBPOOL}, which must not be closed."""
+        pool = self.registry.DBPOOL
+        if pool is None:
+            raise TwistarError("Registry.DBPOOL is not set")
+        # Not running, and no start pending: closed (its work would never run).
+        if not pool.running and getattr(pool, "startID", None) is None:
+            raise TwistarError("Registry.DBPOOL is closed: assign an open pool to it")
+        return pool
+
+    def _interact(
+        self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Any, kw: Any,
+        translate: bool = True, work: PoolWork | None = None,
+    ) -> Any:
+        raiseIfCancelled(work)
+        attempts = 2 if pool.reconnect and self.replayable else 1
+        for attempt in range(1, attempts + 1):
+            connection = self.connect(pool, translate)
+            try:
+                cursor = connection.cursor()
+                result = func(cursor, *args, **kw)
+                cursor.close()
+            except BaseException as e:
+                alive = self.rollback(pool, connection, e)
+                if not alive and attempt < attempts:
+                    continue
+                self.raiseTranslated(e, translate, lost=not alive)
+            if work is not None and not work.commit():
+                # Cancelled while it ran: undo it.
+                cancelled = CancelledError()
+                self.rollback(pool, connection, cancelled)
+                raise cancelled
+            try:
+                connection.commit()
+            except BaseException as e:
+                alive = self.rollback(pool, connection, e)
+                self.raiseTranslated(e, translate, lost=not alive, committing=True)
+            return result
+        raise AssertionError("unreachable")
+
+    def connect(self, pool: adbapi.ConnectionPool, translate: bool = True) -> Any:
+        """
+        @return: this pool thread's DB-API connection; on a reconnecting pool
+            where work cannot be run again (not L{replayable}), one checked
+            to be alive.
+        @raise ConnectionLostError: if no connection can be made (the
+            driver's own exception when not C{translate}).
+        """
+        try:
+            connection = pool.connect()
+            if pool.reconnect and not self.replayable and not self.isAlive(connection):
+                self.drop(pool, connection)
+                connection = pool.connect()
+            return connection
+        except Exception as e:
+            if not translate:
+                raise
+            raise self._connectionLost(f"cannot connect to the database: {e}", e) from e
+
+    def rollback(self, pool: adbapi.ConnectionPool, connection: Any, error: BaseException) -> bool:
+        """
+        Roll back after C{error}; if the connection is dead, drop it from the
+        pool so the next use of this thread reconnects.
+
+        @return: whether the connection is still usable.
+        """
+        if not self.isConnectionLost(error, connection):
+            try:
+                connection.rollback()
+                return True
+            except Exception:
+                pass
+        self.drop(pool, connection)
+        return False
+
+    def drop(self, pool: adbapi.ConnectionPool, connection: Any) -> None:
+        """
+        Close C{connection} (of this pool thread) and forget it, so that the
+        thread's next use reconnects.
+        """
+        tid = pool.threadID()
+        if pool.connections.get(tid) is connection:
+            del pool.connections[tid]
+        try:
+            connection.close()
+        except Exception:
+            pass
+
+    def isAlive(self, connection: Any) -> bool:
+        """
+        @return: whether C{connection} still reaches the server (one round
+            trip); used where work cannot be run again.
+        """
+        return True
+
+    def interrupter(
+        self, pool: adbapi.ConnectionPool, connection: Any
+    ) -> Callable[[], None] | None:
+        """
+        Called on C{connection}'s thread.
+
+        @return: a function that, called from another thread (not the
+            reactor's: it may block), stops the statement running on
+            C{connection}, which then fails; C{None} if there is no way.
+        """
+        return None
+
+    # -- running SQL on a cursor -------------------------------------------
+
+    def run(self, txn: Any, query: str, args: Sequence[Any], adapt: bool = True) -> Any:
+        """
+        Run C{query} (already in the driver's paramstyle) on C{txn}, logging
+        it when L{LOG} is set.
+
+        @param adapt: apply L{valueAdapters} to C{args} (C{False} when the
+            caller did).
+        """
+        if self.LOG:
+            self.log(query, args, {})
+        adapters = self.valueAdapters
+        if adapt and adapters and not adapters.keys().isdisjoint(map(type, args)):
+            args = [adapters[type(a)](a) if type(a) in adapters else a for a in args]
+        elif not isinstance(args, (list, tuple)):
+            args = list(args)
+        try:
+            return txn.execute(query, args)
+        except Exception as e:
+            refused = self.refusedValues(e, args)
+            if not refused:
+                raise
+            raise UnsupportedValueError(f"cannot store {refused[0]!r:.80}: {e}") from e
+
+    def _doselect(
+        self, txn: Any, query: str, args: Sequence[Any], tablename: str, one: bool = False
+    ) -> Any:
+        """
+        Run a select (in the driver's paramstyle) on C{txn}.
+
+        @return: one dict or C{None} when C{one}; otherwise a list of dicts
+            keyed by column name.
+        """
+        readers = self.columnReaders(txn, tablename)
+        with self.manyRowsCursor(txn, not one) as cursor:
+            self.run(cursor, query, args)
+            names = [d[0] for d in cursor.description]
+            convert = _rowConverter(names, readers)
+            if one:
+                row = cursor.fetchone()
+                if row is None:
+                    return None
+                return dict(zip(names, row if convert is None else convert(row)))
+            return [dict(zip(names, row)) for row in self.fetchRows(cursor, convert)]
+
+    @contextmanager
+    def manyRowsCursor(self, txn: Any, many: bool = True) -> Iterator[Any]:
+        """
+        The cursor to run a select on whose rows are then fetched with
+        L{fetchRows}: C{txn} itself, or (when C{many} and the dialect has
+        one, see L{streamingCursor}) a streaming cursor, closed at the end.
+        """
+        cursor = self.streamingCursor(txn) if many else None
+        if cursor is None:
+            yield txn
+            return
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def streamingCursor(self, txn: Any) -> Any:
+        """
+        @return: a new cursor of C{txn}'s connection that reads a result from
+            the server as its rows are fetched, where C{txn} would build all
+            of them at once, holding the GIL (and so stalling the reactor)
+            meanwhile; C{None} (the default) where C{txn} does not.
+        """
+        return None
+
+    def matchedRows(self, cursor: Any) -> int:
+        """
+        @return: how many rows the C{UPDATE} just run on C{cursor} matched
+            (whether or not it changed their values).
+        """
+        return int(cursor.rowcount)
+
+    def fetchRows(
+        self, txn: Any, convert: Callable[[Sequence[Any]], Sequence[Any]] | None = None
+    ) -> list[Any]:
+        """
+        Fetch the rest of C{txn}'s result, L{fetchSize} rows at a time.
+
+        @param convert: applied to each row.
+        @return: the rows.
+        """
+        size = self.fetchSize
+        rows: list[Any] = []
+        while True:
+            batch = txn.fetchmany(size)
+            rows.extend(batch if convert is None else map(convert, batch))
+            # Fewer rows than asked for: there are no more (PEP 249).
+            if len(batch) < size:
+                return rows
+
+    def columnReaders(
+        self, txn: Any, tablename: str
+    ) -> Mapping[str, Callable[[Any], Any]] | None:
+        """
+        Called on C{txn} before a select of C{tablename}'s rows runs.
+
+        @return: the conversions of values (never C{None}) read from the
+            columns of C{tablename} that have one, by column name; C{None}
+            (the default) when the driver's values are returned as they are.
+        """
+        return None
+
+    def schemaRead(self, tablename: str, columns: list[str], rows: Sequence[Any]) -> None:
+        """
+        Called when L{getSchema} has read the columns of C{tablename}.
+
+        @param columns: the list now in L{Registry.SCHEMAS}.
+        @param rows: the rows of L{schemaQuery}.
+        """
+
+    def getSchema(self, tablename: str, txn: Any = None) -> Any:
+        """
+        The column names of C{tablename}, cached in L{Registry.SCHEMAS}.
+
+        @return: the list when given a C{txn}, otherwise a L{Deferred} of it.
+        @raise ImaginaryTableError: if the table does not exist.
+        """
+        if txn is None:
+            cached = self.registry.SCHEMAS.get(tablename)
+            if cached is not None:
+                return succeed(cached)
+            return self.runInteraction(lambda txn: self.getSchema(tablename, txn))
+        columns = self.registry.SCHEMAS.get(tablename)
+        if columns is None:
+            self.quoteIdentifier(tablename)
+            query, args = self.schemaQuery(tablename)
+            self.run(txn, query, args)
+            rows = txn.fetchall()
+            columns = [row[0] for row in rows]
+            if not columns:
+                raise ImaginaryTableError(f"table {tablename!r} does not exist")
+            self.registry.SCHEMAS[tablename] = columns
+            self.schemaRead(tablename, columns, rows)
+        return columns
+
+    def mutableColumns(self, description: Sequence[Any]) -> tuple[int, ...]:
+        """
+        @param description: a cursor's C{description}.
+        @return: the positions of the columns whose values the driver may
+            return as mutable objects (lists, dicts).
+        """
+        return ()
+
+    def hasColumn(self, txn: Any, tablename: str, column: str) -> bool:
+        """
+        @return: whether table C{tablename} exists and has C{column}; C{False}
+            also for names that are not identifiers.
+        """
+        try:
+            return column in self.getSchema(tablename, txn)
+        except (ImaginaryTableError, InvalidIdentifierError):
+            return False
+
+    def getLastInsertID(self, txn: Any) -> Any:
+        """
+        @return: the id generated by the last insert on C{txn}'s connection.
+        """
+        self.run(txn, self.lastInsertIDQuery(), [])
+        return txn.fetchone()[0]
+
+
+def _rowConverter(
+    names: Sequence[str], readers: Mapping[str, Callable[[Any], Any]] | None
+) -> Callable[[Sequence[Any]], tuple[Any, ...]] | None:
+    """
+    @param names: the names of a result's first columns.
+    @param readers: conversions by column name (see
+        L{Runner.columnReaders}).
+    @return: a function converting a row's values in the columns of C{names}
+        that have a reader (leaving C{None} alone), or C{None} when none has.
+    """
+    if not readers:
+        return None
+    found = [(index, readers[name]) for index, name in enumerate(names) if name in readers]
+    if not found:
+        return None
+
+    def convert(row: Sequence[Any]) -> tuple[Any, ...]:
+        values = list(row)
+        for index, read in found:
+            if values[index] is not None:
+                values[index] = read(values[index])
+        return tuple(values)
+
+    return convert

@@ -1,0 +1,381 @@
+# -*- test-case-name: twistar.tests.test_builder -*-
+"""
+Tests for L{twistar.dbconfig.builder}: the exact SQL each dialect writes
+for statements, without a database.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from twistar.dbconfig.builder import (
+    AllOf,
+    AnyOf,
+    Column,
+    Delete,
+    Equals,
+    Fragment,
+    In,
+    InSelect,
+    Join,
+    Not,
+    Same,
+    Select,
+    Update,
+    columnsOf,
+    compileAggregate,
+    compileDelete,
+    compileExists,
+    compileInsert,
+    compileSelect,
+    compileUpdate,
+    selectOf,
+)
+from twistar.dbconfig.mysql import MySQLDBConfig
+from twistar.dbconfig.postgres import PostgreSQLDBConfig
+from twistar.dbconfig.sqlite import SQLiteDBConfig
+from twistar.exceptions import InvalidIdentifierError, InvalidQueryError, PlaceholderCountError
+
+if TYPE_CHECKING:
+    _TestCase = SynchronousTestCase
+else:
+    _TestCase = object
+
+_PICTURES = Join("INNER", "pictures", Same(Column("user_id", "pictures"), Column("id", "users")))
+
+
+class BuilderTestsMixin(_TestCase):
+    """
+    Exact SQL of one dialect; subclasses set C{dialect}, C{q} (its
+    identifier quote) and C{placeholder}.
+    """
+
+    dialect: Any
+    q: str
+    placeholder: str
+
+    def sql(self, text: str) -> str:
+        """
+        @return: C{text} with C{[}/C{]} as this dialect's identifier quote and
+            C{$} as its placeholder.
+        """
+        return text.replace("[", self.q).replace("]", self.q).replace("$", self.placeholder)
+
+    def assertSQL(self, compiled: tuple[str, list[Any]], text: str, args: list[Any]) -> None:
+        """
+        Assert C{compiled} is C{text} (see L{sql}) with C{args}.
+        """
+        self.assertEqual(compiled, (self.sql(text), args))
+
+    def test_selectAll(self) -> None:
+        """
+        A bare select reads every column of the quoted table.
+        """
+        self.assertSQL(compileSelect(self.dialect, Select("users")), "SELECT * FROM [users]", [])
+
+    def test_selectEverything(self) -> None:
+        """
+        Columns, distinct, where, group, having, order, limit and offset
+        appear in SQL's order, with the arguments in text order.
+        """
+        statement = Select(
+            "users", (Column("age"), Fragment("COUNT(*) AS n")), True,
+            where=(Equals(Column("last_name"), "Smith"), Fragment("age > ?", (21,))),
+            group=("age",), having=(Fragment("COUNT(*) > ?", (1,)),), order=("age DESC",),
+            limit=10, offset=20,
+        )
+        self.assertSQL(
+            compileSelect(self.dialect, statement),
+            "SELECT DISTINCT [age], COUNT(*) AS n FROM [users] WHERE ([last_name] = $) AND "
+            "(age > $) GROUP BY age HAVING COUNT(*) > $ ORDER BY age DESC LIMIT 10 OFFSET 20",
+            ["Smith", 21, 1],
+        )
+
+    def test_terms(self) -> None:
+        """
+        C{None} is C{IS NULL}, an L{In} lists one placeholder per value and
+        an empty one matches nothing; L{Not} and L{AnyOf} nest.
+        """
+        where = (
+            Equals(Column("email"), None),
+            In(Column("age"), (1, 2)),
+            Not(In(Column("id"), ())),
+            AnyOf((Equals(Column("a"), 1), AllOf((Fragment("b = ?", (2,)), Fragment("c"))))),
+        )
+        self.assertSQL(
+            compileSelect(self.dialect, Select("users", where=where)),
+            "SELECT * FROM [users] WHERE ([email] IS NULL) AND ([age] IN ($, $)) AND "
+            "(NOT (1 = 0)) AND (([a] = $) OR ((b = $) AND (c)))",
+            [1, 2, 1, 2],
+        )
+
+    def test_joinsQualifyBareColumns(self) -> None:
+        """
+        With joins, the model's own columns are selected, and bare column
+        names mean the model's table; dotted ones name their own.
+        """
+        statement = Select(
+            "users", joins=(_PICTURES,),
+            where=(Equals(Column("last_name"), "S"), Equals(Column.named("pictures.size"), 3)),
+        )
+        self.assertSQL(
+            compileSelect(self.dialect, statement),
+            "SELECT [users].* FROM [users] INNER JOIN [pictures] ON [pictures].[user_id] = "
+            "[users].[id] WHERE ([users].[last_name] = $) AND ([pictures].[size] = $)",
+            ["S", 3],
+        )
+
+    def test_rawJoin(self) -> None:
+        """
+        A raw join fragment is written as given.
+        """
+        statement = Select("users", joins=(Fragment("JOIN x ON x.user_id = users.id"),))
+        self.assertSQL(
+            compileSelect(self.dialect, statement),
+            "SELECT [users].* FROM [users] JOIN x ON x.user_id = users.id", [],
+        )
+
+    def test_fragmentPlaceholderCount(self) -> None:
+        """
+        Each fragment's placeholders are counted against its own arguments,
+        so one short of an argument cannot borrow another's.
+        """
+        where = (Fragment("a = ? AND b = ?", (1,)), Fragment("c = ?", (2, 3)))
+        self.assertRaises(
+            PlaceholderCountError, compileSelect, self.dialect, Select("users", where=where)
+        )
+
+    def test_tooManyParameters(self) -> None:
+        """
+        A statement with more parameters than the database takes is refused.
+        """
+        many = tuple(range(self.dialect.maxParameters + 1))
+        statement = Select("users", where=(In(Column("id"), many),))
+        self.assertRaises(InvalidQueryError, compileSelect, self.dialect, statement)
+
+    def test_badNames(self) -> None:
+        """
+        Table and column names are checked.
+        """
+        self.assertRaises(InvalidIdentifierError, compileSelect, self.dialect,
+                          Select("users; DROP"))
+        self.assertRaises(InvalidIdentifierError, Column.named, "a b")
+        self.assertRaises(InvalidIdentifierError, Column.named, "users.")
+
+    def test_columnsOf(self) -> None:
+        """
+        Names (plain or dotted) become checked columns, anything else trusted SQL.
+        """
+        self.assertEqual(
+            columnsOf(["age", "users.id", "COUNT(*) AS n"]),
+            (Column("age"), Column("id", "users"), Fragment("COUNT(*) AS n")),
+        )
+        self.assertRaises(InvalidQueryError, columnsOf, [""])
+        self.assertRaises(InvalidQueryError, columnsOf, [3])
+
+    def test_count(self) -> None:
+        """
+        A count drops the order; a distinct or limited one counts a subquery.
+        """
+        statement = Select("users", where=(Equals(Column("age"), 3),), order=("age",))
+        self.assertSQL(
+            compileAggregate(self.dialect, statement, "COUNT", None),
+            "SELECT COUNT(*) FROM [users] WHERE [age] = $", [3],
+        )
+        limited = Select("users", distinct=True, limit=5)
+        self.assertSQL(
+            compileAggregate(self.dialect, limited, "COUNT", None),
+            "SELECT COUNT(*) FROM (SELECT DISTINCT * FROM [users] LIMIT 5) AS [twistar_rows]",
+            [],
+        )
+
+    def test_sumOfLimited(self) -> None:
+        """
+        The sum of a limited query adds up the column of its rows only.
+        """
+        self.assertSQL(
+            compileAggregate(self.dialect, Select("users", limit=2), "SUM", Column("age")),
+            "SELECT SUM([twistar_rows].[age]) FROM (SELECT [age] FROM [users] LIMIT 2) AS "
+            "[twistar_rows]",
+            [],
+        )
+
+    def test_exists(self) -> None:
+        """
+        Exists selects a constant from one row.
+        """
+        self.assertSQL(
+            compileExists(self.dialect, Select("users", order=("age",))),
+            "SELECT 1 FROM [users] LIMIT 1", [],
+        )
+
+    def test_update(self) -> None:
+        """
+        An update sets quoted columns (values first) where its rows match.
+        """
+        update = Update(Select("users", where=(Fragment("age < ?", (3,)),)),
+                        ((Column("age"), 4), (Column("select"), None)))
+        self.assertSQL(
+            compileUpdate(self.dialect, update),
+            "UPDATE [users] SET [age] = $, [select] = $ WHERE age < $", [4, None, 3],
+        )
+        self.assertRaises(InvalidQueryError, compileUpdate, self.dialect,
+                          Update(Select("users"), ()))
+
+    def test_deleteThroughJoin(self) -> None:
+        """
+        A delete of joined rows deletes by id, from a subquery.
+        """
+        rows = Select("users", joins=(_PICTURES,), where=(Fragment("pictures.size > ?", (9,)),))
+        inner = ("SELECT [users].[id] FROM [users] INNER JOIN [pictures] ON "
+                 "[pictures].[user_id] = [users].[id] WHERE pictures.size > $")
+        self.assertSQL(
+            compileDelete(self.dialect, Delete(rows)),
+            f"DELETE FROM [users] WHERE [id] IN ({self.subquery(inner)})", [9],
+        )
+
+    def test_inSelect(self) -> None:
+        """
+        A column C{IN} a subquery.
+        """
+        inner = Select("pictures", (Column("user_id"),), where=(Equals(Column("size"), 1),))
+        self.assertSQL(
+            compileSelect(self.dialect, Select("users", where=(InSelect(Column("id"), inner),))),
+            "SELECT * FROM [users] WHERE [id] IN "
+            f"({self.subquery('SELECT [user_id] FROM [pictures] WHERE [size] = $')})",
+            [1],
+        )
+
+    def test_insert(self) -> None:
+        """
+        An insert of columns, and one of defaults only.
+        """
+        self.assertEqual(
+            compileInsert(self.dialect, "users", ["a", "b"], False),
+            self.sql("INSERT INTO [users] ([a], [b]) VALUES ($, $)"),
+        )
+        self.assertEqual(
+            compileInsert(self.dialect, "users", [], False),
+            self.sql("INSERT INTO [users] ") + self.dialect.emptyInsertClause,
+        )
+
+    def test_selectOf(self) -> None:
+        """
+        The finders' arguments: an id ANDed with the where, a (limit, offset).
+        """
+        self.assertEqual(
+            selectOf("users", 3, ["a = ?", 1], "g", (2, 5), "o", "COUNT(*)"),
+            Select("users", (Fragment("COUNT(*)"),),
+                   where=(Equals(Column("id"), 3), Fragment("a = ?", (1,))),
+                   group=("g",), order=("o",), limit=2, offset=5),
+        )
+        self.assertRaises(InvalidQueryError, selectOf, "users", None, "a = 1", None, None,
+                          None, None)
+        self.assertRaises(InvalidQueryError, selectOf, "users", None, None, None, -1, None, None)
+
+    def subquery(self, inner: str) -> str:
+        """
+        @return: C{inner} as this dialect writes an C{IN} subquery.
+        """
+        return inner
+
+
+class SQLiteBuilderTests(BuilderTestsMixin, SynchronousTestCase):
+    """
+    SQLite's SQL: backquotes, C{?}, no row locks, C{LIMIT -1} for an offset
+    alone.
+    """
+
+    dialect = SQLiteDBConfig()
+    q = "`"
+    placeholder = "?"
+
+    def test_offsetAndLock(self) -> None:
+        """
+        An offset without a limit needs C{LIMIT -1}; a lock adds nothing.
+        """
+        self.assertSQL(
+            compileSelect(self.dialect, Select("users", offset=3, lock="FOR UPDATE")),
+            "SELECT * FROM [users] LIMIT -1 OFFSET 3", [],
+        )
+
+    def test_updateLimit(self) -> None:
+        """
+        No C{UPDATE ... LIMIT}: a limited update goes through an id subquery.
+        """
+        update = Update(Select("users", limit=2), ((Column("age"), 1),))
+        self.assertSQL(
+            compileUpdate(self.dialect, update),
+            "UPDATE [users] SET [age] = $ WHERE [id] IN (SELECT [id] FROM [users] LIMIT 2)", [1],
+        )
+
+
+class PostgreSQLBuilderTests(BuilderTestsMixin, SynchronousTestCase):
+    """
+    PostgreSQL's SQL: double quotes, C{%s}, row locks.
+    """
+
+    dialect = PostgreSQLDBConfig()
+    q = '"'
+    placeholder = "%s"
+
+    def test_offsetAndLock(self) -> None:
+        """
+        An offset may stand alone; a lock follows the limit.
+        """
+        self.assertSQL(
+            compileSelect(self.dialect, Select("users", offset=3, lock="FOR UPDATE")),
+            "SELECT * FROM [users] OFFSET 3 FOR UPDATE", [],
+        )
+
+    def test_percentInFragment(self) -> None:
+        """
+        A C{%} in a trusted fragment is doubled for the C{%s} driver.
+        """
+        statement = Select("users", where=(Fragment("name LIKE 'a%' AND age = ?", (1,)),),
+                           order=("name LIKE '%b'",))
+        self.assertSQL(
+            compileSelect(self.dialect, statement),
+            "SELECT * FROM [users] WHERE name LIKE 'a%%' AND age = $ ORDER BY name LIKE '%%b'",
+            [1],
+        )
+
+
+class MySQLBuilderTests(BuilderTestsMixin, SynchronousTestCase):
+    """
+    MySQL's SQL: backquotes, C{%s}, C{UPDATE ... LIMIT}, and subqueries
+    read through a derived table (MySQL refuses a limit in an C{IN}
+    subquery, and a subquery of the table being changed).
+    """
+
+    dialect = MySQLDBConfig()
+    q = "`"
+    placeholder = "%s"
+
+    def subquery(self, inner: str) -> str:
+        """
+        @return: C{inner} read through a derived table.
+        """
+        return f"SELECT * FROM ({inner}) AS [twistar_subquery]"
+
+    def test_offsetAndLock(self) -> None:
+        """
+        An offset needs a (huge) limit; a lock follows it.
+        """
+        self.assertSQL(
+            compileSelect(self.dialect, Select("users", offset=3, lock="FOR UPDATE")),
+            "SELECT * FROM [users] LIMIT 18446744073709551615 OFFSET 3 FOR UPDATE", [],
+        )
+
+    def test_updateLimit(self) -> None:
+        """
+        MySQL has C{UPDATE ... LIMIT}.
+        """
+        update = Update(Select("users", where=(Equals(Column("a"), 1),), limit=2),
+                        ((Column("age"), 1),))
+        self.assertSQL(
+            compileUpdate(self.dialect, update),
+            "UPDATE [users] SET [age] = $ WHERE [a] = $ LIMIT 2", [1, 1],
+        )
