@@ -25,6 +25,7 @@ from twistar.exceptions import (
     UnknownColumnError,
     ValidationError,
 )
+from twistar.query import Page, Query
 from twistar.registry import Registry
 from twistar.relationships import (
     KINDS,
@@ -112,7 +113,8 @@ class DBObjectType(type):
                 )
             for declaration in declarations:
                 spec = buildSpec(kind, cls, declaration)
-                if spec.name in specs or hasattr(DBObject, spec.name):
+                taken = hasattr(DBObject, spec.name) and spec.name not in QUERY_STARTERS
+                if spec.name in specs or taken:
                     raise InvalidRelationshipError(
                         f"{cls.__name__}.{kind}: the name {spec.name!r} is already taken "
                         f"(by another relationship or by DBObject itself)"
@@ -502,7 +504,7 @@ class DBObject(Validator, metaclass=DBObjectType):
             L{CannotRefreshError} if the row is gone.
         """
         forgetLoaded(self)
-        return Registry.getConfig().refreshObj(self)  # type: ignore[return-value]
+        return Registry.getConfig().refreshObj(self)
 
     # -- attributes ----------------------------------------------------------
 
@@ -729,6 +731,101 @@ class DBObject(Validator, metaclass=DBObjectType):
         """
         return Registry.getConfig().delete(cls.tablename(), where)
 
+    # -- queries ------------------------------------------------------------
+    # A relationship may take one of these names (a 2.0 model's "order" or
+    # "group", say): then that query starter is reached through query().
+
+    @classmethod
+    def query(cls: type[T]) -> Query[T]:
+        """
+        @return: a L{Query} of every row of the table, to chain on.
+        """
+        return Query(cls)
+
+    @classmethod
+    def where(cls: type[T], *condition: Any, **columns: Any) -> Query[T]:
+        """
+        @return: a L{Query} of the rows matching a condition (see L{Query.where}).
+        """
+        return Query(cls).where(*condition, **columns)
+
+    @classmethod
+    def whereNot(cls: type[T], *condition: Any, **columns: Any) -> Query[T]:
+        """
+        @return: a L{Query} of the rows not matching a condition.
+        """
+        return Query(cls).whereNot(*condition, **columns)
+
+    @classmethod
+    def order(cls: type[T], *fragments: str) -> Query[T]:
+        """
+        @return: a L{Query} of every row, ordered by trusted SQL fragments.
+        """
+        return Query(cls).order(*fragments)
+
+    @classmethod
+    def select(cls: type[T], *columns: str) -> Query[T]:
+        """
+        @return: a L{Query} selecting only C{columns} (see L{Query.select}).
+        """
+        return Query(cls).select(*columns)
+
+    @classmethod
+    def distinct(cls: type[T]) -> Query[T]:
+        """
+        @return: a L{Query} without duplicate rows.
+        """
+        return Query(cls).distinct()
+
+    @classmethod
+    def group(cls: type[T], *fragments: str) -> Query[T]:
+        """
+        @return: a L{Query} grouped by trusted SQL fragments.
+        """
+        return Query(cls).group(*fragments)
+
+    @classmethod
+    def joins(cls: type[T], *names: str) -> Query[T]:
+        """
+        @return: a L{Query} inner-joining relationships (see L{Query.joins}).
+        """
+        return Query(cls).joins(*names)
+
+    @classmethod
+    def leftJoins(cls: type[T], *names: str) -> Query[T]:
+        """
+        @return: a L{Query} left-joining relationships.
+        """
+        return Query(cls).leftJoins(*names)
+
+    @classmethod
+    def includes(cls: type[T], *names: str) -> Query[T]:
+        """
+        @return: a L{Query} whose objects come with these relationships loaded.
+        """
+        return Query(cls).includes(*names)
+
+    @classmethod
+    def lock(cls: type[T], clause: str = "FOR UPDATE") -> Query[T]:
+        """
+        @return: a L{Query} locking the rows it reads (in a transaction).
+        """
+        return Query(cls).lock(clause)
+
+    @classmethod
+    def pluck(cls, *columns: str) -> Deferred[list[Any]]:
+        """
+        @return: a L{Deferred} of the values of C{columns} of every row.
+        """
+        return Query(cls).pluck(*columns)
+
+    @classmethod
+    def page(cls: type[T], number: int, perPage: int = 20) -> Deferred[Page[T]]:
+        """
+        @return: a L{Deferred} of page C{number} of every object, in id order.
+        """
+        return Query(cls).page(number, perPage)
+
     # -- identity -------------------------------------------------------------
 
     def __eq__(self, other: object) -> bool:
@@ -755,6 +852,12 @@ class DBObject(Validator, metaclass=DBObjectType):
 
 
 _baseAfterInit = DBObject.afterInit
+
+QUERY_STARTERS = frozenset({
+    "query", "where", "whereNot", "order", "select", "distinct", "group", "joins", "leftJoins",
+    "includes", "lock", "pluck", "page",
+})
+"""The query-starting class methods, which a relationship's name may hide."""
 
 
 def _forgetErrors(obj: DBObject) -> None:

@@ -13,12 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from inflection import camelize, singularize, underscore
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
+from twistar.dbconfig.builder import Column, Equals, InSelect, Select
 from twistar.dbconfig.sqltext import checkWhere
 from twistar.exceptions import (
     DBObjectSaveError,
@@ -26,13 +27,11 @@ from twistar.exceptions import (
     ReferenceNotSavedError,
     ValidationError,
 )
+from twistar.query import Page, Query
 from twistar.registry import Registry
 from twistar.slicing import inSlices
 from twistar.transaction import runInTransaction
 from twistar.utils import checkKeywords, gather, joinWheres
-
-if TYPE_CHECKING:
-    from twistar.dbobject import DBObject
 
 KINDS = ("HASMANY", "HASONE", "BELONGSTO", "HABTM")
 _OPTIONS = frozenset(
@@ -67,10 +66,10 @@ class RelationshipSpec:
     typeColumn: str | None
 
     @property
-    def target(self) -> type[DBObject]:
+    def target(self) -> type[Any]:
         """The related class (not for polymorphic belongs-to)."""
         assert self.className is not None
-        return Registry.getClass(self.className)  # type: ignore[return-value]
+        return Registry.getClass(self.className)
 
     def habtmTable(self) -> str:
         """The join table of a L{HABTM}: both table names, sorted, joined by C{_}."""
@@ -181,13 +180,13 @@ class Relationship:
 
     kind: ClassVar[str]
 
-    def __init__(self, inst: DBObject, spec: RelationshipSpec) -> None:
+    def __init__(self, inst: Any, spec: RelationshipSpec) -> None:
         self.inst = inst
         self.spec = spec
         self.config = Registry.getConfig()
 
     @property
-    def otherklass(self) -> type[DBObject]:
+    def otherklass(self) -> type[Any]:
         """The related class."""
         return self.spec.target
 
@@ -248,7 +247,72 @@ def _withWhere(base: list[Any], findargs: dict[str, Any]) -> dict[str, Any]:
     return findargs
 
 
-class HasMany(Relationship):
+class Scoped(Relationship):
+    """
+    A relationship whose related rows can be queried: L{query} and the
+    query-starting calls give a L{Query} of the related objects only.
+    """
+
+    def query(self) -> Query[Any]:
+        """
+        @return: a L{Query} of the related objects.
+        """
+        spec = self.spec
+        columns = {spec.foreignKey: self.inst.id}
+        if spec.typeColumn:
+            columns[spec.typeColumn] = type(self.inst).__name__
+        return Query(self.otherklass).where(**columns)
+
+    def where(self, *condition: Any, **columns: Any) -> Query[Any]:
+        """
+        @return: the related objects matching a condition (see L{Query.where}).
+        """
+        return self.query().where(*condition, **columns)
+
+    def whereNot(self, *condition: Any, **columns: Any) -> Query[Any]:
+        """
+        @return: the related objects not matching a condition.
+        """
+        return self.query().whereNot(*condition, **columns)
+
+    def order(self, *fragments: str) -> Query[Any]:
+        """
+        @return: the related objects, ordered by trusted SQL fragments.
+        """
+        return self.query().order(*fragments)
+
+    def select(self, *columns: str) -> Query[Any]:
+        """
+        @return: the related objects with only C{columns}.
+        """
+        return self.query().select(*columns)
+
+    def joins(self, *names: str) -> Query[Any]:
+        """
+        @return: the related objects, inner-joining their relationships.
+        """
+        return self.query().joins(*names)
+
+    def includes(self, *names: str) -> Query[Any]:
+        """
+        @return: the related objects, with their relationships C{names} loaded.
+        """
+        return self.query().includes(*names)
+
+    def pluck(self, *columns: str) -> Deferred[list[Any]]:
+        """
+        @return: a L{Deferred} of the values of C{columns} of the related rows.
+        """
+        return self.query().pluck(*columns)
+
+    def page(self, number: int, perPage: int = 20) -> Deferred[Page[Any]]:
+        """
+        @return: a L{Deferred} of page C{number} of the related objects.
+        """
+        return self.query().page(number, perPage)
+
+
+class HasMany(Scoped):
     """
     The objects of another table whose foreign key names this object.
     """
@@ -273,7 +337,7 @@ class HasMany(Relationship):
         checkKeywords("count", findargs, {"where"})
         return self.otherklass.count(_withWhere(self._ownerWhere(), findargs)["where"])
 
-    def set(self, others: list[DBObject]) -> Deferred[None]:
+    def set(self, others: list[Any]) -> Deferred[None]:
         """
         Make exactly C{others} (saved objects) the related objects, unlinking
         the rest, in one transaction.
@@ -314,7 +378,7 @@ class HasMany(Relationship):
         return self.set([])
 
 
-class HasOne(Relationship):
+class HasOne(Scoped):
     """
     The one object of another table whose foreign key names this object.
     """
@@ -330,7 +394,7 @@ class HasOne(Relationship):
             return preloaded
         return self.otherklass.find(where=self._ownerWhere(), limit=1)
 
-    def set(self, other: DBObject) -> Deferred[Any]:
+    def set(self, other: Any) -> Deferred[Any]:
         """
         Make C{other} the related object (saving it), unlinking any previous
         one, in one transaction.
@@ -354,7 +418,7 @@ class HasOne(Relationship):
                      *where[1:], other.id]
         table = self.otherklass.tablename()
 
-        def saved(obj: DBObject) -> DBObject:
+        def saved(obj: Any) -> Any:
             if obj.__dict__.get("errors"):
                 raise ValidationError(f"{obj!r} is invalid; nothing was changed", [obj])
             if obj.id is None or obj._changedValues(link):
@@ -384,11 +448,11 @@ class BelongsTo(Relationship):
 
     kind = "BELONGSTO"
 
-    def _targetClass(self) -> type[DBObject] | None:
+    def _targetClass(self) -> type[Any] | None:
         if self.spec.typeColumn is None:
             return self.otherklass
         className = getattr(self.inst, self.spec.typeColumn, None)
-        return None if className is None else Registry.getClass(className)  # type: ignore[return-value]
+        return None if className is None else Registry.getClass(className)
 
     def get(self) -> Deferred[Any]:
         """
@@ -403,7 +467,7 @@ class BelongsTo(Relationship):
             return succeed(None)
         return klass.find(otherId)
 
-    def set(self, other: DBObject) -> Deferred[Any]:
+    def set(self, other: Any) -> Deferred[Any]:
         """
         Point this object at C{other} (a saved object) and save this object.
         """
@@ -423,7 +487,7 @@ class BelongsTo(Relationship):
         return self.inst.save().addCallback(self._forget)
 
 
-class HABTM(Relationship):
+class HABTM(Scoped):
     """
     Has-and-belongs-to-many: objects related through a join table.
     """
@@ -446,6 +510,19 @@ class HABTM(Relationship):
             args.extend(joinWhere[1:])
         return _withWhere([f"{q('id')} IN ({inner})", *args], findargs)
 
+    def query(self) -> Query[Any]:
+        """
+        @return: a L{Query} of the related objects.
+        """
+        spec = self.spec
+        target = self.otherklass
+        linked = Select(
+            spec.habtmTable(), (Column(spec.habtmOtherKey()),),
+            where=(Equals(Column(spec.foreignKey), self.inst.id),),
+        )
+        statement = Select(target.tablename(), where=(InSelect(Column("id"), linked),))
+        return Query(target, statement)
+
     def get(self, **findargs: Any) -> Deferred[Any]:
         """
         @param findargs: as for L{DBObject.find}, plus C{join_where}, a where
@@ -465,7 +542,7 @@ class HABTM(Relationship):
         checkKeywords("count", findargs, {"where", "join_where"})
         return self.otherklass.count(self._where(findargs)["where"])
 
-    def set(self, others: list[DBObject]) -> Deferred[None]:
+    def set(self, others: list[Any]) -> Deferred[None]:
         """
         Make exactly C{others} (saved objects) the related objects, in one
         transaction.
@@ -687,7 +764,7 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
 
 
 def preload(
-    klass: type[DBObject], owners: Iterable[Any], names: tuple[str, ...]
+    klass: type[Any], owners: Iterable[Any], names: tuple[str, ...]
 ) -> Deferred[list[Any]]:
     """
     Load the relationships C{names} of C{owners} (saved objects of C{klass})

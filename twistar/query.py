@@ -1,0 +1,711 @@
+# -*- test-case-name: twistar.tests.test_query -*-
+"""
+L{Query}: a chainable, immutable description of rows of one model, and the
+calls that run it.
+
+A query is started from a model class (C{User.where(...)}, C{User.query()})
+or from a relationship of a saved object (C{alice.pictures.where(...)}).
+Each chained call returns a new query; nothing is sent until a running call
+(L{Query.all}, L{Query.first}, L{Query.count}, ...) is made, and each of
+those returns a L{Deferred}. The SQL comes from L{twistar.dbconfig.builder}.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from twisted.internet.defer import Deferred, fail
+
+from twistar.context import currentTransaction
+from twistar.dbconfig.builder import (
+    AllOf,
+    AnyOf,
+    Column,
+    Delete,
+    Equals,
+    Fragment,
+    In,
+    InSelect,
+    Join,
+    Not,
+    Same,
+    Select,
+    Term,
+    Update,
+    columnsOf,
+    compileAggregate,
+    compileDelete,
+    compileExists,
+    compileSelect,
+    compileUpdate,
+)
+from twistar.dbconfig.sqltext import safeText
+from twistar.exceptions import (
+    InvalidQueryError,
+    InvalidRelationshipError,
+    TransactionError,
+)
+from twistar.registry import Registry
+
+T = TypeVar("T")
+
+_newQuery = object.__new__
+
+_INNER = "INNER"
+_LEFT = "LEFT OUTER"
+# An aggregate function called in a selected expression.
+_AGGREGATE = re.compile(r"(?i)\b(?:COUNT|SUM|AVG|MIN|MAX|GROUP_CONCAT|STRING_AGG|ARRAY_AGG)\s*\(")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """
+    One page of a query's objects (from L{Query.page}).
+
+    @ivar items: the objects on this page.
+    @ivar total: how many rows the whole query matches.
+    @ivar number: this page's number, from 1.
+    @ivar perPage: the most objects a page holds.
+    """
+
+    items: list[T]
+    total: int
+    number: int
+    perPage: int
+
+    @property
+    def pages(self) -> int:
+        """The number of pages (0 when nothing matches)."""
+        return -(-self.total // self.perPage)
+
+
+class Query(Generic[T]):
+    """
+    Rows of C{model}'s table, described by chained calls.
+
+    SQL fragments (conditions written with C{?}, C{order}, C{group},
+    C{having}, raw joins, selected expressions) are the caller's trusted
+    SQL; every value is sent as a parameter; names (keyword conditions,
+    selected and plucked columns, relationships) are checked and quoted.
+    """
+
+    __slots__ = ("model", "statement", "included")
+
+    def __init__(self, model: type[T], statement: Select | None = None,
+                 included: tuple[str, ...] = ()) -> None:
+        """
+        @param model: the model class (a C{DBObject} subclass).
+        @param statement: what to select; all of the model's rows by default.
+        @param included: relationships to load with the objects.
+        """
+        self.model = model
+        self.statement = statement or Select(model.tablename())  # type: ignore[attr-defined]
+        self.included = included
+
+    def __repr__(self) -> str:
+        return f"<Query of {self.model.__name__}: {self.statement!r}>"
+
+    def _with(self, **changes: Any) -> Query[T]:
+        return self._on(self.statement._replace(**changes))
+
+    def _on(self, statement: Select) -> Query[T]:
+        """
+        @return: a query of the same model and includes on C{statement}.
+        """
+        query: Query[T] = _newQuery(Query)
+        query.model, query.statement, query.included = self.model, statement, self.included
+        return query
+
+    # -- chaining -------------------------------------------------------------
+
+    def where(self, *condition: Any, **columns: Any) -> Query[T]:
+        """
+        Keep the rows matching a condition: C{where("age > ?", 21)}, a
+        twistar where list C{where(["age > ?", 21])}, or column equalities
+        C{where(last_name="Smith")} (C{None} is C{IS NULL}, a list or tuple
+        C{IN}, another L{Query} C{IN (subquery)}). Conditions are ANDed.
+
+        @raise InvalidQueryError: for a condition that is none of these.
+        @raise InvalidIdentifierError: for a bad column name.
+        """
+        statement = self.statement
+        if not columns and len(condition) >= 1 and type(condition[0]) is str:
+            # The common case, quicker: one trusted condition and its values.
+            terms: tuple[Term, ...] = (Fragment(condition[0], condition[1:]),)
+        else:
+            terms = _terms(condition, columns)
+        return self._on(statement._replace(where=statement.where + terms))
+
+    def whereNot(self, *condition: Any, **columns: Any) -> Query[T]:
+        """
+        Keep the rows not matching a condition (as for L{where}).
+        """
+        terms = _terms(condition, columns)
+        negated = Not(terms[0] if len(terms) == 1 else AllOf(terms))
+        return self._with(where=self.statement.where + (negated,))
+
+    def __or__(self, other: Query[T]) -> Query[T]:
+        """
+        @return: the rows matching either query's conditions.
+        @raise InvalidQueryError: unless both are queries of one model that
+            differ in their conditions only.
+        """
+        if not isinstance(other, Query):
+            return NotImplemented
+        mine, theirs = self.statement, other.statement
+        if (self.model is not other.model or self.included != other.included
+                or mine._replace(where=()) != theirs._replace(where=())):
+            raise InvalidQueryError(
+                "q1 | q2 needs two queries of one model that differ only in their where"
+            )
+        either = AnyOf((AllOf(mine.where), AllOf(theirs.where)))
+        return self._with(where=(either,))
+
+    def order(self, *fragments: str) -> Query[T]:
+        """
+        Order by trusted SQL fragments (C{"age DESC"}), after earlier ones.
+        """
+        return self._with(order=self.statement.order + _fragments("order", fragments))
+
+    def reorder(self, *fragments: str) -> Query[T]:
+        """
+        Order by these fragments only, replacing earlier ones.
+        """
+        return self._with(order=_fragments("reorder", fragments))
+
+    def limit(self, count: int | None) -> Query[T]:
+        """
+        At most C{count} rows (C{None}: no limit).
+
+        @raise InvalidQueryError: unless a non-negative int or C{None}.
+        """
+        return self._with(limit=_count("limit", count))
+
+    def offset(self, count: int | None) -> Query[T]:
+        """
+        Skip the first C{count} rows.
+
+        @raise InvalidQueryError: unless a non-negative int or C{None}.
+        """
+        return self._with(offset=_count("offset", count))
+
+    def select(self, *columns: str) -> Query[T]:
+        """
+        Select only these: column names (checked and quoted) or trusted SQL
+        expressions (C{"COUNT(*) AS n"}). Objects then have only these
+        attributes, and saving one writes only what changed.
+        """
+        if not columns:
+            raise InvalidQueryError("select needs at least one column")
+        return self._with(columns=columnsOf(columns))
+
+    def distinct(self, distinct: bool = True) -> Query[T]:
+        """
+        Leave out duplicate rows.
+        """
+        return self._with(distinct=bool(distinct))
+
+    def group(self, *fragments: str) -> Query[T]:
+        """
+        Group by trusted SQL fragments; read the groups with L{rows}.
+        """
+        return self._with(group=self.statement.group + _fragments("group", fragments))
+
+    def having(self, *condition: Any, **columns: Any) -> Query[T]:
+        """
+        Keep the groups matching a condition (written as for L{where}).
+        """
+        return self._with(having=self.statement.having + _terms(condition, columns))
+
+    def joins(self, *names: str) -> Query[T]:
+        """
+        Inner-join relationships by name (the C{ON} comes from the
+        relationship), or raw trusted join fragments
+        (C{"JOIN x ON x.user_id = users.id"}).
+
+        @raise InvalidRelationshipError: for a name that is no relationship.
+        @raise InvalidQueryError: for a polymorphic belongs-to, whose table
+            is not known.
+        """
+        return self._with(joins=self.statement.joins + self._joins(_INNER, names))
+
+    def leftJoins(self, *names: str) -> Query[T]:
+        """
+        Left-outer-join relationships by name, as for L{joins}.
+        """
+        return self._with(joins=self.statement.joins + self._joins(_LEFT, names))
+
+    def includes(self, *names: str) -> Query[T]:
+        """
+        Load these relationships of the objects found, one query per
+        relationship, so that their C{get()} needs no query.
+
+        @raise InvalidRelationshipError: for a name that is no relationship.
+        """
+        self.model._includedNames(names)  # type: ignore[attr-defined]
+        return Query(self.model, self.statement, self.included + tuple(names))
+
+    def lock(self, clause: str = "FOR UPDATE") -> Query[T]:
+        """
+        Lock the rows read (C{"FOR UPDATE"}, C{"FOR SHARE"}, ... as trusted
+        SQL) until the transaction ends; the query must run in a
+        transaction. SQLite adds nothing: its transactions hold the write
+        lock of the whole database.
+        """
+        if not isinstance(clause, str) or not clause.strip():
+            raise InvalidQueryError(f"lock takes an SQL locking clause, not {clause!r}")
+        return self._with(lock=clause)
+
+    # -- running ----------------------------------------------------------------
+
+    def all(self) -> Deferred[list[T]]:
+        """
+        @return: a L{Deferred} of the objects found.
+        """
+        try:
+            config, sql, args = self._compiled(self._objectsStatement())
+        except Exception:
+            return fail()
+        model: Any = self.model
+        d = config.selectObjects(model, sql, args, False).addCallback(model._afterLoad)
+        if self.included:
+            d.addCallback(model._includeIn, self.included)
+        return d
+
+    def first(self) -> Deferred[T | None]:
+        """
+        @return: a L{Deferred} of the first object (by C{id} unless the
+            query is ordered), or C{None}.
+        """
+        try:
+            statement = self._objectsStatement()
+            order = statement.order or (self._idColumnSQL(),)
+            limit = 1 if statement.limit is None else min(statement.limit, 1)
+            config, sql, args = self._compiled(statement._replace(order=order, limit=limit))
+        except Exception:
+            return fail()
+        model: Any = self.model
+        d = config.selectObjects(model, sql, args, True).addCallback(model._afterLoad)
+        if self.included:
+            d.addCallback(model._includeIn, self.included)
+        return d
+
+    def count(self) -> Deferred[int]:
+        """
+        @return: a L{Deferred} of the number of rows the query returns.
+        """
+        return self._scalar(compileAggregate, "COUNT", None).addCallback(int)
+
+    def exists(self) -> Deferred[bool]:
+        """
+        @return: a L{Deferred} of whether the query returns any row.
+        """
+        try:
+            config, sql, args = self._compiled(self.statement, compileExists)
+        except Exception:
+            return fail()
+        return config.runInteraction(_fetchRows, config, sql, args, self.model, 1).addCallback(
+            lambda found: bool(found[1])
+        )
+
+    def sum(self, column: str) -> Deferred[Any]:
+        """
+        @return: a L{Deferred} of the sum of C{column} (0 when no rows).
+        """
+        return self._aggregate("SUM", column).addCallback(_zeroForNone)
+
+    def avg(self, column: str) -> Deferred[Any]:
+        """
+        @return: a L{Deferred} of the average of C{column} (C{None} when no rows).
+        """
+        return self._aggregate("AVG", column)
+
+    def min(self, column: str) -> Deferred[Any]:
+        """
+        @return: a L{Deferred} of the least C{column} (C{None} when no rows).
+        """
+        return self._aggregate("MIN", column)
+
+    def max(self, column: str) -> Deferred[Any]:
+        """
+        @return: a L{Deferred} of the greatest C{column} (C{None} when no rows).
+        """
+        return self._aggregate("MAX", column)
+
+    def pluck(self, *columns: str) -> Deferred[list[Any]]:
+        """
+        @param columns: column names (C{"name"}, C{"pictures.size"}).
+        @return: a L{Deferred} of the values of one column, or of tuples of
+            several, one per row.
+        @raise InvalidIdentifierError: for a bad column name.
+        """
+        try:
+            if not columns:
+                raise InvalidQueryError("pluck needs at least one column")
+            names = tuple(_column(name) for name in columns)
+            config, sql, args = self._compiled(self.statement._replace(columns=names))
+        except Exception:
+            return fail()
+        one = len(columns) == 1
+        return config.runInteraction(_fetchRows, config, sql, args, self.model).addCallback(
+            lambda found: [row[0] for row in found[1]] if one else [tuple(row) for row in found[1]]
+        )
+
+    def ids(self) -> Deferred[list[Any]]:
+        """
+        @return: a L{Deferred} of the ids of the rows.
+        """
+        return self.pluck(self._idColumnName())
+
+    def rows(self) -> Deferred[list[dict[str, Any]]]:
+        """
+        @return: a L{Deferred} of the rows as dicts of column name to value
+            (for L{select}, L{group} and L{having} queries).
+        """
+        try:
+            config, sql, args = self._compiled(self.statement)
+        except Exception:
+            return fail()
+        return config.runInteraction(_fetchRows, config, sql, args, self.model).addCallback(
+            lambda found: [dict(zip(found[0], row)) for row in found[1]]
+        )
+
+    def updateAll(self, **values: Any) -> Deferred[int]:
+        """
+        Set columns of every row of the query in one statement, without
+        hooks or validation.
+
+        @return: a L{Deferred} of the number of rows changed.
+        @raise InvalidQueryError: when no values are given.
+        """
+        try:
+            if not values:
+                raise InvalidQueryError("updateAll needs at least one column=value")
+            config = Registry.getConfig()
+            config.checkValues(list(values.values()), list(values))
+            update = Update(self.statement, tuple((_column(k), v) for k, v in values.items()))
+            sql, args = compileUpdate(config, update)
+            config.checkValues(args, "where argument")
+        except Exception:
+            return fail()
+        return config.runInteraction(_matchedRows, config, sql, args)
+
+    def deleteAll(self) -> Deferred[int]:
+        """
+        Delete every row of the query in one statement, without hooks.
+
+        @return: a L{Deferred} of the number of rows deleted.
+        """
+        try:
+            config = Registry.getConfig()
+            sql, args = compileDelete(config, Delete(self.statement))
+            config.checkValues(args, "where argument")
+        except Exception:
+            return fail()
+        return config.runInteraction(config._runCount, sql, args)
+
+    def page(self, number: int, perPage: int = 20) -> Deferred[Page[T]]:
+        """
+        @param number: the page, from 1.
+        @return: a L{Deferred} of a L{Page}: the objects of page C{number}
+            (in the query's order, else by id) and the total.
+        @raise InvalidQueryError: for a number or perPage below 1.
+        """
+        for name, value in (("page number", number), ("perPage", perPage)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                return fail(InvalidQueryError(f"{name} must be an int from 1, not {value!r}"))
+        ordered = self if self.statement.order else self.order(self._idColumnSQL())
+        items = ordered.limit(perPage).offset((number - 1) * perPage)
+
+        def withTotal(total: int) -> Deferred[Page[T]]:
+            return items.all().addCallback(lambda found: Page(found, total, number, perPage))
+
+        return self.count().addCallback(withTotal)
+
+    def each(self, batchSize: int = 1000) -> Batches[T]:
+        """
+        Walk the objects in C{id} order, C{batchSize} rows at a time, never
+        holding more: C{async for user in User.where(...).each(): ...}. Each
+        batch is one query (keyed on the last id seen), so no connection is
+        held between batches, and rows changed meanwhile are seen as they
+        are when their batch is read.
+
+        @raise InvalidQueryError: (when iterated) for a query with its own
+            order, grouped, or selecting without C{id}; or a C{batchSize}
+            below 1.
+        """
+        return Batches(self, batchSize)
+
+    def toSQL(self) -> tuple[str, list[Any]]:
+        """
+        @return: the SQL and arguments L{all} sends, in the current
+            driver's paramstyle.
+        """
+        _, sql, args = self._compiled(self._objectsStatement(), running=False)
+        return sql, args
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _compiled(self, statement: Select, compiler: Any = compileSelect,
+                  *extra: Any, running: bool = True) -> tuple[Any, str, list[Any]]:
+        """
+        @param running: the statement is about to be sent.
+        @return: the config, and C{statement}'s SQL and arguments, checked.
+        @raise TransactionError: for a locking query run outside a transaction.
+        """
+        if running and statement.lock and currentTransaction() is None:
+            raise TransactionError("a query with lock() must run inside a transaction")
+        config = Registry.getConfig()
+        sql, args = compiler(config, statement, *extra)
+        config.checkValues(args, "where argument")
+        return config, sql, args
+
+    def _scalar(self, compiler: Any, *extra: Any) -> Deferred[Any]:
+        try:
+            config, sql, args = self._compiled(self.statement, compiler, *extra)
+        except Exception:
+            return fail()
+        return config.runInteraction(_fetchRows, config, sql, args, self.model, 1).addCallback(
+            lambda found: found[1][0][0]
+        )
+
+    def _aggregate(self, function: str, column: str) -> Deferred[Any]:
+        try:
+            target = _column(column)
+            if self.statement.group:
+                raise InvalidQueryError(
+                    f"{function.lower()}() of a grouped query: select the aggregate and "
+                    f"read rows() instead"
+                )
+        except Exception:
+            return fail()
+        return self._scalar(compileAggregate, function, target)
+
+    def _subquery(self) -> Select:
+        """
+        @return: the statement of this query used as C{IN (subquery)}: its
+            one selected column, or its ids.
+        @raise InvalidQueryError: if it selects several columns.
+        """
+        statement = self.statement
+        if not statement.columns:
+            return statement._replace(columns=(Column("id", statement.table),))
+        if len(statement.columns) != 1:
+            raise InvalidQueryError("a query used in where(column=query) must select one column")
+        return statement
+
+    def _idColumnName(self) -> str:
+        return f"{self.statement.table}.id" if self.statement.joins else "id"
+
+    def _idColumnSQL(self) -> str:
+        config = Registry.getConfig()
+        return config.quoteIdentifier(self._idColumnName())
+
+    def _objectsStatement(self) -> Select:
+        """
+        @return: the statement that reads whole objects (their C{id} added
+            to a selection of columns).
+        @raise InvalidQueryError: for a grouped query, or a selection of
+            expressions or without an C{id} that cannot get one.
+        """
+        statement = self.statement
+        if statement.group or statement.having:
+            raise InvalidQueryError("a grouped query gives rows(), not objects")
+        if not statement.columns:
+            return statement
+        if any(isinstance(column, Fragment) and _AGGREGATE.search(column.sql)
+               for column in statement.columns):
+            raise InvalidQueryError("a query selecting aggregates gives rows(), not objects")
+        if any(column.name == "id" if isinstance(column, Column) else column.sql.endswith("*")
+               for column in statement.columns):
+            return statement
+        if statement.distinct:
+            raise InvalidQueryError(
+                "objects need their id: select it too, or read distinct columns with "
+                "rows() or pluck()"
+            )
+        idColumn = Column("id", statement.table) if statement.joins else Column("id")
+        return statement._replace(columns=(idColumn, *statement.columns))
+
+    def _joins(self, kind: str, names: Sequence[str]) -> tuple[Join | Fragment, ...]:
+        model: Any = self.model
+        joins: list[Join | Fragment] = []
+        for name in names:
+            if isinstance(name, str) and any(char.isspace() for char in name.strip()):
+                joins.append(Fragment(name))
+                continue
+            spec = model._relationships.get(name) if isinstance(name, str) else None
+            if spec is None:
+                raise InvalidRelationshipError(
+                    f"{model.__name__} has no relationship {safeText(name)!r} to join"
+                )
+            joins.extend(_relationshipJoins(kind, model, spec))
+        return tuple(joins)
+
+
+class Batches(Generic[T]):
+    """
+    The asynchronous iterator of L{Query.each}.
+    """
+
+    def __init__(self, query: Query[T], batchSize: int) -> None:
+        self.query = query
+        self.batchSize = batchSize
+        self._buffer: deque[T] = deque()
+        self._lastId: Any = None
+        self._left = query.statement.limit
+        self._done = False
+
+    def __aiter__(self) -> Batches[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if not self._buffer:
+            if self._done:
+                raise StopAsyncIteration
+            await self._fill()
+            if not self._buffer:
+                raise StopAsyncIteration
+        return self._buffer.popleft()
+
+    async def _fill(self) -> None:
+        batchSize, query = self.batchSize, self.query
+        if not isinstance(batchSize, int) or isinstance(batchSize, bool) or batchSize < 1:
+            raise InvalidQueryError(f"batchSize must be an int of at least 1, not {batchSize!r}")
+        if query.statement.order:
+            raise InvalidQueryError(
+                "each() walks rows in id order: leave order() out (or use all())"
+            )
+        size = batchSize if self._left is None else min(batchSize, self._left)
+        idName = query._idColumnName()
+        batch = query.reorder(query._idColumnSQL()).limit(size)
+        if self._lastId is not None:
+            batch = batch.where(f"{query._idColumnSQL()} > ?", self._lastId).offset(None)
+        found = await batch.all()
+        if self._left is not None:
+            self._left -= len(found)
+        if len(found) < size or self._left == 0:
+            self._done = True
+        if found:
+            self._lastId = getattr(found[-1], "id", None)
+            if self._lastId is None:
+                raise InvalidQueryError(f"each() needs the {idName} of every row")
+        self._buffer.extend(found)
+
+
+# -- building terms -------------------------------------------------------------
+
+
+def _terms(condition: tuple[Any, ...], columns: dict[str, Any]) -> tuple[Term, ...]:
+    """
+    @return: the terms of a L{Query.where}'s arguments.
+    """
+    terms: list[Term] = []
+    if condition:
+        first, rest = condition[0], condition[1:]
+        if isinstance(first, str):
+            terms.append(Fragment(first, tuple(rest)))
+        elif isinstance(first, (list, tuple)) and not rest and first and isinstance(first[0], str):
+            terms.append(Fragment(first[0], tuple(first[1:])))
+        else:
+            raise InvalidQueryError(
+                f"where takes ('sql ?', args...), ['sql ?', args...] or column=value, "
+                f"not {safeText(condition):.100}"
+            )
+    for name, value in columns.items():
+        column = _column(name)
+        if isinstance(value, Query):
+            terms.append(InSelect(column, value._subquery()))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            terms.append(In(column, tuple(value)))
+        else:
+            terms.append(Equals(column, value))
+    if not terms:
+        raise InvalidQueryError("where needs a condition")
+    return tuple(terms)
+
+
+def _count(name: str, value: Any) -> int | None:
+    if value is not None and (type(value) is not int or value < 0):
+        raise InvalidQueryError(
+            f"{name} takes a non-negative int or None, not {safeText(value):.80}"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _zeroForNone(value: Any) -> Any:
+    return 0 if value is None else value
+
+
+def _column(name: Any) -> Column:
+    if not isinstance(name, str):
+        raise InvalidQueryError(f"a column name must be a str, not {safeText(name):.80}")
+    return Column.named(name)
+
+
+def _fragments(method: str, fragments: Iterable[Any]) -> tuple[str, ...]:
+    checked = tuple(fragments)
+    for fragment in checked:
+        if not isinstance(fragment, str) or not fragment.strip():
+            raise InvalidQueryError(
+                f"{method} takes SQL fragments (str), not {safeText(fragment):.80}"
+            )
+    return checked
+
+
+def _relationshipJoins(kind: str, model: Any, spec: Any) -> list[Join]:
+    """
+    @return: the joins that reach C{spec}'s table from C{model}'s.
+    """
+    table = model.tablename()
+    if spec.kind == "BELONGSTO":
+        if spec.typeColumn is not None:
+            raise InvalidQueryError(
+                f"{model.__name__}.{spec.name} is polymorphic: its table depends on each "
+                f"row, so it cannot be joined"
+            )
+        other = spec.target.tablename()
+        return [Join(kind, other, Same(Column("id", other), Column(spec.foreignKey, table)))]
+    other = spec.target.tablename()
+    if spec.kind == "HABTM":
+        middle = spec.habtmTable()
+        return [
+            Join(kind, middle, Same(Column(spec.foreignKey, middle), Column("id", table))),
+            Join(kind, other, Same(Column("id", other), Column(spec.habtmOtherKey(), middle))),
+        ]
+    on: Term = Same(Column(spec.foreignKey, other), Column("id", table))
+    if spec.typeColumn is not None:
+        on = AllOf((on, Equals(Column(spec.typeColumn, other), model.__name__)))
+    return [Join(kind, other, on)]
+
+
+def _matchedRows(txn: Any, config: Any, sql: str, args: list[Any]) -> int:
+    """
+    Run an C{UPDATE} on the pool thread.
+
+    @return: the number of rows it matched.
+    """
+    config.run(txn, sql, args)
+    return config.matchedRows(txn)  # type: ignore[no-any-return]
+
+
+def _fetchRows(txn: Any, config: Any, sql: str, args: list[Any], model: Any,
+               most: int | None = None) -> tuple[list[str], list[Any]]:
+    """
+    Run a select on the pool thread.
+
+    @param most: read at most this many rows.
+    @return: the column names and the rows (as the database's column
+        readers give them).
+    """
+    rows: list[Any]
+    with config.manyRowsCursor(txn, most is None) as cursor:
+        config.run(cursor, sql, args)
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchmany(most) if most is not None else config.fetchRows(cursor, None)
+    return names, list(rows)
+
