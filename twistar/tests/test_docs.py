@@ -32,7 +32,7 @@ from twistar.tests.helpers import DBTestCase
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
 EXAMPLE_NAMES = ("quickstart", "callbacks", "models", "relationships", "transactions",
-                 "validation", "lowlevel", "eager")
+                 "validation", "lowlevel", "eager", "queries")
 # The module of what the examples share; not an example itself.
 SUPPORT = "support"
 
@@ -227,6 +227,14 @@ class ExampleTests(DBTestCase):
         say.
         """
         await self.runExample("eager")
+
+    async def test_queries(self) -> None:
+        """
+        C{examples/queries.py} prints its documented output, the SQL it
+        sends included: every query method finds and sends what the Queries
+        page says.
+        """
+        await self.runExample("queries")
 
 
 class ExampleScriptTests(TestCase):
