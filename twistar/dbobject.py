@@ -16,6 +16,7 @@ from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistar.dbconfig.builder import Column, Delete, Equals, Select, compileDelete
 from twistar.dbconfig.sqltext import safeRepr
 from twistar.exceptions import (
     DBObjectSaveError,
@@ -477,16 +478,16 @@ class DBObject(Validator, metaclass=DBObjectType):
             return succeed(None)
         config = Registry.getConfig()
         myId = self.id
-        q = config.quoteIdentifier
+
+        def deleteRows(txn: Any, table: str, column: str) -> None:
+            rows = Select(table, where=(Equals(Column(column), myId),))
+            config.run(txn, *compileDelete(config, Delete(rows)))
 
         def run(txn: Any) -> None:
             for table, column, declared in habtmJoinColumns(type(self)):
-                if not declared and not config.hasColumn(txn, table, column):
-                    continue
-                query, args = config.buildDelete(table, [f"{q(column)} = ?", myId])
-                config.run(txn, query, args)
-            query, args = config.buildDelete(self.tablename(), ["id = ?", myId])
-            config.run(txn, query, args)
+                if declared or config.hasColumn(txn, table, column):
+                    deleteRows(txn, table, column)
+            deleteRows(txn, self.tablename(), "id")
 
         def done(_: Any) -> None:
             self.id = None
@@ -575,14 +576,8 @@ class DBObject(Validator, metaclass=DBObjectType):
         @return: a L{Deferred} of one object or C{None} (with C{id}, or with
             C{limit=1}), otherwise of a list.
         """
-        names = cls._includedNames(include)
-        config = Registry.getConfig()
-        one = id is not None or limit == 1
-        query, args = config.buildSelect(cls.tablename(), id, where, group, limit, orderby)
-        d = config.selectObjects(cls, query, args, one).addCallback(cls._afterLoad)
-        if names:
-            d.addCallback(cls._includeIn, names)
-        return d
+        query = Query.forFinder(cls, id, where, group, limit, orderby, include)
+        return query.found(id is not None or limit == 1)
 
     @classmethod
     def _includedNames(cls, include: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -665,13 +660,8 @@ class DBObject(Validator, metaclass=DBObjectType):
                     f"{cls.tablename()} has no column(s) {', '.join(map(repr, unknown))}"
                 )
             config.checkValues(attrs.values(), list(attrs))
-            q = config.quoteIdentifier
-            conditions = [
-                f"{q(name)} IS NULL" if value is None else f"{q(name)} = ?"
-                for name, value in attrs.items()
-            ]
-            where = [" AND ".join(conditions), *(v for v in attrs.values() if v is not None)]
-            return cls.find(where=where, include=include)
+            equal = tuple(Equals(Column(name), value) for name, value in attrs.items())
+            return Query.forFinder(cls, include=include, scope=equal).found(False)
 
         return config.getSchema(cls.tablename()).addCallback(withColumns)
 
@@ -712,14 +702,14 @@ class DBObject(Validator, metaclass=DBObjectType):
         """
         @return: a L{Deferred} of the number of rows matching C{where}.
         """
-        return Registry.getConfig().count(cls.tablename(), where)
+        return Query.forFinder(cls, where=where).count()
 
     @classmethod
     def exists(cls, where: Where | None = None) -> Deferred[bool]:
         """
         @return: a L{Deferred} of whether any row matches C{where}.
         """
-        return cls.find(where=where, limit=1).addCallback(lambda obj: obj is not None)
+        return Query.forFinder(cls, where=where).exists()
 
     @classmethod
     def deleteAll(cls, where: Where | None = None) -> Deferred[int]:
@@ -729,7 +719,7 @@ class DBObject(Validator, metaclass=DBObjectType):
 
         @return: a L{Deferred} of the number of rows deleted.
         """
-        return Registry.getConfig().delete(cls.tablename(), where)
+        return Query.forFinder(cls, where=where).deleteAll()
 
     # -- queries ------------------------------------------------------------
     # A relationship may take one of these names (a 2.0 model's "order" or

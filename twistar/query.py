@@ -42,6 +42,7 @@ from twistar.dbconfig.builder import (
     compileExists,
     compileSelect,
     compileUpdate,
+    selectOf,
 )
 from twistar.dbconfig.sqltext import safeText
 from twistar.exceptions import (
@@ -105,6 +106,24 @@ class Query(Generic[T]):
         self.model = model
         self.statement = statement or Select(model.tablename())  # type: ignore[attr-defined]
         self.included = included
+
+    @classmethod
+    def forFinder(
+        cls, model: type[T], id: Any = None, where: Any = None, group: str | None = None,
+        limit: Any = None, orderby: str | None = None, include: Any = None,
+        scope: tuple[Term, ...] = (),
+    ) -> Query[T]:
+        """
+        @return: the query of twistar's C{find} arguments (see
+            C{DBObject.find}), within the conditions C{scope}.
+        @raise InvalidQueryError: for a bad where, limit or fragment.
+        @raise InvalidRelationshipError: for a bad C{include}.
+        """
+        included = model._includedNames(include)  # type: ignore[attr-defined]
+        statement = selectOf(model.tablename(), id, where, group, limit, orderby, None)  # type: ignore[attr-defined]
+        if scope:
+            statement = statement._replace(where=scope + statement.where)
+        return cls(model, statement, included)
 
     def __repr__(self) -> str:
         return f"<Query of {self.model.__name__}: {self.statement!r}>"
@@ -267,11 +286,26 @@ class Query(Generic[T]):
         @return: a L{Deferred} of the objects found.
         """
         try:
-            config, sql, args = self._compiled(self._objectsStatement())
+            statement = self._objectsStatement()
+        except Exception:
+            return fail()
+        return self.found(False, statement)
+
+    def found(self, one: bool, statement: Select | None = None) -> Deferred[Any]:
+        """
+        Run the query as twistar's finders do: nothing added to it, nothing
+        checked but what the SQL needs.
+
+        @param one: read one object (or C{None}) rather than a list.
+        @param statement: what to run instead of the query's statement.
+        @return: a L{Deferred} of the object or C{None}, or of the list.
+        """
+        try:
+            config, sql, args = self._compiled(statement or self.statement)
         except Exception:
             return fail()
         model: Any = self.model
-        d = config.selectObjects(model, sql, args, False).addCallback(model._afterLoad)
+        d = config.selectObjects(model, sql, args, one).addCallback(model._afterLoad)
         if self.included:
             d.addCallback(model._includeIn, self.included)
         return d
@@ -285,14 +319,9 @@ class Query(Generic[T]):
             statement = self._objectsStatement()
             order = statement.order or (self._idColumnSQL(),)
             limit = 1 if statement.limit is None else min(statement.limit, 1)
-            config, sql, args = self._compiled(statement._replace(order=order, limit=limit))
         except Exception:
             return fail()
-        model: Any = self.model
-        d = config.selectObjects(model, sql, args, True).addCallback(model._afterLoad)
-        if self.included:
-            d.addCallback(model._includeIn, self.included)
-        return d
+        return self.found(True, statement._replace(order=order, limit=limit))
 
     def count(self) -> Deferred[int]:
         """
@@ -461,7 +490,7 @@ class Query(Generic[T]):
             raise TransactionError("a query with lock() must run inside a transaction")
         config = Registry.getConfig()
         sql, args = compiler(config, statement, *extra)
-        config.checkValues(args, "where argument")
+        config.checkValues(args, "where argument", config.sequenceArguments)
         return config, sql, args
 
     def _scalar(self, compiler: Any, *extra: Any) -> Deferred[Any]:

@@ -19,7 +19,23 @@ from inflection import camelize, singularize, underscore
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
-from twistar.dbconfig.builder import Column, Equals, InSelect, Select
+from twistar.dbconfig.builder import (
+    Column,
+    Delete,
+    Equals,
+    Fragment,
+    In,
+    InSelect,
+    Join,
+    Not,
+    Same,
+    Select,
+    Term,
+    Update,
+    compileDelete,
+    compileSelect,
+    compileUpdate,
+)
 from twistar.dbconfig.sqltext import checkWhere
 from twistar.exceptions import (
     DBObjectSaveError,
@@ -31,7 +47,7 @@ from twistar.query import Page, Query
 from twistar.registry import Registry
 from twistar.slicing import inSlices
 from twistar.transaction import runInTransaction
-from twistar.utils import checkKeywords, gather, joinWheres
+from twistar.utils import checkKeywords, gather
 
 KINDS = ("HASMANY", "HASONE", "BELONGSTO", "HABTM")
 _OPTIONS = frozenset(
@@ -204,14 +220,26 @@ class Relationship:
             loaded.pop(self.spec.name, None)
         return result
 
-    def _ownerWhere(self) -> list[Any]:
-        """The where selecting the rows of the other table owned by C{inst}."""
-        q = self.config.quoteIdentifier
-        where: list[Any] = [f"{q(self.spec.foreignKey)} = ?", self.inst.id]
+    def _owned(self) -> tuple[Term, ...]:
+        """The conditions on the other table's rows owned by C{inst}."""
+        owned: tuple[Term, ...] = (Equals(Column(self.spec.foreignKey), self.inst.id),)
         if self.spec.typeColumn:
-            where = [f"{where[0]} AND {q(self.spec.typeColumn)} = ?", self.inst.id,
-                     type(self.inst).__name__]
-        return where
+            owned += (Equals(Column(self.spec.typeColumn), type(self.inst).__name__),)
+        return owned
+
+    def _find(self, scope: tuple[Term, ...], findargs: dict[str, Any]) -> Deferred[Any]:
+        """
+        @return: what C{find(**findargs)} of the related class gives, within
+            the conditions C{scope}.
+        """
+        one = findargs.get("id") is not None or findargs.get("limit") == 1
+        return Query.forFinder(self.otherklass, scope=scope, **findargs).found(one)
+
+    def _count(self, scope: tuple[Term, ...], where: Any) -> Deferred[int]:
+        """
+        @return: the number of related rows within C{scope} matching C{where}.
+        """
+        return Query.forFinder(self.otherklass, where=where, scope=scope).count()
 
 
 def _requireSaved(objects: Sequence[Any], klass: type | None) -> None:
@@ -240,11 +268,14 @@ def _requireClass(objects: Sequence[Any], klass: type | None) -> None:
             raise TypeError(f"expected {klass.__name__} objects, not {obj!r}")
 
 
-def _withWhere(base: list[Any], findargs: dict[str, Any]) -> dict[str, Any]:
-    findargs = dict(findargs)
-    extra = findargs.pop("where", None)
-    findargs["where"] = base if extra is None else joinWheres(base, extra)
-    return findargs
+def _update(config: Any, txn: Any, table: str, where: tuple[Term, ...],
+            values: dict[str, Any]) -> None:
+    """
+    Set C{values} in the rows of C{table} matching C{where}, on C{txn}.
+    """
+    config.checkValues(list(values.values()), list(values))
+    sets = tuple((Column(name), value) for name, value in values.items())
+    config.run(txn, *compileUpdate(config, Update(Select(table, where=where), sets)))
 
 
 class Scoped(Relationship):
@@ -257,11 +288,8 @@ class Scoped(Relationship):
         """
         @return: a L{Query} of the related objects.
         """
-        spec = self.spec
-        columns = {spec.foreignKey: self.inst.id}
-        if spec.typeColumn:
-            columns[spec.typeColumn] = type(self.inst).__name__
-        return Query(self.otherklass).where(**columns)
+        target = self.otherklass
+        return Query(target, Select(target.tablename(), where=self._owned()))
 
     def where(self, *condition: Any, **columns: Any) -> Query[Any]:
         """
@@ -327,7 +355,7 @@ class HasMany(Scoped):
         preloaded = self._preloaded(findargs)
         if preloaded is not None:
             return preloaded
-        return self.otherklass.find(**_withWhere(self._ownerWhere(), findargs))
+        return self._find(self._owned(), findargs)
 
     def count(self, **findargs: Any) -> Deferred[int]:
         """
@@ -335,7 +363,7 @@ class HasMany(Scoped):
         @return: a L{Deferred} of the number of related objects.
         """
         checkKeywords("count", findargs, {"where"})
-        return self.otherklass.count(_withWhere(self._ownerWhere(), findargs)["where"])
+        return self._count(self._owned(), findargs.get("where"))
 
     def set(self, others: list[Any]) -> Deferred[None]:
         """
@@ -352,19 +380,17 @@ class HasMany(Scoped):
         if spec.typeColumn:
             link[spec.typeColumn] = type(self.inst).__name__
             unlink[spec.typeColumn] = None
-        q = self.config.quoteIdentifier
         chunks = _chunks(ids, _chunkSize())
-        keep = self._ownerWhere()
+        keep = self._owned()
         if len(chunks) == 1:
-            keep = [f"{keep[0]} AND {q('id')} NOT IN ({_inList(len(ids))})", *keep[1:], *ids]
+            keep += (Not(In(Column("id"), tuple(ids))),)
         # Otherwise (no ids, or too many for one statement): unlink all, link again.
         config = self.config
 
         def run(txn: Any) -> None:
-            config.update(table, unlink, where=keep, txn=txn)
+            _update(config, txn, table, keep, unlink)
             for chunk in chunks:
-                where = [f"{q('id')} IN ({_inList(len(chunk))})", *chunk]
-                config.update(table, link, where=where, txn=txn)
+                _update(config, txn, table, (In(Column("id"), tuple(chunk)),), link)
 
         def remember(_: Any) -> Deferred[Any]:
             return inSlices(lambda obj: obj._markStored(link), others, cancellable=False)
@@ -392,7 +418,7 @@ class HasOne(Scoped):
         preloaded = self._preloaded({})
         if preloaded is not None:
             return preloaded
-        return self.otherklass.find(where=self._ownerWhere(), limit=1)
+        return self._find(self._owned(), {"limit": 1})
 
     def set(self, other: Any) -> Deferred[Any]:
         """
@@ -412,11 +438,9 @@ class HasOne(Scoped):
             unlink[spec.typeColumn] = None
         before = {name: other.__dict__[name] for name in link if name in other.__dict__}
         other.__dict__.update(link)
-        where = self._ownerWhere()
+        previous = self.query()
         if other.id is not None:
-            where = [f"{where[0]} AND {self.config.quoteIdentifier('id')} <> ?",
-                     *where[1:], other.id]
-        table = self.otherklass.tablename()
+            previous = previous.whereNot(id=other.id)
 
         def saved(obj: Any) -> Any:
             if obj.__dict__.get("errors"):
@@ -426,7 +450,7 @@ class HasOne(Scoped):
             return obj
 
         def run(txn: Any) -> Deferred[Any]:
-            d = self.config.update(table, unlink, where=where)
+            d = previous.updateAll(**unlink)
             return d.addCallback(lambda _: other.save()).addCallback(saved)
 
         def failed(failure: Failure) -> Failure:
@@ -494,34 +518,25 @@ class HABTM(Scoped):
 
     kind = "HABTM"
 
-    def _where(self, findargs: dict[str, Any]) -> dict[str, Any]:
-        q = self.config.quoteIdentifier
+    def _linked(self, joinWhere: Any = None) -> tuple[Term, ...]:
+        """
+        @param joinWhere: a where on the join table's rows.
+        @return: the condition on the other table's rows linked to C{inst}.
+        """
         spec = self.spec
-        findargs = dict(findargs)
-        joinWhere = findargs.pop("join_where", None)
-        inner = (
-            f"SELECT {q(spec.habtmOtherKey())} FROM {q(spec.habtmTable())} "
-            f"WHERE {q(spec.foreignKey)} = ?"
-        )
-        args: list[Any] = [self.inst.id]
+        where: tuple[Term, ...] = (Equals(Column(spec.foreignKey), self.inst.id),)
         if joinWhere:
             checkWhere(joinWhere)
-            inner += f" AND ({joinWhere[0]})"
-            args.extend(joinWhere[1:])
-        return _withWhere([f"{q('id')} IN ({inner})", *args], findargs)
+            where += (Fragment(joinWhere[0], tuple(joinWhere[1:])),)
+        linked = Select(spec.habtmTable(), (Column(spec.habtmOtherKey()),), where=where)
+        return (InSelect(Column("id"), linked),)
 
     def query(self) -> Query[Any]:
         """
         @return: a L{Query} of the related objects.
         """
-        spec = self.spec
         target = self.otherklass
-        linked = Select(
-            spec.habtmTable(), (Column(spec.habtmOtherKey()),),
-            where=(Equals(Column(spec.foreignKey), self.inst.id),),
-        )
-        statement = Select(target.tablename(), where=(InSelect(Column("id"), linked),))
-        return Query(target, statement)
+        return Query(target, Select(target.tablename(), where=self._linked()))
 
     def get(self, **findargs: Any) -> Deferred[Any]:
         """
@@ -532,7 +547,8 @@ class HABTM(Scoped):
         preloaded = self._preloaded(findargs)
         if preloaded is not None:
             return preloaded
-        return self.otherklass.find(**self._where(findargs))
+        findargs = dict(findargs)
+        return self._find(self._linked(findargs.pop("join_where", None)), findargs)
 
     def count(self, **findargs: Any) -> Deferred[int]:
         """
@@ -540,7 +556,7 @@ class HABTM(Scoped):
         @return: a L{Deferred} of the number of related objects.
         """
         checkKeywords("count", findargs, {"where", "join_where"})
-        return self.otherklass.count(self._where(findargs)["where"])
+        return self._count(self._linked(findargs.get("join_where")), findargs.get("where"))
 
     def set(self, others: list[Any]) -> Deferred[None]:
         """
@@ -559,9 +575,8 @@ class HABTM(Scoped):
         config.escapeColNames([spec.foreignKey, otherKey])
 
         def run(txn: Any) -> None:
-            ownRows = [f"{config.quoteIdentifier(spec.foreignKey)} = ?", myId]
-            query, args = config.buildDelete(table, ownRows)
-            config.run(txn, query, args)
+            ownRows = Select(table, where=(Equals(Column(spec.foreignKey), myId),))
+            config.run(txn, *compileDelete(config, Delete(ownRows)))
             if otherIds:
                 # Made here, on the pool thread: they may be many.
                 rows = [{spec.foreignKey: myId, otherKey: otherId} for otherId in otherIds]
@@ -589,10 +604,6 @@ def _chunkSize() -> int:
     return max(1, min(5000, Registry.getConfig().maxParameters - 2))
 
 
-def _inList(count: int) -> str:
-    return ", ".join("?" * count)
-
-
 def _remember(owner: Any, name: str, value: Any) -> None:
     owner.__dict__.setdefault("_preloaded", {})[name] = value
 
@@ -617,7 +628,6 @@ def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Defer
     chunk of owner ids (per owner class, for a polymorphic one: the type
     column holds the class name of the owner that linked the row).
     """
-    q = Registry.getConfig().quoteIdentifier
     typeColumn = spec.typeColumn
     foreignKey = spec.foreignKey
     # Owners by (class name or None, id), and their ids by class name.
@@ -638,10 +648,10 @@ def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Defer
         loads = []
         for className, classIds in ids.items():
             for chunk in _chunks(classIds, _chunkSize()):
-                where: list[Any] = [f"{q(foreignKey)} IN ({_inList(len(chunk))})", *chunk]
+                where: tuple[Term, ...] = (In(Column(foreignKey), tuple(chunk)),)
                 if typeColumn:
-                    where = [f"{where[0]} AND {q(typeColumn)} = ?", *chunk, className]
-                loads.append(spec.target.find(where=where))
+                    where += (Equals(Column(typeColumn), className),)
+                loads.append(Query.forFinder(spec.target, scope=where).found(False))
         return gather(loads)
 
     def place(child: Any) -> None:
@@ -687,8 +697,8 @@ def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[Any]:
         for className, ids in wanted.items():
             klass = Registry.getClass(className)
             for chunk in _chunks(sorted(ids, key=repr), _chunkSize()):
-                where = [f"id IN ({_inList(len(chunk))})", *chunk]
-                loads.append(klass.find(where=where))  # type: ignore[attr-defined]
+                where = (In(Column("id"), tuple(chunk)),)
+                loads.append(Query.forFinder(klass, scope=where).found(False))
         return gather(loads)
 
     def index(parent: Any) -> None:
@@ -717,8 +727,14 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
     joining the join table, per chunk of owner ids.
     """
     config = Registry.getConfig()
-    q = config.quoteIdentifier
     target = spec.target
+    table, middle = target.tablename(), spec.habtmTable()
+    # The related rows, each with the id of the owner it is linked to.
+    joined = Select(
+        table, (Column("*", table), Column(spec.foreignKey, middle)),
+        joins=(Join("INNER", middle,
+                    Same(Column("id", table), Column(spec.habtmOtherKey(), middle))),),
+    )
     found: dict[Any, list[Any]] = {}
     objects: list[Any] = []
     unmatched: list[Any] = []
@@ -729,15 +745,9 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
     def load(_: Any) -> Deferred[list[Any]]:
         loads = []
         for chunk in _chunks(list(found), _chunkSize()):
-            query = (
-                f"SELECT _t.*, _j.{q(spec.foreignKey)} FROM {q(target.tablename())} _t "
-                f"INNER JOIN {q(spec.habtmTable())} _j "
-                f"ON _t.{q('id')} = _j.{q(spec.habtmOtherKey())} "
-                f"WHERE _j.{q(spec.foreignKey)} IN ({_inList(len(chunk))})"
-            )
-            loads.append(
-                config.selectKeyedObjects(target, config.convertQuery(query, chunk), chunk)
-            )
+            where = (In(Column(spec.foreignKey, middle), tuple(chunk)),)
+            query, args = compileSelect(config, joined._replace(where=where))
+            loads.append(config.selectKeyedObjects(target, query, args))
         return gather(loads)
 
     def place(pair: tuple[Any, Any]) -> None:

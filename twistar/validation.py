@@ -11,8 +11,9 @@ from typing import Any
 from inflection import titleize
 from twisted.internet.defer import Deferred, fail, succeed
 
+from twistar.dbconfig.builder import Column, Equals, Not, Select, Term
 from twistar.dbconfig.sqltext import checkIdentifier
-from twistar.registry import Registry
+from twistar.query import Query
 from twistar.utils import checkKeywords, deferredOf, gather
 
 ValidatorFunc = Callable[[Any], Any]
@@ -97,20 +98,20 @@ class Uniqueness:
         self.message = message
 
     def __call__(self, obj: Any) -> Deferred[None]:
-        config = Registry.getConfig()
         checks = []
+        table = obj.tablename()
         for name in self.names:
             value = getattr(obj, name, None)
             if value is None:
                 continue
-            where: list[Any] = [f"{config.quoteIdentifier(name)} = ?", value]
+            where: tuple[Term, ...] = (Equals(Column(name), value),)
             if obj.id is not None:
-                where = [f"{where[0]} AND {config.quoteIdentifier('id')} <> ?", value, obj.id]
-            checks.append((name, type(obj).count(where)))
+                where += (Not(Equals(Column("id"), obj.id)),)
+            checks.append((name, Query(type(obj), Select(table, where=where)).exists()))
 
-        def record(counts: list[int]) -> None:
-            for (name, _), count in zip(checks, counts):
-                if count:
+        def record(taken: list[bool]) -> None:
+            for (name, _), clash in zip(checks, taken):
+                if clash:
                     obj.errors.add(name, self.message)
 
         return gather(d for _, d in checks).addCallback(record)

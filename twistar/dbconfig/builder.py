@@ -25,6 +25,7 @@ from twistar.dbconfig.sqltext import (
     checkWhere,
     convertPlaceholders,
     quotedName,
+    safeText,
 )
 from twistar.exceptions import InvalidQueryError, PlaceholderCountError
 
@@ -73,7 +74,8 @@ class DialectSettings(Protocol):
 class Column(NamedTuple):
     """
     A column named as an identifier: C{name}, or C{table.name} when
-    C{table} is set. Checked when made.
+    C{table} is set (C{Column("*", table)}: all of that table's columns).
+    Checked by L{named}, and when written.
     """
 
     name: str
@@ -241,6 +243,8 @@ class _Writer:
         table = column.table or self.table
         if table is None:
             return quotedName(column.name, q, False)
+        if column.name == "*":
+            return f"{quotedName(table, q, True)}.*"
         return f"{quotedName(table, q, True)}.{quotedName(column.name, q, False)}"
 
     def value(self, value: Any) -> str:
@@ -551,6 +555,11 @@ def selectOf(table: str, id: Any, where: Sequence[Any] | None, group: str | None
         C{columns} fragments, and a limit (C{n} or C{(n, offset)}).
     @raise InvalidQueryError: for a bad where or limit.
     """
+    for name, fragment in (("group", group), ("orderby", order), ("select", columns)):
+        if fragment is not None and not isinstance(fragment, str):
+            raise InvalidQueryError(
+                f"{name} must be an SQL fragment (a str), not {safeText(fragment):.80}"
+            )
     terms: list[Term] = []
     if id is not None:
         terms.append(Equals(Column("id"), id))

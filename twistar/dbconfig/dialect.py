@@ -41,7 +41,6 @@ from twistar.dbconfig.sqltext import (
 )
 from twistar.exceptions import (
     InvalidIdentifierError,
-    InvalidQueryError,
     PlaceholderCountError,
     TwistarError,
     UnsupportedValueError,
@@ -296,11 +295,6 @@ class Dialect:
         self, tablename: str, id: Any, where: Where | None, group: str | None, limit: Limit,
         orderby: str | None, select: str | None,
     ) -> str:
-        for name, fragment in (("group", group), ("orderby", orderby), ("select", select)):
-            if fragment is not None and not isinstance(fragment, str):
-                raise InvalidQueryError(
-                    f"{name} must be an SQL fragment (a str), not {safeText(fragment):.80}"
-                )
         statement = selectOf(tablename, id, where, group, limit, orderby, select)
         return compileSelect(self, statement)[0]
 
