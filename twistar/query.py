@@ -44,11 +44,12 @@ from twistar.dbconfig.builder import (
     compileUpdate,
     selectOf,
 )
-from twistar.dbconfig.sqltext import safeText
+from twistar.dbconfig.sqltext import checkIdentifier, safeText
 from twistar.exceptions import (
     InvalidQueryError,
     InvalidRelationshipError,
     TransactionError,
+    UnsupportedValueError,
 )
 from twistar.registry import Registry
 
@@ -56,10 +57,20 @@ T = TypeVar("T")
 
 _newQuery = object.__new__
 
+# Limits, offsets and pages past this are no SQL integers.
+_BIGGEST = 2**63
+
+_COLLECTIONS = (list, tuple, set, frozenset, dict)
+
 _INNER = "INNER"
 _LEFT = "LEFT OUTER"
 # An aggregate function called in a selected expression.
-_AGGREGATE = re.compile(r"(?i)\b(?:COUNT|SUM|AVG|MIN|MAX|GROUP_CONCAT|STRING_AGG|ARRAY_AGG)\s*\(")
+_AGGREGATE = re.compile(
+    r"(?i)\b(?:COUNT|SUM|TOTAL|AVG|MIN|MAX|EVERY|BOOL_AND|BOOL_OR|BIT_AND|BIT_OR|BIT_XOR"
+    r"|GROUP_CONCAT|STRING_AGG|ARRAY_AGG|JSON_AGG|JSONB_AGG|JSON_OBJECT_AGG|JSON_ARRAYAGG"
+    r"|JSON_OBJECTAGG|JSON_GROUP_ARRAY|JSON_GROUP_OBJECT|XMLAGG|STDDEV|STDDEV_POP"
+    r"|STDDEV_SAMP|VARIANCE|VAR_POP|VAR_SAMP)\s*\("
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +276,11 @@ class Query(Generic[T]):
 
         @raise InvalidRelationshipError: for a name that is no relationship.
         """
+        for name in names:
+            if not isinstance(name, str):
+                raise InvalidRelationshipError(
+                    f"includes takes relationship names, not {safeText(name):.80}"
+                )
         self.model._includedNames(names)  # type: ignore[attr-defined]
         return Query(self.model, self.statement, self.included + tuple(names))
 
@@ -337,7 +353,8 @@ class Query(Generic[T]):
             config, sql, args = self._compiled(self.statement, compileExists)
         except Exception:
             return fail()
-        return config.runInteraction(_fetchRows, config, sql, args, self.model, 1).addCallback(
+        table = self.statement.table
+        return config.runInteraction(config.selectRows, sql, args, table, 1).addCallback(
             lambda found: bool(found[1])
         )
 
@@ -380,7 +397,8 @@ class Query(Generic[T]):
         except Exception:
             return fail()
         one = len(columns) == 1
-        return config.runInteraction(_fetchRows, config, sql, args, self.model).addCallback(
+        table = self.statement.table
+        return config.runInteraction(config.selectRows, sql, args, table).addCallback(
             lambda found: [row[0] for row in found[1]] if one else [tuple(row) for row in found[1]]
         )
 
@@ -399,7 +417,8 @@ class Query(Generic[T]):
             config, sql, args = self._compiled(self.statement)
         except Exception:
             return fail()
-        return config.runInteraction(_fetchRows, config, sql, args, self.model).addCallback(
+        table = self.statement.table
+        return config.runInteraction(config.selectRows, sql, args, table).addCallback(
             lambda found: [dict(zip(found[0], row)) for row in found[1]]
         )
 
@@ -414,11 +433,12 @@ class Query(Generic[T]):
         try:
             if not values:
                 raise InvalidQueryError("updateAll needs at least one column=value")
+            self._checkChangeable("updateAll")
             config = Registry.getConfig()
             config.checkValues(list(values.values()), list(values))
-            update = Update(self.statement, tuple((_column(k), v) for k, v in values.items()))
-            sql, args = compileUpdate(config, update)
-            config.checkValues(args, "where argument")
+            sets = tuple((Column(checkIdentifier(name)), value) for name, value in values.items())
+            sql, args = compileUpdate(config, Update(self.statement, sets))
+            config.checkValues(args, "where argument", config.sequenceArguments)
         except Exception:
             return fail()
         return config.runInteraction(_matchedRows, config, sql, args)
@@ -430,9 +450,10 @@ class Query(Generic[T]):
         @return: a L{Deferred} of the number of rows deleted.
         """
         try:
+            self._checkChangeable("deleteAll")
             config = Registry.getConfig()
             sql, args = compileDelete(config, Delete(self.statement))
-            config.checkValues(args, "where argument")
+            config.checkValues(args, "where argument", config.sequenceArguments)
         except Exception:
             return fail()
         return config.runInteraction(config._runCount, sql, args)
@@ -445,10 +466,19 @@ class Query(Generic[T]):
         @raise InvalidQueryError: for a number or perPage below 1.
         """
         for name, value in (("page number", number), ("perPage", perPage)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if type(value) is not int or not 1 <= value < _BIGGEST:
                 return fail(InvalidQueryError(f"{name} must be an int from 1, not {value!r}"))
-        ordered = self if self.statement.order else self.order(self._idColumnSQL())
-        items = ordered.limit(perPage).offset((number - 1) * perPage)
+        try:
+            self._objectsStatement()
+            statement = self.statement
+            start = (number - 1) * perPage
+            # Within the query's own offset and limit.
+            limit = statement.limit
+            size = perPage if limit is None else max(0, min(perPage, limit - start))
+            ordered = self if statement.order else self.order(self._idColumnSQL())
+            items = ordered.limit(size).offset((statement.offset or 0) + start)
+        except Exception:
+            return fail()
 
         def withTotal(total: int) -> Deferred[Page[T]]:
             return items.all().addCallback(lambda found: Page(found, total, number, perPage))
@@ -486,7 +516,7 @@ class Query(Generic[T]):
         @return: the config, and C{statement}'s SQL and arguments, checked.
         @raise TransactionError: for a locking query run outside a transaction.
         """
-        if running and statement.lock and currentTransaction() is None:
+        if running and _locks(statement) and currentTransaction() is None:
             raise TransactionError("a query with lock() must run inside a transaction")
         config = Registry.getConfig()
         sql, args = compiler(config, statement, *extra)
@@ -498,7 +528,8 @@ class Query(Generic[T]):
             config, sql, args = self._compiled(self.statement, compiler, *extra)
         except Exception:
             return fail()
-        return config.runInteraction(_fetchRows, config, sql, args, self.model, 1).addCallback(
+        table = self.statement.table
+        return config.runInteraction(config.selectRows, sql, args, table, 1).addCallback(
             lambda found: found[1][0][0]
         )
 
@@ -513,6 +544,13 @@ class Query(Generic[T]):
         except Exception:
             return fail()
         return self._scalar(compileAggregate, function, target)
+
+    def _checkChangeable(self, method: str) -> None:
+        """
+        @raise InvalidQueryError: for a grouped query, whose rows are groups.
+        """
+        if self.statement.group or self.statement.having:
+            raise InvalidQueryError(f"{method} of a grouped query: its rows are groups, not rows")
 
     def _subquery(self) -> Select:
         """
@@ -549,6 +587,14 @@ class Query(Generic[T]):
         if any(isinstance(column, Fragment) and _AGGREGATE.search(column.sql)
                for column in statement.columns):
             raise InvalidQueryError("a query selecting aggregates gives rows(), not objects")
+        own = (None, statement.table)
+        for column in statement.columns:
+            if isinstance(column, Column) and column.name == "id" and column.table not in own:
+                raise InvalidQueryError(
+                    f"objects take the selected {column.table}.id as their own id: select it "
+                    f"as another name (\"{column.table}.id AS {column.table}_id\")"
+                )
+        self._checkIncludable(statement)
         if any(column.name == "id" if isinstance(column, Column) else column.sql.endswith("*")
                for column in statement.columns):
             return statement
@@ -559,6 +605,23 @@ class Query(Generic[T]):
             )
         idColumn = Column("id", statement.table) if statement.joins else Column("id")
         return statement._replace(columns=(idColumn, *statement.columns))
+
+    def _checkIncludable(self, statement: Select) -> None:
+        """
+        @raise InvalidQueryError: when a relationship to include needs a
+            column (a belongs-to's foreign key) the selection leaves out.
+        """
+        selected = {column.name for column in statement.columns
+                    if isinstance(column, Column) and column.table in (None, statement.table)}
+        relationships = self.model._relationships  # type: ignore[attr-defined]
+        for name in self.included:
+            spec = relationships[name]
+            needed = [spec.foreignKey, spec.typeColumn] if spec.kind == "BELONGSTO" else []
+            missing = [column for column in needed if column and column not in selected]
+            if missing:
+                raise InvalidQueryError(
+                    f"includes({name!r}) needs the column(s) {', '.join(missing)}: select them"
+                )
 
     def _joins(self, kind: str, names: Sequence[str]) -> tuple[Join | Fragment, ...]:
         model: Any = self.model
@@ -609,6 +672,10 @@ class Batches(Generic[T]):
             raise InvalidQueryError(
                 "each() walks rows in id order: leave order() out (or use all())"
             )
+        if query.statement.joins and not query.statement.distinct:
+            raise InvalidQueryError(
+                "each() over joins needs distinct(): it walks the rows by id, once each"
+            )
         size = batchSize if self._left is None else min(batchSize, self._left)
         idName = query._idColumnName()
         batch = query.reorder(query._idColumnSQL()).limit(size)
@@ -650,6 +717,11 @@ def _terms(condition: tuple[Any, ...], columns: dict[str, Any]) -> tuple[Term, .
         if isinstance(value, Query):
             terms.append(InSelect(column, value._subquery()))
         elif isinstance(value, (list, tuple, set, frozenset)):
+            nested = [each for each in value if isinstance(each, _COLLECTIONS)]
+            if nested:
+                raise UnsupportedValueError(
+                    f"an IN list takes single values, not {safeText(nested[0]):.80} (for {name!r})"
+                )
             terms.append(In(column, tuple(value)))
         else:
             terms.append(Equals(column, value))
@@ -659,11 +731,30 @@ def _terms(condition: tuple[Any, ...], columns: dict[str, Any]) -> tuple[Term, .
 
 
 def _count(name: str, value: Any) -> int | None:
-    if value is not None and (type(value) is not int or value < 0):
+    if value is not None and (type(value) is not int or not 0 <= value < _BIGGEST):
         raise InvalidQueryError(
             f"{name} takes a non-negative int or None, not {safeText(value):.80}"
         )
     return value  # type: ignore[no-any-return]
+
+
+def _locks(statement: Select) -> bool:
+    """
+    @return: whether C{statement} or one of its subqueries locks rows.
+    """
+    if statement.lock:
+        return True
+    pending: list[Any] = list(statement.where) + list(statement.having)
+    while pending:
+        term = pending.pop()
+        if isinstance(term, InSelect):
+            if _locks(term.select):
+                return True
+        elif isinstance(term, Not):
+            pending.append(term.term)
+        elif isinstance(term, (AllOf, AnyOf)):
+            pending.extend(term.terms)
+    return False
 
 
 def _zeroForNone(value: Any) -> Any:
@@ -720,21 +811,4 @@ def _matchedRows(txn: Any, config: Any, sql: str, args: list[Any]) -> int:
     """
     config.run(txn, sql, args)
     return config.matchedRows(txn)  # type: ignore[no-any-return]
-
-
-def _fetchRows(txn: Any, config: Any, sql: str, args: list[Any], model: Any,
-               most: int | None = None) -> tuple[list[str], list[Any]]:
-    """
-    Run a select on the pool thread.
-
-    @param most: read at most this many rows.
-    @return: the column names and the rows (as the database's column
-        readers give them).
-    """
-    rows: list[Any]
-    with config.manyRowsCursor(txn, most is None) as cursor:
-        config.run(cursor, sql, args)
-        names = [d[0] for d in cursor.description]
-        rows = cursor.fetchmany(most) if most is not None else config.fetchRows(cursor, None)
-    return names, list(rows)
 

@@ -123,7 +123,8 @@ class Same(NamedTuple):
 
 
 class In(NamedTuple):
-    """C{column IN (values...)}; nothing matches an empty C{values}."""
+    """C{column IN (values...)}; nothing matches an empty C{values}, and a
+    C{None} among them matches NULL."""
 
     column: Column
     values: tuple[Any, ...]
@@ -269,11 +270,14 @@ class _Writer:
         if isinstance(term, Same):
             return f"{self.column(term.left)} = {self.column(term.right)}"
         if isinstance(term, In):
-            if not term.values:
-                return "1 = 0"
-            values = ", ".join([self.marker] * len(term.values))
-            self.args.extend(term.values)
-            return f"{self.column(term.column)} IN ({values})"
+            values = [value for value in term.values if value is not None]
+            column = self.column(term.column)
+            condition = f"{column} IN ({', '.join([self.marker] * len(values))})"
+            self.args.extend(values)
+            if len(values) == len(term.values):
+                return condition if values else "1 = 0"
+            # None in the list: NULL is matched as IS NULL, as for Equals.
+            return f"({condition} OR {column} IS NULL)" if values else f"{column} IS NULL"
         if isinstance(term, InSelect):
             column = self.column(term.column)
             inner = self.select(term.select)
@@ -413,7 +417,8 @@ def _termShape(term: Any) -> Any:
     if kind is Equals:
         return (Equals, term.column, term.value is None)
     if kind is In:
-        return (In, term.column, len(term.values))
+        nulls = sum(value is None for value in term.values)
+        return (In, term.column, len(term.values) - nulls, bool(nulls))
     if kind is Column or kind is Same:
         return term
     if kind is Join:
@@ -442,7 +447,7 @@ def _termArgs(term: Any, args: list[Any]) -> None:
         if term.value is not None:
             args.append(term.value)
     elif kind is In:
-        args.extend(term.values)
+        args.extend(value for value in term.values if value is not None)
     elif kind is Join:
         _termArgs(term.on, args)
     elif kind is InSelect:
@@ -467,14 +472,17 @@ def compileAggregate(dialect: DialectSettings, select: Select, function: str,
         expression = "COUNT(*)"
     else:
         expression = f"{function}({writer.column(column)})"
+    select = select._replace(lock=None)
     if select.distinct or select.group or select.paged or select.having:
         if column is not None:
-            select = select._replace(columns=(column,))
+            if not select.distinct:
+                select = select._replace(columns=(column,))
+            # Over the rows the query returns (distinct ones: whole rows).
             expression = f"{function}({writer.column(Column(column.name, 'twistar_rows'))})"
         inner = writer.select(select)
         writer.parts.append(f"SELECT {expression} FROM ({inner}) AS {writer.name('twistar_rows')}")
     else:
-        writer.parts.append(writer.select(select._replace(order=(), lock=None), expression))
+        writer.parts.append(writer.select(select._replace(order=()), expression))
     return writer.text()
 
 
@@ -502,7 +510,7 @@ def compileUpdate(dialect: DialectSettings, update: Update) -> tuple[str, list[A
     writer.parts.append(f"UPDATE {writer.name(update.rows.table)} SET {sets}")
     rows = update.rows
     if (rows.limit is not None and dialect.supportsUpdateLimit and rows.offset is None
-            and not rows.joins and not rows.order):
+            and not (rows.joins or rows.order or rows.group or rows.having or rows.distinct)):
         # UPDATE ... LIMIT n, where the database has it.
         if rows.where:
             writer.parts.append(f" WHERE {writer.term(AllOf(rows.where))}")

@@ -324,6 +324,26 @@ class Runner(ErrorTranslation):
                 return dict(zip(names, row if convert is None else convert(row)))
             return [dict(zip(names, row)) for row in self.fetchRows(cursor, convert)]
 
+    def selectRows(
+        self, txn: Any, query: str, args: Sequence[Any], tablename: str, most: int | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """
+        Run a select (in the driver's paramstyle) on C{txn}, reading values
+        as L{columnReaders} says for C{tablename}'s columns.
+
+        @param most: read at most this many rows.
+        @return: the column names and the rows.
+        """
+        readers = self.columnReaders(txn, tablename)
+        with self.manyRowsCursor(txn, most is None) as cursor:
+            self.run(cursor, query, args)
+            names = [d[0] for d in cursor.description]
+            convert = _rowConverter(names, readers)
+            if most is None:
+                return names, list(self.fetchRows(cursor, convert))
+            rows = cursor.fetchmany(most)
+        return names, [tuple(row) if convert is None else convert(row) for row in rows]
+
     @contextmanager
     def manyRowsCursor(self, txn: Any, many: bool = True) -> Iterator[Any]:
         """
