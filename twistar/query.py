@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -353,10 +353,7 @@ class Query(Generic[T]):
             config, sql, args = self._compiled(self.statement, compileExists)
         except Exception:
             return fail()
-        table = self.statement.table
-        return config.runInteraction(config.selectRows, sql, args, table, 1).addCallback(
-            lambda found: bool(found[1])
-        )
+        return self._read(config, sql, args, _found, 1)
 
     def sum(self, column: str) -> Deferred[Any]:
         """
@@ -396,11 +393,7 @@ class Query(Generic[T]):
             config, sql, args = self._compiled(self.statement._replace(columns=names))
         except Exception:
             return fail()
-        one = len(columns) == 1
-        table = self.statement.table
-        return config.runInteraction(config.selectRows, sql, args, table).addCallback(
-            lambda found: [row[0] for row in found[1]] if one else [tuple(row) for row in found[1]]
-        )
+        return self._read(config, sql, args, _firstValues if len(columns) == 1 else _tuples)
 
     def ids(self) -> Deferred[list[Any]]:
         """
@@ -417,10 +410,7 @@ class Query(Generic[T]):
             config, sql, args = self._compiled(self.statement)
         except Exception:
             return fail()
-        table = self.statement.table
-        return config.runInteraction(config.selectRows, sql, args, table).addCallback(
-            lambda found: [dict(zip(found[0], row)) for row in found[1]]
-        )
+        return self._read(config, sql, args, _dicts)
 
     def updateAll(self, **values: Any) -> Deferred[int]:
         """
@@ -528,10 +518,21 @@ class Query(Generic[T]):
             config, sql, args = self._compiled(self.statement, compiler, *extra)
         except Exception:
             return fail()
-        table = self.statement.table
-        return config.runInteraction(config.selectRows, sql, args, table, 1).addCallback(
-            lambda found: found[1][0][0]
-        )
+        return self._read(config, sql, args, _firstValue, 1)
+
+    def _read(self, config: Any, sql: str, args: list[Any],
+              shape: Callable[[list[str], list[tuple[Any, ...]]], Any],
+              most: int | None = None) -> Deferred[Any]:
+        """
+        Run a select and give C{shape(names, rows)} of its result, made on
+        the pool thread (however many rows there are, the reactor only
+        gets the result).
+        """
+
+        def read(txn: Any) -> Any:
+            return shape(*config.selectRows(txn, sql, args, self.statement.table, most))
+
+        return config.runInteraction(read)  # type: ignore[no-any-return]
 
     def _aggregate(self, function: str, column: str) -> Deferred[Any]:
         try:
@@ -755,6 +756,26 @@ def _locks(statement: Select) -> bool:
         elif isinstance(term, (AllOf, AnyOf)):
             pending.extend(term.terms)
     return False
+
+
+def _found(names: list[str], rows: list[tuple[Any, ...]]) -> bool:
+    return bool(rows)
+
+
+def _firstValue(names: list[str], rows: list[tuple[Any, ...]]) -> Any:
+    return rows[0][0]
+
+
+def _firstValues(names: list[str], rows: list[tuple[Any, ...]]) -> list[Any]:
+    return [row[0] for row in rows]
+
+
+def _tuples(names: list[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in rows]
+
+
+def _dicts(names: list[str], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    return [dict(zip(names, row)) for row in rows]
 
 
 def _zeroForNone(value: Any) -> Any:
