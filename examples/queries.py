@@ -107,6 +107,8 @@ async def run(echo=print):
     echo(f"Smiths older than 21: {firstNames(await older.all())}")
     echo(f"age 25 or 40: {await User.where(age=[25, 40]).order('age').pluck('first_name')}")
     echo(f"no age: {await User.where(age=None).pluck('first_name')}")
+    youngOrUnknown = User.where(age=[25, None]).order("first_name")   # None: IS NULL
+    echo(f"age 25 or none: {await youngOrUnknown.pluck('first_name')}")
     echo(f"an empty list matches nothing: {await User.where(age=[]).count()}")
     echo(f"a 2.0 where list: {await User.where(['age < ?', 30]).pluck('first_name')}")
     others = User.whereNot(last_name="Smith").order("first_name")
@@ -144,6 +146,9 @@ async def run(echo=print):
     echo(f"average age: {float(await User.query().avg('age')):.1f}")
     echo(f"ages from {await User.query().min('age')} to {await User.query().max('age')}")
     echo(f"sum of nothing: {await Picture.where(size=[]).sum('size')}")
+    owners = User.joins("pictures").distinct()      # each owner once
+    echo(f"ages of the owners: {await owners.sum('age')}; of the pictures' rows: "
+         f"{await User.joins('pictures').sum('age')}")
 
     echo("-- select, group, having, rows")
     bob = await User.select("id", "first_name").where(first_name="Bob").first()
@@ -180,6 +185,8 @@ async def run(echo=print):
     for user in users:
         pictures = await user.pictures.get()        # no query: already loaded
         echo(f"{user.first_name}: {sorted(picture.name for picture in pictures)}")
+    named = await Picture.select("name", "user_id").includes("user").order("name").all()
+    echo(f"owners: {[(p.name, (await p.user.get()).first_name) for p in named]}")
 
     echo("-- relationships")
     bigOnes = alice.pictures.where("size > ?", 1000).order("name")
@@ -198,6 +205,9 @@ async def run(echo=print):
 
     echo("-- page")
     page = await User.order("first_name").page(2, perPage=3)
+    echo(f"page {page.number} of {page.pages}: {firstNames(page.items)} ({page.total} users)")
+    firstThree = User.order("first_name").limit(3)  # pages of these three
+    page = await firstThree.page(2, perPage=2)
     echo(f"page {page.number} of {page.pages}: {firstNames(page.items)} ({page.total} users)")
 
     echo("-- lock")
@@ -220,6 +230,7 @@ async def run(echo=print):
     echo("-- the SQL")
     echo(plain(User.where(last_name="Smith").order("age").limit(10).offset(20).toSQL()[0]))
     echo(plain(User.where(age=[25, 40]).whereNot(first_name=None).toSQL()[0]))
+    echo(plain(User.where(age=[25, None]).toSQL()[0]))
     echo(plain((User.where(first_name="Alice") | User.where(age=25)).toSQL()[0]))
     echo(plain(User.joins("pictures").select("qu_users.id", "first_name").toSQL()[0]))
     with SentSQL() as sent:

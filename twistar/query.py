@@ -65,12 +65,17 @@ _COLLECTIONS = (list, tuple, set, frozenset, dict)
 _INNER = "INNER"
 _LEFT = "LEFT OUTER"
 # An aggregate function called in a selected expression.
+# (The aggregate functions of SQLite, PostgreSQL and MySQL/MariaDB.)
 _AGGREGATE = re.compile(
-    r"(?i)\b(?:COUNT|SUM|TOTAL|AVG|MIN|MAX|EVERY|BOOL_AND|BOOL_OR|BIT_AND|BIT_OR|BIT_XOR"
-    r"|GROUP_CONCAT|STRING_AGG|ARRAY_AGG|JSON_AGG|JSONB_AGG|JSON_OBJECT_AGG|JSON_ARRAYAGG"
-    r"|JSON_OBJECTAGG|JSON_GROUP_ARRAY|JSON_GROUP_OBJECT|XMLAGG|STDDEV|STDDEV_POP"
-    r"|STDDEV_SAMP|VARIANCE|VAR_POP|VAR_SAMP)\s*\("
+    r"(?i)\b(?:COUNT|SUM|TOTAL|AVG|MIN|MAX|EVERY|ANY_VALUE|BOOL_AND|BOOL_OR|BIT_AND|BIT_OR"
+    r"|BIT_XOR|GROUP_CONCAT|STRING_AGG|ARRAY_AGG|RANGE_AGG|RANGE_INTERSECT_AGG|XMLAGG"
+    r"|JSONB?_AGG|JSONB?_OBJECT_AGG|JSON_ARRAYAGG|JSON_OBJECTAGG|JSONB?_GROUP_ARRAY"
+    r"|JSONB?_GROUP_OBJECT|STD|STDDEV|STDDEV_POP|STDDEV_SAMP|VARIANCE|VAR_POP|VAR_SAMP"
+    r"|CORR|COVAR_POP|COVAR_SAMP|REGR_\w+|PERCENTILE_CONT|PERCENTILE_DISC|MODE"
+    r"|MEDIAN)\s*\("
 )
+# A window function call: it keeps the rows.
+_WINDOW = re.compile(r"(?i)\bOVER\s*[(\w]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +429,7 @@ class Query(Generic[T]):
             if not values:
                 raise InvalidQueryError("updateAll needs at least one column=value")
             self._checkChangeable("updateAll")
+            self._checkLocks()
             config = Registry.getConfig()
             config.checkValues(list(values.values()), list(values))
             sets = tuple((Column(checkIdentifier(name)), value) for name, value in values.items())
@@ -441,6 +447,7 @@ class Query(Generic[T]):
         """
         try:
             self._checkChangeable("deleteAll")
+            self._checkLocks()
             config = Registry.getConfig()
             sql, args = compileDelete(config, Delete(self.statement))
             config.checkValues(args, "where argument", config.sequenceArguments)
@@ -506,8 +513,8 @@ class Query(Generic[T]):
         @return: the config, and C{statement}'s SQL and arguments, checked.
         @raise TransactionError: for a locking query run outside a transaction.
         """
-        if running and _locks(statement) and currentTransaction() is None:
-            raise TransactionError("a query with lock() must run inside a transaction")
+        if running:
+            self._checkLocks(statement)
         config = Registry.getConfig()
         sql, args = compiler(config, statement, *extra)
         config.checkValues(args, "where argument", config.sequenceArguments)
@@ -537,14 +544,28 @@ class Query(Generic[T]):
     def _aggregate(self, function: str, column: str) -> Deferred[Any]:
         try:
             target = _column(column)
-            if self.statement.group:
+            statement = self.statement
+            if statement.group:
                 raise InvalidQueryError(
                     f"{function.lower()}() of a grouped query: select the aggregate and "
                     f"read rows() instead"
                 )
+            if statement.distinct and not _inDistinctRows(target, statement):
+                raise InvalidQueryError(
+                    f"{function.lower()}() of a distinct query adds up its rows: select "
+                    f"{column} too"
+                )
         except Exception:
             return fail()
         return self._scalar(compileAggregate, function, target)
+
+    def _checkLocks(self, statement: Select | None = None) -> None:
+        """
+        @raise TransactionError: for a query that locks rows (or has a
+            subquery that does) outside a transaction.
+        """
+        if _locks(statement or self.statement) and currentTransaction() is None:
+            raise TransactionError("a query with lock() must run inside a transaction")
 
     def _checkChangeable(self, method: str) -> None:
         """
@@ -586,18 +607,25 @@ class Query(Generic[T]):
         if not statement.columns:
             return statement
         if any(isinstance(column, Fragment) and _AGGREGATE.search(column.sql)
-               for column in statement.columns):
+               and not _WINDOW.search(column.sql) for column in statement.columns):
             raise InvalidQueryError("a query selecting aggregates gives rows(), not objects")
-        own = (None, statement.table)
+        hasId = False
         for column in statement.columns:
-            if isinstance(column, Column) and column.name == "id" and column.table not in own:
+            owner = _idOwner(column, statement)
+            if owner == "":
+                hasId = True
+            elif owner == "*":
                 raise InvalidQueryError(
-                    f"objects take the selected {column.table}.id as their own id: select it "
-                    f"as another name (\"{column.table}.id AS {column.table}_id\")"
+                    f"select('*') over a join reads every table's columns, ids included: "
+                    f"select {statement.table}.* instead"
+                )
+            elif owner is not None:
+                raise InvalidQueryError(
+                    f"objects would take {owner}'s id as their own: select that table's columns "
+                    f"under other names (\"{owner}.id AS {owner}_id\")"
                 )
         self._checkIncludable(statement)
-        if any(column.name == "id" if isinstance(column, Column) else column.sql.endswith("*")
-               for column in statement.columns):
+        if hasId:
             return statement
         if statement.distinct:
             raise InvalidQueryError(
@@ -737,6 +765,41 @@ def _count(name: str, value: Any) -> int | None:
             f"{name} takes a non-negative int or None, not {safeText(value):.80}"
         )
     return value  # type: ignore[no-any-return]
+
+
+def _idOwner(column: Any, statement: Select) -> str | None:
+    """
+    @return: for a selected C{column} of C{statement} that gives rows an
+        C{id}: C{""} when it is the model's own, else the other table's
+        name (C{"*"} for all the joined tables); C{None} when it gives none.
+    """
+    table = statement.table
+    if isinstance(column, Column):
+        if column.name not in ("id", "*"):
+            return None
+        return "" if column.table in (None, table) else column.table
+    text = column.sql.strip()
+    if not text.endswith("*"):
+        return None
+    for quote in "`\"":
+        text = text.replace(quote, "")
+    if text == "*":
+        return "*" if statement.joins else ""
+    named = text[:-1].rstrip().rstrip(".").strip()
+    return "" if named == table else named
+
+
+def _inDistinctRows(column: Column, statement: Select) -> bool:
+    """
+    @return: whether the rows of C{statement} (a distinct one) have
+        C{column}: all of the model's columns, or one selected by name.
+    """
+    own = (None, statement.table)
+    if not statement.columns:
+        return column.table in own
+    return any(isinstance(each, Column) and each.name == column.name
+               and (each.table in own) == (column.table in own)
+               for each in statement.columns)
 
 
 def _locks(statement: Select) -> bool:

@@ -382,6 +382,54 @@ class WhereTests(QueryTestCase):
         self.assertEqual(await query.count(), 0)
         self.assertEqual(await names(User.whereNot(age=[])), ["Alice", "Bob", "Carol", "Dave"])
 
+    async def test_noneInAList(self) -> None:
+        """
+        A C{None} in a list matches C{NULL}, as C{age=None} does: C{IN} the
+        other values C{OR IS NULL}; negated, neither those values nor
+        C{NULL}.
+        """
+        await User(first_name="Eve", last_name="Smith", age=30).save()
+        query = User.where(age=[30, None])
+        self.assertEqual(
+            query.toSQL(),
+            (self.sql("SELECT * FROM [users] WHERE ([age] IN ($) OR [age] IS NULL)"), [30]),
+        )
+        self.assertEqual(await query.count(), 3)
+        self.assertEqual(await names(query), ["Alice", "Carol", "Eve"])
+        self.assertEqual(
+            User.whereNot(age=[30, None]).toSQL(),
+            (self.sql("SELECT * FROM [users] WHERE NOT (([age] IN ($) OR [age] IS NULL))"),
+             [30]),
+        )
+        self.assertEqual(await User.whereNot(age=[30, None]).count(), 2)
+        self.assertEqual(await names(User.whereNot(age=[30, None])), ["Bob", "Dave"])
+        self.assertEqual(User.where(age=[None]).toSQL(),
+                         (self.sql("SELECT * FROM [users] WHERE [age] IS NULL"), []))
+        self.assertEqual(await User.where(age=[None]).count(), 1)
+        self.assertEqual(await User.whereNot(age=(None,)).count(), 4)
+        self.assertEqual(await names(User.where(age=[None, 25, None, 40])),
+                         ["Bob", "Carol", "Dave"])
+
+    async def test_noneInAListKeepsTheOtherValuesInPlace(self) -> None:
+        """
+        The same query with other values (its SQL text reused) sends its
+        own values, without the C{None}s, in their places among the others';
+        a list without C{None} is a plain C{IN} again.
+        """
+        for ages, found in [([30, None], ["Alice", "Carol"]), ([25, None], ["Bob", "Carol"])]:
+            query = User.where("first_name <> ?", "Zed").where(age=ages).where(last_name=[
+                "Smith", "Jones", None])
+            self.assertEqual(
+                query.toSQL(),
+                (self.sql("SELECT * FROM [users] WHERE (first_name <> $) AND "
+                          "(([age] IN ($) OR [age] IS NULL)) AND "
+                          "(([last_name] IN ($, $) OR [last_name] IS NULL))"),
+                 ["Zed", ages[0], "Smith", "Jones"]),
+            )
+            self.assertEqual(await names(query), found)
+        self.assertEqual(User.where(age=[30, 40]).toSQL(),
+                         (self.sql("SELECT * FROM [users] WHERE [age] IN ($, $)"), [30, 40]))
+
     async def test_subquery(self) -> None:
         """
         Another query is C{IN (subquery)}, selecting its one selected column;
@@ -717,6 +765,22 @@ class OrderLimitTests(QueryTestCase):
             self.assertRaises(InvalidQueryError, query.limit, value)
             self.assertRaises(InvalidQueryError, query.offset, value)
 
+    async def test_largestValues(self) -> None:
+        """
+        A limit or offset past the largest SQL integer (2**63 - 1) is
+        refused when it is given; that largest one runs on every database.
+        """
+        query = User.order("id")
+        for value in [2**63, 2**64, 10**30]:
+            self.assertRaises(InvalidQueryError, query.limit, value)
+            self.assertRaises(InvalidQueryError, query.offset, value)
+        largest = 2**63 - 1
+        self.assertEqual(await query.limit(largest).pluck("first_name"),
+                         ["Alice", "Bob", "Carol", "Dave"])
+        self.assertEqual(await query.limit(largest).count(), 4)
+        self.assertEqual(await query.offset(largest).all(), [])
+        self.assertEqual(await query.offset(largest).limit(largest).count(), 0)
+
     async def test_orderRefused(self) -> None:
         """
         An order that is not SQL text is refused before any SQL is sent.
@@ -808,6 +872,47 @@ class SelectTests(QueryTestCase):
         (row,) = await Coltest.select("select", "where").all()
         self.assertEqual((row.select, row.where), ("s", "w"))
 
+    async def test_anotherTablesIdRefused(self) -> None:
+        """
+        Objects read with another table's C{id} selected would take it as
+        their own (and saving one would write another row): every call that
+        reads objects refuses it with L{InvalidQueryError}, naming the
+        column, before any SQL is sent. Aliased, it is an attribute.
+        """
+        query = User.joins("pictures").select("pictures.id", "first_name")
+        for run in [query.all, query.first, lambda: query.page(1),
+                    lambda: drain(query.distinct().each())]:
+            error = await self.assertRefused(InvalidQueryError, run)
+            self.assertIn("pictures.id", str(error))
+        self.assertRaises(InvalidQueryError, query.toSQL)
+        found: list[Any] = await User.joins("pictures").select(
+            "users.id", "pictures.id AS picture_id").order("pictures.id").all()
+        self.assertEqual([(user.id, user.picture_id) for user in found],
+                         [(self.alice.id, self.p1.id), (self.alice.id, self.p2.id),
+                          (self.bob.id, self.p3.id), (self.dave.id, self.p4.id)])
+        own: Any = await User.joins("pictures").select("id", "first_name").where(
+            **{"pictures.name": "p3"}).first()
+        self.assertEqual((own.id, own.first_name), (self.bob.id, "Bob"))
+
+    async def test_starsOfOtherTablesRefused(self) -> None:
+        """
+        Over a join, C{*} and another table's C{.*} would give objects that
+        table's id: refused before any SQL; the model's own C{.*} (quoted or
+        not) is read as its rows.
+        """
+        for selection in ["*", "pictures.*", "`pictures`.*", '"pictures".*']:
+            query = User.joins("pictures").select(selection)
+            for run in [query.all, query.first]:
+                await self.assertRefused(InvalidQueryError, run)
+        for selection in ["users.*", "`users`.*", '"users".*']:
+            if selection[0] in "`\"" and selection[0] != self.config.identifierQuote:
+                continue
+            found = await User.joins("pictures").select(selection, "pictures.name AS pn").where(
+                **{"pictures.name": "p3"}).all()
+            self.assertEqual([(user.id, user.first_name, user.pn) for user in found],
+                             [(self.bob.id, "Bob", "p3")])
+        self.assertEqual(len(await User.select("*").all()), 4)
+
 
 class DistinctTests(QueryTestCase):
     """
@@ -851,6 +956,40 @@ class DistinctTests(QueryTestCase):
         self.assertEqual(await joined.distinct().count(), 3)
         self.assertEqual(sorted(await joined.distinct().ids()),
                          sorted([self.alice.id, self.bob.id, self.dave.id]))
+
+    async def test_aggregatesOfDistinctRows(self) -> None:
+        """
+        C{sum} and C{avg} of a distinct query add up the distinct rows it
+        returns: whole rows (two users of one age count twice), or the
+        selected columns (one age counts once); through joins, each object
+        once.
+        """
+        await User(first_name="Eve", last_name="Smith", age=30).save()
+        rows = User.where(age=[30, 40]).distinct()
+        self.assertEqual(await rows.sum("age"), 100)
+        self.assertAlmostEqual(float(await rows.avg("age")), 100 / 3, places=3)
+        self.assertEqual((await rows.min("age"), await rows.max("age")), (30, 40))
+        ages = User.where(age=[30, 40]).select("age").distinct()
+        self.assertEqual(await ages.sum("age"), 70)
+        self.assertEqual(float(await ages.avg("age")), 35.0)
+        self.assertEqual(await ages.count(), 2)
+        self.assertEqual(await User.select("age").distinct().sum("age"), 95)
+        self.assertEqual(await User.select("users.age").distinct().sum("users.age"), 95)
+        joined = User.joins("pictures")
+        self.assertEqual(await joined.sum("age"), 125)
+        self.assertEqual(await joined.distinct().sum("age"), 95)
+
+    async def test_aggregateOfAColumnTheRowsLack(self) -> None:
+        """
+        An aggregate of a distinct query adds up a column of its rows: one
+        they lack (another table's, or one not selected) is refused before
+        any SQL is sent.
+        """
+        for query, column in [(User.joins("pictures").distinct(), "pictures.size"),
+                              (User.select("last_name").distinct(), "age")]:
+            for function in [Query.sum, Query.avg, Query.min, Query.max]:
+                error = await self.assertRefused(InvalidQueryError, function, query, column)
+                self.assertIn(column, str(error))
 
 
 class GroupTests(QueryTestCase):
@@ -935,6 +1074,38 @@ class GroupTests(QueryTestCase):
             lambda: Picture.select("user_id", "COUNT(*) AS n").group("user_id").having(
                 "COUNT(*) > ?", 1).first(),
         )
+
+    async def test_everyDatabasesAggregatesRefused(self) -> None:
+        """
+        The aggregate functions of each database (SQLite's C{total},
+        PostgreSQL's C{every} and C{bool_and}, MySQL's C{bit_or}, ...), in
+        any case and spacing, make objects refused before any SQL is sent;
+        C{rows()} reads them.
+        """
+        for expression in [
+            "COUNT(*) AS n", "count (*) AS n", "total(age) AS t", "every(age > 1) AS e",
+            "bool_and(age > 1) AS b", "bool_or(age > 1) AS b", "bit_or(age) AS b",
+            "group_concat(first_name) AS g", "string_agg(first_name, ',') AS s",
+            "json_agg(age) AS j", "json_group_array(age) AS j", "JSON_ARRAYAGG(age) AS j",
+            "stddev(age) AS s", "variance(age) AS v", "Sum(age) + 1 AS s", "STD(age) AS s",
+            "corr(age, id) AS c", "covar_pop(age, id) AS c", "regr_slope(age, id) AS r",
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY age) AS p",
+            "jsonb_object_agg(a, b) AS j", "jsonb_group_array(age) AS j", "range_agg(r) AS r",
+            "mode() WITHIN GROUP (ORDER BY age)",
+        ]:
+            query = User.select("first_name", expression)
+            for run in [Query.all, Query.first, lambda query: query.page(1),
+                        lambda query: drain(query.each())]:
+                await self.assertRefused(InvalidQueryError, run, query)
+        self.assertEqual(await User.select("SUM(age) + 1 AS s").rows(), [{"s": 96}])
+
+    async def test_windowFunctionsKeepObjects(self) -> None:
+        """
+        An aggregate used as a window function (C{OVER}) keeps the rows:
+        objects get it as an attribute.
+        """
+        found = await User.select("id", "SUM(age) OVER () AS total").order("id").all()
+        self.assertEqual([int(user.total) for user in found], [95] * 4)
 
 
 class JoinTests(QueryTestCase):
@@ -1229,6 +1400,53 @@ class IncludesTests(QueryTestCase):
         self.assertRaises(InvalidRelationshipError, User.includes, "nope")
         self.assertRaises(InvalidRelationshipError, User.query().includes, "pictures", "nope")
 
+    def test_namesOnly(self) -> None:
+        """
+        A list or tuple of names (the C{include=} argument of C{find}) is no
+        relationship name: refused when given, with
+        L{InvalidRelationshipError}.
+        """
+        self.assertRaises(InvalidRelationshipError, User.includes, ["pictures"])
+        self.assertRaises(InvalidRelationshipError, User.query().includes, ("pictures",))
+        self.assertRaises(InvalidRelationshipError, User.query().includes, "avatar", None)
+
+    async def test_belongsToNeedsItsForeignKey(self) -> None:
+        """
+        A selection that leaves out the foreign key of an included
+        belongs-to (and the type column of a polymorphic one) is refused
+        with L{InvalidQueryError} naming the column, before any SQL is sent.
+        """
+        query = Picture.select("name").includes("user")
+        for run in [query.all, query.first, lambda: query.page(1),
+                    lambda: drain(query.each())]:
+            error = await self.assertRefused(InvalidQueryError, run)
+            self.assertIn("user_id", str(error))
+        error = await self.assertRefused(
+            InvalidQueryError,
+            lambda: Nickname.select("value", "nicknameable_id").includes("nicknameable").all(),
+        )
+        self.assertIn("nicknameable_type", str(error))
+        self.assertNotIn("nicknameable_id", str(error))
+
+    async def test_selectionWithTheForeignKey(self) -> None:
+        """
+        With the foreign key selected (bare or named with the table), an
+        included belongs-to loads with one query more; a has-many needs no
+        column of the selection.
+        """
+        for foreignKey in ["user_id", "pictures.user_id"]:
+            self.sent()
+            pictures = await Picture.select("name", foreignKey).includes("user").order("name").all()
+            self.assertEqual(len(selects(self.sent())), 2)
+            owners = [(picture.name, (await picture.user.get()).id) for picture in pictures]
+            self.assertEqual(self.sent(), [])
+            self.assertEqual(owners, [("p1", self.alice.id), ("p2", self.alice.id),
+                                      ("p3", self.bob.id), ("p4", self.dave.id)])
+        users = await User.select("first_name").includes("pictures").order("id").all()
+        self.sent()
+        self.assertEqual([len(await user.pictures.get()) for user in users], [2, 1, 0, 1])
+        self.assertEqual(self.sent(), [])
+
 
 class LockTests(QueryTestCase):
     """
@@ -1273,6 +1491,56 @@ class LockTests(QueryTestCase):
                     locked.exists, lambda: locked.pluck("age"), lambda: locked.page(1),
                     lambda: drain(locked.each())]:
             await self.assertRefused(TransactionError, run)
+
+    async def test_lockedSubqueryOutsideATransaction(self) -> None:
+        """
+        A query whose subquery locks (in C{where}, C{whereNot}, an OR, a
+        C{having}, a subquery of a subquery) is a locking query: outside a
+        transaction it is refused with L{TransactionError}, before any SQL
+        is sent; inside one it runs.
+        """
+        locked = Picture.select("user_id").lock()
+        owners = User.where(id=locked)
+        deeper = User.where(id=Picture.where(user_id=User.select("id").lock()).select("user_id"))
+        runs: list[Callable[[], Any]] = [
+            owners.all, owners.first, owners.ids, owners.rows, owners.count, owners.exists,
+            lambda: owners.pluck("age"), lambda: owners.sum("age"), lambda: owners.page(1),
+            lambda: drain(owners.each()), User.whereNot(id=locked).all,
+            (User.where(age=1) | owners).all, deeper.all, deeper.count,
+            Picture.select("user_id").group("user_id").having(
+                user_id=User.select("id").lock()).rows,
+        ]
+        runs += [lambda: owners.updateAll(age=1), owners.deleteAll,
+                 lambda: User.where(id=-1).lock().updateAll(age=1),
+                 User.where(id=-1).lock().deleteAll]
+        for run in runs:
+            await self.assertRefused(TransactionError, run)
+        async with transaction():
+            self.assertEqual(await names(owners), ["Alice", "Bob", "Dave"])
+            self.assertEqual(await owners.count(), 3)
+            self.assertEqual(await names(deeper), ["Alice", "Bob", "Dave"])
+
+    async def test_aggregatesOfALockingQuery(self) -> None:
+        """
+        Inside a transaction C{count}, the aggregates and C{exists} of a
+        locking query run, also distinct, cut by a limit or through joins
+        (PostgreSQL allows no lock with C{DISTINCT} or an aggregate: the
+        lock is left out of them).
+        """
+        async with transaction():
+            self.assertEqual(await User.lock().distinct().count(), 4)
+            self.assertEqual(await User.joins("pictures").lock().distinct().count(), 3)
+            self.assertEqual(await User.lock().distinct().sum("age"), 95)
+            self.assertEqual(await User.lock().order("id").limit(2).count(), 2)
+            self.assertEqual(await User.lock().order("id").limit(2).max("age"), 30)
+            self.assertEqual(await User.lock().count(), 4)
+            self.assertTrue(await User.lock().distinct().exists())
+        self.sent()
+        async with transaction():
+            await User.lock().distinct().count()
+        self.assertEqual(selects(self.sent()), [
+            self.sql("SELECT COUNT(*) FROM (SELECT DISTINCT * FROM [users]) AS [twistar_rows]")
+        ])
 
     async def test_locksRows(self) -> None:
         """
@@ -1553,6 +1821,34 @@ class UpdateAllTests(QueryTestCase):
                 raise Stop()
         self.assertEqual(await User.order("id").pluck("age"), [30, 25, None, 40])
 
+    async def test_groupedRefused(self) -> None:
+        """
+        A grouped query (C{group} or C{having}: its rows are groups) is
+        refused with L{InvalidQueryError} before any SQL is sent, with a
+        limit too (MariaDB's C{UPDATE ... LIMIT} would drop the grouping and
+        change rows of no group); nothing is changed.
+        """
+        for query in [Picture.group("user_id"),
+                      Picture.group("user_id").having("COUNT(*) > ?", 100),
+                      Picture.query().having("COUNT(*) > ?", 100),
+                      Picture.group("user_id").having("COUNT(*) > ?", 100).limit(10),
+                      Picture.group("user_id").order("user_id").limit(1)]:
+            await self.assertRefused(InvalidQueryError, lambda query: query.updateAll(size=0),
+                                     query)
+        self.assertEqual(await Picture.order("id").pluck("size"), [10, 200, 50, 300])
+
+    async def test_qualifiedColumnRefused(self) -> None:
+        """
+        The columns set are the model's own, named bare: a dotted name, of
+        the model's table or a joined one, is refused with
+        L{InvalidIdentifierError} before any SQL is sent.
+        """
+        await self.assertRefused(InvalidIdentifierError,
+                                 lambda: User.query().updateAll(**{"users.age": 1}))
+        await self.assertRefused(InvalidIdentifierError,
+                                 lambda: User.joins("pictures").updateAll(**{"pictures.size": 1}))
+        self.assertEqual(await User.order("id").pluck("age"), [30, 25, None, 40])
+
 
 class DeleteAllTests(QueryTestCase):
     """
@@ -1601,6 +1897,20 @@ class DeleteAllTests(QueryTestCase):
         older = User.where("age > ?", 26).select("id")
         self.assertEqual(await User.where(id=older).deleteAll(), 2)
         self.assertEqual(await names(User.query()), ["Bob", "Carol"])
+
+    async def test_groupedRefused(self) -> None:
+        """
+        A grouped query (C{group} or C{having}: its rows are groups) is
+        refused with L{InvalidQueryError} before any SQL is sent, with a
+        limit too; nothing is deleted.
+        """
+        for query in [Picture.group("user_id"),
+                      Picture.group("user_id").having("COUNT(*) > ?", 100),
+                      Picture.query().having("COUNT(*) > ?", 100),
+                      Picture.group("user_id").having("COUNT(*) > ?", 100).limit(10),
+                      Picture.group("user_id").order("user_id").limit(1)]:
+            await self.assertRefused(InvalidQueryError, query.deleteAll)
+        self.assertEqual(await Picture.query().count(), 4)
 
 
 class EachTests(QueryTestCase):
@@ -1680,6 +1990,28 @@ class EachTests(QueryTestCase):
         self.assertEqual([user.id for user in found], [self.alice.id, self.bob.id, self.dave.id])
         pictures = await drain(self.alice.pictures.query().each(batchSize=1))
         self.assertEqual([picture.name for picture in pictures], ["p1", "p2"])
+
+    async def test_joinsNeedDistinct(self) -> None:
+        """
+        Over joins without C{distinct()} (whose rows repeat an object)
+        C{each()} is refused with L{InvalidQueryError} before any SQL is
+        sent; with it, every object comes once, in id order, whatever the
+        batch size.
+        """
+        for query in [User.joins("pictures"), User.leftJoins("avatar"),
+                      User.joins("JOIN pictures ON pictures.user_id = users.id"),
+                      User.joins("pictures").select("users.id", "first_name")]:
+            await self.assertRefused(InvalidQueryError, lambda query: drain(query.each()), query)
+        owners = [self.alice.id, self.bob.id, self.dave.id]
+        for batchSize in [1, 2, 3, 1000]:
+            found = await drain(User.joins("pictures").distinct().each(batchSize=batchSize))
+            self.assertEqual([user.id for user in found], owners, batchSize)
+            found = await drain(User.leftJoins("pictures").distinct().each(batchSize=batchSize))
+            self.assertEqual([user.id for user in found],
+                             [self.alice.id, self.bob.id, self.carol.id, self.dave.id])
+            selected = User.joins("pictures").select("users.id", "first_name").distinct()
+            found = await drain(selected.each(batchSize=batchSize))
+            self.assertEqual([user.first_name for user in found], ["Alice", "Bob", "Dave"])
 
     async def test_changingRowsInTheLoop(self) -> None:
         """
@@ -1784,6 +2116,59 @@ class PageTests(QueryTestCase):
         for number, perPage in [(0, 20), (-1, 20), (1, 0), (1, -5)]:
             await self.assertRefused(InvalidQueryError, User.order("id").page, number, perPage)
         await self.assertRefused(InvalidQueryError, lambda: User.page(0))
+
+    async def test_withinLimitAndOffset(self) -> None:
+        """
+        The pages of a query with its own limit and offset are cut from the
+        rows it returns, and the total counts those rows; a page past them
+        is empty.
+        """
+        await User.createMany([User(first_name=f"u{i}") for i in range(6)])
+        ids = await User.order("id").ids()
+        self.assertEqual(len(ids), 10)
+
+        async def read(query: Query[Any], number: int, perPage: int) -> tuple[list[Any], int]:
+            page = await query.page(number, perPage=perPage)
+            return [user.id for user in page.items], page.total
+
+        limited = User.order("id").limit(5)
+        self.sent()
+        self.assertEqual(await read(limited, 2, 3), (ids[3:5], 5))
+        self.assertEqual(selects(self.sent())[-1],
+                         self.sql("SELECT * FROM [users] ORDER BY id LIMIT 2 OFFSET 3"))
+        self.assertEqual(await read(limited, 1, 3), (ids[:3], 5))
+        self.assertEqual(await read(limited, 1, 20), (ids[:5], 5))
+        self.assertEqual(await read(limited, 3, 3), ([], 5))
+        self.assertEqual(await read(limited, 9, 3), ([], 5))
+        skipped = User.order("id").offset(8)
+        self.assertEqual(await read(skipped, 1, 5), (ids[8:], 2))
+        self.assertEqual(await read(skipped, 2, 1), (ids[9:], 2))
+        self.assertEqual(await read(skipped, 2, 5), ([], 2))
+        both = User.order("id").offset(2).limit(5)
+        self.assertEqual(await read(both, 1, 3), (ids[2:5], 5))
+        self.assertEqual(await read(both, 2, 3), (ids[5:7], 5))
+        self.assertEqual(await read(both, 3, 3), ([], 5))
+        self.assertEqual(await read(User.query().limit(3), 1, 2), (ids[:2], 3))
+
+    async def test_groupedRefused(self) -> None:
+        """
+        A page of a grouped query (its rows are groups, not objects) is
+        refused with L{InvalidQueryError} before any SQL is sent, also the
+        count.
+        """
+        for query in [Picture.select("user_id").group("user_id"),
+                      Picture.group("user_id").having("COUNT(*) > ?", 1),
+                      Picture.query().having("COUNT(*) > ?", 1)]:
+            await self.assertRefused(InvalidQueryError, query.page, 1)
+
+    async def test_hugeNumbersRefused(self) -> None:
+        """
+        A page number or size, or a page whose offset, past the largest SQL
+        integer (2**63 - 1) is refused with L{InvalidQueryError} before any
+        SQL is sent.
+        """
+        for number, perPage in [(2**63, 20), (1, 2**63), (2**62, 4), (2**64, 2**64)]:
+            await self.assertRefused(InvalidQueryError, User.order("id").page, number, perPage)
 
 
 class RelationshipQueryTests(QueryTestCase):
@@ -1950,6 +2335,24 @@ class BadInputTests(QueryTestCase):
         await self.assertRefused(UnsupportedValueError, lambda: User.where(age=[1, object()]).ids())
         await self.assertRefused(UnsupportedValueError,
                                  lambda: User.where("age = ?", object()).exists())
+
+    async def test_collectionsInAnInList(self) -> None:
+        """
+        A list, tuple, set or dict inside an C{IN} list (which PostgreSQL
+        would send as an array) is refused with L{UnsupportedValueError} on
+        every database, before any SQL is sent.
+        """
+        for value in [[[1, 2]], [(1, 2)], ([1],), [30, {1}], [frozenset()], [{"a": 1}]]:
+            await self.assertRefused(UnsupportedValueError,
+                                     lambda value: User.where(age=value).all(), value)
+            await self.assertRefused(UnsupportedValueError,
+                                     lambda value: User.whereNot(age=value).count(), value)
+            await self.assertRefused(
+                UnsupportedValueError,
+                lambda value: User.group("age").having(age=value).rows(), value,
+            )
+            await self.assertRefused(UnsupportedValueError,
+                                     lambda value: User.where(age=value).deleteAll(), value)
 
     async def test_subqueryOfSeveralColumns(self) -> None:
         """
