@@ -8,14 +8,12 @@ The test suite runs L{run} against every test database.
 """
 
 from twisted.internet import task
-from twisted.logger import globalLogPublisher
 
-from twistar.dbconfig.base import InteractionBase
 from twistar.dbobject import DBObject
 from twistar.exceptions import ValidationError
 from twistar.registry import Registry
 
-from support import recreateTables, sqliteMain
+from support import QueryCounter, recreateTables, sqliteMain
 
 
 class Author(DBObject):
@@ -41,36 +39,6 @@ class Prize(DBObject):
 
 Author.validatesPresenceOf("name")
 Registry.register(Author, Book, Portrait, Prize)
-
-
-class QueryCounter:
-    """
-    Collect the queries twistar runs while it is in use as a context
-    manager: it turns on the query log (C{InteractionBase.LOG}) and reads
-    it with a C{twisted.logger} observer.
-    """
-
-    def __enter__(self):
-        self.queries = []
-        self.wasLogging = InteractionBase.LOG
-        InteractionBase.LOG = True
-        globalLogPublisher.addObserver(self.observe)
-        return self
-
-    def __exit__(self, *exc_info):
-        globalLogPublisher.removeObserver(self.observe)
-        InteractionBase.LOG = self.wasLogging
-
-    def observe(self, event):
-        # Called on the thread that ran the query; list.append is thread-safe.
-        if str(event.get("log_namespace")).startswith("twistar") and "query" in event:
-            self.queries.append(event["query"])
-
-    def count(self, statement="SELECT"):
-        """
-        @return: how many of the queries start with C{statement}.
-        """
-        return sum(query.lstrip().upper().startswith(statement) for query in self.queries)
 
 
 # Created by support.recreateTables; {pk} is the driver's auto-increment key.

@@ -10,9 +10,7 @@ The test suite runs L{run} against every test database.
 import re
 
 from twisted.internet import task
-from twisted.logger import globalLogPublisher
 
-from twistar.dbconfig.base import InteractionBase
 from twistar.dbobject import DBObject
 from twistar.exceptions import (
     InvalidIdentifierError,
@@ -23,7 +21,7 @@ from twistar.exceptions import (
 from twistar.registry import Registry
 from twistar.utils import transaction
 
-from support import recreateTables, sqliteMain
+from support import QueryCounter, recreateTables, sqliteMain
 
 
 class User(DBObject):
@@ -53,28 +51,6 @@ def plain(sql):
         that it reads the same for every database.
     """
     return re.sub(r"%s", "?", sql.replace('"', "").replace("`", ""))
-
-
-class SentSQL:
-    """
-    Collect the SQL twistar sends while it is in use as a context manager,
-    from its query log (C{InteractionBase.LOG}).
-    """
-
-    def __enter__(self):
-        self.queries = []
-        self.wasLogging = InteractionBase.LOG
-        InteractionBase.LOG = True
-        globalLogPublisher.addObserver(self.observe)
-        return self
-
-    def __exit__(self, *exc_info):
-        globalLogPublisher.removeObserver(self.observe)
-        InteractionBase.LOG = self.wasLogging
-
-    def observe(self, event):
-        if str(event.get("log_namespace")).startswith("twistar") and "query" in event:
-            self.queries.append(plain(event["query"]))
 
 
 def firstNames(users):
@@ -233,7 +209,7 @@ async def run(echo=print):
     echo(plain(User.where(age=[25, None]).toSQL()[0]))
     echo(plain((User.where(first_name="Alice") | User.where(age=25)).toSQL()[0]))
     echo(plain(User.joins("pictures").select("qu_users.id", "first_name").toSQL()[0]))
-    with SentSQL() as sent:
+    with QueryCounter() as sent:
         await User.where(last_name="Smith").first()
         await User.where(last_name="Smith").count()
         await User.where(last_name="Smith").exists()
@@ -242,7 +218,7 @@ async def run(echo=print):
         await User.where(last_name="Smith").updateAll(active=1)
         await User.where(age=None).deleteAll()
     for query in sent.queries:
-        echo(query)
+        echo(plain(query))
 
 
 main = sqliteMain(run, "queries")

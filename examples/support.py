@@ -1,8 +1,9 @@
 """
 What the examples share, so that each of them shows only twistar: the
 auto-increment primary key of each driver, dropping and creating an
-example's tables with raw SQL, and running an example as a script on a
-SQLite database in a temporary directory.
+example's tables with raw SQL, collecting the queries twistar sends, and
+running an example as a script on a SQLite database in a temporary
+directory.
 
 This is no part of twistar. The examples import it as C{support}: a script's
 own directory is on C{sys.path}, and C{twistar.tests.test_docs} puts
@@ -16,7 +17,9 @@ import tempfile
 
 from twisted.enterprise import adbapi
 from twisted.internet import defer
+from twisted.logger import globalLogPublisher
 
+from twistar.dbconfig.base import InteractionBase
 from twistar.registry import Registry
 
 # The auto-increment primary key, spelled for each DB-API driver.
@@ -80,3 +83,33 @@ def sqliteMain(run, name):
             shutil.rmtree(directory)
 
     return lambda reactor: defer.ensureDeferred(runOnSQLite())
+
+
+class QueryCounter:
+    """
+    Collect the queries twistar runs while it is in use as a context
+    manager: it turns on the query log (C{InteractionBase.LOG}) and reads
+    it with a C{twisted.logger} observer.
+    """
+
+    def __enter__(self):
+        self.queries = []
+        self.wasLogging = InteractionBase.LOG
+        InteractionBase.LOG = True
+        globalLogPublisher.addObserver(self.observe)
+        return self
+
+    def __exit__(self, *exc_info):
+        globalLogPublisher.removeObserver(self.observe)
+        InteractionBase.LOG = self.wasLogging
+
+    def observe(self, event):
+        # Called on the thread that ran the query; list.append is thread-safe.
+        if str(event.get("log_namespace")).startswith("twistar") and "query" in event:
+            self.queries.append(event["query"])
+
+    def count(self, statement="SELECT"):
+        """
+        @return: how many of the queries start with C{statement}.
+        """
+        return sum(query.lstrip().upper().startswith(statement) for query in self.queries)
