@@ -35,6 +35,7 @@ from twistar.dbconfig.builder import (
     Same,
     Select,
     Term,
+    Text,
     Update,
     columnsOf,
     compileAggregate,
@@ -75,7 +76,7 @@ _AGGREGATE = re.compile(
     r"|MEDIAN)\s*\("
 )
 # A window function call: it keeps the rows.
-_WINDOW = re.compile(r"(?i)\bOVER\s*[(\w]")
+_WINDOW = re.compile(r"(?i)\bOVER\b\s*[(\w]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,8 +423,11 @@ class Query(Generic[T]):
         Set columns of every row of the query in one statement, without
         hooks or validation.
 
-        @return: a L{Deferred} of the number of rows changed.
-        @raise InvalidQueryError: when no values are given.
+        @return: a L{Deferred} of the number of rows matched (also those
+            whose values were already the new ones).
+        @raise InvalidQueryError: when no values are given, or for a
+            grouped query.
+        @raise TransactionError: for a locking query outside a transaction.
         """
         try:
             if not values:
@@ -453,7 +457,7 @@ class Query(Generic[T]):
             config.checkValues(args, "where argument", config.sequenceArguments)
         except Exception:
             return fail()
-        return config.runInteraction(config._runCount, sql, args)
+        return config.runInteraction(config.runAndCount, sql, args)
 
     def page(self, number: int, perPage: int = 20) -> Deferred[Page[T]]:
         """
@@ -536,8 +540,12 @@ class Query(Generic[T]):
         gets the result).
         """
 
+        # Values are read as the model's columns are only without joins,
+        # where a name may be another table's.
+        table = None if self.statement.joins else self.statement.table
+
         def read(txn: Any) -> Any:
-            return shape(*config.selectRows(txn, sql, args, self.statement.table, most))
+            return shape(*config.selectRows(txn, sql, args, table, most))
 
         return config.runInteraction(read)  # type: ignore[no-any-return]
 
@@ -606,7 +614,7 @@ class Query(Generic[T]):
             raise InvalidQueryError("a grouped query gives rows(), not objects")
         if not statement.columns:
             return statement
-        if any(isinstance(column, Fragment) and _AGGREGATE.search(column.sql)
+        if any(not isinstance(column, Column) and _AGGREGATE.search(column.sql)
                and not _WINDOW.search(column.sql) for column in statement.columns):
             raise InvalidQueryError("a query selecting aggregates gives rows(), not objects")
         hasId = False
@@ -652,12 +660,12 @@ class Query(Generic[T]):
                     f"includes({name!r}) needs the column(s) {', '.join(missing)}: select them"
                 )
 
-    def _joins(self, kind: str, names: Sequence[str]) -> tuple[Join | Fragment, ...]:
+    def _joins(self, kind: str, names: Sequence[str]) -> tuple[Join | Text, ...]:
         model: Any = self.model
-        joins: list[Join | Fragment] = []
+        joins: list[Join | Text] = []
         for name in names:
             if isinstance(name, str) and any(char.isspace() for char in name.strip()):
-                joins.append(Fragment(name))
+                joins.append(Text(name))
                 continue
             spec = model._relationships.get(name) if isinstance(name, str) else None
             if spec is None:
@@ -665,6 +673,15 @@ class Query(Generic[T]):
                     f"{model.__name__} has no relationship {safeText(name)!r} to join"
                 )
             joins.extend(_relationshipJoins(kind, model, spec))
+        tables = [self.statement.table] + [
+            join.table for join in self.statement.joins + tuple(joins) if isinstance(join, Join)
+        ]
+        twice = {table for table in tables if tables.count(table) > 1}
+        if twice:
+            raise InvalidQueryError(
+                f"the join would name the table {sorted(twice)[0]} twice, which needs an alias: "
+                f"write that join as a raw fragment (\"JOIN people AS parents ON ...\")"
+            )
         return tuple(joins)
 
 
@@ -674,6 +691,10 @@ class Batches(Generic[T]):
     """
 
     def __init__(self, query: Query[T], batchSize: int) -> None:
+        """
+        @param query: the query to walk (checked when iterated).
+        @param batchSize: the most rows read by one batch's query.
+        """
         self.query = query
         self.batchSize = batchSize
         self._buffer: deque[T] = deque()
@@ -864,8 +885,13 @@ def _fragments(method: str, fragments: Iterable[Any]) -> tuple[str, ...]:
 def _relationshipJoins(kind: str, model: Any, spec: Any) -> list[Join]:
     """
     @return: the joins that reach C{spec}'s table from C{model}'s.
+    @raise InvalidIdentifierError: for a name of the declaration that is no
+        plain identifier.
     """
     table = model.tablename()
+    for name in (spec.foreignKey, spec.typeColumn, spec.associationForeignKey, spec.joinTable):
+        if name is not None:
+            checkIdentifier(name)
     if spec.kind == "BELONGSTO":
         if spec.typeColumn is not None:
             raise InvalidQueryError(

@@ -321,6 +321,30 @@ class Scoped(Relationship):
         """
         return self.query().joins(*names)
 
+    def leftJoins(self, *names: str) -> Query[Any]:
+        """
+        @return: the related objects, left-joining their relationships.
+        """
+        return self.query().leftJoins(*names)
+
+    def distinct(self) -> Query[Any]:
+        """
+        @return: the related objects, without duplicate rows.
+        """
+        return self.query().distinct()
+
+    def group(self, *fragments: str) -> Query[Any]:
+        """
+        @return: the related rows, grouped by trusted SQL fragments.
+        """
+        return self.query().group(*fragments)
+
+    def lock(self, clause: str = "FOR UPDATE") -> Query[Any]:
+        """
+        @return: the related objects, locked when read (in a transaction).
+        """
+        return self.query().lock(clause)
+
     def includes(self, *names: str) -> Query[Any]:
         """
         @return: the related objects, with their relationships C{names} loaded.

@@ -106,10 +106,15 @@ class InteractionBase(ObjectRows):
         self.checkValues(values, columns)
         query, whereArgs = self.buildUpdate(tablename, columns, where, limit)
         if txn is None:
-            return self.runInteraction(self._runCount, query, values + whereArgs)
-        return self._runCount(txn, query, values + whereArgs)
+            return self.runInteraction(self.runAndCount, query, values + whereArgs)
+        return self.runAndCount(txn, query, values + whereArgs)
 
-    def _runCount(self, txn: Any, query: str, args: Sequence[Any]) -> int:
+    def runAndCount(self, txn: Any, query: str, args: Sequence[Any]) -> int:
+        """
+        Run a write on C{txn}.
+
+        @return: the number of rows it changed.
+        """
         self.run(txn, query, args)
         return int(txn.rowcount)
 
@@ -120,7 +125,7 @@ class InteractionBase(ObjectRows):
         @return: a L{Deferred} of the number of rows deleted.
         """
         query, args = self.buildDelete(tablename, where)
-        return self.runInteraction(self._runCount, query, args)
+        return self.runInteraction(self.runAndCount, query, args)
 
     def count(self, tablename: str, where: Where | None = None) -> Deferred[int]:
         """

@@ -92,12 +92,6 @@ class Column(NamedTuple):
             return cls(checkIdentifier(text))
         return cls(checkIdentifier(name), ".".join(map(checkIdentifier, table.split("."))))
 
-    def inTable(self, table: str) -> Column:
-        """
-        @return: this column, named with C{table} unless it names its own.
-        """
-        return self if self.table is not None else Column(self.name, table)
-
 
 class Fragment(NamedTuple):
     """
@@ -106,6 +100,15 @@ class Fragment(NamedTuple):
 
     sql: str
     args: tuple[Any, ...] = ()
+
+
+class Text(NamedTuple):
+    """
+    Trusted SQL without placeholders (a selected expression, a raw join),
+    sent as written: a C{?} in it is no placeholder.
+    """
+
+    sql: str
 
 
 class Equals(NamedTuple):
@@ -172,7 +175,7 @@ class Join(NamedTuple):
     on: Term
 
 
-Selected = Column | Fragment
+Selected = Column | Text | Fragment
 """A selected column: a checked name, or a trusted expression."""
 
 
@@ -184,7 +187,7 @@ class Select(NamedTuple):
     table: str
     columns: tuple[Selected, ...] = ()
     distinct: bool = False
-    joins: tuple[Join | Fragment, ...] = ()
+    joins: tuple[Join | Text | Fragment, ...] = ()
     where: tuple[Term, ...] = ()
     group: tuple[str, ...] = ()
     having: tuple[Term, ...] = ()
@@ -288,12 +291,22 @@ class _Writer:
             return f"NOT ({self.term(term.term)})"
         if isinstance(term, (AllOf, AnyOf)):
             if not term.terms:
-                return "1 = 1"
+                return "1 = 1" if isinstance(term, AllOf) else "1 = 0"
             if len(term.terms) == 1:
                 return self.term(term.terms[0])
             joiner = " AND " if isinstance(term, AllOf) else " OR "
             return joiner.join(f"({self.term(each)})" for each in term.terms)
         return self.fragment(term)
+
+    def selected(self, part: Column | Text | Fragment) -> str:
+        """
+        @return: a selected column or expression, or a raw join.
+        """
+        if isinstance(part, Column):
+            return self.column(part)
+        if isinstance(part, Text):
+            return self.dialect.fragment(part.sql)
+        return self.fragment(part)
 
     def select(self, select: Select, columns: str | None = None) -> str:
         """
@@ -310,10 +323,7 @@ class _Writer:
     def _select(self, select: Select, columns: str | None, trusted: Any) -> str:
         if columns is None:
             if select.columns:
-                columns = ", ".join(
-                    self.column(each) if isinstance(each, Column) else self.fragment(each)
-                    for each in select.columns
-                )
+                columns = ", ".join(map(self.selected, select.columns))
             elif select.joins:
                 columns = f"{self.name(select.table)}.*"
             else:
@@ -321,10 +331,10 @@ class _Writer:
         distinct = "DISTINCT " if select.distinct else ""
         parts = [f"SELECT {distinct}{columns} FROM {self.name(select.table)}"]
         for join in select.joins:
-            if isinstance(join, Fragment):
-                parts.append(f" {self.fragment(join)}")
-            else:
+            if isinstance(join, Join):
                 parts.append(f" {join.kind} JOIN {self.name(join.table)} ON {self.term(join.on)}")
+            else:
+                parts.append(f" {self.selected(join)}")
         if select.where:
             parts.append(f" WHERE {self.term(AllOf(select.where))}")
         if select.group:
@@ -346,10 +356,11 @@ class _Writer:
     def rowsOf(self, select: Select) -> str:
         """
         @return: a condition choosing the rows of C{select}'s table that
-            C{select} selects: its where, or (with joins, a limit, an order)
-            C{id IN (SELECT id ...)}.
+            C{select} selects: its where, or (with joins, a limit or an
+            offset, an order, a group, distinct) C{id IN (SELECT id ...)}.
         """
-        if not (select.joins or select.paged or select.order or select.group or select.distinct):
+        if not (select.joins or select.paged or select.order or select.group or select.having
+                or select.distinct):
             return self.term(AllOf(select.where)) if select.where else ""
         ids = Select(select.table, (Column("id"),), select.distinct,
                      select.joins, select.where, select.group, select.having, select.order,
@@ -373,8 +384,9 @@ def compileSelect(dialect: DialectSettings, select: Select) -> tuple[str, list[A
         writer = _Writer(dialect)
         writer.parts.append(writer.select(select))
         sql, args = writer.text()
-        if len(_compiledSelects) < 4096:
-            _compiledSelects[key] = sql
+        if len(_compiledSelects) >= 4096:
+            _compiledSelects.clear()  # the shapes in use will come back
+        _compiledSelects[key] = sql
         return sql, args
     args = []
     _selectArgs(select, args)
@@ -419,7 +431,7 @@ def _termShape(term: Any) -> Any:
     if kind is In:
         nulls = sum(value is None for value in term.values)
         return (In, term.column, len(term.values) - nulls, bool(nulls))
-    if kind is Column or kind is Same:
+    if kind is Column or kind is Same or kind is Text:
         return term
     if kind is Join:
         return (Join, term.kind, term.table, _termShape(term.on))
@@ -468,6 +480,8 @@ def compileAggregate(dialect: DialectSettings, select: Select, function: str,
         C{select} (a subquery when it is distinct, grouped or cut by a limit).
     """
     writer = _Writer(dialect)
+    if column is not None and select.joins and column.table is None:
+        column = Column(column.name, select.table)  # the model's own column
     if column is None:
         expression = "COUNT(*)"
     else:
@@ -492,7 +506,10 @@ def compileExists(dialect: DialectSettings, select: Select) -> tuple[str, list[A
     """
     writer = _Writer(dialect)
     limit = 1 if select.limit is None else min(select.limit, 1)
-    writer.parts.append(writer.select(select._replace(order=(), limit=limit, lock=None), "1"))
+    first = select._replace(order=(), limit=limit, lock=None)
+    # Its own columns make the distinct rows, and name what a having uses.
+    own = select.distinct or bool(select.having and select.columns)
+    writer.parts.append(writer.select(first, None if own else "1"))
     return writer.text()
 
 
@@ -576,7 +593,7 @@ def selectOf(table: str, id: Any, where: Sequence[Any] | None, group: str | None
         terms.append(Fragment(where[0], tuple(where[1:])))
     count, offset = checkLimit(limit) or (None, None)
     return Select(
-        table, (Fragment(columns),) if columns else (), where=tuple(terms),
+        table, (Text(columns),) if columns else (), where=tuple(terms),
         group=(group,) if group else (), order=(order,) if order else (),
         limit=count, offset=offset,
     )
@@ -595,7 +612,7 @@ def columnsOf(texts: Sequence[str]) -> tuple[Selected, ...]:
         if _looksLikeName(text):
             columns.append(Column.named(text))
         else:
-            columns.append(Fragment(text))
+            columns.append(Text(text))
     return tuple(columns)
 
 

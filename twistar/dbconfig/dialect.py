@@ -281,22 +281,10 @@ class Dialect:
         @return: a C{SELECT} statement in the driver's paramstyle and its
             arguments. C{group}, C{orderby} and C{select} are trusted SQL.
         """
-        args = [] if id is None else [id]
-        if where is not None:
-            args.extend(checkWhere(where)[1:])
-        # Checked on every call: the cache cannot tell 1 from 1.0 or True.
-        checkLimit(limit)
-        key = ("select", tablename, id is None, where and where[0], group, limit, orderby, select)
-        query = self._memo(key, args, self._buildSelect, tablename, id, where, group, limit,
-                           orderby, select)
-        return query, args
-
-    def _buildSelect(
-        self, tablename: str, id: Any, where: Where | None, group: str | None, limit: Limit,
-        orderby: str | None, select: str | None,
-    ) -> str:
         statement = selectOf(tablename, id, where, group, limit, orderby, select)
-        return compileSelect(self, statement)[0]
+        query, args = compileSelect(self, statement)
+        self.checkValues(args, "where argument", self.sequenceArguments)
+        return query, args
 
     def _memo(self, key: tuple[Any, ...], args: list[Any], build: Callable[..., str],
               *buildArgs: Any) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from twisted.internet.defer import Deferred
 
 from twistar.dbconfig.batches import BatchInserts
-from twistar.dbconfig.runner import _rowConverter
+from twistar.dbconfig.runner import rowConverter
 from twistar.exceptions import CannotRefreshError, DBObjectSaveError
 from twistar.slicing import inSlices
 
@@ -228,7 +228,7 @@ class ObjectRows(BatchInserts):
         if row is None:
             raise CannotRefreshError(f"{tablename} has no row with id {obj.id!r}")
         columns = tuple(d[0] for d in txn.description)
-        convert = _rowConverter(columns, readers)
+        convert = rowConverter(columns, readers)
         obj.__dict__.update(zip(columns, row if convert is None else convert(row)))
         obj._markSaved(columns)
         return obj
@@ -262,7 +262,7 @@ class ObjectRows(BatchInserts):
                 self.run(cursor, query, args)
                 description = cursor.description
                 columns = tuple(d[0] for d in description)[:-1]
-                rows = self.fetchRows(cursor, _rowConverter(columns, readers))
+                rows = self.fetchRows(cursor, rowConverter(columns, readers))
             mutable = self.mutableColumns(description[:-1])
             objects = klass._fromRows(columns, [row[:-1] for row in rows], mutable)
             return [(row[-1], obj) for row, obj in zip(rows, objects)]
@@ -277,7 +277,7 @@ class ObjectRows(BatchInserts):
             self.run(cursor, query, args)
             description = cursor.description
             columns = tuple(d[0] for d in description)
-            convert = _rowConverter(columns, readers)
+            convert = rowConverter(columns, readers)
             if one:
                 row = cursor.fetchone()
                 if row is None:

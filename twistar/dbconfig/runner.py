@@ -316,7 +316,7 @@ class Runner(ErrorTranslation):
         with self.manyRowsCursor(txn, not one) as cursor:
             self.run(cursor, query, args)
             names = [d[0] for d in cursor.description]
-            convert = _rowConverter(names, readers)
+            convert = rowConverter(names, readers)
             if one:
                 row = cursor.fetchone()
                 if row is None:
@@ -325,20 +325,21 @@ class Runner(ErrorTranslation):
             return [dict(zip(names, row)) for row in self.fetchRows(cursor, convert)]
 
     def selectRows(
-        self, txn: Any, query: str, args: Sequence[Any], tablename: str, most: int | None = None
+        self, txn: Any, query: str, args: Sequence[Any], tablename: str | None,
+        most: int | None = None,
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """
         Run a select (in the driver's paramstyle) on C{txn}, reading values
-        as L{columnReaders} says for C{tablename}'s columns.
+        as L{columnReaders} says for C{tablename}'s columns (when given).
 
         @param most: read at most this many rows.
         @return: the column names and the rows.
         """
-        readers = self.columnReaders(txn, tablename)
+        readers = None if tablename is None else self.columnReaders(txn, tablename)
         with self.manyRowsCursor(txn, most is None) as cursor:
             self.run(cursor, query, args)
             names = [d[0] for d in cursor.description]
-            convert = _rowConverter(names, readers)
+            convert = rowConverter(names, readers)
             if most is None:
                 return names, list(self.fetchRows(cursor, convert))
             rows = cursor.fetchmany(most)
@@ -465,7 +466,7 @@ class Runner(ErrorTranslation):
         return txn.fetchone()[0]
 
 
-def _rowConverter(
+def rowConverter(
     names: Sequence[str], readers: Mapping[str, Callable[[Any], Any]] | None
 ) -> Callable[[Sequence[Any]], tuple[Any, ...]] | None:
     """

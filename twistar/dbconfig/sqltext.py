@@ -193,16 +193,6 @@ def checkWhere(where: Any) -> Where:
     return where
 
 
-def bothWheres(first: Where, second: Where) -> list[Any]:
-    """
-    @return: a where matching both C{first} and C{second}.
-    @raise InvalidQueryError: if either is not a where.
-    """
-    checkWhere(first)
-    checkWhere(second)
-    return [f"({first[0]}) AND ({second[0]})", *first[1:], *second[1:]]
-
-
 def safeText(value: Any) -> str:
     """
     @return: a printable text for any value; never raises.

@@ -23,6 +23,7 @@ from twistar.dbconfig.builder import (
     Not,
     Same,
     Select,
+    Text,
     Update,
     columnsOf,
     compileAggregate,
@@ -131,10 +132,52 @@ class BuilderTestsMixin(_TestCase):
         """
         A raw join fragment is written as given.
         """
-        statement = Select("users", joins=(Fragment("JOIN x ON x.user_id = users.id"),))
+        statement = Select("users", joins=(Text("JOIN x ON x.user_id = users.id"),))
         self.assertSQL(
             compileSelect(self.dialect, statement),
             "SELECT [users].* FROM [users] JOIN x ON x.user_id = users.id", [],
+        )
+
+    def test_textIsSentAsWritten(self) -> None:
+        """
+        L{Text} has no placeholders: a C{?} in it stays (PostgreSQL's JSON
+        operator), and a C{%} is doubled for the C{%s} drivers.
+        """
+        statement = Select("users", (Text("data ? 'k' AS has"), Text("age % 2 AS odd")))
+        percent = "%" if self.placeholder == "?" else "%%"
+        self.assertSQL(
+            compileSelect(self.dialect, statement),
+            f"SELECT data ? 'k' AS has, age {percent} 2 AS odd FROM [users]", [],
+        )
+
+    def test_emptyAnyOf(self) -> None:
+        """
+        At least one of no condition matches nothing; all of none, everything.
+        """
+        statement = Select("users", where=(AnyOf(()), AllOf(())))
+        self.assertSQL(compileSelect(self.dialect, statement),
+                       "SELECT * FROM [users] WHERE (1 = 0) AND (1 = 1)", [])
+
+    def test_aggregateOverJoins(self) -> None:
+        """
+        Over joins, an aggregate of a bare name is of the model's own column.
+        """
+        self.assertSQL(
+            compileAggregate(self.dialect, Select("users", joins=(_PICTURES,)), "SUM",
+                             Column("id")),
+            "SELECT SUM([users].[id]) FROM [users] INNER JOIN [pictures] ON "
+            "[pictures].[user_id] = [users].[id]", [],
+        )
+
+    def test_existsKeepsDistinctRowsAndHaving(self) -> None:
+        """
+        A distinct query's own columns make its rows, and a having may name
+        them: exists reads them rather than a constant.
+        """
+        statement = Select("users", (Column("age"),), True, offset=2)
+        self.assertSQL(
+            compileExists(self.dialect, statement),
+            "SELECT DISTINCT [age] FROM [users] LIMIT 1 OFFSET 2", [],
         )
 
     def test_fragmentPlaceholderCount(self) -> None:
@@ -170,7 +213,7 @@ class BuilderTestsMixin(_TestCase):
         """
         self.assertEqual(
             columnsOf(["age", "users.id", "COUNT(*) AS n"]),
-            (Column("age"), Column("id", "users"), Fragment("COUNT(*) AS n")),
+            (Column("age"), Column("id", "users"), Text("COUNT(*) AS n")),
         )
         self.assertRaises(InvalidQueryError, columnsOf, [""])
         self.assertRaises(InvalidQueryError, columnsOf, [3])
@@ -267,7 +310,7 @@ class BuilderTestsMixin(_TestCase):
         """
         self.assertEqual(
             selectOf("users", 3, ["a = ?", 1], "g", (2, 5), "o", "COUNT(*)"),
-            Select("users", (Fragment("COUNT(*)"),),
+            Select("users", (Text("COUNT(*)"),),
                    where=(Equals(Column("id"), 3), Fragment("a = ?", (1,))),
                    group=("g",), order=("o",), limit=2, offset=5),
         )

@@ -195,3 +195,24 @@ class ImportCycleTests(SynchronousTestCase):
                 if name in _DRIVERS:
                     allowed = _DRIVER_IMPORTERS.get(name, frozenset())
                     self.assertIn(module, allowed, f"{module} imports {name}")
+
+    def test_builderIsPure(self) -> None:
+        """
+        Building SQL needs nothing but SQL text and twistar's exceptions: no
+        pool, reactor, registry or driver, so another way of running the
+        statements plugs in without touching it.
+        """
+        graph = importGraph()
+        for module in ("twistar.dbconfig.builder", "twistar.dbconfig.sqltext"):
+            self.assertLessEqual(
+                graph[module],
+                {"twistar", "twistar.dbconfig", "twistar.dbconfig.sqltext",
+                 "twistar.exceptions"},
+                module,
+            )
+            source = moduleFiles()[module].read_text()
+            self.assertLessEqual(
+                set(moduleLevelImports(source)),
+                {"__future__", "collections", "functools", "re", "typing", "twistar"},
+                module,
+            )

@@ -1335,6 +1335,53 @@ class JoinTests(QueryTestCase):
                                      lambda name: SafetyOwner.joins(name).all(), name)
 
 
+class ReviewFindingsTests(QueryTestCase):
+    """
+    Cases a review of the query layer found wrong.
+    """
+
+    async def test_aggregatesOverJoins(self) -> None:
+        """
+        Over joins, an aggregate of a bare name is of the model's column
+        (not an ambiguous one).
+        """
+        joined = User.joins("pictures").distinct()
+        self.assertEqual(await joined.max("id"), self.dave.id)
+        self.assertEqual(await User.joins("pictures").count(), 4)
+        self.assertEqual(await User.joins("pictures").sum("id"),
+                         2 * self.alice.id + self.bob.id + self.dave.id)
+
+    async def test_existsAgreesWithCount(self) -> None:
+        """
+        C{exists} of a distinct query with an offset, and of a having that
+        names a selected alias, agrees with C{count}.
+        """
+        ages = User.select("age").distinct().offset(2)
+        self.assertEqual((await ages.count() > 0), await ages.exists())
+        self.assertTrue(await ages.exists())
+        self.assertFalse(await User.select("age").distinct().offset(4).exists())
+        owners = Picture.select("user_id", "COUNT(*) AS n").group("user_id")
+        self.assertTrue(await owners.having("COUNT(*) > ?", 1).exists())
+        self.assertFalse(await owners.having("COUNT(*) > ?", 5).exists())
+
+    async def test_tableJoinedTwiceRefused(self) -> None:
+        """
+        A join naming a table already in the query (the model's own, or one
+        joined before) needs an alias: refused before any SQL is sent.
+        """
+        await self.assertRefused(InvalidQueryError, lambda: Picture.joins("user").joins("user"))
+        await self.assertRefused(
+            InvalidQueryError, lambda: User.joins("pictures").leftJoins("pictures")
+        )
+
+    async def test_aliasNamedLikeOver(self) -> None:
+        """
+        An aggregate whose alias starts with C{over} is no window function:
+        objects of it are refused.
+        """
+        await self.assertRefused(InvalidQueryError, User.select("COUNT(*) AS overall").first)
+
+
 class IncludesTests(QueryTestCase):
     """
     Tests for L{Query.includes}: eager loading with one query per
