@@ -5,7 +5,8 @@ prefixed with C{BENCH }:
 
     BENCH {"type": "meta", ...}            versions of everything involved
     BENCH {"type": "result", "workload": NAME, "status": "ok", "seconds": S,
-           "maxStallMs": MS, "n": N}
+           "maxStallMs": MS, "rssBeforeMb": MB, "rssPeakMb": MB,
+           "referenceSeconds": S, "n": N}
     BENCH {"type": "result", "workload": NAME, "status": "n/a", "reason": ...}
     BENCH {"type": "error", "workload": NAME, "message": ...}
 
@@ -17,7 +18,12 @@ C{sys.path} for C{twistar}) and optionally C{profile} (a file for cProfile
 statistics of the timed parts, pool threads included).
 
 C{maxStallMs} is the reactor's longest stall during the timed work, in
-milliseconds, measured by L{StallMeter}.
+milliseconds, measured by L{StallMeter}; C{rssBeforeMb} and C{rssPeakMb} the
+process's resident memory before it and its peak during it, in MiB, measured
+by L{MemoryMeter} (C{null} where Linux's C{/proc} is missing).  For a
+workload whose step timed its own calls interleaved with a reference's
+(L{Interleaved}), C{seconds} is its calls' time and C{referenceSeconds} the
+reference's (else C{null}).
 
 The twistar 2.0 child runs under its own virtualenv's Python, where
 C{import twistar} finds the published 2.0.
@@ -41,7 +47,14 @@ from typing import Any
 from twisted.enterprise import adbapi
 from twisted.internet import task
 from twisted.internet.defer import Deferred
-from workloads import WORKLOADS_BY_NAME, Context, Workload, defineModels, recreateTables
+from workloads import (
+    WORKLOADS_BY_NAME,
+    Context,
+    Interleaved,
+    Workload,
+    defineModels,
+    recreateTables,
+)
 
 PREFIX = "BENCH "
 
@@ -251,11 +264,65 @@ class StallMeter:
         return max(self.worst, now - self.since, now - self.due) * 1000
 
 
+class MemoryMeter:
+    """
+    Measures the process's resident memory (RSS) before the timed work and
+    its peak during it, with Linux's own high-water mark: writing C{5} to
+    C{/proc/self/clear_refs} sets C{VmHWM} (in C{/proc/self/status}) back to
+    the current RSS, and the kernel then raises it at every page the process
+    touches, on any thread, so that no peak between two samples is missed.
+
+    @ivar available: whether this system has those files.
+    """
+
+    def __init__(self) -> None:
+        try:
+            self._reset()
+            self.available = True
+        except OSError:
+            self.available = False
+
+    @staticmethod
+    def _reset() -> None:
+        with open("/proc/self/clear_refs", "w") as clearRefs:
+            clearRefs.write("5")
+
+    @staticmethod
+    def _status(field: str) -> float:
+        """
+        @return: a C{/proc/self/status} field (given in kB), in MiB.
+        """
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+        raise OSError(f"no {field} in /proc/self/status")
+
+    def start(self) -> float | None:
+        """
+        Start measuring now (after a C{gc.collect()}).
+
+        @return: the RSS now, in MiB, or C{None} when not L{available}.
+        """
+        if not self.available:
+            return None
+        self._reset()
+        return self._status("VmRSS")
+
+    def stop(self) -> float | None:
+        """
+        @return: the peak RSS since L{start}, in MiB, or C{None} when not
+            L{available}.
+        """
+        return self._status("VmHWM") if self.available else None
+
+
 async def runWorkload(ctx: Context, workload: Workload, n: int, profiler: Profiler | None,
-                      meter: StallMeter) -> None:
+                      meter: StallMeter, memory: MemoryMeter) -> None:
     """
     Prepare, time and verify one workload (measuring the reactor's longest
-    stall with C{meter} meanwhile), and report it.
+    stall with C{meter} and the peak RSS with C{memory} meanwhile), and
+    report it.
     """
     if ctx.impl != "raw" and not workload.supported(ctx):
         emit(type="result", workload=workload.name, status="n/a",
@@ -266,15 +333,21 @@ async def runWorkload(ctx: Context, workload: Workload, n: int, profiler: Profil
     step = workload.raw if ctx.impl == "raw" else workload.orm
     gc.collect()
     with profiler.running() if profiler else _noProfile():
+        rssBeforeMb = memory.start()
         meter.start()
         began = time.perf_counter()
         result = await step(ctx, n)
         seconds = time.perf_counter() - began
         maxStallMs = meter.stop()
+        rssPeakMb = memory.stop()
+    referenceSeconds = None
+    if isinstance(result, Interleaved):
+        seconds, referenceSeconds, result = result.seconds, result.referenceSeconds, result.result
     await workload.verify(ctx, n, result)
     ctx.data = result = None
     emit(type="result", workload=workload.name, status="ok", seconds=seconds,
-         maxStallMs=maxStallMs, n=n)
+         maxStallMs=maxStallMs, rssBeforeMb=rssBeforeMb, rssPeakMb=rssPeakMb,
+         referenceSeconds=referenceSeconds, n=n)
 
 
 async def main(reactor: Any, spec: dict[str, Any]) -> None:
@@ -300,12 +373,13 @@ async def main(reactor: Any, spec: dict[str, Any]) -> None:
          twistar=twistarInfo, poolSize=spec["poolSize"])
     current = None
     meter = StallMeter(reactor)
+    memory = MemoryMeter()
     try:
         for name in spec["workloads"]:
             current = name
             workload = WORKLOADS_BY_NAME[name]
             n = workload.quickSize if spec.get("quick") else workload.size
-            await runWorkload(ctx, workload, n, profiler, meter)
+            await runWorkload(ctx, workload, n, profiler, meter, memory)
     except Exception as e:
         emit(type="error", workload=current, message=f"{type(e).__name__}: {e}",
              traceback=traceback.format_exc())

@@ -10,15 +10,18 @@ twistar 2.0, on SQLite, PostgreSQL and MariaDB.
 (C{make bench} runs it with no options.)  For each backend it starts a
 throwaway server (L{twistar.tests.servers}; SQLite uses a file in a temporary
 directory), then runs C{--repeat} repetitions; in each, every implementation
-runs all the workloads in its own process (C{bench/child.py}), the order of
-the implementations rotating from one repetition to the next.  Each workload
+runs all the workloads in its own process (C{bench/child.py}; a workload
+marked C{ownProcess} in a process of its own), the order of the
+implementations rotating from one repetition to the next.  Each workload
 gets freshly created tables, is timed inside the child around the
 Deferred-producing work with the reactor running (which meanwhile measures
-the reactor's longest stall), and is verified afterwards (row counts; a wrong
-count stops the run).  The tables printed at the end hold the medians and
-their ratios to raw adbapi, the longest reactor stalls, and the targets; a
-full run (no C{--quick}, every backend, implementation and workload) also
-writes them, with a description of the machine, to C{bench/RESULTS.md}.
+the reactor's longest stall and the process's peak memory), and is verified
+afterwards (row counts; a wrong count stops the run).  The tables printed at
+the end hold the medians and their ratios to raw adbapi, the longest reactor
+stalls, the peak memory of the workloads that read many rows, and the
+targets; a full run (no C{--quick}, every backend, implementation and
+workload) also writes them, with a description of the machine, to
+C{bench/RESULTS.md}.
 Every run writes its samples to C{bench/results-TIMESTAMP.json}.
 
 twistar 2.0 runs in its own virtualenv, C{bench/.venv-twistar2}, made on
@@ -233,6 +236,12 @@ class Runner:
         C{None} when the implementation does not support the workload.
     @ivar stalls: C{(backend, workload, impl)} to the reactor's longest
         stall in each run, in milliseconds (in the order of C{samples}).
+    @ivar memory: C{(backend, workload, impl)} to the process's resident
+        memory before each run and its peak during it, in MiB (C{None}s
+        where it cannot be measured; in the order of C{samples}).
+    @ivar references: C{(backend, workload, impl)} to the seconds of the
+        reference's calls in each run, for a workload that interleaves its
+        calls with a reference's (in the order of C{samples}).
     @ivar meta: C{(backend, impl)} to the child's meta record.
     @ivar dropped: the C{(backend, workload, impl)} not repeated any more
         because one run took longer than C{maxSeconds}.
@@ -243,6 +252,9 @@ class Runner:
         self.pythons = pythons
         self.samples: dict[tuple[str, str, str], Optional[list[float]]] = {}
         self.stalls: dict[tuple[str, str, str], list[float]] = {}
+        self.memory: dict[tuple[str, str, str],
+                          list[tuple[Optional[float], Optional[float]]]] = {}
+        self.references: dict[tuple[str, str, str], list[float]] = {}
         self.meta: dict[tuple[str, str], dict[str, Any]] = {}
         self.dropped: set[tuple[str, str, str]] = set()
 
@@ -256,6 +268,25 @@ class Runner:
         return {"impl": impl, "backend": backend, "db": db, "poolSize": POOL_SIZES[backend],
                 "workloads": workloads, "quick": self.plan.quick, "repoRoot": str(ROOT)}
 
+    def repetitions(self, workload: str) -> int:
+        """
+        @return: how many repetitions C{workload} runs (its C{maxRepeat} at most).
+        """
+        return min(self.plan.repeat, WORKLOADS_BY_NAME[workload].maxRepeat or self.plan.repeat)
+
+    def children(self, backend: str, impl: str, rep: int) -> list[tuple[list[str], str]]:
+        """
+        @return: the workloads of each child that C{impl} runs in repetition
+            C{rep}, with a tag for it: one child for the workloads that
+            share one, then one per workload that runs in its own process.
+        """
+        names = [w for w in self.plan.workloads
+                 if (backend, w, impl) not in self.dropped and rep < self.repetitions(w)]
+        shared = [w for w in names if not WORKLOADS_BY_NAME[w].ownProcess]
+        groups = [(shared, str(rep))] if shared else []
+        groups.extend(([w], f"{rep}-{w}") for w in names if WORKLOADS_BY_NAME[w].ownProcess)
+        return groups
+
     def runBackend(self, backend: str, db: dict[str, Any]) -> None:
         """
         Run every repetition on one backend.
@@ -264,16 +295,17 @@ class Runner:
         for rep in range(plan.repeat):
             order = plan.impls[rep % len(plan.impls):] + plan.impls[:rep % len(plan.impls)]
             for impl in order:
-                names = [w for w in plan.workloads if (backend, w, impl) not in self.dropped]
-                if not names:
-                    continue
-                began = time.monotonic()
-                records = runChild(self.pythons[impl],
-                                   self.spec(backend, db, impl, names, str(rep)))
-                self.record(backend, impl, records)
-                say(f"  [{BACKEND_TITLES[backend]} {rep + 1}/{plan.repeat}] "
-                    f"{IMPL_TITLES[impl]:<11} {time.monotonic() - began:5.1f}s: "
-                    + ", ".join(_brief(r) for r in records if r["type"] == "result"))
+                for names, tag in self.children(backend, impl, rep):
+                    began = time.monotonic()
+                    spec = self.spec(backend, db, impl, names, tag)
+                    try:
+                        records = runChild(self.pythons[impl], spec)
+                    finally:
+                        _removeSQLite(spec["db"])
+                    self.record(backend, impl, records)
+                    say(f"  [{BACKEND_TITLES[backend]} {rep + 1}/{plan.repeat}] "
+                        f"{IMPL_TITLES[impl]:<11} {time.monotonic() - began:5.1f}s: "
+                        + ", ".join(_brief(r) for r in records if r["type"] == "result"))
 
     def record(self, backend: str, impl: str, records: list[dict[str, Any]]) -> None:
         """
@@ -291,6 +323,10 @@ class Runner:
                 assert samples is not None
                 samples.append(record["seconds"])
                 self.stalls.setdefault(key, []).append(record["maxStallMs"])
+                self.memory.setdefault(key, []).append(
+                    (record["rssBeforeMb"], record["rssPeakMb"]))
+                if record["referenceSeconds"] is not None:
+                    self.references.setdefault(key, []).append(record["referenceSeconds"])
                 if record["seconds"] > self.plan.maxSeconds:
                     self.dropped.add(key)
 
@@ -312,12 +348,52 @@ class Runner:
             return None, None
         return statistics.median(stalls), max(stalls)
 
+    def interleavedRatio(self, backend: str, workload: str, impl: str) -> Optional[float]:
+        """
+        @return: the median over the runs of the time of C{workload}'s own
+            calls over the time of the reference's calls it interleaved them
+            with, or C{None} (not run, or not interleaved).
+        """
+        samples = self.samples.get((backend, workload, impl))
+        references = self.references.get((backend, workload, impl))
+        if not samples or not references:
+            return None
+        return statistics.median(s / r for s, r in zip(samples, references))
+
+    def growths(self, backend: str, workload: str, impl: str) -> Optional[list[float]]:
+        """
+        @return: how much each run's peak RSS exceeded its RSS before, in
+            MiB, or C{None} (not run, n/a, or not measurable here).
+        """
+        runs = self.memory.get((backend, workload, impl))
+        if not runs:
+            return None
+        growths = []
+        for before, peak in runs:
+            if before is None or peak is None:
+                return None
+            growths.append(peak - before)
+        return growths
+
+
+def _removeSQLite(db: dict[str, Any]) -> None:
+    """
+    Remove a child's SQLite file (with its WAL files), if C{db} names one:
+    the C{each()} workload's are 50 MB each.
+    """
+    if "path" in db:
+        for suffix in ("", "-wal", "-shm"):
+            Path(db["path"] + suffix).unlink(missing_ok=True)
+
 
 def _brief(record: dict[str, Any]) -> str:
     if record["status"] != "ok":
         return f"{record['workload']} n/a"
+    memory = ""
+    if WORKLOADS_BY_NAME[record["workload"]].memory and record["rssPeakMb"] is not None:
+        memory = f", RSS +{record['rssPeakMb'] - record['rssBeforeMb']:.1f} MiB"
     return (f"{record['workload']} {_seconds(record['seconds'])} "
-            f"(stall {record['maxStallMs']:.1f} ms)")
+            f"(stall {record['maxStallMs']:.1f} ms{memory})")
 
 
 def _seconds(value: Optional[float]) -> str:
@@ -349,7 +425,7 @@ def resultsTable(runner: Runner) -> str:
             head.append("/ raw")
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
-    notes = False
+    dropped = capped = False
     for backend in plan.backends:
         for name in plan.workloads:
             workload = WORKLOADS_BY_NAME[name]
@@ -361,15 +437,90 @@ def resultsTable(runner: Runner) -> str:
                 samples = runner.samples.get((backend, name, impl)) or []
                 mark = ""
                 if value is not None and len(samples) < plan.repeat:
-                    mark, notes = f" ({len(samples)} run{'s' * (len(samples) > 1)})", True
+                    mark = f" ({len(samples)} run{'s' * (len(samples) > 1)})"
+                    if len(samples) < runner.repetitions(name):
+                        dropped = True
+                    else:
+                        capped = True
                 cells.append(_seconds(value) + mark)
                 if impl != "raw":
                     cells.append(_ratio(value, raw))
             lines.append("| " + " | ".join(cells) + " |")
-    if notes:
+    if dropped or capped:
         lines.append("")
+    if capped:
+        lines.append("(N runs): fewer samples, because the workload runs at most N "
+                     "repetitions (`maxRepeat` in `bench/workloads.py`).")
+    if dropped:
         lines.append(f"(N runs): fewer samples, because one run took over {plan.maxSeconds:g} s "
                      "and it was not repeated.")
+    comparison = queryComparison(runner)
+    if comparison:
+        lines.extend(["", comparison])
+    return "\n".join(lines)
+
+
+def _interleavedRatio(runner: Runner, backend: str, impl: str) -> str:
+    ratio = runner.interleavedRatio(backend, "query_where", impl)
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
+def queryComparison(runner: Runner) -> str:
+    """
+    @return: a line giving, per backend, the time of twistar's Query calls
+        over the time of the C{find(where=...)} calls (the same SQL) that
+        the Query workload interleaved them with, the median of the runs'
+        ratios, beside raw adbapi's (the same SQL both times: the noise);
+        or C{""} when the Query workload was not run.
+    """
+    plan = runner.plan
+    if "twistar" not in plan.impls or "query_where" not in plan.workloads:
+        return ""
+    ratios = [f"{BACKEND_TITLES[backend]} {_interleavedRatio(runner, backend, 'twistar')} "
+              f"(raw: {_interleavedRatio(runner, backend, 'raw')})"
+              for backend in plan.backends]
+    return ("Query / find(where=...), twistar, the same SQL, the Query built and compiled for "
+            "every call, the calls interleaved one by one in the Query workload, median of the "
+            "runs' ratios (raw adbapi running the same SQL both ways, as a measure of the "
+            "noise): " + ", ".join(ratios) + ".")
+
+
+def _memory(runner: Runner, backend: str, workload: str, impl: str) -> str:
+    """
+    @return: the median growth of the runs' peak RSS over their RSS before,
+        the largest growth in parentheses, and the median RSS before, in MiB.
+    """
+    growths = runner.growths(backend, workload, impl)
+    if growths is None:
+        return "n/a"
+    before = statistics.median(before for before, _ in runner.memory[(backend, workload, impl)]
+                               if before is not None)
+    return f"+{statistics.median(growths):.1f} (+{max(growths):.1f}), from {before:.0f}"
+
+
+def memoryTable(runner: Runner) -> str:
+    """
+    @return: the markdown table of the peak memory of the workloads that
+        report it (C{memory} in L{workloads}), or C{""} when none ran.
+    """
+    plan = runner.plan
+    names = [name for name in plan.workloads if WORKLOADS_BY_NAME[name].memory]
+    if not names:
+        return ""
+    head = ["backend", "workload", "n"] + [IMPL_TITLES[impl] for impl in plan.impls]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 3 + ["---:"] * len(plan.impls)) + "|"]
+    for backend in plan.backends:
+        for name in names:
+            workload = WORKLOADS_BY_NAME[name]
+            size = workload.quickSize if plan.quick else workload.size
+            cells = [BACKEND_TITLES[backend], workload.title, f"{size:,}"]
+            cells.extend(_memory(runner, backend, name, impl) for impl in plan.impls)
+            lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("In MiB: how much the process's peak resident memory (RSS) during the timed "
+                 "work exceeded its RSS just before, the median over the runs (the largest in "
+                 "parentheses), and the median RSS before; n/a: not supported.")
     return "\n".join(lines)
 
 
@@ -411,6 +562,10 @@ class Target:
     @ivar reference: the C{(workload, impl)} compared with.
     @ivar limit: the bound on C{twistar / reference} (at most), or, with
         C{inverse}, on C{reference / twistar} (at least).
+    @ivar interleaved: compare the workload's calls with the reference
+        calls it interleaved them with (L{Runner.interleavedRatio}), run by
+        run, rather than the medians of two workloads; C{reference} then
+        names the workload itself, and the title says what its reference is.
     """
 
     title: str
@@ -419,6 +574,7 @@ class Target:
     limit: float
     backends: tuple[str, ...] = BACKENDS
     inverse: bool = False
+    interleaved: bool = False
 
 
 TARGETS = [
@@ -429,6 +585,8 @@ TARGETS = [
     Target("find(id) <= 1.2x raw", "find", ("find", "raw"), 1.2),
     Target("load-modify-save <= 1.2x raw", "update", ("update", "raw"), 1.2),
     Target("count() <= 1.2x raw", "count", ("count", "raw"), 1.2),
+    Target("Query built and run <= 1.1x find(where=...), the same SQL", "query_where",
+           ("query_where", "twistar"), 1.1, interleaved=True),
     Target("eager has-many <= 3x raw's two queries", "children_eager",
            ("children_eager", "raw"), 3.0),
     Target("eager has-many >= 4x faster than raw per parent", "children_eager",
@@ -439,7 +597,13 @@ TARGETS = [
 #: longest), in milliseconds, and the workloads it applies to: those that
 #: handle many rows in one call.
 STALL_LIMIT_MS = 50.0
-STALL_WORKLOADS = ("create_many", "all", "insert_many", "children_eager")
+STALL_WORKLOADS = ("create_many", "all", "each", "insert_many", "children_eager")
+
+#: The bound on twistar's peak memory growth (the median over the runs), in
+#: MiB, and the workloads it applies to: those that stream their rows (all()
+#: of 100,000 rows needs about 55 MiB more).
+MEMORY_LIMIT_MB = 10.0
+MEMORY_WORKLOADS = ("each",)
 
 
 def targetsTable(runner: Runner) -> str:
@@ -453,8 +617,13 @@ def targetsTable(runner: Runner) -> str:
             if backend not in target.backends or not (
                     target.workload in planned and target.reference[0] in planned):
                 continue
-            value = runner.median(backend, target.workload, "twistar")
-            reference = runner.median(backend, *target.reference)
+            reference: Optional[float]
+            if target.interleaved:
+                value = runner.interleavedRatio(backend, target.workload, "twistar")
+                reference = 1.0
+            else:
+                value = runner.median(backend, target.workload, "twistar")
+                reference = runner.median(backend, *target.reference)
             if value is None or reference is None:
                 measured, met = "n/a", "not measured"
             elif target.inverse:
@@ -476,6 +645,21 @@ def targetsTable(runner: Runner) -> str:
                 measured = f"{median:.1f} ms (worst {worst:.1f} ms)"
                 met = "yes" if median < STALL_LIMIT_MS else "NO"
             title = f"max reactor stall < {STALL_LIMIT_MS:g} ms: {workload.title}, {size:,}"
+            lines.append(f"| {BACKEND_TITLES[backend]} | {title} | {measured} | {met} |")
+        for name in MEMORY_WORKLOADS:
+            if name not in runner.plan.workloads:
+                continue
+            workload = WORKLOADS_BY_NAME[name]
+            size = workload.quickSize if runner.plan.quick else workload.size
+            growths = runner.growths(backend, name, "twistar")
+            if growths is None:
+                measured, met = "n/a", "not measured"
+            else:
+                growth = statistics.median(growths)
+                measured = f"+{growth:.1f} MiB (worst +{max(growths):.1f} MiB)"
+                met = "yes" if growth < MEMORY_LIMIT_MB else "NO"
+            title = (f"peak memory growth < {MEMORY_LIMIT_MB:g} MiB: {workload.title}, "
+                     f"{size:,}")
             lines.append(f"| {BACKEND_TITLES[backend]} | {title} | {measured} | {met} |")
     return "\n".join(lines)
 
@@ -518,8 +702,8 @@ def machineDescription(runner: Runner) -> str:
     return "\n".join(lines)
 
 
-def writeResults(runner: Runner, table: str, stalls: str, targets: str, seconds: float
-                 ) -> None:
+def writeResults(runner: Runner, table: str, stalls: str, memory: str, targets: str,
+                 seconds: float) -> None:
     """
     Write C{bench/RESULTS.md}.
     """
@@ -547,6 +731,14 @@ I/O, take no result from a pool thread) during the timed work;
 
 {stalls}
 
+## Peak memory
+
+How much memory the workloads that read many rows needed: the process's peak
+resident memory during the timed work, over its resident memory just before;
+`bench/README.md` says how it is measured.
+
+{memory}
+
 ## Targets (twistar)
 
 {targets}
@@ -565,7 +757,9 @@ def writeSamples(runner: Runner) -> Path:
     data = {
         "plan": runner.plan.__dict__,
         "samples": [{"backend": b, "workload": w, "impl": i, "seconds": s,
-                     "maxStallMs": runner.stalls.get((b, w, i))}
+                     "maxStallMs": runner.stalls.get((b, w, i)),
+                     "rssBeforeAndPeakMb": runner.memory.get((b, w, i)),
+                     "referenceSeconds": runner.references.get((b, w, i))}
                     for (b, w, i), s in runner.samples.items()],
         "meta": list(runner.meta.values()),
     }
@@ -660,12 +854,15 @@ def main(argv: Sequence[str]) -> int:
         return 1
     samples = writeSamples(runner)
     table, stalls, targets = resultsTable(runner), stallsTable(runner), targetsTable(runner)
-    print(f"\n{table}\n\nLongest reactor stalls:\n\n{stalls}\n\nTargets (twistar):\n\n"
-          f"{targets}\n")
+    memory = memoryTable(runner)
+    print(f"\n{table}\n\nLongest reactor stalls:\n\n{stalls}\n")
+    if memory:
+        print(f"Peak memory:\n\n{memory}\n")
+    print(f"Targets (twistar):\n\n{targets}\n")
     seconds = time.monotonic() - began
     say(f"samples in {samples}; {seconds / 60:.1f} minutes")
     if plan.full:
-        writeResults(runner, table, stalls, targets, seconds)
+        writeResults(runner, table, stalls, memory, targets, seconds)
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,14 @@ CHILDREN_PER_PARENT = 10
 
 #: Rows in the table that the C{count()} workload counts.
 COUNTED_ROWS = 1000
+
+#: Rows in the table that the C{find(where=...)} and Query workloads search,
+#: and the most rows one of their queries returns.
+SEARCHED_ROWS = 1000
+SEARCH_LIMIT = 50
+
+#: Rows per batch of the C{each()} workload (and of raw's keyset batches).
+EACH_BATCH = 1000
 
 #: Rows per multi-row C{INSERT} and ids per C{IN} list, at most: what twistar
 #: sends, so that raw runs the same statements.
@@ -70,6 +79,24 @@ class Unsupported(Exception):
     """
     An implementation cannot run a workload (reported as C{n/a}).
     """
+
+
+@dataclass
+class Interleaved:
+    """
+    What a timed step gives when it timed its calls itself, alternating
+    them, call by call, with calls doing the same work another way (the
+    reference), so that load on the machine slows both alike: the
+    workload's time is then C{seconds}, not the whole step's.
+
+    @ivar result: what the workload's C{verify} checks.
+    @ivar seconds: the time of the workload's own calls.
+    @ivar referenceSeconds: the time of the reference's calls.
+    """
+
+    result: Any
+    seconds: float
+    referenceSeconds: float
 
 
 @dataclass
@@ -312,6 +339,15 @@ def supportsCreateMany(ctx: Context) -> bool:
     return ctx.impl != "twistar2" and hasattr(ctx.models["Item"], "createMany")
 
 
+def supportsQueries(ctx: Context) -> bool:
+    """
+    @return: whether the ORM has the Query API (C{Item.query()},
+        C{Item.where(...)}); twistar 2.0 has not.
+    """
+    item = ctx.models["Item"]
+    return ctx.impl != "twistar2" and hasattr(item, "query") and hasattr(item, "where")
+
+
 # -- the workloads -------------------------------------------------------------
 
 Step = Callable[[Context, int], Awaitable[Any]]
@@ -328,10 +364,16 @@ class Workload:
     @ivar tables: tables dropped and created before each run.
     @ivar prepare: untimed setup; its result becomes C{ctx.data}.
     @ivar orm: the timed work with the ORM (twistar and twistar 2.0).
-    @ivar raw: the timed work with raw adbapi.
+    @ivar raw: the timed work with raw adbapi.  Either may time its calls
+        itself, and give an L{Interleaved}.
     @ivar verify: checks the result of the timed work and the database;
         raises C{AssertionError} when wrong.
     @ivar supported: says whether the ORM of C{ctx} can run it.
+    @ivar ownProcess: runs in a process of its own (one per run), so that
+        the memory it needs is measured from a fresh process's, not from
+        what earlier workloads left in the heap.
+    @ivar memory: its peak memory is reported in the memory table.
+    @ivar maxRepeat: the most repetitions it runs (C{None}: all of them).
     """
 
     name: str
@@ -344,6 +386,9 @@ class Workload:
     raw: Step
     verify: Callable[[Context, int, Any], Awaitable[None]]
     supported: Callable[[Context], bool] = lambda ctx: True
+    ownProcess: bool = False
+    memory: bool = False
+    maxRepeat: int | None = None
 
 
 def expect(what: str, actual: Any, expected: Any) -> None:
@@ -362,6 +407,45 @@ async def _fillItems(ctx: Context, n: int) -> list[Any]:
     """Insert C{n} items; @return: their ids, in order."""
     await rawInsertMany(ctx, "items", ITEM_COLUMNS, [itemRow(i) for i in range(n)])
     return [row[0] for row in await rawSelect(ctx, "SELECT id FROM items ORDER BY id")]
+
+
+#: SQL making the rows L{itemRow} describes, numbers 0 to C{?} (included),
+#: in the database itself: no row passes through the benchmark's process.
+_GENERATE_ITEMS = {
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+              "INSERT INTO items (name, label, quantity, price) "
+              "SELECT 'item ' || i, 'label ' || (i % 97), i % 100, i * 0.25 FROM n",
+    "postgres": "INSERT INTO items (name, label, quantity, price) "
+                "SELECT 'item ' || i, 'label ' || (i %% 97), i %% 100, i * 0.25 "
+                "FROM generate_series(0, %s) AS i",
+    # MariaDB's SEQUENCE engine: the table seq_0_to_N exists when named;
+    # no parameters, so C{%} stays as it is.
+    "mysql": "INSERT INTO items (name, label, quantity, price) "
+             "SELECT CONCAT('item ', seq), CONCAT('label ', seq % 97), seq % 100, seq * 0.25 "
+             "FROM seq_0_to_{last}",
+}
+
+
+async def _generateItems(ctx: Context, n: int) -> None:
+    """
+    Insert C{n} items, as L{_fillItems} does, made by the database itself
+    (a recursive C{WITH} on SQLite, C{generate_series} on PostgreSQL, the
+    SEQUENCE engine on MariaDB): a million rows in one to three seconds,
+    and nothing left in this process's memory.  Then C{ANALYZE} the table:
+    without statistics, PostgreSQL's planner sorts the whole table for each
+    C{WHERE id > ? ORDER BY id LIMIT ...} instead of reading the primary key.
+    """
+
+    def run(cursor: Any) -> None:
+        if ctx.backend == "mysql":
+            cursor.execute(_GENERATE_ITEMS["mysql"].format(last=n - 1))
+            cursor.execute("ANALYZE TABLE items")
+            cursor.fetchall()
+        else:
+            cursor.execute(_GENERATE_ITEMS[ctx.backend], (n - 1,))
+            cursor.execute("ANALYZE items")
+
+    await ctx.pool.runInteraction(run)
 
 
 async def _fillParents(ctx: Context, n: int) -> None:
@@ -525,6 +609,146 @@ async def _rawCount(ctx: Context, n: int) -> int:
                 == COUNTED_ROWS for _ in range(n)])
 
 
+# each()
+
+
+async def _ormEach(ctx: Context, n: int) -> tuple[int, int]:
+    rows = ascending = last = 0
+    async for obj in ctx.models["Item"].query().each(batchSize=EACH_BATCH):
+        rows += 1
+        ascending += obj.id > last
+        last = obj.id
+    return rows, ascending
+
+
+async def _rawEach(ctx: Context, n: int) -> tuple[int, int]:
+    """
+    Keyset batches of L{EACH_BATCH} rows (C{SELECT * ... WHERE id > ? ORDER
+    BY id LIMIT ...}), one interaction each, until a batch comes back short.
+    """
+    query = f"SELECT * FROM items WHERE id > ? ORDER BY id LIMIT {EACH_BATCH}"
+    rows = ascending = last = 0
+    while True:
+        batch = await rawSelect(ctx, query, last)
+        for row in batch:
+            rows += 1
+            ascending += row[0] > last
+            last = row[0]
+        if len(batch) < EACH_BATCH:
+            return rows, ascending
+
+
+async def _verifyEach(ctx: Context, n: int, result: Any) -> None:
+    expect("rows seen, rows seen in ascending id order", result, (n, n))
+
+
+# find(where=...) and the same query through the Query API
+
+#: One search: C{(ctx, quantity, label)} to a Deferred of the ids found.
+Search = Callable[[Context, int, str], Awaitable[list[Any]]]
+
+_SEARCH_SQL = ("SELECT * FROM items WHERE quantity > ? AND label = ? "
+               f"ORDER BY id LIMIT {SEARCH_LIMIT}")
+
+
+def _searchArgs(i: int) -> tuple[int, str]:
+    """
+    @return: the quantity bound and the label of search number C{i}.
+    """
+    return i % 50, f"label {i % 97}"
+
+
+async def _findIds(ctx: Context, quantity: int, label: str) -> list[Any]:
+    objects = await ctx.models["Item"].find(where=["quantity > ? AND label = ?", quantity, label],
+                                            orderby="id", limit=SEARCH_LIMIT)
+    return [obj.id for obj in objects]
+
+
+async def _queryIds(ctx: Context, quantity: int, label: str) -> list[Any]:
+    objects = await (ctx.models["Item"].where("quantity > ?", quantity).where(label=label)
+                     .order("id").limit(SEARCH_LIMIT).all())
+    return [obj.id for obj in objects]
+
+
+async def _rawIds(ctx: Context, quantity: int, label: str) -> list[Any]:
+    return [row[0] for row in await rawSelect(ctx, _SEARCH_SQL, quantity, label)]
+
+
+async def _prepareSearch(ctx: Context, n: int) -> list[Any]:
+    """
+    Fill the searched rows, and run one search of each kind, untimed: the
+    first call of a way to query pays for what is made on first use (3 ms
+    for twistar's first find(where=...) in a process).
+
+    @return: the ids of the rows, in order.
+    """
+    ids = await _fillItems(ctx, SEARCHED_ROWS)
+    searches = [_rawIds] if ctx.impl == "raw" else [_findIds]
+    if ctx.impl != "raw" and supportsQueries(ctx):
+        searches.append(_queryIds)
+    for search in searches:
+        await search(ctx, *_searchArgs(0))
+    return ids
+
+
+async def _ormFindWhere(ctx: Context, n: int) -> list[list[Any]]:
+    return [await _findIds(ctx, *_searchArgs(i)) for i in range(n)]
+
+
+async def _rawFindWhere(ctx: Context, n: int) -> list[list[Any]]:
+    return [await _rawIds(ctx, *_searchArgs(i)) for i in range(n)]
+
+
+async def _interleave(ctx: Context, n: int, own: Search, reference: Search) -> Interleaved:
+    """
+    Run C{n} searches both ways, call by call, each way first every other
+    time, timing each call; check that both ways find the same ids.
+
+    @return: the ids found, the time of C{own}'s calls and of C{reference}'s.
+    """
+    found = []
+    seconds = referenceSeconds = 0.0
+    for i in range(n):
+        args = _searchArgs(i)
+        began = time.perf_counter()
+        if i % 2:
+            referenceIds = await reference(ctx, *args)
+            middle = time.perf_counter()
+            ids = await own(ctx, *args)
+            seconds += time.perf_counter() - middle
+            referenceSeconds += middle - began
+        else:
+            ids = await own(ctx, *args)
+            middle = time.perf_counter()
+            referenceIds = await reference(ctx, *args)
+            referenceSeconds += time.perf_counter() - middle
+            seconds += middle - began
+        expect(f"ids of search {i}, found both ways", ids, referenceIds)
+        found.append(ids)
+    return Interleaved(found, seconds, referenceSeconds)
+
+
+async def _ormQueryWhere(ctx: Context, n: int) -> Interleaved:
+    return await _interleave(ctx, n, _queryIds, _findIds)
+
+
+async def _rawQueryWhere(ctx: Context, n: int) -> Interleaved:
+    return await _interleave(ctx, n, _rawIds, _rawIds)
+
+
+async def _verifySearch(ctx: Context, n: int, result: Any) -> None:
+    byLabel: dict[str, list[tuple[int, Any]]] = {}
+    for j, itemId in enumerate(ctx.data):
+        _, label, quantity, _ = itemRow(j)
+        byLabel.setdefault(label, []).append((quantity, itemId))
+    expected = []
+    for i in range(n):
+        bound, label = _searchArgs(i)
+        expected.append([itemId for quantity, itemId in byLabel[label]
+                         if quantity > bound][:SEARCH_LIMIT])
+    expect("ids found by each search", result, expected)
+
+
 # has-many
 
 
@@ -565,7 +789,10 @@ WORKLOADS: list[Workload] = [
              _prepareCreateMany, _ormCreateMany, _rawCreateMany, _verifyCreateMany,
              supportsCreateMany),
     Workload("all", "all()", 100_000, 10_000, ("items",),
-             _fillItems, _ormAll, _rawAll, _resultIs),
+             _fillItems, _ormAll, _rawAll, _resultIs, ownProcess=True, memory=True),
+    Workload("each", "each(), streamed", 1_000_000, 100_000, ("items",),
+             _generateItems, _ormEach, _rawEach, _verifyEach, supportsQueries,
+             ownProcess=True, memory=True, maxRepeat=3),
     Workload("find", "find(id)", 2000, 200, ("items",),
              _fillItems, _ormFind, _rawFind, _resultIs),
     Workload("update", "load-modify-save", 1000, 100, ("items",),
@@ -578,6 +805,10 @@ WORKLOADS: list[Workload] = [
     Workload("children_eager", "has-many, eager", 1000, 100, ("parents", "children"),
              _fillParents, _ormChildrenEager, _rawChildrenEager,
              _verifyChildren, supportsEagerLoading),
+    Workload("find_where", "find(where=...)", 1000, 100, ("items",),
+             _prepareSearch, _ormFindWhere, _rawFindWhere, _verifySearch),
+    Workload("query_where", "Query, same SQL", 1000, 100, ("items",),
+             _prepareSearch, _ormQueryWhere, _rawQueryWhere, _verifySearch, supportsQueries),
 ]
 
 WORKLOADS_BY_NAME: dict[str, Workload] = {w.name: w for w in WORKLOADS}
