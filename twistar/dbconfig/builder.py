@@ -16,7 +16,7 @@ arguments and converted to the dialect's paramstyle.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from twistar.dbconfig.sqltext import (
@@ -375,27 +375,45 @@ def compileSelect(dialect: DialectSettings, select: Select) -> tuple[str, list[A
     @raise PlaceholderCountError: for a fragment whose placeholders and
         arguments differ in number.
     """
-    # The text depends on the statement's shape, not its values: a select
-    # run again with other values (a finder, a query built in a loop) only
-    # collects them.
-    key = (type(dialect), _selectShape(select))
-    sql = _compiledSelects.get(key)
-    if sql is None:
+    def write() -> tuple[str, list[Any]]:
         writer = _Writer(dialect)
         writer.parts.append(writer.select(select))
-        sql, args = writer.text()
+        return writer.text()
+
+    return _remembered(dialect, select, (), True, write)
+
+
+def _remembered(
+    dialect: DialectSettings, select: Select, extra: tuple[Any, ...], ownColumns: bool,
+    write: Callable[[], tuple[str, list[Any]]],
+) -> tuple[str, list[Any]]:
+    """
+    The text of a statement made from C{select} depends on its shape, not
+    its values: one run again with other values (a finder, a query built in
+    a loop) only collects them.
+
+    @param extra: what else the text depends on.
+    @param ownColumns: the text holds C{select}'s own columns (and so their
+        arguments).
+    @param write: makes the text and arguments, when not remembered.
+    @return: the text and the arguments.
+    """
+    key = (type(dialect), extra, _selectShape(select))
+    sql = _compiledSelects.get(key)
+    if sql is None:
+        sql, args = write()
         if len(_compiledSelects) >= 4096:
             _compiledSelects.clear()  # the shapes in use will come back
         _compiledSelects[key] = sql
         return sql, args
     args = []
-    _selectArgs(select, args)
+    _selectArgs(select, args, ownColumns)
     if len(args) > dialect.maxParameters:
         _tooMany(dialect, len(args))
     return sql, args
 
 
-# Shape -> SQL text, per dialect class (see compileSelect).
+# Shape -> SQL text, per dialect class (see _remembered).
 _compiledSelects: dict[tuple[Any, ...], str] = {}
 
 
@@ -442,11 +460,14 @@ def _termShape(term: Any) -> Any:
     return (kind, tuple(map(_termShape, term.terms)))
 
 
-def _selectArgs(select: Select, args: list[Any]) -> None:
+def _selectArgs(select: Select, args: list[Any], ownColumns: bool = True) -> None:
     """
     Add the arguments of C{select} to C{args}, in the order its SQL has them.
+
+    @param ownColumns: with the arguments of its selected columns.
     """
-    for part in (select.columns, select.joins, select.where, select.having):
+    for part in (select.columns if ownColumns else (), select.joins, select.where,
+                 select.having):
         for term in part:
             _termArgs(term, args)
 
@@ -479,38 +500,50 @@ def compileAggregate(dialect: DialectSettings, select: Select, function: str,
     @return: a statement whose one row holds C{function} over the rows of
         C{select} (a subquery when it is distinct, grouped or cut by a limit).
     """
-    writer = _Writer(dialect)
-    if column is not None and select.joins and column.table is None:
-        column = Column(column.name, select.table)  # the model's own column
-    if column is None:
-        expression = "COUNT(*)"
-    else:
-        expression = f"{function}({writer.column(column)})"
-    select = select._replace(lock=None)
-    if select.distinct or select.group or select.paged or select.having:
-        if column is not None:
-            if not select.distinct:
-                select = select._replace(columns=(column,))
-            # Over the rows the query returns (distinct ones: whole rows).
-            expression = f"{function}({writer.column(Column(column.name, 'twistar_rows'))})"
-        inner = writer.select(select)
-        writer.parts.append(f"SELECT {expression} FROM ({inner}) AS {writer.name('twistar_rows')}")
-    else:
-        writer.parts.append(writer.select(select._replace(order=()), expression))
-    return writer.text()
+    subquery = bool(select.distinct or select.group or select.paged or select.having)
+
+    def write(select: Select = select, column: Column | None = column) -> tuple[str, list[Any]]:
+        writer = _Writer(dialect)
+        if column is not None and select.joins and column.table is None:
+            column = Column(column.name, select.table)  # the model's own column
+        if column is None:
+            expression = "COUNT(*)"
+        else:
+            expression = f"{function}({writer.column(column)})"
+        select = select._replace(lock=None)
+        if subquery:
+            if column is not None:
+                if not select.distinct:
+                    select = select._replace(columns=(column,))
+                # Over the rows the query returns (distinct ones: whole rows).
+                expression = f"{function}({writer.column(Column(column.name, 'twistar_rows'))})"
+            inner = writer.select(select)
+            writer.parts.append(
+                f"SELECT {expression} FROM ({inner}) AS {writer.name('twistar_rows')}"
+            )
+        else:
+            writer.parts.append(writer.select(select._replace(order=()), expression))
+        return writer.text()
+
+    ownColumns = subquery and (column is None or select.distinct)
+    return _remembered(dialect, select, ("aggregate", function, column), ownColumns, write)
 
 
 def compileExists(dialect: DialectSettings, select: Select) -> tuple[str, list[Any]]:
     """
     @return: a statement that returns one row when C{select} has any.
     """
-    writer = _Writer(dialect)
-    limit = 1 if select.limit is None else min(select.limit, 1)
-    first = select._replace(order=(), limit=limit, lock=None)
     # Its own columns make the distinct rows, and name what a having uses.
     own = select.distinct or bool(select.having and select.columns)
-    writer.parts.append(writer.select(first, None if own else "1"))
-    return writer.text()
+
+    def write() -> tuple[str, list[Any]]:
+        writer = _Writer(dialect)
+        limit = 1 if select.limit is None else min(select.limit, 1)
+        first = select._replace(order=(), limit=limit, lock=None)
+        writer.parts.append(writer.select(first, None if own else "1"))
+        return writer.text()
+
+    return _remembered(dialect, select, ("exists",), own, write)
 
 
 def compileUpdate(dialect: DialectSettings, update: Update) -> tuple[str, list[Any]]:

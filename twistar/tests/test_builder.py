@@ -6,10 +6,12 @@ for statements, without a database.
 
 from __future__ import annotations
 
+import random
 from typing import TYPE_CHECKING, Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from twistar.dbconfig import builder
 from twistar.dbconfig.builder import (
     AllOf,
     AnyOf,
@@ -422,3 +424,89 @@ class MySQLBuilderTests(BuilderTestsMixin, SynchronousTestCase):
             compileUpdate(self.dialect, update),
             "UPDATE [users] SET [age] = $ WHERE [a] = $ LIMIT 2", [1, 1],
         )
+
+
+class RememberedTextTests(SynchronousTestCase):
+    """
+    The text remembered for a statement's shape, with the arguments
+    collected again, is what writing the statement afresh gives.
+    """
+
+    def randomSelect(self, rng: random.Random, depth: int = 0) -> Select:
+        """
+        @return: a random statement using every kind of part.
+        """
+
+        def value() -> Any:
+            return rng.choice([None, 1, 2, "a", "b%", 3.5, True, b"x"])
+
+        def column() -> Column:
+            return Column(rng.choice(["a", "b", "id"]), rng.choice([None, None, "t", "u"]))
+
+        def fragment() -> Fragment:
+            count = rng.randint(0, 3)
+            return Fragment(" AND ".join(["x = ?"] * count) or "1 = 1",
+                            tuple(value() for _ in range(count)))
+
+        def term(level: int) -> Any:
+            kind = rng.randint(0, 7 if level < 2 else 3)
+            if kind == 0:
+                return fragment()
+            if kind == 1:
+                return Equals(column(), value())
+            if kind == 2:
+                return In(column(), tuple(value() for _ in range(rng.randint(0, 4))))
+            if kind == 3:
+                return Same(column(), column())
+            if kind == 4:
+                return InSelect(column(), self.randomSelect(rng, level + 1))
+            if kind == 5:
+                return Not(term(level + 1))
+            terms = tuple(term(level + 1) for _ in range(rng.randint(0, 3)))
+            return AllOf(terms) if kind == 6 else AnyOf(terms)
+
+        columns: list[Column | Text | Fragment] = []
+        for _ in range(rng.randint(0, 2)):
+            selected: list[Column | Text | Fragment] = [
+                column(), Text("n + 1"), Fragment("COALESCE(x, ?)", (1,))
+            ]
+            columns.append(rng.choice(selected))
+        joins: list[Join | Text | Fragment] = []
+        for _ in range(rng.randint(0, 2)):
+            joins.append(rng.choice([Join("INNER", "u", term(depth + 1)), fragment(),
+                                     Text("JOIN v")]))
+        return Select(
+            rng.choice(["t", "s"]), tuple(columns), rng.random() < 0.3, tuple(joins),
+            tuple(term(depth) for _ in range(rng.randint(0, 3))),
+            tuple(rng.choice(["a", "b"]) for _ in range(rng.randint(0, 1))),
+            tuple(term(depth + 1) for _ in range(rng.randint(0, 1))),
+            tuple(rng.choice(["a DESC", "b %"]) for _ in range(rng.randint(0, 1))),
+            rng.choice([None, 0, 5]), rng.choice([None, 3]), rng.choice([None, "FOR UPDATE"]),
+        )
+
+    def test_rememberedAgreesWithWritten(self) -> None:
+        """
+        For random statements, compiled once remembered and once afresh,
+        C{compileSelect}, C{compileAggregate} and C{compileExists} give the
+        same text and arguments (or the same error) on every dialect.
+        """
+        rng = random.Random(12)
+        for dialect in (SQLiteDBConfig(), PostgreSQLDBConfig(), MySQLDBConfig()):
+            for _ in range(1500):
+                select = self.randomSelect(rng)
+                function = rng.choice(["COUNT", "SUM"])
+                column = rng.choice([None, Column("a"), Column("b", "t")])
+                for compiler, extra in ((compileSelect, ()), (compileExists, ()),
+                                        (compileAggregate, (function, column))):
+                    results: list[Any] = []
+                    for _ in range(2):
+                        try:
+                            results.append(compiler(dialect, select, *extra))
+                        except Exception as error:
+                            results.append(type(error))
+                    builder._compiledSelects.clear()
+                    try:
+                        fresh: Any = compiler(dialect, select, *extra)
+                    except Exception as error:
+                        fresh = type(error)
+                    self.assertEqual(results, [fresh, fresh], select)
