@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """
 Transactions: the C{@transaction} decorator, C{async with transaction()},
-nesting (savepoints) and the C{afterCommit}/C{afterRollback} hooks.
+nesting (savepoints), the C{afterCommit}/C{afterRollback} hooks and
+retried transactions.
 
 Run it with C{python examples/transactions.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
@@ -12,7 +13,7 @@ from twisted.internet import task
 from twistar.dbobject import DBObject
 from twistar.exceptions import TransactionError
 from twistar.registry import Registry
-from twistar.utils import transaction
+from twistar.utils import gather, transaction
 
 from support import recreateTables, sqliteMain
 
@@ -73,6 +74,18 @@ async def placeOrder(txn, accountId, item):
     if item == "unicorn":
         raise ValueError("out of unicorns")
     return order
+
+
+@transaction(isolation="SERIALIZABLE", retry=5)
+async def deposit(txn, accountId, amount):
+    """
+    Add C{amount} to an account: read its balance, then write it. When
+    deposits run at once, the database may fail all but one of them (a
+    serialization failure or a deadlock); C{retry} runs those again.
+    """
+    account = await Account.find(accountId)
+    account.balance += amount
+    await account.save()
 
 
 async def balances():
@@ -138,6 +151,10 @@ async def run(echo=print):
     await shopping()
     echo(f"orders: {await items()}")
     echo(f"outbox: {sorted(OUTBOX)}")
+
+    echo("-- retry: three deposits at once, each counted once")
+    await gather(deposit(bob.id, 1) for _ in range(3))
+    echo(f"{await balances()}")
 
 
 main = sqliteMain(run, "transactions")

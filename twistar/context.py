@@ -10,7 +10,7 @@ neither imports the other.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -40,6 +40,12 @@ class RunningTransaction(Protocol):
         """
         Have C{obj}'s C{afterCommit} or C{afterRollback} hook called when the
         enclosing transaction ends.
+        """
+
+    def rememberStates(self, objects: Iterable[Any]) -> None:
+        """
+        Keep the attributes of C{objects} from before they are written, to
+        put back if the transaction is an attempt of a retried one and fails.
         """
 
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: twistar.tests.test_transaction -*-
+# -*- test-case-name: twistar.tests.test_transaction,twistar.tests.test_retry -*-
 """
 Database transactions that are isolated, never block the reactor, and nest.
 
@@ -17,11 +17,12 @@ import contextvars
 import itertools
 import math
 import queue
+import random
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast, overload
 
 from twisted.internet import threads
 from twisted.internet.defer import CancelledError, Deferred, fail
@@ -30,8 +31,11 @@ from twisted.python.failure import Failure
 
 from twistar.context import RunningTransaction, currentTransaction, runningTransaction
 from twistar.exceptions import (
+    ConcurrencyError,
     ConnectionLostError,
+    DeadlockError,
     PoolExhaustedError,
+    SerializationError,
     TransactionError,
     TransactionTimeoutError,
     TwistarError,
@@ -48,11 +52,26 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _log = Logger(namespace="twistar")
 
+RetryOn: TypeAlias = "type[ConcurrencyError] | tuple[type[ConcurrencyError], ...] | None"
+"""What C{retryOn} takes: a L{ConcurrencyError} subclass, a tuple of them,
+or C{None} for L{DEFAULT_RETRY_ON}."""
+
 DEFAULT_TIMEOUT = 300.0
 """Seconds a transaction may stay open before it is rolled back."""
 
 SYNC_CALL_TIMEOUT = 60.0
 """Seconds a synchronous call on a transaction's cursor may wait."""
+
+DEFAULT_RETRY_ON: tuple[type[ConcurrencyError], ...] = (SerializationError, DeadlockError)
+"""The causes of failure on which a transaction given C{retry} runs again."""
+
+RETRY_DELAY = 0.015
+"""Seconds of the longest pause before the first retry; doubled for each
+later one, up to L{RETRY_MAX_DELAY}. Each pause is a random part (from half
+to all) of it."""
+
+RETRY_MAX_DELAY = 0.5
+"""Seconds of the longest pause between two attempts."""
 
 _savepointNumbers = itertools.count(1)
 
@@ -82,6 +101,9 @@ class _Worker:
         self.cursor: Any = None
         self.busy = False
         self.interrupter: Callable[[], None] | None = None
+        # For a retried transaction: the objects written in it, by id(), with
+        # their attributes from before their first write.
+        self.snapshots: dict[int, tuple[Any, dict[str, Any]]] | None = None
         # The Deferreds of queued or running statements, with the contexts
         # to fire them in (used on the reactor thread only).
         self.pending: dict[Deferred[Any], contextvars.Context | None] = {}
@@ -397,9 +419,8 @@ class Transaction:
                     f"isolation level {isolation!r} is not supported here; "
                     f"choose from {sorted(config.isolationLevels)}"
                 )
-        # Only this module sets the running transaction: a Transaction.
-        parent = cast("Transaction | None", currentTransaction())
-        if parent is not None and parent.pool is Registry.DBPOOL:
+        parent = _enclosing()
+        if parent is not None:
             if parent.finished:
                 raise TransactionError("the enclosing transaction has already finished")
             if isolation is not None and isolation != parent._worker.level():
@@ -546,6 +567,20 @@ class Transaction:
         """
         self._objects[id(obj)] = obj
 
+    def rememberStates(self, objects: Iterable[Any]) -> None:
+        """
+        Keep the attributes of C{objects} as they are before they are
+        written: if this is an attempt of a retried transaction that fails,
+        they are put back (see the C{retry} of L{transaction}). Called
+        before each write; an object's first write in the attempt counts.
+        """
+        snapshots = self._worker.snapshots
+        if snapshots is None:
+            return
+        for obj in objects:
+            if id(obj) not in snapshots:
+                snapshots[id(obj)] = (obj, dict(obj.__dict__))
+
     # -- the synchronous cursor interface ------------------------------------
 
     def _sync(self, func: Callable[..., T], *args: Any) -> T:
@@ -589,6 +624,18 @@ def _runStatement(cursor: Any, config: InteractionBase, statement: str) -> None:
     config.run(cursor, statement, [])
 
 
+def _enclosing() -> Transaction | None:
+    """
+    @return: the running transaction that one started now would nest in
+        (as a savepoint): the current one, if it runs on L{Registry.DBPOOL}.
+    """
+    # Only this module sets the running transaction: a Transaction.
+    parent = cast("Transaction | None", currentTransaction())
+    if parent is not None and parent.pool is Registry.DBPOOL:
+        return parent
+    return None
+
+
 def _translated(config: InteractionBase, error: BaseException) -> BaseException:
     translated = config.translateError(error)
     if translated is not error:
@@ -621,13 +668,21 @@ def _callInContext(
 
 
 def _runTransaction(
-    func: Callable[..., Any], args: Any, kw: Any, isolation: str | None, timeout: float | None
+    func: Callable[..., Any], args: Any, kw: Any, isolation: str | None, timeout: float | None,
+    snapshots: dict[int, tuple[Any, dict[str, Any]]] | None = None,
 ) -> Deferred[Any]:
+    """
+    @param snapshots: where a top-level transaction keeps the attributes of
+        the objects it writes from before their first write (see
+        L{Transaction.rememberStates}).
+    """
     callerContext = contextvars.copy_context()
     try:
         txn = Transaction.begin(isolation, timeout)
     except TwistarError as e:
         return fail(e)
+    if txn.parent is None:
+        txn._worker.snapshots = snapshots
     context = contextvars.copy_context()
     context.run(runningTransaction.set, txn)
     txn.context = context
@@ -686,6 +741,92 @@ def _runTransaction(
     return result
 
 
+def _runRetried(
+    func: Callable[..., Any], args: Any, kw: Any, isolation: str | None, timeout: float | None,
+    retry: int, retryOn: tuple[type[ConcurrencyError], ...],
+) -> Deferred[Any]:
+    """
+    Run C{func} in a transaction; while an attempt fails with a
+    L{TransactionError} caused by one of C{retryOn}, run it again, up to
+    C{retry} more times, each in a new transaction after a short random
+    pause. After every failed attempt the objects it wrote get their
+    attributes back. Inside a running transaction: once, as a savepoint.
+
+    @return: a L{Deferred} of the result of the attempt that committed, or
+        of the failure of the last one (its message says how many there
+        were).
+    """
+    pool = Registry.DBPOOL
+    if not retry or pool is None or _enclosing() is not None:
+        return _runTransaction(func, args, kw, isolation, timeout)
+    callerContext = contextvars.copy_context()
+    reactor = pool._reactor
+    attempts = 0
+    running: Deferred[Any] | None = None
+    pause: Any = None
+
+    def cancel(d: Deferred[Any]) -> None:
+        if pause is not None and pause.active():
+            pause.cancel()
+        elif running is not None:
+            running.cancel()
+
+    result: Deferred[Any] = Deferred(canceller=cancel)
+
+    def attempt() -> None:
+        nonlocal attempts, running
+        attempts += 1
+        snapshots: dict[int, tuple[Any, dict[str, Any]]] = {}
+        running = _runTransaction(func, args, kw, isolation, timeout, snapshots)
+        running.addCallbacks(result.callback, failed, errbackArgs=(snapshots,))
+
+    def failed(failure: Failure, snapshots: dict[int, tuple[Any, dict[str, Any]]]) -> None:
+        nonlocal pause
+        for obj, state in snapshots.values():
+            obj.__dict__ = state
+        error = failure.value
+        if attempts <= retry and type(error) is TransactionError and isinstance(
+            error.__cause__, retryOn
+        ):
+            longest = min(RETRY_MAX_DELAY, RETRY_DELAY * 2 ** (attempts - 1))
+            delay = longest * (0.5 + random.random() / 2)
+            pause = reactor.callLater(delay, lambda: callerContext.copy().run(attempt))
+            return
+        if isinstance(error, TransactionError) and error.args:
+            counted = f"{error.args[0]} ({attempts} attempt{'s' if attempts > 1 else ''})"
+            error.args = (counted, *error.args[1:])
+        result.errback(failure)
+
+    attempt()
+    return result
+
+
+def _checkRetry(retry: Any, retryOn: Any) -> tuple[type[ConcurrencyError], ...]:
+    """
+    @return: C{retryOn} as a tuple of classes (L{DEFAULT_RETRY_ON} for
+        C{None}).
+    @raise TransactionError: unless C{retry} is a non-negative C{int} and
+        C{retryOn} is C{None}, a L{ConcurrencyError} subclass or a non-empty
+        tuple of them.
+    """
+    if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
+        raise TransactionError(
+            f"retry must be how many times to run a transaction again (an int, 0 or "
+            f"more), not {retry!r}"
+        )
+    if retryOn is None:
+        return DEFAULT_RETRY_ON
+    classes = retryOn if isinstance(retryOn, tuple) else (retryOn,)
+    if not classes or not all(
+        isinstance(c, type) and issubclass(c, ConcurrencyError) for c in classes
+    ):
+        raise TransactionError(
+            f"retryOn must be a ConcurrencyError subclass or a tuple of them, such as "
+            f"(SerializationError, DeadlockError, LockTimeoutError), not {retryOn!r}"
+        )
+    return classes
+
+
 def _checkOptions(isolation: Any, timeout: Any) -> None:
     """
     @raise TransactionError: unless C{isolation} is C{None} or a level name
@@ -739,10 +880,15 @@ class _TransactionBlock:
     with options, and an C{async with} block.
     """
 
-    def __init__(self, isolation: str | None, timeout: float | None) -> None:
+    def __init__(
+        self, isolation: str | None, timeout: float | None, retry: int,
+        retryOn: tuple[type[ConcurrencyError], ...],
+    ) -> None:
         _checkOptions(isolation, timeout)
         self.isolation = isolation
         self.timeout = timeout
+        self.retry = retry
+        self.retryOn = retryOn
         self._txn: Transaction | None = None
         self._token: contextvars.Token[RunningTransaction | None] | None = None
         self._timer: Any = None
@@ -751,9 +897,14 @@ class _TransactionBlock:
         self._waitingAtExpiry = False
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
-        return _decorate(func, self.isolation, self.timeout)
+        return _decorate(func, self.isolation, self.timeout, self.retry, self.retryOn)
 
     async def __aenter__(self) -> Transaction:
+        if self.retry:
+            raise TransactionError(
+                "an 'async with' block cannot be run again: give retry to "
+                "@transaction(retry=...) or runInTransaction(..., retry=...) instead"
+            )
         if self._txn is not None:
             raise TransactionError(
                 "this transaction() block is already in use; "
@@ -811,11 +962,12 @@ class _TransactionBlock:
 
 
 def _decorate(
-    func: Callable[..., Any], isolation: str | None, timeout: float | None
+    func: Callable[..., Any], isolation: str | None, timeout: float | None, retry: int = 0,
+    retryOn: tuple[type[ConcurrencyError], ...] = DEFAULT_RETRY_ON,
 ) -> Callable[..., Deferred[Any]]:
     _checkOptions(isolation, timeout)
     def wrapper(*args: Any, **kw: Any) -> Deferred[Any]:
-        return _runTransaction(func, args, kw, isolation, timeout)
+        return _runRetried(func, args, kw, isolation, timeout, retry, retryOn)
 
     wrapper.__name__ = getattr(func, "__name__", "transaction")
     wrapper.__qualname__ = getattr(func, "__qualname__", wrapper.__name__)
@@ -830,7 +982,8 @@ def transaction(func: Callable[..., Any]) -> Callable[..., Deferred[Any]]: ...
 
 @overload
 def transaction(
-    func: None = None, *, isolation: str | None = None, timeout: float | None = None
+    func: None = None, *, isolation: str | None = None, timeout: float | None = None,
+    retry: int = 0, retryOn: RetryOn = None,
 ) -> _TransactionBlock: ...
 
 
@@ -839,6 +992,8 @@ def transaction(
     *,
     isolation: str | None = None,
     timeout: float | None = None,
+    retry: int = 0,
+    retryOn: RetryOn = None,
 ) -> Callable[..., Deferred[Any]] | _TransactionBlock:
     """
     Run a function in one database transaction.
@@ -858,20 +1013,43 @@ def transaction(
     on unchanged).
 
     @param isolation: an isolation level, e.g. C{"SERIALIZABLE"}.
-    @param timeout: seconds after which an unfinished transaction is rolled
-        back and fails with L{TransactionTimeoutError}.
+    @param timeout: seconds after which an unfinished transaction (each
+        attempt of a retried one) is rolled back and fails with
+        L{TransactionTimeoutError}.
+    @param retry: how many times at most to run the function again, each
+        time in a new transaction after a short random pause, when an
+        attempt fails with a L{TransactionError} caused by one of
+        C{retryOn}; when the last attempt fails, its error says how many
+        attempts were made. Objects written in a failed attempt get back
+        the attributes they had before. Ignored by a transaction started
+        inside another (a savepoint: the enclosing one may be retried);
+        refused by C{async with}, which cannot run its block again.
+    @param retryOn: the L{ConcurrencyError} subclass (or a tuple of them)
+        to retry on; by default L{DEFAULT_RETRY_ON}, that is
+        L{SerializationError} and L{DeadlockError}.
+    @raise TransactionError: for options out of range.
     """
+    classes = _checkRetry(retry, retryOn)
     if func is None:
-        return _TransactionBlock(isolation, timeout)
-    return _decorate(func, isolation, timeout)
+        return _TransactionBlock(isolation, timeout, retry, classes)
+    return _decorate(func, isolation, timeout, retry, classes)
 
 
-def runInTransaction(func: Callable[..., Any], *args: Any, **kw: Any) -> Deferred[Any]:
+def runInTransaction(
+    func: Callable[..., Any], *args: Any, retry: int = 0, retryOn: RetryOn = None, **kw: Any
+) -> Deferred[Any]:
     """
-    Call C{func(txn, *args, **kw)} in a transaction, as L{transaction} does.
+    Call C{func(txn, *args, **kw)} in a transaction, as L{transaction} does;
+    C{retry} and C{retryOn} are those of L{transaction} (so C{func} cannot
+    be given keyword arguments of those names).
 
-    @return: a L{Deferred} of its result.
+    @return: a L{Deferred} of its result. It fails with L{TransactionError}
+        before anything runs if C{retry} or C{retryOn} is out of range.
     """
-    return _runTransaction(func, args, kw, None, None)
+    try:
+        classes = _checkRetry(retry, retryOn)
+    except TransactionError as e:
+        return fail(e)
+    return _runRetried(func, args, kw, None, None, retry, classes)
 
 
