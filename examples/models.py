@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """
 Models and finders in more detail: table names, every finder, partial
-updates, refresh, toHash and deleteAll.
+updates, refresh, toHash, upsert, deleteAll and optimistic locking.
 
 Run it with C{python examples/models.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
@@ -10,6 +10,7 @@ directory). The test suite runs L{run} against every test database.
 from twisted.internet import task
 
 from twistar.dbobject import DBObject
+from twistar.exceptions import StaleObjectError
 from twistar.registry import Registry
 
 from support import recreateTables, sqliteMain
@@ -30,10 +31,27 @@ class FavoriteBook(DBObject):
 Registry.register(Book, FavoriteBook)
 
 
+class Stock(DBObject):
+    TABLENAME = "mo_stock"  # isbn is UNIQUE
+
+
+Registry.register(Stock)
+
+
+class Page(DBObject):
+    TABLENAME = "mo_pages"
+    LOCK_VERSION = "lock_version"  # an integer column
+
+
+Registry.register(Page)
+
+
 # Created by support.recreateTables; {pk} is the driver's auto-increment key.
 TABLES = {
     "mo_books": "id {pk}, title VARCHAR(255), author VARCHAR(255), year INTEGER,"
                 " genre VARCHAR(255)",
+    "mo_stock": "id {pk}, isbn VARCHAR(20) UNIQUE, title VARCHAR(255), copies INTEGER",
+    "mo_pages": "id {pk}, body VARCHAR(255), lock_version INTEGER",
 }
 
 
@@ -92,11 +110,41 @@ async def run(echo=print):
     echo(f"after refresh: {emma.toHash(['title', 'year', 'genre'])}")
     echo(f"same row, equal objects: {emma == copy}")
 
+    echo("-- upsert")
+    await Stock(isbn="0441013597", title="Dune", copies=1).save()
+    arrivals = [
+        Stock(isbn="0441013597", title="Dune", copies=3),  # the row exists: updated
+        Stock(isbn="0553293354", title="Foundation", copies=2),  # inserted
+    ]
+    await Stock.upsert(arrivals, uniqueBy=["isbn"], update=["copies"])
+    echo(f"ids set: {all(s.id is not None for s in arrivals)}; {await Stock.count()} rows")
+    echo(f"Dune: {(await Stock.findBy(isbn='0441013597'))[0].copies} copies")
+    await Stock.insertOrIgnore([Stock(isbn="0553293354", copies=0)], uniqueBy=["isbn"])
+    echo(f"Foundation: {(await Stock.findBy(isbn='0553293354'))[0].copies} copies (ignored)")
+
     echo("-- deleting")
     await dune.delete()
     echo(f"deleted: id={dune.id}")
     removed = await Book.deleteAll(where=["author IS NULL"])
     echo(f"deleteAll removed {removed}; {await Book.count()} left")
+
+    echo("-- optimistic locking")
+    page = await Page(body="draft").save()
+    echo(f"inserted at version {page.lock_version}")
+    mine, theirs = await Page.find(page.id), await Page.find(page.id)
+    mine.body = "my edit"
+    await mine.save()  # ... WHERE id = ? AND lock_version = 0
+    echo(f"saved: version {mine.lock_version}")
+    theirs.body = "their edit"
+    try:
+        await theirs.save()
+    except StaleObjectError:
+        echo(f"stale: {theirs.body!r} not saved, still at version {theirs.lock_version}")
+    await theirs.refresh()  # the row's values and version: edit again
+    echo(f"refreshed: {theirs.body!r} at version {theirs.lock_version}")
+    theirs.body = "their edit, redone"
+    await theirs.save()
+    echo(f"saved: version {theirs.lock_version}")
 
 
 main = sqliteMain(run, "models")

@@ -1,4 +1,4 @@
-# -*- test-case-name: twistar.tests.test_dbobject -*-
+# -*- test-case-name: twistar.tests.test_dbobject,twistar.tests.test_locking -*-
 """
 L{DBObject}: the model base class. One subclass per table.
 """
@@ -6,7 +6,7 @@ L{DBObject}: the model base class. One subclass per table.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import deepcopy
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,12 +16,15 @@ from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistar.dbconfig.builder import Column, Delete, Equals, Select, compileDelete
-from twistar.dbconfig.sqltext import safeRepr
+from twistar.dbconfig.builder import Column, Delete, Equals, Select, compileDelete, upsertKeys
+from twistar.dbconfig.objects import lockedVersion
+from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
 from twistar.exceptions import (
     DBObjectSaveError,
     IntegrityError,
+    InvalidQueryError,
     InvalidRelationshipError,
+    StaleObjectError,
     TransactionError,
     UnknownColumnError,
     ValidationError,
@@ -94,8 +97,12 @@ class DBObjectType(type):
     def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> None:
         super().__init__(name, bases, namespace)
         cls._installRelationships()
+        if namespace.get("LOCK_VERSION") is not None:
+            checkIdentifier(namespace["LOCK_VERSION"])
 
     def __setattr__(cls, name: str, value: Any) -> None:
+        if name == "LOCK_VERSION" and value is not None:
+            checkIdentifier(value)
         super().__setattr__(name, value)
         if name in KINDS:
             cls._installRelationships()
@@ -132,9 +139,15 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     Relationships are declared with the class attributes C{HASMANY},
     C{HASONE}, C{BELONGSTO} and C{HABTM}.
+
+    C{LOCK_VERSION} names a column for optimistic locking: every C{UPDATE}
+    and C{DELETE} of an object matches its row only at the object's version
+    (an integer, 0 on insert) and an C{UPDATE} sets the next one; when the
+    row has moved on, they fail with L{StaleObjectError} and write nothing.
     """
 
     TABLENAME: str | None = None
+    LOCK_VERSION: str | None = None
     HASMANY: list[Any] = []
     HASONE: list[Any] = []
     BELONGSTO: list[Any] = []
@@ -280,6 +293,17 @@ class DBObject(Validator, metaclass=DBObjectType):
             return
         self._runAfterHook("afterCommit")
 
+    @staticmethod
+    def _beforeWrite(objects: Iterable[DBObject]) -> None:
+        """
+        Let the running transaction keep the attributes of C{objects} from
+        before this write, to put back if it is a failed attempt of a
+        retried transaction.
+        """
+        txn = currentTransaction()
+        if txn is not None and txn.pool is Registry.DBPOOL:
+            txn.rememberStates(objects)
+
     def _runAfterHook(self, name: str) -> None:
         """
         Run C{afterCommit} or C{afterRollback}; the write is done, so an
@@ -327,6 +351,7 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     def _write(self, creating: bool) -> Deferred[Any]:
         config = Registry.getConfig()
+        DBObject._beforeWrite((self,))
         write = config.insertObj if creating else config.updateObj
         return write(self, DBObject._afterWrite)
 
@@ -352,9 +377,31 @@ class DBObject(Validator, metaclass=DBObjectType):
         if len(set(map(id, objects))) != len(objects):
             raise DBObjectSaveError("createMany was given the same object more than once")
 
+        def insert(chosen: list[T]) -> Deferred[list[T]]:
+            # Once the rows are written, every object's after-write step
+            # runs (in slices, with the ids), whatever the caller does.
+            DBObject._beforeWrite(chosen)
+            written = Registry.getConfig().insertObjs(chosen, DBObject._afterWrite)
+            return written.addCallback(lambda _: chosen)
+
+        return cls._validatedAndHooked(objects, True).addCallback(insert)
+
+    @classmethod
+    def _validatedAndHooked(cls: type[T], objects: list[T], uniqueness: bool) -> Deferred[list[T]]:
+        """
+        Validate C{objects}, then run on each the hooks C{save()} would
+        (C{beforeCreate} or C{beforeUpdate}, then C{beforeSave}).
+
+        @param uniqueness: run the C{validatesUniquenessOf} validators, which
+            also refuse an object repeating an earlier one's value.
+        @return: a L{Deferred} of the objects whose hooks did not cancel; it
+            fails with L{ValidationError} if any object is invalid.
+        """
         # Each step over the objects runs in slices (see inSlices), so that
         # the reactor keeps turning however many there are.
         validators = cls._allValidators()
+        if not uniqueness:
+            validators = [v for v in validators if not isinstance(v, Uniqueness)]
         validateOne: Callable[[T], Any]
         if cls.validate is not Validator.validate:
             validateOne = cls.validate
@@ -388,19 +435,74 @@ class DBObject(Validator, metaclass=DBObjectType):
             return inSlices(check, objects).addCallback(raiseIfInvalid)
 
         def runHooks(_: Any) -> Deferred[list[Any]]:
-            return inSlices(_runCreateHooks, objects)
+            return inSlices(_runSaveHooks, objects)
 
-        def insert(proceed: list[bool]) -> Deferred[list[T]]:
-            chosen = [obj for obj, go in zip(objects, proceed) if go]
-            # Once the rows are written, every object's after-write step
-            # runs (in slices, with the ids), whatever the caller does.
-            written = Registry.getConfig().insertObjs(chosen, DBObject._afterWrite)
-            return written.addCallback(lambda _: chosen)
+        def chosen(proceed: list[bool]) -> list[T]:
+            return [obj for obj, go in zip(objects, proceed) if go]
 
         d = inSlices(validateOne, objects)
         if validators or validateOne is not _forgetErrors:
             d.addCallback(checkValid)
-        return d.addCallback(runHooks).addCallback(insert)
+        return d.addCallback(runHooks).addCallback(chosen)
+
+    @classmethod
+    def upsert(
+        cls: type[T], rows: Iterable[Any], uniqueBy: str | Sequence[str],
+        update: str | Sequence[str] | None = None,
+    ) -> Deferred[Any]:
+        """
+        Insert rows, or where a row's C{uniqueBy} columns (those of a unique
+        key of the table) hold an existing row's values, overwrite that
+        row's C{update} columns instead: every column written but the key's
+        when C{None}; none (C{()}) leaves the existing row alone. One
+        statement per batch of rows, in one transaction.
+
+        C{rows} are objects of this class or dicts of column values, not
+        both. Objects are validated (but for C{validatesUniquenessOf}: the
+        key decides) and get the hooks C{save()} would run (C{beforeCreate}
+        for new objects, C{beforeUpdate} for loaded ones, then
+        C{beforeSave}); each gets the id of its row, and its key and the
+        columns the upsert wrote are recorded as saved. Dicts get neither.
+
+        @return: a L{Deferred} of the objects upserted (those whose hooks did
+            not cancel), or of C{None} for dicts. It fails with
+            L{ValidationError} (writing nothing) if an object is invalid,
+            with L{UnknownColumnError} for a name that is no column, and
+            with L{InvalidQueryError} for a row without a key value or two
+            rows with the same key, before anything is written.
+        @raise InvalidQueryError: for an empty C{uniqueBy}, a bad name,
+            C{update} naming a key column, or objects and dicts mixed.
+        @raise DBObjectSaveError: for an object of another class, deleted,
+            or given twice.
+        """
+        keys, updated = upsertKeys(uniqueBy, update)
+        if isinstance(rows, (Mapping, str, bytes)):
+            raise InvalidQueryError(f"upsert takes a list of rows, not {safeRepr(rows):.80}")
+        rows = list(rows)
+        dicts = [isinstance(row, Mapping) for row in rows]
+        if any(dicts):
+            if not all(dicts):
+                raise InvalidQueryError("upsert takes objects or dicts, not both")
+            return Registry.getConfig().upsertMany(cls.tablename(), rows, keys, updated)
+        for obj in rows:
+            if type(obj) is not cls or obj._deleted:
+                raise DBObjectSaveError(f"upsert needs {cls.__name__} objects, not {obj!r}")
+        if len(set(map(id, rows))) != len(rows):
+            raise DBObjectSaveError("upsert was given the same object more than once")
+
+        def write(chosen: list[T]) -> Deferred[list[T]]:
+            written = Registry.getConfig().upsertObjs(chosen, keys, updated, DBObject._afterWrite)
+            return written.addCallback(lambda _: chosen)
+
+        return cls._validatedAndHooked(rows, False).addCallback(write)
+
+    @classmethod
+    def insertOrIgnore(cls, rows: Iterable[Any], uniqueBy: str | Sequence[str]) -> Deferred[Any]:
+        """
+        L{upsert} that leaves existing rows alone: C{upsert(rows, uniqueBy,
+        update=())}.
+        """
+        return cls.upsert(rows, uniqueBy, ())
 
     def _changedValues(self, columns: Iterable[str]) -> dict[str, Any]:
         """
@@ -461,7 +563,9 @@ class DBObject(Validator, metaclass=DBObjectType):
         and mark it deleted (its C{id} becomes C{None}).
 
         @return: a L{Deferred} that fires with C{None} when done, or with
-            this object when C{beforeDelete} cancelled.
+            this object when C{beforeDelete} cancelled. With a
+            C{LOCK_VERSION}, it fails with L{StaleObjectError}, deleting
+            nothing, when the row is no longer at the object's version.
         """
         try:
             proceed = self._runHooks(("beforeDelete",))
@@ -472,22 +576,37 @@ class DBObject(Validator, metaclass=DBObjectType):
         return self._delete() if proceed else succeed(self)
 
     def _delete(self) -> Deferred[Any]:
+        DBObject._beforeWrite((self,))
         if self.id is None:
             # Never saved: there is no row to delete.
             self._deleted = True
             return succeed(None)
         config = Registry.getConfig()
         myId = self.id
+        lock = self.LOCK_VERSION
 
-        def deleteRows(txn: Any, table: str, column: str) -> None:
-            rows = Select(table, where=(Equals(Column(column), myId),))
+        def deleteRows(txn: Any, table: str, column: str, *more: Equals) -> int:
+            rows = Select(table, where=(Equals(Column(column), myId), *more))
             config.run(txn, *compileDelete(config, Delete(rows)))
+            return int(txn.rowcount)
 
         def run(txn: Any) -> None:
+            tablename = self.tablename()
+            locked: tuple[Equals, ...] = ()
+            if lock is not None:
+                version = lockedVersion(self, tablename, config.getSchema(tablename, txn))
+                locked = (Equals(Column(lock), version),)
             for table, column, declared in habtmJoinColumns(type(self)):
                 if declared or config.hasColumn(txn, table, column):
                     deleteRows(txn, table, column)
-            deleteRows(txn, self.tablename(), "id")
+            if deleteRows(txn, tablename, "id", *locked) == 0 and locked:
+                # Atomic: the join rows deleted above are restored.
+                raise StaleObjectError(
+                    f"{self!r} was not deleted: the row of {tablename} with id {myId!r} "
+                    f"is no longer at {lock} {locked[0].value!r} (changed or deleted "
+                    f"since loaded)",
+                    self,
+                )
 
         def done(_: Any) -> None:
             self.id = None
@@ -858,8 +977,8 @@ def _forgetErrors(obj: DBObject) -> None:
     obj.__dict__.pop("errors", None)
 
 
-def _runCreateHooks(obj: DBObject) -> Any:
-    return obj._runHooks(_HOOKS_ON_CREATE)
+def _runSaveHooks(obj: DBObject) -> Any:
+    return obj._runHooks(_HOOKS_ON_CREATE if obj.id is None else _HOOKS_ON_UPDATE)
 
 
 def _afterInit(obj: DBObject) -> Any:

@@ -59,6 +59,21 @@ class DBObjectSaveError(TwistarError):
     """
 
 
+class StaleObjectError(DBObjectSaveError):
+    """
+    An object of a model with C{LOCK_VERSION} was not saved or deleted:
+    its row was changed (its version is no longer the object's) or deleted
+    since the object was loaded. Nothing was written; the object keeps its
+    changes and its version.
+
+    @ivar obj: the object.
+    """
+
+    def __init__(self, message: str, obj: Any) -> None:
+        super().__init__(message)
+        self.obj = obj
+
+
 class ValidationError(TwistarError):
     """
     Objects given to C{createMany} failed validation; nothing was saved.

@@ -16,9 +16,17 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 
+from twistar.dbconfig.builder import (
+    Upsert,
+    compileSelect,
+    compileUpsert,
+    rowsWithKeys,
+    upsertKeys,
+    upsertOf,
+)
 from twistar.dbconfig.runner import Runner
 from twistar.dbconfig.sqltext import safeText
-from twistar.exceptions import InvalidQueryError
+from twistar.exceptions import InvalidQueryError, UnknownColumnError
 
 
 class BatchInserts(Runner):
@@ -192,6 +200,132 @@ class BatchInserts(Runner):
                 ids.extend(self.batchIds(txn, size))
         return ids
 
+    def upsertMany(
+        self, tablename: str, vals: Sequence[dict[str, Any]], uniqueBy: str | Sequence[str],
+        update: str | Sequence[str] | None = None,
+    ) -> Deferred[None]:
+        """
+        Insert rows (dicts), or where a row's C{uniqueBy} columns hold an
+        existing row's values, set that row's C{update} columns (every
+        column of the row but the key's when C{None}; none: leave it
+        alone), with one statement per batch, in one interaction. See
+        L{upsertRows}.
+
+        @raise InvalidQueryError: (or in the L{Deferred}) for bad names or
+            rows, before any row is written.
+        """
+        keys, updated = upsertKeys(uniqueBy, update)
+        if isinstance(vals, (Mapping, str, bytes)):
+            raise InvalidQueryError(
+                f"upsertMany takes a list of dicts, one per row, not a {type(vals).__name__}"
+            )
+        rows = vals if isinstance(vals, list) else list(vals)
+        for index, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise InvalidQueryError(
+                    f"upsert rows must be dicts; row {index} is {safeText(row):.80}"
+                )
+        if not rows:
+            return succeed(None)
+        self.quoteIdentifier(tablename)
+
+        def upsert(txn: Any) -> None:
+            self.upsertRows(txn, tablename, rows, keys, updated, False)
+
+        return self.runAtomic(upsert)
+
+    def upsertRows(
+        self, txn: Any, tablename: str, rows: Sequence[Mapping[str, Any]],
+        uniqueBy: tuple[str, ...], update: tuple[str, ...] | None, returnIds: bool,
+    ) -> list[Any]:
+        """
+        Upsert C{rows} (dicts of column values) on C{txn}: rows with the same
+        columns in multi-row statements sized to the driver's parameter
+        limit. Names, keys and values are checked before the first
+        statement is sent.
+
+        @param uniqueBy: as L{upsertKeys} returns it.
+        @param update: as L{upsertKeys} returns it.
+        @return: with C{returnIds}, the id of the row each row was written
+            to (C{None} where the database gave back a key that compares
+            otherwise), in order: from C{RETURNING} where the dialect has it
+            (L{upsertReturns}), otherwise (and for rows left alone) selected
+            by key; C{[]} otherwise.
+        @raise UnknownColumnError: for a name that is no column of the table.
+        @raise InvalidQueryError: for a row without a key value, or two rows
+            with the same key (the database would refuse to write one row
+            twice, or keep the last).
+        @raise UnsupportedValueError: for a value the driver cannot store.
+        """
+        known = self.getSchema(tablename, txn)
+        shapes: dict[tuple[str, ...], list[int]] = {}
+        for index, row in enumerate(rows):
+            shapes.setdefault(tuple(row), []).append(index)
+        for name in (*uniqueBy, *(update or ()), *chain.from_iterable(shapes)):
+            if name not in known:
+                raise UnknownColumnError(f"{tablename} has no column {name!r}")
+        seen: dict[tuple[Any, ...], int] = {}
+        work: list[tuple[Upsert, list[int], list[int], list[list[Any]]]] = []
+        for names, members in shapes.items():
+            self.escapeColNames(names)
+            statement = upsertOf(tablename, names, uniqueBy, update)
+            values = [list(rows[index].values()) for index in members]
+            positions = [names.index(name) for name in uniqueBy]
+            batches = self.rowBatches(names, values)
+            for index, rowValues in zip(members, values):
+                _addKey(seen, tuple(rowValues[p] for p in positions), index, uniqueBy)
+            work.append((statement, members, positions, batches))
+        ids: list[Any] = [None] * len(rows) if returnIds else []
+        # The key of each row as it was sent (adapted), for the returned rows.
+        sentKeys: dict[tuple[Any, ...], int] = {}
+        returned: list[Any] = []
+        for statement, members, positions, batches in work:
+            width = len(statement.columns)
+            if returnIds:
+                statement = statement._replace(returning=("id", *uniqueBy))
+            queries: dict[int, str] = {}
+            done = 0
+            for batch in batches:
+                size = len(batch) // width
+                query = queries.get(size)
+                if query is None:
+                    query = queries[size] = compileUpsert(self, statement._replace(rows=size))
+                if returnIds:
+                    for offset in range(0, len(batch), width):
+                        key = _sentKey(batch[offset + p] for p in positions)
+                        sentKeys[key] = members[done + offset // width]
+                self.run(txn, query, batch, adapt=False)
+                done += size
+                if returnIds and self.upsertReturns:
+                    returned.extend(txn.fetchall())
+        if returnIds:
+            self._matchIds(txn, tablename, uniqueBy, sentKeys, returned, ids)
+        return ids
+
+    def _matchIds(
+        self, txn: Any, tablename: str, uniqueBy: tuple[str, ...],
+        sentKeys: dict[tuple[Any, ...], int], returned: list[Any], ids: list[Any],
+    ) -> None:
+        """
+        Set C{ids[index]} to the id of each returned row (id, then key)
+        whose key is in C{sentKeys}; select the rows of the other keys.
+        """
+        for row in returned:
+            index = sentKeys.pop(_sentKey(row[1:]), None)
+            if index is not None:
+                ids[index] = row[0]
+        missing = list(sentKeys)
+        size = max(1, min(1000, self.maxParameters // len(uniqueBy)))
+        for start in range(0, len(missing), size):
+            select = rowsWithKeys(
+                tablename, uniqueBy, missing[start:start + size], self.upsertLookupLock
+            )
+            self.run(txn, *compileSelect(self, select))
+            for row in txn.fetchall():
+                index = sentKeys.get(_sentKey(row[1:]))
+                if index is not None:
+                    ids[index] = row[0]
+
     def adaptedBatch(self, batch: list[Any], columns: Sequence[str]) -> list[Any]:
         """
         @return: C{batch} (values of C{columns}, one row after another) with
@@ -218,6 +352,43 @@ class BatchInserts(Runner):
             C{INSERT} on C{txn} (for databases without C{RETURNING}).
         """
         raise NotImplementedError
+
+
+def _addKey(
+    seen: dict[tuple[Any, ...], int], key: tuple[Any, ...], index: int,
+    uniqueBy: tuple[str, ...],
+) -> None:
+    """
+    Record that row C{index} has C{key}.
+
+    @raise InvalidQueryError: if a value of C{key} is C{None} (no key: it
+        never matches a row), or an earlier row has C{key} too.
+    """
+    if None in key:
+        raise InvalidQueryError(
+            f"upsert row {index} has no value for the key column "
+            f"{uniqueBy[key.index(None)]!r}"
+        )
+    try:
+        earlier = seen.setdefault(key, index)
+    except TypeError:
+        raise InvalidQueryError(f"upsert row {index} has a key that cannot be compared") from None
+    if earlier != index:
+        raise InvalidQueryError(
+            f"upsert rows {earlier} and {index} have the same key {safeText(key):.80}: "
+            f"one statement cannot write one row twice"
+        )
+
+
+def _sentKey(values: Iterable[Any]) -> tuple[Any, ...]:
+    """
+    @return: the values of a key, a binary one as C{bytes} (a driver may
+        return a C{memoryview}).
+    """
+    return tuple(
+        bytes(value) if isinstance(value, (memoryview, bytearray)) else value
+        for value in values
+    )
 
 
 class _KeysDiffer(Exception):

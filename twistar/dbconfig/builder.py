@@ -65,6 +65,18 @@ class DialectSettings(Protocol):
     @property
     def placeholder(self) -> str: ...  # noqa: D102
 
+    @property
+    def upsertClause(self) -> str: ...  # noqa: D102
+
+    @property
+    def upsertIgnoreClause(self) -> str: ...  # noqa: D102
+
+    @property
+    def insertedValue(self) -> str: ...  # noqa: D102
+
+    @property
+    def upsertReturns(self) -> bool: ...  # noqa: D102
+
     def fragment(self, sql: str) -> str: ...  # noqa: D102
 
 
@@ -133,6 +145,14 @@ class In(NamedTuple):
     values: tuple[Any, ...]
 
 
+class InRows(NamedTuple):
+    """C{(column, ...) IN ((values...), ...)}: rows of values, none C{None};
+    nothing matches an empty C{rows}."""
+
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
 class InSelect(NamedTuple):
     """C{column IN (SELECT ...)}."""
 
@@ -158,7 +178,7 @@ class AnyOf(NamedTuple):
     terms: tuple[Term, ...]
 
 
-Term = Fragment | Equals | Same | In | InSelect | Not | AllOf | AnyOf
+Term = Fragment | Equals | Same | In | InRows | InSelect | Not | AllOf | AnyOf
 """A condition."""
 
 
@@ -213,6 +233,24 @@ class Delete(NamedTuple):
     """C{DELETE FROM table} of the rows C{rows} selects."""
 
     rows: Select
+
+
+class Upsert(NamedTuple):
+    """
+    An C{INSERT} of C{rows} rows of C{columns} into C{table} (their values
+    placeholders) where a row whose C{uniqueBy} columns hold an existing
+    row's values is written into that row instead: its C{update} columns
+    take the new values (none: the existing row is left alone). The
+    C{returning} columns of the rows written are returned where the
+    dialect can (C{upsertReturns}).
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    uniqueBy: tuple[str, ...]
+    update: tuple[str, ...]
+    rows: int = 1
+    returning: tuple[str, ...] = ()
 
 
 # -- compiling ------------------------------------------------------------------
@@ -281,6 +319,14 @@ class _Writer:
                 return condition if values else "1 = 0"
             # None in the list: NULL is matched as IS NULL, as for Equals.
             return f"({condition} OR {column} IS NULL)" if values else f"{column} IS NULL"
+        if isinstance(term, InRows):
+            if not term.rows:
+                return "1 = 0"
+            row = "(" + ", ".join([self.marker] * len(term.columns)) + ")"
+            for rowValues in term.rows:
+                self.args.extend(rowValues)
+            columns = ", ".join(map(self.column, term.columns))
+            return f"({columns}) IN ({', '.join([row] * len(term.rows))})"
         if isinstance(term, InSelect):
             column = self.column(term.column)
             inner = self.select(term.select)
@@ -449,6 +495,8 @@ def _termShape(term: Any) -> Any:
     if kind is In:
         nulls = sum(value is None for value in term.values)
         return (In, term.column, len(term.values) - nulls, bool(nulls))
+    if kind is InRows:
+        return (InRows, term.columns, len(term.rows))
     if kind is Column or kind is Same or kind is Text:
         return term
     if kind is Join:
@@ -481,6 +529,9 @@ def _termArgs(term: Any, args: list[Any]) -> None:
             args.append(term.value)
     elif kind is In:
         args.extend(value for value in term.values if value is not None)
+    elif kind is InRows:
+        for values in term.rows:
+            args.extend(values)
     elif kind is Join:
         _termArgs(term.on, args)
     elif kind is InSelect:
@@ -591,6 +642,116 @@ def compileInsert(dialect: DialectSettings, table: str, columns: Sequence[str],
     if returnId and dialect.insertReturnsId:
         sql += " RETURNING " + writer.column(Column("id"))
     return sql
+
+
+def upsertKeys(
+    uniqueBy: str | Sequence[str], update: str | Sequence[str] | None
+) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """
+    Check the column names of an upsert, before anything else is done.
+
+    @param uniqueBy: the columns of the unique key (a C{str}: one column).
+    @param update: the columns to overwrite when the key exists; C{None}:
+        every column written but the key's.
+    @return: C{uniqueBy} and C{update}, as tuples.
+    @raise InvalidIdentifierError: for a name that is not a plain identifier.
+    @raise InvalidQueryError: for an empty C{uniqueBy}, a name given twice,
+        or C{update} naming a key column.
+    """
+    keys = _upsertNames("uniqueBy", uniqueBy)
+    if not keys:
+        raise InvalidQueryError("upsert needs the columns of a unique key (uniqueBy)")
+    if update is None:
+        return keys, None
+    updated = _upsertNames("update", update)
+    for name in updated:
+        if name in keys:
+            raise InvalidQueryError(
+                f"update names {name!r}, a column of the unique key: the key is what matches"
+            )
+    return keys, updated
+
+
+def _upsertNames(what: str, names: Any) -> tuple[str, ...]:
+    if isinstance(names, str):
+        names = (names,)
+    elif not isinstance(names, (list, tuple)):
+        raise InvalidQueryError(f"{what} takes a list of column names, not {safeText(names):.80}")
+    checked = tuple(map(checkIdentifier, names))
+    if len(set(checked)) != len(checked):
+        raise InvalidQueryError(f"{what} names a column more than once: {checked!r}")
+    return checked
+
+
+def upsertOf(
+    table: str, columns: Sequence[str], uniqueBy: tuple[str, ...],
+    update: tuple[str, ...] | None,
+) -> Upsert:
+    """
+    @param columns: the columns of the rows written.
+    @param uniqueBy: as L{upsertKeys} returns it.
+    @param update: as L{upsertKeys} returns it.
+    @return: the L{Upsert} of one row.
+    @raise InvalidQueryError: if the rows lack a key column, or a column
+        C{update} names.
+    """
+    for name in uniqueBy:
+        if name not in columns:
+            raise InvalidQueryError(f"upsert rows need a value for the key column {name!r}")
+    if update is None:
+        update = tuple(name for name in columns if name not in uniqueBy)
+    else:
+        for name in update:
+            if name not in columns:
+                raise InvalidQueryError(f"update names {name!r}, which the rows do not set")
+    return Upsert(table, tuple(columns), uniqueBy, update)
+
+
+def compileUpsert(dialect: DialectSettings, upsert: Upsert) -> str:
+    """
+    @return: the one statement of C{upsert} in C{dialect} (its values
+        placeholders): C{INSERT ... ON CONFLICT (key) DO UPDATE SET c =
+        excluded.c} (C{DO NOTHING}) or C{ON DUPLICATE KEY UPDATE c =
+        VALUES(c)} (a key column set to itself), as the dialect's
+        C{upsertClause}, C{upsertIgnoreClause} and C{insertedValue} write.
+    @raise InvalidIdentifierError: for a bad table or column name.
+    """
+    writer = _Writer(dialect)
+    quoted = [writer.column(Column(name)) for name in upsert.columns]
+    row = "(" + ", ".join([writer.marker] * len(quoted)) + ")"
+    keys = [writer.column(Column(name)) for name in upsert.uniqueBy]
+    if upsert.update:
+        sets = ", ".join(
+            f"{column} = " + dialect.insertedValue.format(column=column)
+            for column in (writer.column(Column(name)) for name in upsert.update)
+        )
+        clause = dialect.upsertClause.format(keys=", ".join(keys), sets=sets)
+    else:
+        clause = dialect.upsertIgnoreClause.format(keys=", ".join(keys), key=keys[0])
+    sql = (
+        f"INSERT INTO {writer.name(upsert.table)} ({', '.join(quoted)}) "
+        f"VALUES {', '.join([row] * upsert.rows)} {clause}"
+    )
+    if upsert.returning and dialect.upsertReturns:
+        sql += " RETURNING " + ", ".join(writer.column(Column(name)) for name in upsert.returning)
+    return sql
+
+
+def rowsWithKeys(
+    table: str, uniqueBy: tuple[str, ...], keys: Sequence[tuple[Any, ...]], lock: str | None
+) -> Select:
+    """
+    @param keys: values of the C{uniqueBy} columns, none C{None}.
+    @param lock: a locking clause (C{FOR UPDATE}), or C{None}.
+    @return: the L{Select} of the C{id} and C{uniqueBy} columns of the rows
+        of C{table} that hold one of C{keys}.
+    """
+    columns = tuple(map(Column, uniqueBy))
+    if len(columns) == 1:
+        where: Term = In(columns[0], tuple(key[0] for key in keys))
+    else:
+        where = InRows(columns, tuple(keys))
+    return Select(table, (Column("id"), *columns), where=(where,), lock=lock)
 
 
 def compileDelete(dialect: DialectSettings, delete: Delete) -> tuple[str, list[Any]]:

@@ -107,6 +107,20 @@ class Dialect:
     """What follows C{INSERT INTO table} for a row of defaults only."""
     insertReturnsId: ClassVar[bool] = False
     """Get new ids with C{INSERT ... RETURNING id} (else C{cursor.lastrowid})."""
+    upsertClause: ClassVar[str] = "ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    """What follows the values of an upsert that updates: C{{keys}} are the
+    unique key's columns, C{{sets}} the assignments (see L{insertedValue})."""
+    upsertIgnoreClause: ClassVar[str] = "ON CONFLICT ({keys}) DO NOTHING"
+    """What follows the values of an upsert that leaves an existing row
+    alone; C{{key}} is the key's first column."""
+    insertedValue: ClassVar[str] = "excluded.{column}"
+    """How an upsert's assignment names the value a row would have had."""
+    upsertReturns: ClassVar[bool] = False
+    """An upsert can return columns of the rows it wrote (C{RETURNING});
+    else they are selected by key after it."""
+    upsertLookupLock: ClassVar[str | None] = None
+    """The locking clause of that select, where a plain one could miss
+    rows the upsert wrote (a snapshot taken before a row was committed)."""
     supportsUpdateLimit: ClassVar[bool] = False
     """C{UPDATE ... LIMIT n} is valid SQL (else an C{id IN (SELECT ...)} is used)."""
     sequenceArguments: ClassVar[bool] = False

@@ -53,6 +53,12 @@ class MySQLDBConfig(InteractionBase):
     sqlLexicon = "mysql"
     emptyInsertClause = "() VALUES ()"
     supportsUpdateLimit = True
+    upsertClause = "ON DUPLICATE KEY UPDATE {sets}"
+    # Not INSERT IGNORE, which turns other errors into warnings: a no-op update.
+    upsertIgnoreClause = "ON DUPLICATE KEY UPDATE {key} = {key}"
+    insertedValue = "VALUES({column})"
+    # A locking read sees the latest rows, which the upsert has locked.
+    upsertLookupLock = "FOR UPDATE"
     sequenceArguments = True
     maxParameters = 65535
     offsetWithoutLimit = " LIMIT 18446744073709551615"

@@ -17,7 +17,12 @@ from twisted.internet.defer import Deferred
 
 from twistar.dbconfig.batches import BatchInserts
 from twistar.dbconfig.runner import rowConverter
-from twistar.exceptions import CannotRefreshError, DBObjectSaveError
+from twistar.exceptions import (
+    CannotRefreshError,
+    DBObjectSaveError,
+    StaleObjectError,
+    UnknownColumnError,
+)
 from twistar.slicing import inSlices
 
 
@@ -28,6 +33,7 @@ class Model(Protocol):
     """
 
     id: Any
+    LOCK_VERSION: str | None
 
     @classmethod
     def tablename(cls) -> str:
@@ -97,6 +103,7 @@ class ObjectRows(BatchInserts):
     def _insertObj(self, txn: Any, obj: Model) -> tuple[Any, Any]:
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
+        _startVersion(obj, tablename, columns)
         values = obj.toHash(columns, exclude=["id"] if obj.id is None else None)
         names = list(values)
         self.checkValues(values.values(), names)
@@ -145,6 +152,7 @@ class ObjectRows(BatchInserts):
         columns = self.getSchema(tablename, txn)
         shapes: dict[tuple[str, ...], list[tuple[M, list[Any]]]] = {}
         for obj in objects:
+            _startVersion(obj, tablename, columns)
             values = obj.toHash(columns, exclude=["id"])
             shapes.setdefault(tuple(values), []).append((obj, list(values.values())))
         # Every shape's values are checked before anything is sent.
@@ -164,20 +172,84 @@ class ObjectRows(BatchInserts):
             )
         return inserted
 
+    def upsertObjs(
+        self, objects: Sequence[M], uniqueBy: tuple[str, ...], update: tuple[str, ...] | None,
+        written: Callable[[M], Any] | None = None,
+    ) -> Deferred[Sequence[M]]:
+        """
+        Upsert objects of one class (see L{upsertRows}) by their column
+        attributes (C{None} ones as C{NULL}, never C{id}), in one
+        interaction; set each object's C{id} to its row's, and record as
+        saved its key columns and those the upsert wrote (those of
+        C{update}, or all of them when C{None}).
+
+        @param uniqueBy: as L{upsertKeys} returns it.
+        @param update: as L{upsertKeys} returns it.
+        @param written: called with each object once the rows are written,
+            even if the caller cancelled too late to stop it.
+        @return: a L{Deferred} of C{objects}.
+        """
+
+        def assign(result: list[tuple[M, Any, Any]]) -> Deferred[Sequence[M]]:
+
+            def setRow(upserted: tuple[M, Any, Any]) -> None:
+                obj, (names, values), newId = upserted
+                if newId is not None:
+                    obj.id = newId
+                    names, values = (*names, "id"), (*values, newId)
+                obj._setSaved((names, values))
+                if written is not None:
+                    written(obj)
+
+            return inSlices(setRow, result, cancellable=False).addCallback(lambda _: objects)
+
+        return self.runWork(
+            self._upsertObjs, (objects, uniqueBy, update), atomic=True, then=assign
+        )
+
+    def _upsertObjs(
+        self, txn: Any, objects: Sequence[M], uniqueBy: tuple[str, ...],
+        update: tuple[str, ...] | None,
+    ) -> list[tuple[M, Any, Any]]:
+        """
+        @return: each object, with the saved state of the columns the upsert
+            wrote and its row's id, for the reactor to set.
+        """
+        if not objects:
+            return []
+        tablename = objects[0].tablename()
+        columns = self.getSchema(tablename, txn)
+        rows = []
+        for obj in objects:
+            state = vars(obj)
+            rows.append({name: state[name] for name in columns if name != "id" and name in state})
+        ids = self.upsertRows(txn, tablename, rows, uniqueBy, update, True)
+        return [
+            (obj, obj._savedState(row if update is None else (*uniqueBy, *update)), newId)
+            for obj, row, newId in zip(objects, rows, ids)
+        ]
+
     def updateObj(
         self, obj: M, written: Callable[[M], Any] | None = None
     ) -> Deferred[M]:
         """
         Write C{obj}'s changed column attributes to its row (all of them when
         it was not loaded from the database); skip the C{UPDATE} when nothing
-        changed.
+        changed. With a C{LOCK_VERSION} column, the C{UPDATE} matches the row
+        only at the object's version, and sets the next one (which the object
+        then holds).
 
         @param written: called with C{obj} once its row is written, even if
             the caller cancelled too late to stop it.
-        @return: a L{Deferred} of C{obj}.
+        @return: a L{Deferred} of C{obj}; it fails with L{StaleObjectError}
+            when the row is no longer at the object's version (nothing is
+            written, the object is left as it was).
         """
 
-        def updated(saved: Any) -> M:
+        def updated(result: tuple[Any, Any]) -> M:
+            saved, version = result
+            if version is not None:
+                setattr(obj, obj.LOCK_VERSION, version)  # type: ignore[arg-type]
             obj._setSaved(saved)
             if written is not None:
                 written(obj)
@@ -185,23 +257,50 @@ class ObjectRows(BatchInserts):
 
         return self.runWork(self._updateObj, (obj,), then=updated)
 
-    def _updateObj(self, txn: Any, obj: Model) -> Any:
+    def _updateObj(self, txn: Any, obj: Model) -> tuple[Any, Any]:
+        """
+        @return: the saved state of C{obj} (see L{Model._savedState}) and its
+            new version (C{None} without a C{LOCK_VERSION} or an C{UPDATE}),
+            for the reactor to set.
+        """
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
         changes = obj._changedValues(columns)
         changes.pop("id", None)
-        if changes:
-            names = list(changes)
-            self.checkValues(changes.values(), names)
-            query, args = self.buildUpdate(tablename, names, ["id = ?", obj.id], None)
-            self.run(txn, query, list(changes.values()) + args)
-            # MySQL counts only the rows it changed: look before failing.
-            if txn.rowcount == 0 and not self._rowExists(txn, tablename, obj.id):
-                raise DBObjectSaveError(
-                    f"{obj!r} was not saved: {tablename} has no row with id {obj.id!r} "
-                    f"(deleted, or its insert was rolled back)"
+        if not changes:
+            return obj._savedState(columns), None
+        lock = obj.LOCK_VERSION
+        where: list[Any] = ["id = ?", obj.id]
+        version = None
+        if lock is not None:
+            current = lockedVersion(obj, tablename, columns)
+            version = changes[lock] = (current or 0) + 1
+            quoted = self.quoteIdentifier(lock)
+            where = (
+                [f"id = ? AND {quoted} IS NULL", obj.id] if current is None
+                else [f"id = ? AND {quoted} = ?", obj.id, current]
+            )
+        names = list(changes)
+        self.checkValues(changes.values(), names)
+        query, args = self.buildUpdate(tablename, names, where, None)
+        self.run(txn, query, list(changes.values()) + args)
+        if lock is not None:
+            if self.matchedRows(txn) == 0:
+                raise StaleObjectError(
+                    f"{obj!r} was not saved: the row of {tablename} with id {obj.id!r} "
+                    f"is no longer at {lock} {current!r} (changed or deleted since loaded)",
+                    obj,
                 )
-        return obj._savedState(columns)
+        # MySQL counts only the rows it changed: look before failing.
+        elif txn.rowcount == 0 and not self._rowExists(txn, tablename, obj.id):
+            raise DBObjectSaveError(
+                f"{obj!r} was not saved: {tablename} has no row with id {obj.id!r} "
+                f"(deleted, or its insert was rolled back)"
+            )
+        saved, values = obj._savedState(columns)
+        if lock is not None:
+            values = tuple(version if name == lock else value for name, value in zip(saved, values))
+        return (saved, values), version
 
     def _rowExists(self, txn: Any, tablename: str, id: Any) -> bool:
         query, args = self.buildSelect(tablename, id=id, select="1")
@@ -288,3 +387,42 @@ class ObjectRows(BatchInserts):
                 )
             rows = self.fetchRows(cursor, convert)
         return klass._fromRows(columns, rows, self.mutableColumns(description))
+
+
+def _startVersion(obj: Model, tablename: str, columns: Sequence[str]) -> None:
+    """
+    Give C{obj}, about to be inserted, the first version, 0, unless it has
+    one (set on the pool thread: a failed insert leaves it, harmlessly).
+    """
+    lock = obj.LOCK_VERSION
+    if lock is not None and lockedVersion(obj, tablename, columns, None) is None:
+        setattr(obj, lock, 0)
+
+
+_MISSING: Any = object()
+
+
+def lockedVersion(
+    obj: Model, tablename: str, columns: Sequence[str], default: Any = _MISSING
+) -> Any:
+    """
+    @return: C{obj}'s version: the value of its C{LOCK_VERSION} attribute
+        (C{default} when it has none).
+    @raise UnknownColumnError: if C{LOCK_VERSION} is no column of the table.
+    @raise DBObjectSaveError: if C{obj} has no version and no C{default}
+        was given, or one that is not an integer.
+    """
+    lock = obj.LOCK_VERSION
+    assert lock is not None
+    if lock not in columns:
+        raise UnknownColumnError(
+            f"{type(obj).__name__}.LOCK_VERSION: {tablename} has no column {lock!r}"
+        )
+    version = getattr(obj, lock, default)
+    if version is _MISSING:
+        raise DBObjectSaveError(
+            f"{obj!r} has no {lock}: load it (or set it) before saving or deleting"
+        )
+    if version is not None and (type(version) is bool or not isinstance(version, int)):
+        raise DBObjectSaveError(f"{obj!r} has {lock} {version!r}, not an integer")
+    return version

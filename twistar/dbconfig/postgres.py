@@ -94,6 +94,7 @@ class PostgreSQLDBConfig(InteractionBase):
     paramstyle = "format"
     sqlLexicon = "postgres"
     insertReturnsId = True
+    upsertReturns = True
     sequenceArguments = True
     maxParameters = 65535
     valueAdapters = {Decimal: _psycopg2Decimal}

@@ -151,6 +151,11 @@ TABLES: dict[str, list[str]] = {
     ],
     "uniques": ["id {pk}", "code {str} UNIQUE", "label {str}"],
     "tallies": ["id {pk}", "name {str}", "{q}count{q} {int}"],
+    "scores": ["id {pk}", "player {str}", "game {int}", "points {int}", "note {str}",
+               "UNIQUE (player, game)"],
+    "drafts": ["id {pk}", "title {str}", "body {text}", "lock_version {int}"],
+    "reviewers": ["id {pk}", "name {str}"],
+    "drafts_reviewers": ["draft_id {int}", "reviewer_id {int}"],
 }
 
 

@@ -223,3 +223,29 @@ class SafetyHaunted(DBObject):
 
 
 Registry.register(SafetySample, SafetyOwner, SafetyHaunted)
+
+
+# -- models of test_locking -------------------------------------------------------
+
+
+class Draft(DBObject):
+    """
+    A row of C{drafts}, optimistically locked by its C{lock_version} column,
+    with reviewers joined by C{drafts_reviewers}.
+    """
+
+    LOCK_VERSION = "lock_version"
+    HABTM = ["reviewers"]
+
+    title: str | None
+    body: str | None
+    lock_version: int | None
+
+
+class Reviewer(DBObject):
+    """
+    A row of C{reviewers}, linked to drafts.
+    """
+
+
+Registry.register(Draft, Reviewer)

@@ -7,6 +7,7 @@ for statements, without a database.
 from __future__ import annotations
 
 import random
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -20,6 +21,7 @@ from twistar.dbconfig.builder import (
     Equals,
     Fragment,
     In,
+    InRows,
     InSelect,
     Join,
     Not,
@@ -27,6 +29,7 @@ from twistar.dbconfig.builder import (
     Select,
     Text,
     Update,
+    Upsert,
     columnsOf,
     compileAggregate,
     compileDelete,
@@ -34,7 +37,11 @@ from twistar.dbconfig.builder import (
     compileInsert,
     compileSelect,
     compileUpdate,
+    compileUpsert,
+    rowsWithKeys,
     selectOf,
+    upsertKeys,
+    upsertOf,
 )
 from twistar.dbconfig.mysql import MySQLDBConfig
 from twistar.dbconfig.postgres import PostgreSQLDBConfig
@@ -326,6 +333,82 @@ class BuilderTestsMixin(_TestCase):
         """
         return inner
 
+    def upserts(self) -> list[str]:
+        """
+        @return: this dialect's SQL of an upsert of two rows that updates,
+            of one that leaves existing rows alone, and of one on a key of
+            two columns returning the id and the key.
+        """
+        updating = upsertOf("tags", ["code", "label", "n"], ("code",), None)
+        ignoring = upsertOf("tags", ["code", "label"], ("code",), ())
+        composite = Upsert("scores", ("player", "game", "points"), ("player", "game"),
+                           ("points",), 1, ("id", "player", "game"))
+        return [
+            compileUpsert(self.dialect, updating._replace(rows=2)),
+            compileUpsert(self.dialect, ignoring),
+            compileUpsert(self.dialect, composite),
+        ]
+
+    def test_upsertNames(self) -> None:
+        """
+        L{upsertKeys} takes a name or a list of names, defaults C{update} to
+        C{None} (every column but the key's, which L{upsertOf} picks), and
+        refuses an empty key, a bad or repeated name, C{update} naming a
+        key column; L{upsertOf} refuses rows without a key column or a
+        column of C{update}.
+        """
+        self.assertEqual(upsertKeys("code", None), (("code",), None))
+        self.assertEqual(upsertKeys(["a", "b"], ()), (("a", "b"), ()))
+        self.assertEqual(upsertKeys(("a",), ["c"]), (("a",), ("c",)))
+        self.assertEqual(
+            upsertOf("tags", ["code", "label"], ("code",), None),
+            Upsert("tags", ("code", "label"), ("code",), ("label",)),
+        )
+        refused: list[tuple[Any, Any]] = [
+            ([], None), ((), ()), (["a", "a"], None), (["a"], ["b", "b"]), (["a"], ["a"]),
+            (["a", "b"], ("c", "b")), ({"a"}, None), (["a"], 3),
+        ]
+        for uniqueBy, update in refused:
+            self.assertRaises(InvalidQueryError, upsertKeys, uniqueBy, update)
+        badNames: list[tuple[Any, Any]] = [(["a; DROP"], None), ([1], None), (["a"], ["b c"])]
+        for uniqueBy, update in badNames:
+            self.assertRaises(InvalidIdentifierError, upsertKeys, uniqueBy, update)
+        self.assertRaises(InvalidQueryError, upsertOf, "tags", ["label"], ("code",), None)
+        self.assertRaises(InvalidQueryError, upsertOf, "tags", ["code"], ("code",), ("label",))
+
+    def test_upsertBadNames(self) -> None:
+        """
+        A bad table or column name of an upsert is refused when written.
+        """
+        for statement in [Upsert("t; x", ("a",), ("a",), ()), Upsert("t", ("a b",), ("a",), ())]:
+            self.assertRaises(InvalidIdentifierError, compileUpsert, self.dialect, statement)
+
+    def test_rowsWithKeys(self) -> None:
+        """
+        The rows of keys: C{IN} for a key of one column, rows of values
+        (C{(a, b) IN ((?, ?), ...)}) for a key of several; nothing for no
+        keys.
+        """
+        self.assertSQL(
+            compileSelect(self.dialect, rowsWithKeys("tags", ("code",), [("a",), ("b",)], None)),
+            "SELECT [id], [code] FROM [tags] WHERE [code] IN ($, $)", ["a", "b"],
+        )
+        pair = (Column("player"), Column("game"))
+        select = rowsWithKeys("scores", ("player", "game"), [("p", 1), ("q", 2)], None)
+        self.assertSQL(
+            compileSelect(self.dialect, select),
+            "SELECT [id], [player], [game] FROM [scores] "
+            "WHERE ([player], [game]) IN (($, $), ($, $))",
+            ["p", 1, "q", 2],
+        )
+        self.assertSQL(
+            compileSelect(self.dialect, Select("scores", where=(InRows(pair, ()),))),
+            "SELECT * FROM [scores] WHERE 1 = 0", [],
+        )
+        # Remembered by shape: other values, the same text.
+        again = rowsWithKeys("scores", ("player", "game"), [("r", 3), ("s", 4)], None)
+        self.assertEqual(compileSelect(self.dialect, again)[1], ["r", 3, "s", 4])
+
 
 class SQLiteBuilderTests(BuilderTestsMixin, SynchronousTestCase):
     """
@@ -344,6 +427,24 @@ class SQLiteBuilderTests(BuilderTestsMixin, SynchronousTestCase):
         self.assertSQL(
             compileSelect(self.dialect, Select("users", offset=3, lock="FOR UPDATE")),
             "SELECT * FROM [users] LIMIT -1 OFFSET 3", [],
+        )
+
+    def test_upsert(self) -> None:
+        """
+        C{ON CONFLICT (key) DO UPDATE SET c = excluded.c}, or C{DO NOTHING};
+        C{RETURNING} from SQLite 3.35 on.
+        """
+        returning = " RETURNING `id`, `player`, `game`" if self.dialect.upsertReturns else ""
+        self.assertEqual(self.upserts(), [
+            "INSERT INTO `tags` (`code`, `label`, `n`) VALUES (?, ?, ?), (?, ?, ?) "
+            "ON CONFLICT (`code`) DO UPDATE SET `label` = excluded.`label`, `n` = excluded.`n`",
+            "INSERT INTO `tags` (`code`, `label`) VALUES (?, ?) ON CONFLICT (`code`) DO NOTHING",
+            "INSERT INTO `scores` (`player`, `game`, `points`) VALUES (?, ?, ?) "
+            "ON CONFLICT (`player`, `game`) DO UPDATE SET `points` = excluded.`points`"
+            + returning,
+        ])
+        self.assertEqual(
+            self.dialect.upsertReturns, sqlite3.sqlite_version_info >= (3, 35)
         )
 
     def test_updateLimit(self) -> None:
@@ -374,6 +475,20 @@ class PostgreSQLBuilderTests(BuilderTestsMixin, SynchronousTestCase):
             compileSelect(self.dialect, Select("users", offset=3, lock="FOR UPDATE")),
             "SELECT * FROM [users] OFFSET 3 FOR UPDATE", [],
         )
+
+    def test_upsert(self) -> None:
+        """
+        C{ON CONFLICT (key) DO UPDATE SET c = excluded.c}, or C{DO NOTHING};
+        C{RETURNING}.
+        """
+        self.assertEqual(self.upserts(), [
+            'INSERT INTO "tags" ("code", "label", "n") VALUES (%s, %s, %s), (%s, %s, %s) '
+            'ON CONFLICT ("code") DO UPDATE SET "label" = excluded."label", "n" = excluded."n"',
+            'INSERT INTO "tags" ("code", "label") VALUES (%s, %s) ON CONFLICT ("code") DO NOTHING',
+            'INSERT INTO "scores" ("player", "game", "points") VALUES (%s, %s, %s) '
+            'ON CONFLICT ("player", "game") DO UPDATE SET "points" = excluded."points" '
+            'RETURNING "id", "player", "game"',
+        ])
 
     def test_percentInFragment(self) -> None:
         """
@@ -412,6 +527,27 @@ class MySQLBuilderTests(BuilderTestsMixin, SynchronousTestCase):
         self.assertSQL(
             compileSelect(self.dialect, Select("users", offset=3, lock="FOR UPDATE")),
             "SELECT * FROM [users] LIMIT 18446744073709551615 OFFSET 3 FOR UPDATE", [],
+        )
+
+    def test_upsert(self) -> None:
+        """
+        C{ON DUPLICATE KEY UPDATE c = VALUES(c)}; a key column set to itself
+        to leave a row alone (not C{INSERT IGNORE}, which turns other
+        errors into warnings); no C{RETURNING}: the rows are selected by
+        key, with a lock (a locking read sees the latest rows).
+        """
+        self.assertEqual(self.upserts(), [
+            "INSERT INTO `tags` (`code`, `label`, `n`) VALUES (%s, %s, %s), (%s, %s, %s) "
+            "ON DUPLICATE KEY UPDATE `label` = VALUES(`label`), `n` = VALUES(`n`)",
+            "INSERT INTO `tags` (`code`, `label`) VALUES (%s, %s) "
+            "ON DUPLICATE KEY UPDATE `code` = `code`",
+            "INSERT INTO `scores` (`player`, `game`, `points`) VALUES (%s, %s, %s) "
+            "ON DUPLICATE KEY UPDATE `points` = VALUES(`points`)",
+        ])
+        select = rowsWithKeys("tags", ("code",), [("a",)], self.dialect.upsertLookupLock)
+        self.assertSQL(
+            compileSelect(self.dialect, select),
+            "SELECT [id], [code] FROM [tags] WHERE [code] IN ($) FOR UPDATE", ["a"],
         )
 
     def test_updateLimit(self) -> None:
