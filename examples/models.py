@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """
 Models and finders in more detail: table names, every finder, partial
-updates, refresh, toHash, upsert, deleteAll and optimistic locking.
+updates, refresh, toHash, upsert, deleteAll, optimistic locking and
+timestamps.
 
 Run it with C{python examples/models.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
@@ -46,12 +47,23 @@ class Page(DBObject):
 Registry.register(Page)
 
 
+class Post(DBObject):
+    TABLENAME = "mo_posts"
+    TIMESTAMPS = True  # columns created_at and updated_at
+
+
+Registry.register(Post)
+
+
 # Created by support.recreateTables; {pk} is the driver's auto-increment key.
 TABLES = {
     "mo_books": "id {pk}, title VARCHAR(255), author VARCHAR(255), year INTEGER,"
                 " genre VARCHAR(255)",
     "mo_stock": "id {pk}, isbn VARCHAR(20) UNIQUE, title VARCHAR(255), copies INTEGER",
     "mo_pages": "id {pk}, body VARCHAR(255), lock_version INTEGER",
+    # NULL: no automatic default on MySQL, which has no TIMESTAMP type alike.
+    "mo_posts": "id {pk}, title VARCHAR(255), created_at TIMESTAMP(6) NULL,"
+                " updated_at TIMESTAMP(6) NULL",
 }
 
 
@@ -145,6 +157,17 @@ async def run(echo=print):
     theirs.body = "their edit, redone"
     await theirs.save()
     echo(f"saved: version {theirs.lock_version}")
+
+    echo("-- timestamps")
+    post = await Post(title="hello").save()
+    echo(f"inserted: created_at == updated_at: {post.created_at == post.updated_at}")
+    post.title = "hello, world"
+    await post.save()  # sets updated_at, not created_at
+    echo(f"updated: updated_at moved: {post.updated_at != post.created_at}")
+    loaded = await Post.find(post.id)
+    echo(f"reloaded: equal: {loaded.updated_at == post.updated_at}")
+    await loaded.save()  # no change: nothing sent, updated_at kept
+    echo(f"unchanged save: updated_at kept: {loaded.updated_at == post.updated_at}")
 
 
 main = sqliteMain(run, "models")

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twistar.dbconfig.builder import Column, Delete, Equals, Select, compileDelete, upsertKeys
-from twistar.dbconfig.objects import lockedVersion
+from twistar.dbconfig.objects import lockedVersion, timestampColumns
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
 from twistar.exceptions import (
     DBObjectSaveError,
@@ -99,10 +99,13 @@ class DBObjectType(type):
         cls._installRelationships()
         if namespace.get("LOCK_VERSION") is not None:
             checkIdentifier(namespace["LOCK_VERSION"])
+        timestampColumns(namespace.get("TIMESTAMPS"))
 
     def __setattr__(cls, name: str, value: Any) -> None:
         if name == "LOCK_VERSION" and value is not None:
             checkIdentifier(value)
+        if name == "TIMESTAMPS":
+            timestampColumns(value)
         super().__setattr__(name, value)
         if name in KINDS:
             cls._installRelationships()
@@ -144,10 +147,16 @@ class DBObject(Validator, metaclass=DBObjectType):
     and C{DELETE} of an object matches its row only at the object's version
     (an integer, 0 on insert) and an C{UPDATE} sets the next one; when the
     row has moved on, they fail with L{StaleObjectError} and write nothing.
+
+    C{TIMESTAMPS = True} (columns C{created_at} and C{updated_at}) or a pair
+    of column names: an insert sets both to the time now (but a value the
+    object has), and every C{UPDATE} that changes something sets the second
+    (but when it is one of the changes): see the models page of the docs.
     """
 
     TABLENAME: str | None = None
     LOCK_VERSION: str | None = None
+    TIMESTAMPS: bool | tuple[str, str] | None = None
     HASMANY: list[Any] = []
     HASONE: list[Any] = []
     BELONGSTO: list[Any] = []
@@ -483,7 +492,9 @@ class DBObject(Validator, metaclass=DBObjectType):
         if any(dicts):
             if not all(dicts):
                 raise InvalidQueryError("upsert takes objects or dicts, not both")
-            return Registry.getConfig().upsertMany(cls.tablename(), rows, keys, updated)
+            return Registry.getConfig().upsertMany(
+                cls.tablename(), rows, keys, updated, timestampColumns(cls.TIMESTAMPS)
+            )
         for obj in rows:
             if type(obj) is not cls or obj._deleted:
                 raise DBObjectSaveError(f"upsert needs {cls.__name__} objects, not {obj!r}")

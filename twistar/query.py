@@ -45,6 +45,8 @@ from twistar.dbconfig.builder import (
     compileUpdate,
     selectOf,
 )
+from twistar.dbconfig.objects import timestampColumns
+from twistar.dbconfig.runner import utcNow
 from twistar.dbconfig.sqltext import checkIdentifier, safeText
 from twistar.exceptions import (
     InvalidQueryError,
@@ -421,7 +423,8 @@ class Query(Generic[T]):
     def updateAll(self, **values: Any) -> Deferred[int]:
         """
         Set columns of every row of the query in one statement, without
-        hooks or validation.
+        hooks or validation; and the update time column of a model with
+        C{TIMESTAMPS}, unless C{values} names it.
 
         @return: a L{Deferred} of the number of rows matched (also those
             whose values were already the new ones).
@@ -439,9 +442,21 @@ class Query(Generic[T]):
             sets = tuple((Column(checkIdentifier(name)), value) for name, value in values.items())
             sql, args = compileUpdate(config, Update(self.statement, sets))
             config.checkValues(args, "where argument", config.sequenceArguments)
+            pair = timestampColumns(self.model.TIMESTAMPS)  # type: ignore[attr-defined]
         except Exception:
             return fail()
-        return config.runInteraction(_matchedRows, config, sql, args)
+        if pair is None or pair[1] in values:
+            return config.runInteraction(_matchedRows, config, sql, args)
+        statement, table = self.statement, self.statement.table
+
+        def stamped(txn: Any) -> int:
+            # The time is read, as the column keeps it, on the pool thread.
+            stamp = config.timestampValues(txn, table, pair[1:], utcNow())
+            stampSet = (Column(pair[1]), stamp[pair[1]])
+            stampedSQL, stampedArgs = compileUpdate(config, Update(statement, (*sets, stampSet)))
+            return _matchedRows(txn, config, stampedSQL, stampedArgs)
+
+        return config.runInteraction(stamped)
 
     def deleteAll(self) -> Deferred[int]:
         """

@@ -24,7 +24,7 @@ from twistar.dbconfig.builder import (
     upsertKeys,
     upsertOf,
 )
-from twistar.dbconfig.runner import Runner
+from twistar.dbconfig.runner import Runner, utcNow
 from twistar.dbconfig.sqltext import safeText
 from twistar.exceptions import InvalidQueryError, UnknownColumnError
 
@@ -202,7 +202,7 @@ class BatchInserts(Runner):
 
     def upsertMany(
         self, tablename: str, vals: Sequence[dict[str, Any]], uniqueBy: str | Sequence[str],
-        update: str | Sequence[str] | None = None,
+        update: str | Sequence[str] | None = None, timestamps: tuple[str, str] | None = None,
     ) -> Deferred[None]:
         """
         Insert rows (dicts), or where a row's C{uniqueBy} columns hold an
@@ -210,6 +210,9 @@ class BatchInserts(Runner):
         column of the row but the key's when C{None}; none: leave it
         alone), with one statement per batch, in one interaction. See
         L{upsertRows}.
+
+        @param timestamps: creation and update time columns, stamped as
+            L{stampedUpsert} says.
 
         @raise InvalidQueryError: (or in the L{Deferred}) for bad names or
             rows, before any row is written.
@@ -230,13 +233,47 @@ class BatchInserts(Runner):
         self.quoteIdentifier(tablename)
 
         def upsert(txn: Any) -> None:
-            self.upsertRows(txn, tablename, rows, keys, updated, False)
+            if timestamps is None:
+                self.upsertRows(txn, tablename, rows, keys, updated, False)
+                return
+            stamped, columns, _ = self.stampedUpsert(txn, tablename, rows, updated, timestamps)
+            self.upsertRows(txn, tablename, stamped, keys, columns, False, (timestamps[0],))
 
         return self.runAtomic(upsert)
+
+    def stampedUpsert(
+        self, txn: Any, tablename: str, rows: Sequence[Mapping[str, Any]],
+        update: tuple[str, ...] | None, timestamps: tuple[str, str],
+    ) -> tuple[list[dict[str, Any]], tuple[str, ...] | None, dict[str, Any]]:
+        """
+        Stamp upsert rows with one reading of L{utcNow}: a row without a
+        value (or with C{None}) for a column of C{timestamps} (the creation
+        and the update time) gets the time there.
+
+        @return: the stamped rows (copies), the C{update} columns with the
+            update time added when C{update} names some, and the time as
+            each column of C{timestamps} keeps it. Pass the creation time
+            column to L{upsertRows} as kept, so that C{update=None} leaves
+            it alone.
+        @raise UnknownColumnError: if the table lacks a column of C{timestamps}.
+        """
+        stamps = self.timestampValues(txn, tablename, timestamps, utcNow())
+        stamped = []
+        for row in rows:
+            row = dict(row)
+            for name, value in stamps.items():
+                if row.get(name) is None:
+                    row[name] = value
+            stamped.append(row)
+        updated = timestamps[1]
+        if update and updated not in update:
+            update = (*update, updated)
+        return stamped, update, stamps
 
     def upsertRows(
         self, txn: Any, tablename: str, rows: Sequence[Mapping[str, Any]],
         uniqueBy: tuple[str, ...], update: tuple[str, ...] | None, returnIds: bool,
+        kept: tuple[str, ...] = (),
     ) -> list[Any]:
         """
         Upsert C{rows} (dicts of column values) on C{txn}: rows with the same
@@ -246,6 +283,7 @@ class BatchInserts(Runner):
 
         @param uniqueBy: as L{upsertKeys} returns it.
         @param update: as L{upsertKeys} returns it.
+        @param kept: columns that C{update=None} leaves out.
         @return: with C{returnIds}, the id of the row each row was written
             to (C{None} where the database gave back a key that compares
             otherwise), in order: from C{RETURNING} where the dialect has it
@@ -268,7 +306,7 @@ class BatchInserts(Runner):
         work: list[tuple[Upsert, list[int], list[int], list[list[Any]]]] = []
         for names, members in shapes.items():
             self.escapeColNames(names)
-            statement = upsertOf(tablename, names, uniqueBy, update)
+            statement = upsertOf(tablename, names, uniqueBy, update, kept)
             values = [list(rows[index].values()) for index in members]
             positions = [names.index(name) for name in uniqueBy]
             batches = self.rowBatches(names, values)

@@ -685,12 +685,13 @@ def _upsertNames(what: str, names: Any) -> tuple[str, ...]:
 
 def upsertOf(
     table: str, columns: Sequence[str], uniqueBy: tuple[str, ...],
-    update: tuple[str, ...] | None,
+    update: tuple[str, ...] | None, kept: tuple[str, ...] = (),
 ) -> Upsert:
     """
     @param columns: the columns of the rows written.
     @param uniqueBy: as L{upsertKeys} returns it.
     @param update: as L{upsertKeys} returns it.
+    @param kept: columns that C{update=None} leaves out (a creation time).
     @return: the L{Upsert} of one row.
     @raise InvalidQueryError: if the rows lack a key column, or a column
         C{update} names.
@@ -699,7 +700,7 @@ def upsertOf(
         if name not in columns:
             raise InvalidQueryError(f"upsert rows need a value for the key column {name!r}")
     if update is None:
-        update = tuple(name for name in columns if name not in uniqueBy)
+        update = tuple(name for name in columns if name not in uniqueBy and name not in kept)
     else:
         for name in update:
             if name not in columns:

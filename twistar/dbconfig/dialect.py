@@ -12,6 +12,7 @@ L{twistar.dbconfig.sqltext}.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -56,6 +57,9 @@ _STORABLE_TYPES = frozenset({
     type(None), bool, int, float, str, bytes, bytearray, memoryview,
     Decimal, date, time, datetime, timedelta,
 })
+
+# The precision in a declared type: DATETIME(3), timestamp(0) with time zone.
+_PRECISION = re.compile(r"\((\d)\)")
 
 
 class RegistryView(Protocol):
@@ -152,6 +156,9 @@ class Dialect:
     """For a type whose L{valueAdapters} entry only checks values (returning
     them unchanged): a check of a whole batch of values of several types,
     raising as that entry would, faster than a call per value."""
+    timestampDigits: ClassVar[int] = 6
+    """The digits of a second that a timestamp column declared without a
+    precision keeps."""
     fetchSize: ClassVar[int] = 1000
     """Rows fetched at a time when reading a result: other threads (the
     reactor's) run between batches, while a driver's C{fetchall} of a large
@@ -366,10 +373,27 @@ class Dialect:
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         """
         @return: a query whose rows' first items are the columns of
-            C{tablename}, in order, and that returns no rows (never an error)
-            for a missing table.
+            C{tablename}, in order, and their second items the columns'
+            declared types; it returns no rows (never an error) for a
+            missing table.
         """
         raise NotImplementedError
+
+    def storedTimestamp(self, now: datetime, declared: str) -> Any:
+        """
+        @param now: an aware datetime in UTC.
+        @param declared: a column's declared type, as L{schemaQuery} reads it.
+        @return: C{now} as that column keeps it, and as a reload gives it
+            back: cut to the digits of a second the column keeps (its
+            declared precision, else L{timestampDigits}); aware in a column
+            with a time zone, naive (in UTC) otherwise.
+        """
+        match = _PRECISION.search(declared)
+        digits = int(match.group(1)) if match else self.timestampDigits
+        if digits < 6:
+            step = 10 ** (6 - digits)
+            now = now.replace(microsecond=now.microsecond // step * step)
+        return now if "with time zone" in declared.lower() else now.replace(tzinfo=None)
 
     def isolationStatement(self, level: str) -> str | None:
         """

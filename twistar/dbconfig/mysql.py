@@ -79,10 +79,12 @@ class MySQLDBConfig(InteractionBase):
     transactionAbortingErrors = (DeadlockError,)
     # MySQLdb would store the repr of bytearray and memoryview values.
     valueAdapters = {bytearray: bytes, memoryview: bytes, Decimal: _finiteDecimal}
+    # DATETIME and TIMESTAMP keep whole seconds unless declared otherwise.
+    timestampDigits = 0
 
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         return (
-            "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
             [tablename],
         )

@@ -16,10 +16,12 @@ from typing import Any, Protocol, TypeVar
 from twisted.internet.defer import Deferred
 
 from twistar.dbconfig.batches import BatchInserts
-from twistar.dbconfig.runner import rowConverter
+from twistar.dbconfig.runner import rowConverter, utcNow
+from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
 from twistar.exceptions import (
     CannotRefreshError,
     DBObjectSaveError,
+    InvalidIdentifierError,
     StaleObjectError,
     UnknownColumnError,
 )
@@ -34,6 +36,8 @@ class Model(Protocol):
 
     id: Any
     LOCK_VERSION: str | None
+    TIMESTAMPS: Any
+    _savedColumns: tuple[str, ...] | None
 
     @classmethod
     def tablename(cls) -> str:
@@ -91,8 +95,9 @@ class ObjectRows(BatchInserts):
         @return: a L{Deferred} of C{obj}.
         """
 
-        def inserted(result: tuple[Any, Any]) -> M:
-            saved, newId = result
+        def inserted(result: tuple[Any, Any, dict[str, Any]]) -> M:
+            saved, newId, stamps = result
+            obj.__dict__.update(stamps)
             obj._setSaved(saved, newId)
             if written is not None:
                 written(obj)
@@ -100,16 +105,34 @@ class ObjectRows(BatchInserts):
 
         return self.runWork(self._insertObj, (obj,), then=inserted)
 
-    def _insertObj(self, txn: Any, obj: Model) -> tuple[Any, Any]:
+    def _insertObj(self, txn: Any, obj: Model) -> tuple[Any, Any, dict[str, Any]]:
+        """
+        @return: the saved state of C{obj} (see L{Model._savedState}), its
+            new id and the timestamps it gets, for the reactor to set.
+        """
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
         _startVersion(obj, tablename, columns)
         values = obj.toHash(columns, exclude=["id"] if obj.id is None else None)
+        stamps = _missing(self._creationStamps(txn, obj, tablename), values)
+        values.update(stamps)
         names = list(values)
         self.checkValues(values.values(), names)
         newId = self.insertRow(txn, tablename, names, list(values.values()), True)
         # The new id is set on the reactor, and recorded as saved there.
-        return obj._savedState(columns), newId if "id" in columns else None
+        saved = _withValues(obj._savedState(columns), stamps)
+        return saved, newId if "id" in columns else None, stamps
+
+    def _creationStamps(self, txn: Any, model: Model, tablename: str) -> dict[str, Any]:
+        """
+        @return: the time now as C{model}'s C{TIMESTAMPS} columns keep it,
+            by name; C{{}} without C{TIMESTAMPS}.
+        @raise UnknownColumnError: if the table lacks one of the columns.
+        """
+        pair = timestampColumns(model.TIMESTAMPS)
+        if pair is None:
+            return {}
+        return self.timestampValues(txn, tablename, pair, utcNow())
 
     def insertObjs(
         self, objects: Sequence[M], written: Callable[[M], Any] | None = None
@@ -125,10 +148,11 @@ class ObjectRows(BatchInserts):
         @return: a L{Deferred} of C{objects}.
         """
 
-        def assign(result: list[tuple[M, Any, Any]]) -> Deferred[Sequence[M]]:
+        def assign(result: list[tuple[M, Any, Any, Any]]) -> Deferred[Sequence[M]]:
 
-            def setId(inserted: tuple[M, Any, Any]) -> None:
-                obj, saved, newId = inserted
+            def setId(inserted: tuple[M, Any, Any, Any]) -> None:
+                obj, saved, newId, stamps = inserted
+                obj.__dict__.update(stamps)
                 obj._setSaved(saved, newId)
                 if written is not None:
                     written(obj)
@@ -141,33 +165,42 @@ class ObjectRows(BatchInserts):
 
     def _insertObjs(
         self, txn: Any, objects: Sequence[M]
-    ) -> list[tuple[M, Any, Any]]:
+    ) -> list[tuple[M, Any, Any, dict[str, Any]]]:
         """
         @return: each object inserted, with its saved state (see
-            L{Model._savedState}) and its new id, for the reactor to set.
+            L{Model._savedState}), its new id and the timestamps it gets,
+            for the reactor to set.
         """
         if not objects:
             return []
         tablename = objects[0].tablename()
         columns = self.getSchema(tablename, txn)
+        # One reading of the clock for every row.
+        timestamps = self._creationStamps(txn, objects[0], tablename)
         shapes: dict[tuple[str, ...], list[tuple[M, list[Any]]]] = {}
+        stamped: dict[int, dict[str, Any]] = {}
         for obj in objects:
             _startVersion(obj, tablename, columns)
             values = obj.toHash(columns, exclude=["id"])
+            stamps = stamped[id(obj)] = _missing(timestamps, values)
+            values.update(stamps)
             shapes.setdefault(tuple(values), []).append((obj, list(values.values())))
         # Every shape's values are checked before anything is sent.
         checked = [
             (names, members, self.rowBatches(names, [values for _, values in members]))
             for names, members in shapes.items()
         ]
-        inserted: list[tuple[M, Any, Any]] = []
+        inserted: list[tuple[M, Any, Any, dict[str, Any]]] = []
         for names, members, batches in checked:
             ids = (
                 self.insertBatches(txn, tablename, names, batches, True) if names
                 else [self.insertRow(txn, tablename, [], [], True) for _ in members]
             )
             inserted.extend(
-                (obj, obj._savedState(columns), newId)
+                (
+                    obj, _withValues(obj._savedState(columns), stamped[id(obj)]), newId,
+                    stamped[id(obj)],
+                )
                 for (obj, _), newId in zip(members, ids)
             )
         return inserted
@@ -190,10 +223,11 @@ class ObjectRows(BatchInserts):
         @return: a L{Deferred} of C{objects}.
         """
 
-        def assign(result: list[tuple[M, Any, Any]]) -> Deferred[Sequence[M]]:
+        def assign(result: list[tuple[M, Any, Any, Any]]) -> Deferred[Sequence[M]]:
 
-            def setRow(upserted: tuple[M, Any, Any]) -> None:
-                obj, (names, values), newId = upserted
+            def setRow(upserted: tuple[M, Any, Any, Any]) -> None:
+                obj, (names, values), newId, stamps = upserted
+                obj.__dict__.update(stamps)
                 if newId is not None:
                     obj.id = newId
                     names, values = (*names, "id"), (*values, newId)
@@ -210,24 +244,48 @@ class ObjectRows(BatchInserts):
     def _upsertObjs(
         self, txn: Any, objects: Sequence[M], uniqueBy: tuple[str, ...],
         update: tuple[str, ...] | None,
-    ) -> list[tuple[M, Any, Any]]:
+    ) -> list[tuple[M, Any, Any, dict[str, Any]]]:
         """
         @return: each object, with the saved state of the columns the upsert
-            wrote and its row's id, for the reactor to set.
+            wrote, its row's id and the timestamps it gets, for the reactor
+            to set.
         """
         if not objects:
             return []
         tablename = objects[0].tablename()
         columns = self.getSchema(tablename, txn)
+        pair = timestampColumns(objects[0].TIMESTAMPS)
         rows = []
         for obj in objects:
             state = vars(obj)
-            rows.append({name: state[name] for name in columns if name != "id" and name in state})
-        ids = self.upsertRows(txn, tablename, rows, uniqueBy, update, True)
-        return [
-            (obj, obj._savedState(row if update is None else (*uniqueBy, *update)), newId)
-            for obj, row, newId in zip(objects, rows, ids)
-        ]
+            row = {name: state[name] for name in columns if name != "id" and name in state}
+            if pair is not None and obj._savedColumns is not None and pair[1] not in (
+                obj._changedValues(pair[1:])
+            ):
+                # As loaded, not set by the caller: the upsert stamps it.
+                row.pop(pair[1], None)
+            rows.append(row)
+        stamps: dict[str, Any] = {}
+        kept: tuple[str, ...] = ()
+        written = update
+        if pair is not None:
+            rows, written, stamps = self.stampedUpsert(txn, tablename, rows, update, pair)
+            kept = pair[:1]
+        ids = self.upsertRows(txn, tablename, rows, uniqueBy, written, True, kept)
+        result = []
+        for obj, row, newId in zip(objects, rows, ids):
+            # A stamped creation time is the row's only if it was inserted:
+            # the object is not told it.
+            names = (
+                [name for name in row if name not in kept or row[name] is not stamps[name]]
+                if written is None else (*uniqueBy, *written)
+            )
+            given = {
+                name: row[name] for name in names
+                if name in stamps and row[name] is stamps[name]
+            }
+            result.append((obj, _withValues(obj._savedState(names), given), newId, given))
+        return result
 
     def updateObj(
         self, obj: M, written: Callable[[M], Any] | None = None
@@ -246,8 +304,9 @@ class ObjectRows(BatchInserts):
             written, the object is left as it was).
         """
 
-        def updated(result: tuple[Any, Any]) -> M:
-            saved, version = result
+        def updated(result: tuple[Any, Any, dict[str, Any]]) -> M:
+            saved, version, stamps = result
+            obj.__dict__.update(stamps)
             if version is not None:
                 setattr(obj, obj.LOCK_VERSION, version)  # type: ignore[arg-type]
             obj._setSaved(saved)
@@ -257,18 +316,25 @@ class ObjectRows(BatchInserts):
 
         return self.runWork(self._updateObj, (obj,), then=updated)
 
-    def _updateObj(self, txn: Any, obj: Model) -> tuple[Any, Any]:
+    def _updateObj(self, txn: Any, obj: Model) -> tuple[Any, Any, dict[str, Any]]:
         """
-        @return: the saved state of C{obj} (see L{Model._savedState}) and its
-            new version (C{None} without a C{LOCK_VERSION} or an C{UPDATE}),
-            for the reactor to set.
+        @return: the saved state of C{obj} (see L{Model._savedState}), its
+            new version (C{None} without a C{LOCK_VERSION} or an C{UPDATE})
+            and its new update time (none without C{TIMESTAMPS} or an
+            C{UPDATE}, or when the caller changed it), for the reactor to
+            set.
         """
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
         changes = obj._changedValues(columns)
         changes.pop("id", None)
         if not changes:
-            return obj._savedState(columns), None
+            return obj._savedState(columns), None, {}
+        pair = timestampColumns(obj.TIMESTAMPS)
+        stamps: dict[str, Any] = {}
+        if pair is not None and pair[1] not in changes:
+            stamps = self.timestampValues(txn, tablename, pair[1:], utcNow())
+            changes.update(stamps)
         lock = obj.LOCK_VERSION
         where: list[Any] = ["id = ?", obj.id]
         version = None
@@ -300,7 +366,7 @@ class ObjectRows(BatchInserts):
         saved, values = obj._savedState(columns)
         if lock is not None:
             values = tuple(version if name == lock else value for name, value in zip(saved, values))
-        return (saved, values), version
+        return _withValues((saved, values), stamps), version, stamps
 
     def _rowExists(self, txn: Any, tablename: str, id: Any) -> bool:
         query, args = self.buildSelect(tablename, id=id, select="1")
@@ -397,6 +463,50 @@ def _startVersion(obj: Model, tablename: str, columns: Sequence[str]) -> None:
     lock = obj.LOCK_VERSION
     if lock is not None and lockedVersion(obj, tablename, columns, None) is None:
         setattr(obj, lock, 0)
+
+
+def timestampColumns(value: Any) -> tuple[str, str] | None:
+    """
+    @param value: a model's C{TIMESTAMPS}.
+    @return: the creation and update time columns it names: C{created_at}
+        and C{updated_at} for C{True}, the pair given, or C{None} for
+        C{None} or C{False}.
+    @raise InvalidIdentifierError: for anything else, or a name that is not
+        a plain identifier.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return _DEFAULT_TIMESTAMPS
+    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] != value[1]:
+        return checkIdentifier(value[0]), checkIdentifier(value[1])
+    raise InvalidIdentifierError(
+        f"TIMESTAMPS must be True or a pair of two column names, not {safeRepr(value)}"
+    )
+
+
+_DEFAULT_TIMESTAMPS = ("created_at", "updated_at")
+
+
+def _missing(stamps: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """
+    @return: the C{stamps} whose columns have no value (or C{None}) in
+        C{values}: a value the caller set is kept.
+    """
+    return {name: value for name, value in stamps.items() if values.get(name) is None}
+
+
+def _withValues(
+    saved: tuple[tuple[str, ...], tuple[Any, ...]], values: dict[str, Any]
+) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """
+    @return: the saved state C{saved} with C{values} too.
+    """
+    if not values:
+        return saved
+    merged = dict(zip(*saved))
+    merged.update(values)
+    return tuple(merged), tuple(merged.values())
 
 
 _MISSING: Any = object()

@@ -105,7 +105,7 @@ class PostgreSQLDBConfig(InteractionBase):
 
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         return (
-            "SELECT attname FROM pg_catalog.pg_attribute "
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute "
             "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
             "ORDER BY attnum",
             [self.quoteIdentifier(tablename)],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from itertools import count
 from typing import Any
 
@@ -27,12 +28,24 @@ from twistar.exceptions import (
     ImaginaryTableError,
     InvalidIdentifierError,
     TwistarError,
+    UnknownColumnError,
     UnsupportedValueError,
 )
 from twistar.pool import PoolWork, deferToPool, exhausted, raiseIfCancelled, waitLimitOf
 
 # Names for the savepoints of atomic work inside transactions.
 _savepointNumbers = count(1)
+
+def utcNow() -> datetime:
+    """
+    @return: the time now, in UTC: the one clock of timestamps.
+    """
+    return datetime.now(timezone.utc)
+
+
+# Table name -> (its list in the registry's SCHEMAS when read, the declared
+# type of each of its columns).
+_declared: dict[str, tuple[list[str], dict[str, str]]] = {}
 
 
 class Runner(ErrorTranslation):
@@ -437,8 +450,29 @@ class Runner(ErrorTranslation):
             if not columns:
                 raise ImaginaryTableError(f"table {tablename!r} does not exist")
             self.registry.SCHEMAS[tablename] = columns
+            _declared[tablename] = (columns, {row[0]: str(row[1]) for row in rows})
             self.schemaRead(tablename, columns, rows)
         return columns
+
+    def timestampValues(
+        self, txn: Any, tablename: str, names: Sequence[str], now: datetime
+    ) -> dict[str, Any]:
+        """
+        @param names: columns of C{tablename}.
+        @param now: an aware datetime in UTC.
+        @return: C{now} as each column of C{names} keeps it (see
+            L{storedTimestamp}), by name.
+        """
+        known = _declared.get(tablename)
+        if known is None or known[0] is not self.registry.SCHEMAS.get(tablename):
+            # Read the schema again: the cache was cleared, or filled elsewhere.
+            self.registry.SCHEMAS.pop(tablename, None)
+            self.getSchema(tablename, txn)
+            known = _declared[tablename]
+        for name in names:
+            if name not in known[1]:
+                raise UnknownColumnError(f"TIMESTAMPS: {tablename} has no column {name!r}")
+        return {name: self.storedTimestamp(now, known[1][name]) for name in names}
 
     def mutableColumns(self, description: Sequence[Any]) -> tuple[int, ...]:
         """

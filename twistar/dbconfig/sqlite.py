@@ -173,6 +173,10 @@ class SQLiteDBConfig(InteractionBase):
     def isolationStatement(self, level: str) -> str | None:
         return None
 
+    def storedTimestamp(self, now: datetime, declared: str) -> Any:
+        # Text, as str() writes a naive datetime, which a reload gives back.
+        return str(now.replace(tzinfo=None))
+
     def batchIds(self, txn: Any, count: int) -> list[Any]:
         last = txn.lastrowid
         return list(range(last - count + 1, last + 1))

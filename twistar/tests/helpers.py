@@ -112,19 +112,19 @@ _TYPES = {
         "pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "int": "INTEGER", "bigint": "INTEGER",
         "str": "VARCHAR(255)", "text": "TEXT", "bool": "BOOLEAN", "float": "DOUBLE PRECISION",
         "decimal": "DECIMAL(20, 6)", "bytes": "BLOB", "date": "DATE", "time": "TIME",
-        "datetime": "TIMESTAMP", "suffix": "",
+        "datetime": "TIMESTAMP", "stamp": "TIMESTAMP", "suffix": "",
     },
     POSTGRES: {
         "pk": "SERIAL PRIMARY KEY", "int": "INTEGER", "bigint": "BIGINT",
         "str": "VARCHAR(255)", "text": "TEXT", "bool": "BOOLEAN", "float": "DOUBLE PRECISION",
         "decimal": "NUMERIC(20, 6)", "bytes": "BYTEA", "date": "DATE", "time": "TIME",
-        "datetime": "TIMESTAMP", "suffix": "",
+        "datetime": "TIMESTAMP", "stamp": "TIMESTAMP(3) WITH TIME ZONE", "suffix": "",
     },
     MYSQL: {
         "pk": "INTEGER PRIMARY KEY AUTO_INCREMENT", "int": "INTEGER", "bigint": "BIGINT",
         "str": "VARCHAR(255)", "text": "LONGTEXT", "bool": "BOOLEAN", "float": "DOUBLE",
         "decimal": "DECIMAL(20, 6)", "bytes": "LONGBLOB", "date": "DATE", "time": "TIME(6)",
-        "datetime": "DATETIME(6)",
+        "datetime": "DATETIME(6)", "stamp": "DATETIME",
         "suffix": " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_bin",
     },
 }
@@ -156,6 +156,10 @@ TABLES: dict[str, list[str]] = {
     "drafts": ["id {pk}", "title {str}", "body {text}", "lock_version {int}"],
     "reviewers": ["id {pk}", "name {str}"],
     "drafts_reviewers": ["draft_id {int}", "reviewer_id {int}"],
+    "stories": ["id {pk}", "title {str} UNIQUE", "body {text}", "created_at {datetime}",
+                "updated_at {datetime}"],
+    # Timestamps in columns of other names, precisions and time zones.
+    "notes": ["id {pk}", "title {str} UNIQUE", "inserted {stamp}", "changed {stamp}"],
 }
 
 

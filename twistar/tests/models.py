@@ -2,6 +2,8 @@
 Model classes shared by the tests.
 """
 
+from typing import Any
+
 from twistar.dbobject import DBObject
 from twistar.registry import Registry
 
@@ -249,3 +251,34 @@ class Reviewer(DBObject):
 
 
 Registry.register(Draft, Reviewer)
+
+
+# -- models of test_timestamps ----------------------------------------------------
+
+
+class Story(DBObject):
+    """
+    A row of C{stories}, with C{created_at} and C{updated_at} set by twistar.
+    """
+
+    TIMESTAMPS = True
+
+    title: str | None
+    body: str | None
+    created_at: Any
+    updated_at: Any
+
+
+class Note(DBObject):
+    """
+    A row of C{notes}, whose timestamps are C{inserted} and C{changed}.
+    """
+
+    TIMESTAMPS = ("inserted", "changed")
+
+    title: str | None
+    inserted: Any
+    changed: Any
+
+
+Registry.register(Story, Note)
