@@ -313,6 +313,18 @@ class DBObject(Validator, metaclass=DBObjectType):
         if txn is not None and txn.pool is Registry.DBPOOL:
             txn.rememberStates(objects)
 
+    @staticmethod
+    def _beforeWriteOfMany(objects: list[Any]) -> Deferred[Any]:
+        """
+        L{_beforeWrite} of many objects, a few milliseconds at a time.
+
+        @return: a L{Deferred} that fires when all are remembered.
+        """
+        txn = currentTransaction()
+        if txn is None or txn.pool is not Registry.DBPOOL:
+            return succeed(None)
+        return inSlices(lambda obj: txn.rememberStates((obj,)), objects, cancellable=False)
+
     def _runAfterHook(self, name: str) -> None:
         """
         Run C{afterCommit} or C{afterRollback}; the write is done, so an
@@ -389,9 +401,10 @@ class DBObject(Validator, metaclass=DBObjectType):
         def insert(chosen: list[T]) -> Deferred[list[T]]:
             # Once the rows are written, every object's after-write step
             # runs (in slices, with the ids), whatever the caller does.
-            DBObject._beforeWrite(chosen)
-            written = Registry.getConfig().insertObjs(chosen, DBObject._afterWrite)
-            return written.addCallback(lambda _: chosen)
+            config = Registry.getConfig()
+            d = DBObject._beforeWriteOfMany(chosen)
+            d.addCallback(lambda _: config.insertObjs(chosen, DBObject._afterWrite))
+            return d.addCallback(lambda _: chosen)
 
         return cls._validatedAndHooked(objects, True).addCallback(insert)
 
@@ -502,8 +515,10 @@ class DBObject(Validator, metaclass=DBObjectType):
             raise DBObjectSaveError("upsert was given the same object more than once")
 
         def write(chosen: list[T]) -> Deferred[list[T]]:
-            written = Registry.getConfig().upsertObjs(chosen, keys, updated, DBObject._afterWrite)
-            return written.addCallback(lambda _: chosen)
+            config = Registry.getConfig()
+            d = DBObject._beforeWriteOfMany(chosen)
+            d.addCallback(lambda _: config.upsertObjs(chosen, keys, updated, DBObject._afterWrite))
+            return d.addCallback(lambda _: chosen)
 
         return cls._validatedAndHooked(rows, False).addCallback(write)
 

@@ -43,6 +43,14 @@ class Attempter(DBObject):
         Attempter.rolledBack.append(self.first_name)
 
 
+class Tally(DBObject):
+    """
+    A row of C{scores}, unique by C{(player, game)}.
+    """
+
+    TABLENAME = "scores"
+
+
 async def names() -> list[str]:
     """
     @return: the sorted first names in C{users}, read outside any transaction.
@@ -239,6 +247,30 @@ class RetryTests(DBTestCase):
         self.assertEqual((await Attempter.find(loaded.id)).age, 2)
         self.assertEqual((await Attempter.find(new.id)).first_name, "new")
         self.assertIsNone(await Attempter.find(doomedId))
+
+    async def test_manyObjectsPutBack(self) -> None:
+        """
+        Objects of a C{createMany} or an C{upsert} in a failed attempt get
+        back the attributes they had before it (no ids), and the next
+        attempt writes them once.
+        """
+        created = [Attempter(first_name=f"c{i}") for i in range(3)]
+        upserted = [Tally(player=f"u{i}", game=1, points=1) for i in range(2)]
+        seen: list[list[Any]] = []
+
+        @transaction(retry=1)
+        async def work(txn: Any) -> None:
+            seen.append([obj.id for obj in created + upserted])
+            await Attempter.createMany(created)
+            await Tally.upsert(upserted, uniqueBy=["player", "game"])
+            if len(seen) == 1:
+                raise SerializationError("collided")
+
+        await work()
+        self.assertEqual(seen, [[None] * 5, [None] * 5])
+        self.assertEqual(await names(), ["c0", "c1", "c2"])
+        self.assertEqual(sorted(tally.player for tally in await Tally.all()), ["u0", "u1"])
+        self.assertTrue(all(obj.id is not None for obj in created + upserted))
 
     async def test_objectsPutBackAfterLastAttempt(self) -> None:
         """
