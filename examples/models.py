@@ -134,6 +134,14 @@ async def run(echo=print):
     await Stock.insertOrIgnore([Stock(isbn="0553293354", copies=0)], uniqueBy=["isbn"])
     echo(f"Foundation: {(await Stock.findBy(isbn='0553293354'))[0].copies} copies (ignored)")
 
+    echo("-- updateMany")
+    shelf = await Stock.find(orderby="isbn")
+    for item in shelf:
+        item.copies += 1
+    shelf[0].title = "Dune (reissue)"
+    await Stock.updateMany(shelf)  # one UPDATE per set of changed columns: two here
+    echo(f"copies: {[item.copies for item in await Stock.find(orderby='isbn')]}")
+
     echo("-- deleting")
     await dune.delete()
     echo(f"deleted: id={dune.id}")

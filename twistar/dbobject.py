@@ -409,6 +409,40 @@ class DBObject(Validator, metaclass=DBObjectType):
         return cls._validatedAndHooked(objects, True).addCallback(insert)
 
     @classmethod
+    def updateMany(cls: type[T], objects: Iterable[T]) -> Deferred[list[T]]:
+        """
+        Save many loaded objects of this class: validate them all, run their
+        C{beforeUpdate} and C{beforeSave} hooks, then write each one's
+        changed columns in one transaction, one C{UPDATE} per set of changed
+        columns (and batch), nothing for objects without changes. Their
+        saved state is recorded as C{save()} records it.
+
+        @return: a L{Deferred} of the objects saved (those whose hooks did
+            not cancel). It fails with L{ValidationError} (saving nothing)
+            if any object is invalid, and with L{StaleObjectError} (with a
+            C{LOCK_VERSION}; saving nothing) when an object's row is no
+            longer at its version.
+        @raise DBObjectSaveError: if an object is new, deleted or not of
+            this class, or is given twice.
+        """
+        objects = list(objects)
+        for obj in objects:
+            if type(obj) is not cls or obj.id is None or obj._deleted:
+                raise DBObjectSaveError(
+                    f"updateMany needs loaded {cls.__name__} objects, not {obj!r}"
+                )
+        if len(set(map(id, objects))) != len(objects):
+            raise DBObjectSaveError("updateMany was given the same object more than once")
+
+        def update(chosen: list[T]) -> Deferred[list[T]]:
+            config = Registry.getConfig()
+            d = DBObject._beforeWriteOfMany(chosen)
+            d.addCallback(lambda _: config.updateObjs(chosen, DBObject._afterWrite))
+            return d.addCallback(lambda _: chosen)
+
+        return cls._validatedAndHooked(objects, True).addCallback(update)
+
+    @classmethod
     def _validatedAndHooked(cls: type[T], objects: list[T], uniqueness: bool) -> Deferred[list[T]]:
         """
         Validate C{objects}, then run on each the hooks C{save()} would

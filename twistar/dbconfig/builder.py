@@ -79,6 +79,8 @@ class DialectSettings(Protocol):
 
     def fragment(self, sql: str) -> str: ...  # noqa: D102
 
+    def typedValue(self, placeholder: str, declared: str) -> str: ...  # noqa: D102
+
 
 # -- the parts of a statement -------------------------------------------------
 
@@ -251,6 +253,23 @@ class Upsert(NamedTuple):
     update: tuple[str, ...]
     rows: int = 1
     returning: tuple[str, ...] = ()
+
+
+class UpdateMany(NamedTuple):
+    """
+    One C{UPDATE} of rows of C{table} by C{id}, each row's C{columns} set to
+    its own values: C{SET c = CASE id WHEN ? THEN ? ... END}. C{rows} holds
+    each row's id, version (with C{lock}) and values of C{columns};
+    C{types} the declared type of each column (see C{typedValue}). With
+    C{lock}, a version column, a row matches only at its version, which
+    the update bumps.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    rows: tuple[tuple[Any, Any, tuple[Any, ...]], ...]
+    lock: str | None = None
 
 
 # -- compiling ------------------------------------------------------------------
@@ -620,6 +639,60 @@ def compileUpdate(dialect: DialectSettings, update: Update) -> tuple[str, list[A
     condition = writer.rowsOf(rows)
     if condition:
         writer.parts.append(f" WHERE {condition}")
+    return writer.text()
+
+
+def updateManyBatch(dialect: DialectSettings, columns: int, locked: bool) -> int:
+    """
+    @param columns: how many columns each row sets.
+    @param locked: whether the rows are matched at a version too.
+    @return: how many rows one L{UpdateMany} may hold in C{dialect} (at
+        most 1000).
+    """
+    perRow = 2 * columns + (2 if locked else 1)
+    return max(1, min(1000, dialect.maxParameters // perRow))
+
+
+def compileUpdateMany(dialect: DialectSettings, update: UpdateMany) -> tuple[str, list[Any]]:
+    """
+    @return: the one C{UPDATE} of C{update} and its arguments: each column
+        set by C{CASE id WHEN ? THEN ? ... END} (its values typed as the
+        dialect's C{typedValue} writes them), with C{lock} also C{lock =
+        COALESCE(lock, 0) + 1}, where C{id IN (...)}, or with C{lock} where
+        C{(id, lock) IN ((?, ?), ...)} (C{lock IS NULL} for rows without a
+        version).
+    @raise InvalidQueryError: when there is nothing to set or no row.
+    """
+    if not update.columns or not update.rows:
+        raise InvalidQueryError("an update of many rows needs columns and rows")
+    writer = _Writer(dialect)
+    key = Column("id")
+    quotedKey = writer.column(key)
+    sets = []
+    for index, (name, declared) in enumerate(zip(update.columns, update.types)):
+        typed = dialect.typedValue(writer.marker, declared)
+        whens = []
+        for rowId, _, values in update.rows:
+            writer.args.extend((rowId, values[index]))
+            whens.append(f"WHEN {writer.marker} THEN {typed}")
+        sets.append(f"{writer.column(Column(name))} = CASE {quotedKey} {' '.join(whens)} END")
+    ids = tuple(rowId for rowId, _, _ in update.rows)
+    where: Term = In(key, ids)
+    if update.lock is not None:
+        lock = Column(update.lock)
+        quotedLock = writer.column(lock)
+        sets.append(f"{quotedLock} = COALESCE({quotedLock}, 0) + 1")
+        versioned = tuple((rowId, version) for rowId, version, _ in update.rows
+                          if version is not None)
+        unversioned = tuple(rowId for rowId, version, _ in update.rows if version is None)
+        terms: list[Term] = []
+        if versioned:
+            terms.append(InRows((key, lock), versioned))
+        if unversioned:
+            terms.append(AllOf((In(key, unversioned), Equals(lock, None))))
+        where = AnyOf(tuple(terms))
+    writer.parts.append(f"UPDATE {writer.name(update.table)} SET {', '.join(sets)}")
+    writer.parts.append(f" WHERE {writer.term(where)}")
     return writer.text()
 
 

@@ -395,6 +395,15 @@ class Dialect:
             now = now.replace(microsecond=now.microsecond // step * step)
         return now if "with time zone" in declared.lower() else now.replace(tzinfo=None)
 
+    def typedValue(self, placeholder: str, declared: str) -> str:
+        """
+        @param declared: a column's declared type, as L{schemaQuery} reads it.
+        @return: how a value (C{placeholder}) is written where the database
+            cannot tell its type from the column, as a C{CASE} result of an
+            update: C{placeholder} unchanged (the default).
+        """
+        return placeholder
+
     def isolationStatement(self, level: str) -> str | None:
         """
         @return: the statement that sets the isolation level of the

@@ -16,6 +16,15 @@ from typing import Any, Protocol, TypeVar
 from twisted.internet.defer import Deferred
 
 from twistar.dbconfig.batches import BatchInserts
+from twistar.dbconfig.builder import (
+    Column,
+    In,
+    Select,
+    UpdateMany,
+    compileSelect,
+    compileUpdateMany,
+    updateManyBatch,
+)
 from twistar.dbconfig.runner import rowConverter, utcNow
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
 from twistar.exceptions import (
@@ -367,6 +376,141 @@ class ObjectRows(BatchInserts):
         if lock is not None:
             values = tuple(version if name == lock else value for name, value in zip(saved, values))
         return _withValues((saved, values), stamps), version, stamps
+
+    def updateObjs(
+        self, objects: Sequence[M], written: Callable[[M], Any] | None = None
+    ) -> Deferred[Sequence[M]]:
+        """
+        Write the changed column attributes of loaded objects of one class
+        to their rows, as L{updateObj} does for one, in one atomic
+        interaction: one C{UPDATE} per set of changed columns (and batch of
+        rows), none for objects without changes.
+
+        @param written: called with each object once the rows are written,
+            even if the caller cancelled too late to stop it.
+        @return: a L{Deferred} of C{objects}. With a C{LOCK_VERSION}, it
+            fails with L{StaleObjectError} (naming the first object whose
+            row moved on) when a row is no longer at its object's version:
+            nothing is written, the objects are left as they were. It fails
+            with L{DBObjectSaveError}, writing nothing, when a row is gone.
+        """
+
+        def assign(result: list[tuple[M, Any, Any, Any]]) -> Deferred[Sequence[M]]:
+
+            def setSaved(updated: tuple[M, Any, Any, Any]) -> None:
+                obj, saved, version, stamps = updated
+                obj.__dict__.update(stamps)
+                if version is not None:
+                    setattr(obj, obj.LOCK_VERSION, version)  # type: ignore[arg-type]
+                obj._setSaved(saved)
+                if written is not None:
+                    written(obj)
+
+            return inSlices(setSaved, result, cancellable=False).addCallback(lambda _: objects)
+
+        return self.runWork(self._updateObjs, (objects,), atomic=True, then=assign)
+
+    def _updateObjs(
+        self, txn: Any, objects: Sequence[M]
+    ) -> list[tuple[M, Any, Any, dict[str, Any]]]:
+        """
+        @return: each object, with its saved state (see
+            L{Model._savedState}), its new version (C{None} without a
+            C{LOCK_VERSION} or changes) and its new update time (as
+            L{_updateObj} gives them), for the reactor to set.
+        """
+        if not objects:
+            return []
+        tablename = objects[0].tablename()
+        columns = self.getSchema(tablename, txn)
+        declared = self.declaredTypes(txn, tablename)
+        lock = objects[0].LOCK_VERSION
+        pair = timestampColumns(objects[0].TIMESTAMPS)
+        # One reading of the clock for every row.
+        now = self.timestampValues(txn, tablename, pair[1:], utcNow()) if pair else {}
+        groups: dict[tuple[str, ...], list[tuple[M, Any, tuple[Any, ...]]]] = {}
+        result: list[tuple[M, Any, Any, dict[str, Any]]] = []
+        for obj in objects:
+            changes = obj._changedValues(columns)
+            changes.pop("id", None)
+            if lock is not None:
+                changes.pop(lock, None)
+            if not changes:
+                result.append((obj, obj._savedState(columns), None, {}))
+                continue
+            stamps = dict(now) if pair is not None and pair[1] not in changes else {}
+            changes.update(stamps)
+            self.checkValues(changes.values(), list(changes))
+            version = current = None
+            saved, values = obj._savedState(columns)
+            if lock is not None:
+                current = lockedVersion(obj, tablename, columns)
+                version = (current or 0) + 1
+                values = tuple(
+                    version if name == lock else value for name, value in zip(saved, values)
+                )
+            names = tuple(changes)
+            groups.setdefault(names, []).append(
+                (obj, current, tuple(changes.values()))
+            )
+            result.append((obj, _withValues((saved, values), stamps), version, stamps))
+        # Versioned rows that fail to match are looked up as they were
+        # before this update: it bumped the others.
+        savepoint = self.savepoint(txn) if lock is not None and groups else None
+        for names, members in groups.items():
+            size = updateManyBatch(self, len(names), lock is not None)
+            types = tuple(declared[name] for name in names)
+            for start in range(0, len(members), size):
+                batch = members[start:start + size]
+                statement = UpdateMany(
+                    tablename, names, types,
+                    tuple((obj.id, current, values) for obj, current, values in batch), lock,
+                )
+                query, args = compileUpdateMany(self, statement)
+                self.run(txn, query, args)
+                if self.matchedRows(txn) < len(batch):
+                    if savepoint is not None:
+                        self.run(txn, f"ROLLBACK TO SAVEPOINT {savepoint}", [])
+                    self._raiseUnmatched(txn, tablename, lock, batch)
+        return result
+
+    def _raiseUnmatched(
+        self, txn: Any, tablename: str, lock: str | None,
+        batch: Sequence[tuple[Model, Any, tuple[Any, ...]]],
+    ) -> None:
+        """
+        Find the objects of C{batch} whose rows an update did not match.
+
+        @raise StaleObjectError: with C{lock}, naming them.
+        @raise DBObjectSaveError: without C{lock}, naming those whose rows
+            are gone.
+        """
+        ids = tuple(obj.id for obj, _, _ in batch)
+        selected = (Column("id"),) if lock is None else (Column("id"), Column(lock))
+        # A locking read, where a plain one could see an older snapshot.
+        query, args = compileSelect(self, Select(
+            tablename, selected, where=(In(Column("id"), ids),), lock=self.upsertLookupLock
+        ))
+        self.run(txn, query, args)
+        rows = {row[0]: row[-1] for row in txn.fetchall()}
+        if lock is None:
+            gone = [obj for obj, _, _ in batch if obj.id not in rows]
+            if not gone:
+                # MySQL counts only the rows it changed: every row is there.
+                return
+            raise DBObjectSaveError(
+                f"nothing was saved: {tablename} has no row for {len(gone)} object(s), "
+                f"the first {gone[0]!r} (deleted, or its insert was rolled back)"
+            )
+        stale = [
+            obj for obj, current, _ in batch if obj.id not in rows or rows[obj.id] != current
+        ]
+        raise StaleObjectError(
+            f"nothing was saved: the rows of {tablename} of {len(stale)} object(s) are no "
+            f"longer at their {lock} (changed or deleted since loaded): "
+            + ", ".join(map(repr, stale[:10])) + (", ..." if len(stale) > 10 else ""),
+            stale[0] if stale else batch[0][0],
+        )
 
     def _rowExists(self, txn: Any, tablename: str, id: Any) -> bool:
         query, args = self.buildSelect(tablename, id=id, select="1")

@@ -111,6 +111,11 @@ class PostgreSQLDBConfig(InteractionBase):
             [self.quoteIdentifier(tablename)],
         )
 
+    def typedValue(self, placeholder: str, declared: str) -> str:
+        # A CASE result is typed from its values, not the column it is
+        # assigned to: the column's type is given.
+        return f"CAST({placeholder} AS {declared})"
+
     def mutableColumns(self, description: Sequence[Any]) -> tuple[int, ...]:
         return tuple(
             index for index, column in enumerate(description) if column[1] not in _SCALAR_TYPES

@@ -170,8 +170,7 @@ class Runner(ErrorTranslation):
     def _inSavepoint(
         self, cursor: Any, func: Callable[..., Any], args: Any, kw: Any
     ) -> Any:
-        name = f"twistar_op{next(_savepointNumbers)}"
-        self.run(cursor, f"SAVEPOINT {name}", [])
+        name = self.savepoint(cursor)
         try:
             result = func(cursor, *args, **kw)
         except BaseException:
@@ -182,6 +181,16 @@ class Runner(ErrorTranslation):
             raise
         self.run(cursor, f"RELEASE SAVEPOINT {name}", [])
         return result
+
+    def savepoint(self, txn: Any) -> str:
+        """
+        Set a new savepoint on C{txn}.
+
+        @return: its name, for C{ROLLBACK TO SAVEPOINT} and C{RELEASE SAVEPOINT}.
+        """
+        name = f"twistar_op{next(_savepointNumbers)}"
+        self.run(txn, f"SAVEPOINT {name}", [])
+        return name
 
     @property
     def pool(self) -> adbapi.ConnectionPool:
@@ -463,16 +472,24 @@ class Runner(ErrorTranslation):
         @return: C{now} as each column of C{names} keeps it (see
             L{storedTimestamp}), by name.
         """
+        declared = self.declaredTypes(txn, tablename)
+        for name in names:
+            if name not in declared:
+                raise UnknownColumnError(f"TIMESTAMPS: {tablename} has no column {name!r}")
+        return {name: self.storedTimestamp(now, declared[name]) for name in names}
+
+    def declaredTypes(self, txn: Any, tablename: str) -> dict[str, str]:
+        """
+        @return: the declared type of each column of C{tablename}, as
+            L{schemaQuery} reads it, by name (read with L{getSchema}).
+        """
         known = _declared.get(tablename)
         if known is None or known[0] is not self.registry.SCHEMAS.get(tablename):
             # Read the schema again: the cache was cleared, or filled elsewhere.
             self.registry.SCHEMAS.pop(tablename, None)
             self.getSchema(tablename, txn)
             known = _declared[tablename]
-        for name in names:
-            if name not in known[1]:
-                raise UnknownColumnError(f"TIMESTAMPS: {tablename} has no column {name!r}")
-        return {name: self.storedTimestamp(now, known[1][name]) for name in names}
+        return known[1]
 
     def mutableColumns(self, description: Sequence[Any]) -> tuple[int, ...]:
         """

@@ -29,6 +29,7 @@ from twistar.dbconfig.builder import (
     Select,
     Text,
     Update,
+    UpdateMany,
     Upsert,
     columnsOf,
     compileAggregate,
@@ -37,9 +38,11 @@ from twistar.dbconfig.builder import (
     compileInsert,
     compileSelect,
     compileUpdate,
+    compileUpdateMany,
     compileUpsert,
     rowsWithKeys,
     selectOf,
+    updateManyBatch,
     upsertKeys,
     upsertOf,
 )
@@ -65,6 +68,7 @@ class BuilderTestsMixin(_TestCase):
     dialect: Any
     q: str
     placeholder: str
+    castsValues = False
 
     def sql(self, text: str) -> str:
         """
@@ -409,6 +413,63 @@ class BuilderTestsMixin(_TestCase):
         again = rowsWithKeys("scores", ("player", "game"), [("r", 3), ("s", 4)], None)
         self.assertEqual(compileSelect(self.dialect, again)[1], ["r", 3, "s", 4])
 
+    def typed(self, declared: str) -> str:
+        """
+        @return: a value of a column of type C{declared} as this dialect
+            writes it in a C{CASE} result (see L{sql}).
+        """
+        return f"CAST($ AS {declared})" if self.castsValues else "$"
+
+    def test_updateMany(self) -> None:
+        """
+        An update of many rows sets each column by a C{CASE} on the id (its
+        values typed where the dialect needs it), where the id is one of
+        the rows'.
+        """
+        statement = UpdateMany("users", ("age", "select"), ("integer", "varchar(9)"),
+                               ((1, None, (30, "a")), (2, None, (None, "b"))))
+        age, name = self.typed("integer"), self.typed("varchar(9)")
+        self.assertSQL(
+            compileUpdateMany(self.dialect, statement),
+            f"UPDATE [users] SET [age] = CASE [id] WHEN $ THEN {age} WHEN $ THEN {age} END, "
+            f"[select] = CASE [id] WHEN $ THEN {name} WHEN $ THEN {name} END "
+            "WHERE [id] IN ($, $)",
+            [1, 30, 2, None, 1, "a", 2, "b", 1, 2],
+        )
+        self.assertRaises(InvalidQueryError, compileUpdateMany, self.dialect,
+                          UpdateMany("users", (), (), ((1, None, ()),)))
+        self.assertRaises(InvalidIdentifierError, compileUpdateMany, self.dialect,
+                          UpdateMany("users", ("a b",), ("integer",), ((1, None, (2,)),)))
+
+    def test_updateManyLocked(self) -> None:
+        """
+        With a version column, a row matches only at its version (C{IS
+        NULL} for none), and the update bumps it.
+        """
+        statement = UpdateMany("drafts", ("title",), ("text",),
+                               ((1, 4, ("a",)), (2, None, ("b",)), (3, 0, ("c",))),
+                               "lock_version")
+        title = self.typed("text")
+        whens = " ".join([f"WHEN $ THEN {title}"] * 3)
+        self.assertSQL(
+            compileUpdateMany(self.dialect, statement),
+            f"UPDATE [drafts] SET [title] = CASE [id] {whens} END, "
+            "[lock_version] = COALESCE([lock_version], 0) + 1 "
+            "WHERE (([id], [lock_version]) IN (($, $), ($, $))) "
+            "OR (([id] IN ($)) AND ([lock_version] IS NULL))",
+            [1, "a", 2, "b", 3, "c", 1, 4, 3, 0, 2],
+        )
+
+    def test_updateManyBatch(self) -> None:
+        """
+        A batch of an update of many rows keeps within the dialect's
+        parameters: two per column and row, and one or two for the key.
+        """
+        most = self.dialect.maxParameters
+        self.assertEqual(updateManyBatch(self.dialect, 1, False), min(1000, most // 3))
+        self.assertEqual(updateManyBatch(self.dialect, 200, True), most // 402)
+        self.assertEqual(updateManyBatch(self.dialect, 10 ** 6, False), 1)
+
 
 class SQLiteBuilderTests(BuilderTestsMixin, SynchronousTestCase):
     """
@@ -466,6 +527,7 @@ class PostgreSQLBuilderTests(BuilderTestsMixin, SynchronousTestCase):
     dialect = PostgreSQLDBConfig()
     q = '"'
     placeholder = "%s"
+    castsValues = True
 
     def test_offsetAndLock(self) -> None:
         """
