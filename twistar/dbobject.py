@@ -16,9 +16,10 @@ from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistar.dbconfig.builder import Column, Delete, Equals, Select, compileDelete, upsertKeys
+from twistar.dbconfig.builder import Column, Equals, Select
 from twistar.dbconfig.objects import lockedVersion, timestampColumns
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
+from twistar.dbconfig.writes import Delete, compileDelete, upsertKeys
 from twistar.exceptions import (
     DBObjectSaveError,
     IntegrityError,

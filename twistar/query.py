@@ -25,7 +25,6 @@ from twistar.dbconfig.builder import (
     AllOf,
     AnyOf,
     Column,
-    Delete,
     Equals,
     Fragment,
     In,
@@ -36,18 +35,16 @@ from twistar.dbconfig.builder import (
     Select,
     Term,
     Text,
-    Update,
     columnsOf,
     compileAggregate,
-    compileDelete,
     compileExists,
     compileSelect,
-    compileUpdate,
     selectOf,
 )
 from twistar.dbconfig.objects import timestampColumns
 from twistar.dbconfig.runner import utcNow
 from twistar.dbconfig.sqltext import checkIdentifier, safeText
+from twistar.dbconfig.writes import Delete, Update, compileDelete, compileUpdate
 from twistar.exceptions import (
     InvalidQueryError,
     InvalidRelationshipError,

@@ -21,7 +21,6 @@ from twisted.python.failure import Failure
 
 from twistar.dbconfig.builder import (
     Column,
-    Delete,
     Equals,
     Fragment,
     In,
@@ -31,12 +30,10 @@ from twistar.dbconfig.builder import (
     Same,
     Select,
     Term,
-    Update,
-    compileDelete,
     compileSelect,
-    compileUpdate,
 )
 from twistar.dbconfig.sqltext import checkWhere
+from twistar.dbconfig.writes import Delete, Update, compileDelete, compileUpdate
 from twistar.exceptions import (
     DBObjectSaveError,
     InvalidRelationshipError,

@@ -16,16 +16,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 
-from twistar.dbconfig.builder import (
-    Upsert,
-    compileSelect,
-    compileUpsert,
-    rowsWithKeys,
-    upsertKeys,
-    upsertOf,
-)
+from twistar.dbconfig.builder import compileSelect, rowsWithKeys
 from twistar.dbconfig.runner import Runner, utcNow
 from twistar.dbconfig.sqltext import safeText
+from twistar.dbconfig.writes import Upsert, compileUpsert, upsertKeys, upsertOf
 from twistar.exceptions import InvalidQueryError, UnknownColumnError
 
 

@@ -20,16 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from twisted.logger import Logger
 
-from twistar.dbconfig.builder import (
-    Column,
-    Delete,
-    Update,
-    compileDelete,
-    compileInsert,
-    compileSelect,
-    compileUpdate,
-    selectOf,
-)
+from twistar.dbconfig.builder import Column, compileSelect, selectOf
 from twistar.dbconfig.sqltext import (
     Limit,
     Where,
@@ -40,6 +31,7 @@ from twistar.dbconfig.sqltext import (
     quotedName,
     safeText,
 )
+from twistar.dbconfig.writes import Delete, Update, compileDelete, compileInsert, compileUpdate
 from twistar.exceptions import (
     InvalidIdentifierError,
     PlaceholderCountError,

@@ -16,17 +16,10 @@ from typing import Any, Protocol, TypeVar
 from twisted.internet.defer import Deferred
 
 from twistar.dbconfig.batches import BatchInserts
-from twistar.dbconfig.builder import (
-    Column,
-    In,
-    Select,
-    UpdateMany,
-    compileSelect,
-    compileUpdateMany,
-    updateManyBatch,
-)
+from twistar.dbconfig.builder import Column, In, Select, compileSelect
 from twistar.dbconfig.runner import rowConverter, utcNow
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
+from twistar.dbconfig.writes import UpdateMany, compileUpdateMany, updateManyBatch
 from twistar.exceptions import (
     CannotRefreshError,
     DBObjectSaveError,

@@ -17,7 +17,6 @@ from twistar.dbconfig.builder import (
     AllOf,
     AnyOf,
     Column,
-    Delete,
     Equals,
     Fragment,
     In,
@@ -28,27 +27,30 @@ from twistar.dbconfig.builder import (
     Same,
     Select,
     Text,
-    Update,
-    UpdateMany,
-    Upsert,
     columnsOf,
     compileAggregate,
-    compileDelete,
     compileExists,
-    compileInsert,
     compileSelect,
-    compileUpdate,
-    compileUpdateMany,
-    compileUpsert,
     rowsWithKeys,
     selectOf,
-    updateManyBatch,
-    upsertKeys,
-    upsertOf,
 )
 from twistar.dbconfig.mysql import MySQLDBConfig
 from twistar.dbconfig.postgres import PostgreSQLDBConfig
 from twistar.dbconfig.sqlite import SQLiteDBConfig
+from twistar.dbconfig.writes import (
+    Delete,
+    Update,
+    UpdateMany,
+    Upsert,
+    compileDelete,
+    compileInsert,
+    compileUpdate,
+    compileUpdateMany,
+    compileUpsert,
+    updateManyBatch,
+    upsertKeys,
+    upsertOf,
+)
 from twistar.exceptions import InvalidIdentifierError, InvalidQueryError, PlaceholderCountError
 
 if TYPE_CHECKING:

@@ -12,10 +12,10 @@ from typing import Any
 from twisted.internet import reactor, task
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistar.dbconfig.builder import upsertOf
 from twistar.dbconfig.mysql import MySQLDBConfig
 from twistar.dbconfig.postgres import PostgreSQLDBConfig
 from twistar.dbconfig.sqlite import SQLiteDBConfig
+from twistar.dbconfig.writes import upsertOf
 from twistar.dbobject import DBObject
 from twistar.exceptions import InvalidIdentifierError, UnknownColumnError
 from twistar.tests.helpers import MYSQL, POSTGRES, SQLITE, DBTestCase
