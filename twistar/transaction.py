@@ -101,6 +101,8 @@ class _Worker:
         self.cursor: Any = None
         self.busy = False
         self.interrupter: Callable[[], None] | None = None
+        # An interrupt was sent: it may reach the connection late.
+        self.interrupted = False
         # For a retried transaction: the objects written in it, by id(), with
         # their attributes from before their first write.
         self.snapshots: dict[int, tuple[Any, dict[str, Any]]] | None = None
@@ -317,12 +319,16 @@ class _Worker:
         interrupter = self.interrupter
         if interrupter is None or not self.busy:
             return
+        self.interrupted = True
 
         def stop() -> None:
             try:
                 interrupter()
             except Exception:
-                _log.failure("could not interrupt a statement of a timed-out transaction")
+                # Failing once the statement is over (its connection since
+                # closed, see end) is no matter.
+                if self.busy:
+                    _log.failure("could not interrupt a statement of a timed-out transaction")
 
         self.pool._reactor.callInThread(stop)
 
@@ -349,6 +355,17 @@ class _Worker:
     def end(self, how: str) -> None:
         if self.connection is None:
             return
+        try:
+            self._end(how)
+        finally:
+            if self.interrupted:
+                # The interrupt (a cancel request or MySQL's KILL QUERY, sent
+                # from another thread) may reach the server after the
+                # statement it was for: the connection is closed, not kept
+                # for this thread's next work, which it could stop.
+                self.config.drop(self.pool, self.connection)
+
+    def _end(self, how: str) -> None:
         try:
             if self.config.LOG:
                 self.config.log(how.upper(), (), {})

@@ -498,8 +498,11 @@ class TransactionTests(DBTestCase):
             locked.callback(None)
             await release
 
+        interrupted: list[Any] = []
+
         @transaction(timeout=0.5)
         async def waiter(txn: Any) -> None:
+            interrupted.append(txn._worker)
             await self.config.update("users", {"age": 3}, where=["first_name = ?", "row"])
 
         async def blockWaiter() -> None:
@@ -517,6 +520,11 @@ class TransactionTests(DBTestCase):
         await self.assertPoolIdle()
         (row,) = await Transactor.findBy(first_name="row")
         self.assertEqual(row.age, 2)
+        # The interrupt may reach the server late: the interrupted
+        # connection is not kept for the pool thread's later work.
+        (worker,) = interrupted
+        self.assertTrue(worker.interrupted)
+        self.assertNotIn(worker.connection, list(self.pool.connections.values()))
 
     async def test_badOptions(self) -> None:
         """
