@@ -392,22 +392,12 @@ class DBObject(Validator, metaclass=DBObjectType):
         @raise DBObjectSaveError: if an object is not new or not of this
             class, or is given twice.
         """
-        objects = list(objects)
-        for obj in objects:
-            if type(obj) is not cls or obj.id is not None or obj._deleted:
-                raise DBObjectSaveError(f"createMany needs new {cls.__name__} objects, not {obj!r}")
-        if len(set(map(id, objects))) != len(objects):
-            raise DBObjectSaveError("createMany was given the same object more than once")
-
-        def insert(chosen: list[T]) -> Deferred[list[T]]:
-            # Once the rows are written, every object's after-write step
-            # runs (in slices, with the ids), whatever the caller does.
-            config = Registry.getConfig()
-            d = DBObject._beforeWriteOfMany(chosen)
-            d.addCallback(lambda _: config.insertObjs(chosen, DBObject._afterWrite))
-            return d.addCallback(lambda _: chosen)
-
-        return cls._validatedAndHooked(objects, True).addCallback(insert)
+        # Once the rows are written, every object's after-write step runs
+        # (in slices, with the ids), whatever the caller does.
+        return cls._writeMany(
+            "createMany", "new ", lambda obj: obj.id is None, objects, True,
+            lambda config, chosen: config.insertObjs(chosen, DBObject._afterWrite),
+        )
 
     @classmethod
     def updateMany(cls: type[T], objects: Iterable[T]) -> Deferred[list[T]]:
@@ -426,22 +416,40 @@ class DBObject(Validator, metaclass=DBObjectType):
         @raise DBObjectSaveError: if an object is new, deleted or not of
             this class, or is given twice.
         """
+        return cls._writeMany(
+            "updateMany", "loaded ", lambda obj: obj.id is not None, objects, True,
+            lambda config, chosen: config.updateObjs(chosen, DBObject._afterWrite),
+        )
+
+    @classmethod
+    def _writeMany(
+        cls: type[T], method: str, kind: str, fits: Callable[[T], bool], objects: Iterable[T],
+        uniqueness: bool, write: Callable[[Any, list[T]], Deferred[Any]],
+    ) -> Deferred[list[T]]:
+        """
+        The steps of a bulk write: check the objects, validate them and run
+        their hooks (see L{_validatedAndHooked}), let a retried transaction
+        remember them, then C{write(config, chosen)}.
+
+        @param kind: what C{fits} objects are, for the message.
+        @return: a L{Deferred} of the objects written.
+        @raise DBObjectSaveError: for an object that does not fit, is not of
+            this class or is deleted, or is given twice.
+        """
         objects = list(objects)
         for obj in objects:
-            if type(obj) is not cls or obj.id is None or obj._deleted:
-                raise DBObjectSaveError(
-                    f"updateMany needs loaded {cls.__name__} objects, not {obj!r}"
-                )
+            if type(obj) is not cls or obj._deleted or not fits(obj):
+                raise DBObjectSaveError(f"{method} needs {kind}{cls.__name__} objects, not {obj!r}")
         if len(set(map(id, objects))) != len(objects):
-            raise DBObjectSaveError("updateMany was given the same object more than once")
+            raise DBObjectSaveError(f"{method} was given the same object more than once")
 
-        def update(chosen: list[T]) -> Deferred[list[T]]:
+        def written(chosen: list[T]) -> Deferred[list[T]]:
             config = Registry.getConfig()
             d = DBObject._beforeWriteOfMany(chosen)
-            d.addCallback(lambda _: config.updateObjs(chosen, DBObject._afterWrite))
+            d.addCallback(lambda _: write(config, chosen))
             return d.addCallback(lambda _: chosen)
 
-        return cls._validatedAndHooked(objects, True).addCallback(update)
+        return cls._validatedAndHooked(objects, uniqueness).addCallback(written)
 
     @classmethod
     def _validatedAndHooked(cls: type[T], objects: list[T], uniqueness: bool) -> Deferred[list[T]]:
@@ -543,19 +551,10 @@ class DBObject(Validator, metaclass=DBObjectType):
             return Registry.getConfig().upsertMany(
                 cls.tablename(), rows, keys, updated, timestampColumns(cls.TIMESTAMPS)
             )
-        for obj in rows:
-            if type(obj) is not cls or obj._deleted:
-                raise DBObjectSaveError(f"upsert needs {cls.__name__} objects, not {obj!r}")
-        if len(set(map(id, rows))) != len(rows):
-            raise DBObjectSaveError("upsert was given the same object more than once")
-
-        def write(chosen: list[T]) -> Deferred[list[T]]:
-            config = Registry.getConfig()
-            d = DBObject._beforeWriteOfMany(chosen)
-            d.addCallback(lambda _: config.upsertObjs(chosen, keys, updated, DBObject._afterWrite))
-            return d.addCallback(lambda _: chosen)
-
-        return cls._validatedAndHooked(rows, False).addCallback(write)
+        return cls._writeMany(
+            "upsert", "", lambda obj: True, rows, False,
+            lambda config, chosen: config.upsertObjs(chosen, keys, updated, DBObject._afterWrite),
+        )
 
     @classmethod
     def insertOrIgnore(cls, rows: Iterable[Any], uniqueBy: str | Sequence[str]) -> Deferred[Any]:
