@@ -16,8 +16,8 @@ from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistar.dbconfig.builder import Column, Equals, Select
-from twistar.dbconfig.objects import lockedVersion, timestampColumns
+from twistar.dbconfig.builder import Column, Equals, Select, Term, keyEquals
+from twistar.dbconfig.objects import lockedVersion, primaryKeyColumns, timestampColumns
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
 from twistar.dbconfig.writes import Delete, compileDelete, upsertKeys
 from twistar.exceptions import (
@@ -101,15 +101,34 @@ class DBObjectType(type):
         if namespace.get("LOCK_VERSION") is not None:
             checkIdentifier(namespace["LOCK_VERSION"])
         timestampColumns(namespace.get("TIMESTAMPS"))
+        cls._setKey()
 
     def __setattr__(cls, name: str, value: Any) -> None:
         if name == "LOCK_VERSION" and value is not None:
             checkIdentifier(value)
         if name == "TIMESTAMPS":
             timestampColumns(value)
+        if name in ("PRIMARY_KEY", "KEY_GENERATOR"):
+            others = {name: getattr(cls, name, None) for name in ("PRIMARY_KEY", "KEY_GENERATOR")}
+            others[name] = value
+            primaryKeyColumns(others["PRIMARY_KEY"], others["KEY_GENERATOR"])
         super().__setattr__(name, value)
         if name in KINDS:
             cls._installRelationships()
+        if name in ("PRIMARY_KEY", "KEY_GENERATOR"):
+            cls._setKey()
+
+    def _setKey(cls) -> None:
+        """
+        Work out the key columns from C{PRIMARY_KEY}, and whether a new
+        object is told by its saved state rather than by a C{None} C{id}.
+        """
+        columns = primaryKeyColumns(
+            getattr(cls, "PRIMARY_KEY", "id"), getattr(cls, "KEY_GENERATOR", None)
+        )
+        type.__setattr__(cls, "_keyColumns", columns)
+        tracked = columns != ("id",) or getattr(cls, "KEY_GENERATOR", None) is not None
+        type.__setattr__(cls, "_keyTracked", tracked)
 
     def _installRelationships(cls) -> None:
         for name, value in list(vars(cls).items()):
@@ -153,9 +172,18 @@ class DBObject(Validator, metaclass=DBObjectType):
     of column names: an insert sets both to the time now (but a value the
     object has), and every C{UPDATE} that changes something sets the second
     (but when it is one of the changes): see the models page of the docs.
+
+    C{PRIMARY_KEY} names the key column (C{id} by default), or is a tuple
+    of columns for a composite key. C{KEY_GENERATOR}, a callable such as
+    C{uuid.uuid4}, gives a one-column key its value when an object without
+    one is inserted; otherwise the database makes it, or the application
+    sets it. With a key other than C{id} (or a generator), an object is new
+    until it is saved or loaded, whatever its key holds.
     """
 
     TABLENAME: str | None = None
+    PRIMARY_KEY: str | tuple[str, ...] = "id"
+    KEY_GENERATOR: Callable[[], Any] | None = None
     LOCK_VERSION: str | None = None
     TIMESTAMPS: bool | tuple[str, str] | None = None
     HASMANY: list[Any] = []
@@ -171,6 +199,8 @@ class DBObject(Validator, metaclass=DBObjectType):
     _savedColumns: tuple[str, ...] | None = None
     _savedValues: Sequence[Any] = ()
     _relationships: dict[str, Any] = {}
+    _keyColumns: tuple[str, ...] = ("id",)
+    _keyTracked = False
 
     if TYPE_CHECKING:
         # Column attributes are set from rows at run time.
@@ -241,6 +271,44 @@ class DBObject(Validator, metaclass=DBObjectType):
             state["_savedValues"] = row
             append(obj)
         return objects
+
+    # -- keys ---------------------------------------------------------------
+
+    def _keyValue(self) -> Any:
+        """
+        @return: the object's primary key: the value of its key column, a
+            tuple of them for a composite key (C{None} when one is unset).
+        """
+        columns = self._keyColumns
+        if len(columns) == 1:
+            return getattr(self, columns[0], None)
+        state = self.__dict__
+        values = tuple(state.get(name) for name in columns)
+        return None if None in values else values
+
+    def _storedKey(self) -> Any:
+        """
+        @return: the key of the object's row: as last loaded or saved when
+            the key columns can change (a key other than C{id}), so that a
+            changed key is written to the row it names.
+        """
+        if not self._keyTracked or self._savedColumns is None:
+            return self._keyValue()
+        saved = dict(zip(self._savedColumns, self._savedValues))
+        columns = self._keyColumns
+        values = tuple(saved.get(name, self.__dict__.get(name)) for name in columns)
+        if len(columns) == 1:
+            return values[0]
+        return None if None in values else values
+
+    def _isNew(self) -> bool:
+        """
+        @return: whether saving the object inserts a row: its C{id} is
+            C{None} (with the default key), or it was never saved or loaded.
+        """
+        if self._keyTracked:
+            return self._savedColumns is None
+        return self.id is None
 
     # -- hooks --------------------------------------------------------------
 
@@ -365,7 +433,7 @@ class DBObject(Validator, metaclass=DBObjectType):
     def _saveIfValid(self, _: Any) -> Any:
         if self.__dict__.get("errors"):
             return self
-        creating = self.id is None
+        creating = self._isNew()
         proceed = self._runHooks(_HOOKS_ON_CREATE if creating else _HOOKS_ON_UPDATE)
         if isinstance(proceed, Deferred):
             return proceed.addCallback(lambda go: self._write(creating) if go else self)
@@ -395,7 +463,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         # Once the rows are written, every object's after-write step runs
         # (in slices, with the ids), whatever the caller does.
         return cls._writeMany(
-            "createMany", "new ", lambda obj: obj.id is None, objects, True,
+            "createMany", "new ", lambda obj: obj._isNew(), objects, True,
             lambda config, chosen: config.insertObjs(chosen, DBObject._afterWrite),
         )
 
@@ -417,7 +485,7 @@ class DBObject(Validator, metaclass=DBObjectType):
             this class, or is given twice.
         """
         return cls._writeMany(
-            "updateMany", "loaded ", lambda obj: obj.id is not None, objects, True,
+            "updateMany", "loaded ", lambda obj: not obj._isNew(), objects, True,
             lambda config, chosen: config.updateObjs(chosen, DBObject._afterWrite),
         )
 
@@ -598,13 +666,19 @@ class DBObject(Validator, metaclass=DBObjectType):
     ) -> None:
         """
         Record C{saved} (from L{_savedState}) as the row's values; with
-        C{newId}, set the object's new C{id} too.
+        C{newId}, the key the database gave the new row, set the object's
+        unset key columns to it too.
         """
         names, values = saved
-        if newId is not None and self.id is None:
-            self.id = newId
-            if "id" not in names:
-                names, values = names + ("id",), values + (newId,)
+        if newId is not None:
+            columns = self._keyColumns
+            parts = newId if len(columns) > 1 else (newId,)
+            state = self.__dict__
+            for name, part in zip(columns, parts):
+                if state.get(name) is None:
+                    setattr(self, name, part)
+                    if name not in names:
+                        names, values = names + (name,), values + (part,)
         self._savedColumns, self._savedValues = names, values
 
     def _markStored(self, values: dict[str, Any]) -> None:
@@ -637,16 +711,16 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     def _delete(self) -> Deferred[Any]:
         DBObject._beforeWrite((self,))
-        if self.id is None:
+        myId = None if self._isNew() else self._storedKey()
+        if myId is None:
             # Never saved: there is no row to delete.
             self._deleted = True
             return succeed(None)
         config = Registry.getConfig()
-        myId = self.id
         lock = self.LOCK_VERSION
 
-        def deleteRows(txn: Any, table: str, column: str, *more: Equals) -> int:
-            rows = Select(table, where=(Equals(Column(column), myId), *more))
+        def deleteRows(txn: Any, table: str, columns: tuple[str, ...], *more: Term) -> int:
+            rows = Select(table, where=(keyEquals(columns, myId), *more))
             config.run(txn, *compileDelete(config, Delete(rows)))
             return int(txn.rowcount)
 
@@ -656,20 +730,21 @@ class DBObject(Validator, metaclass=DBObjectType):
             if lock is not None:
                 version = lockedVersion(self, tablename, config.getSchema(tablename, txn))
                 locked = (Equals(Column(lock), version),)
-            for table, column, declared in habtmJoinColumns(type(self)):
-                if declared or config.hasColumn(txn, table, column):
-                    deleteRows(txn, table, column)
-            if deleteRows(txn, tablename, "id", *locked) == 0 and locked:
+            for table, columns, declared in habtmJoinColumns(type(self)):
+                if declared or all(config.hasColumn(txn, table, name) for name in columns):
+                    deleteRows(txn, table, columns)
+            if deleteRows(txn, tablename, self._keyColumns, *locked) == 0 and locked:
                 # Atomic: the join rows deleted above are restored.
                 raise StaleObjectError(
-                    f"{self!r} was not deleted: the row of {tablename} with id {myId!r} "
+                    f"{self!r} was not deleted: the row of {tablename} with key {myId!r} "
                     f"is no longer at {lock} {locked[0].value!r} (changed or deleted "
                     f"since loaded)",
                     self,
                 )
 
         def done(_: Any) -> None:
-            self.id = None
+            if not self._keyTracked:
+                self.id = None
             self._deleted = True
             self._afterWrite()
 
@@ -1000,17 +1075,19 @@ class DBObject(Validator, metaclass=DBObjectType):
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        if type(other) is not type(self) or self.id is None:
+        if type(other) is not type(self) or self._isNew() or other._isNew():  # type: ignore[attr-defined]
             return False
-        return self.id == other.id  # type: ignore[attr-defined, no-any-return]
+        key = self._keyValue()
+        return key is not None and key == other._keyValue()  # type: ignore[attr-defined, no-any-return]
 
     def __ne__(self, other: object) -> bool:
         return not self == other
 
     def __hash__(self) -> int:
-        if self.id is None:
+        key = None if self._isNew() else self._keyValue()
+        if key is None:
             return object.__hash__(self)
-        return hash((type(self).__name__, self.id))
+        return hash((type(self).__name__, key))
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -1038,7 +1115,7 @@ def _forgetErrors(obj: DBObject) -> None:
 
 
 def _runSaveHooks(obj: DBObject) -> Any:
-    return obj._runHooks(_HOOKS_ON_CREATE if obj.id is None else _HOOKS_ON_UPDATE)
+    return obj._runHooks(_HOOKS_ON_CREATE if obj._isNew() else _HOOKS_ON_UPDATE)
 
 
 def _afterInit(obj: DBObject) -> Any:

@@ -31,7 +31,6 @@ from twistar.dbconfig.builder import (
     InSelect,
     Join,
     Not,
-    Same,
     Select,
     Term,
     Text,
@@ -39,6 +38,7 @@ from twistar.dbconfig.builder import (
     compileAggregate,
     compileExists,
     compileSelect,
+    keysSame,
     selectOf,
 )
 from twistar.dbconfig.objects import timestampColumns
@@ -136,7 +136,10 @@ class Query(Generic[T]):
         @raise InvalidRelationshipError: for a bad C{include}.
         """
         included = model._includedNames(include)  # type: ignore[attr-defined]
-        statement = selectOf(model.tablename(), id, where, group, limit, orderby, None)  # type: ignore[attr-defined]
+        statement = selectOf(
+            model.tablename(), id, where, group, limit, orderby, None,  # type: ignore[attr-defined]
+            model._keyColumns,  # type: ignore[attr-defined]
+        )
         if scope:
             statement = statement._replace(where=scope + statement.where)
         return cls(model, statement, included)
@@ -338,7 +341,7 @@ class Query(Generic[T]):
         """
         try:
             statement = self._objectsStatement()
-            order = statement.order or (self._idColumnSQL(),)
+            order = statement.order or self._keySQL()
             limit = 1 if statement.limit is None else min(statement.limit, 1)
         except Exception:
             return fail()
@@ -404,7 +407,7 @@ class Query(Generic[T]):
         """
         @return: a L{Deferred} of the ids of the rows.
         """
-        return self.pluck(self._idColumnName())
+        return self.pluck(*self._keyNames())
 
     def rows(self) -> Deferred[list[dict[str, Any]]]:
         """
@@ -437,7 +440,8 @@ class Query(Generic[T]):
             config = Registry.getConfig()
             config.checkValues(list(values.values()), list(values))
             sets = tuple((Column(checkIdentifier(name)), value) for name, value in values.items())
-            sql, args = compileUpdate(config, Update(self.statement, sets))
+            key = self.model._keyColumns  # type: ignore[attr-defined]
+            sql, args = compileUpdate(config, Update(self.statement, sets, key))
             config.checkValues(args, "where argument", config.sequenceArguments)
             pair = timestampColumns(self.model.TIMESTAMPS)  # type: ignore[attr-defined]
         except Exception:
@@ -450,7 +454,9 @@ class Query(Generic[T]):
             # The time is read, as the column keeps it, on the pool thread.
             stamp = config.timestampValues(txn, table, pair[1:], utcNow())
             stampSet = (Column(pair[1]), stamp[pair[1]])
-            stampedSQL, stampedArgs = compileUpdate(config, Update(statement, (*sets, stampSet)))
+            stampedSQL, stampedArgs = compileUpdate(
+                config, Update(statement, (*sets, stampSet), key)
+            )
             return _matchedRows(txn, config, stampedSQL, stampedArgs)
 
         return config.runInteraction(stamped)
@@ -465,7 +471,8 @@ class Query(Generic[T]):
             self._checkChangeable("deleteAll")
             self._checkLocks()
             config = Registry.getConfig()
-            sql, args = compileDelete(config, Delete(self.statement))
+            key = self.model._keyColumns  # type: ignore[attr-defined]
+            sql, args = compileDelete(config, Delete(self.statement, key))
             config.checkValues(args, "where argument", config.sequenceArguments)
         except Exception:
             return fail()
@@ -488,7 +495,7 @@ class Query(Generic[T]):
             # Within the query's own offset and limit.
             limit = statement.limit
             size = perPage if limit is None else max(0, min(perPage, limit - start))
-            ordered = self if statement.order else self.order(self._idColumnSQL())
+            ordered = self if statement.order else self.order(*self._keySQL())
             items = ordered.limit(size).offset((statement.offset or 0) + start)
         except Exception:
             return fail()
@@ -602,17 +609,33 @@ class Query(Generic[T]):
         """
         statement = self.statement
         if not statement.columns:
-            return statement._replace(columns=(Column("id", statement.table),))
+            key = self.model._keyColumns  # type: ignore[attr-defined]
+            if len(key) > 1:
+                raise InvalidQueryError(
+                    f"a query of {self.model.__name__} (whose key has {len(key)} columns) "
+                    f"used in where(column=query) must select one column"
+                )
+            return statement._replace(columns=(Column(key[0], statement.table),))
         if len(statement.columns) != 1:
             raise InvalidQueryError("a query used in where(column=query) must select one column")
         return statement
 
-    def _idColumnName(self) -> str:
-        return f"{self.statement.table}.id" if self.statement.joins else "id"
+    def _keyNames(self) -> tuple[str, ...]:
+        """
+        @return: the model's key columns, as this query names them (with
+            the table, over joins).
+        """
+        key = self.model._keyColumns  # type: ignore[attr-defined]
+        if self.statement.joins:
+            return tuple(f"{self.statement.table}.{name}" for name in key)
+        return tuple(key)
 
-    def _idColumnSQL(self) -> str:
+    def _keySQL(self) -> tuple[str, ...]:
+        """
+        @return: the key columns, quoted (to order by).
+        """
         config = Registry.getConfig()
-        return config.quoteIdentifier(self._idColumnName())
+        return tuple(map(config.quoteIdentifier, self._keyNames()))
 
     def _objectsStatement(self) -> Select:
         """
@@ -629,11 +652,12 @@ class Query(Generic[T]):
         if any(not isinstance(column, Column) and _AGGREGATE.search(column.sql)
                and not _WINDOW.search(column.sql) for column in statement.columns):
             raise InvalidQueryError("a query selecting aggregates gives rows(), not objects")
-        hasId = False
+        key = self.model._keyColumns  # type: ignore[attr-defined]
+        hasId = set()
         for column in statement.columns:
-            owner = _idOwner(column, statement)
+            owner = _idOwner(column, statement, key)
             if owner == "":
-                hasId = True
+                hasId.add(column.name if isinstance(column, Column) else "*")
             elif owner == "*":
                 raise InvalidQueryError(
                     f"select('*') over a join reads every table's columns, ids included: "
@@ -645,15 +669,17 @@ class Query(Generic[T]):
                     f"under other names (\"{owner}.id AS {owner}_id\")"
                 )
         self._checkIncludable(statement)
-        if hasId:
+        missing = [] if "*" in hasId else [name for name in key if name not in hasId]
+        if not missing:
             return statement
         if statement.distinct:
             raise InvalidQueryError(
                 "objects need their id: select it too, or read distinct columns with "
                 "rows() or pluck()"
             )
-        idColumn = Column("id", statement.table) if statement.joins else Column("id")
-        return statement._replace(columns=(idColumn, *statement.columns))
+        table = statement.table if statement.joins else None
+        added = tuple(Column(name, table) for name in missing)
+        return statement._replace(columns=(*added, *statement.columns))
 
     def _checkIncludable(self, statement: Select) -> None:
         """
@@ -665,7 +691,7 @@ class Query(Generic[T]):
         relationships = self.model._relationships  # type: ignore[attr-defined]
         for name in self.included:
             spec = relationships[name]
-            needed = [spec.foreignKey, spec.typeColumn] if spec.kind == "BELONGSTO" else []
+            needed = [*spec.foreignColumns(), spec.typeColumn] if spec.kind == "BELONGSTO" else []
             missing = [column for column in needed if column and column not in selected]
             if missing:
                 raise InvalidQueryError(
@@ -739,19 +765,25 @@ class Batches(Generic[T]):
                 "each() over joins needs distinct(): it walks the rows by id, once each"
             )
         size = batchSize if self._left is None else min(batchSize, self._left)
-        idName = query._idColumnName()
-        batch = query.reorder(query._idColumnSQL()).limit(size)
+        key = query._keySQL()
+        batch = query.reorder(*key).limit(size)
         if self._lastId is not None:
-            batch = batch.where(f"{query._idColumnSQL()} > ?", self._lastId).offset(None)
+            # Row values compare column by column: (a, b) > (?, ?).
+            after = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
+            marks = "?" if len(key) == 1 else "(" + ", ".join("?" * len(key)) + ")"
+            last = (self._lastId,) if len(key) == 1 else self._lastId
+            batch = batch.where(f"{after} > {marks}", *last).offset(None)
         found = await batch.all()
         if self._left is not None:
             self._left -= len(found)
         if len(found) < size or self._left == 0:
             self._done = True
         if found:
-            self._lastId = getattr(found[-1], "id", None)
+            self._lastId = found[-1]._keyValue()  # type: ignore[attr-defined]
             if self._lastId is None:
-                raise InvalidQueryError(f"each() needs the {idName} of every row")
+                raise InvalidQueryError(
+                    f"each() needs the {', '.join(query._keyNames())} of every row"
+                )
         self._buffer.extend(found)
 
 
@@ -800,15 +832,19 @@ def _count(name: str, value: Any) -> int | None:
     return value  # type: ignore[no-any-return]
 
 
-def _idOwner(column: Any, statement: Select) -> str | None:
+def _idOwner(column: Any, statement: Select, key: tuple[str, ...] = ("id",)) -> str | None:
     """
+    @param key: the model's key columns.
     @return: for a selected C{column} of C{statement} that gives rows an
-        C{id}: C{""} when it is the model's own, else the other table's
-        name (C{"*"} for all the joined tables); C{None} when it gives none.
+        C{id} (or a column of C{key}): C{""} when it is the model's own,
+        else the other table's name (C{"*"} for all the joined tables);
+        C{None} when it gives none.
     """
     table = statement.table
     if isinstance(column, Column):
-        if column.name not in ("id", "*"):
+        if column.name == "*" or column.name in key:
+            return "" if column.table in (None, table) else column.table
+        if column.name != "id":
             return None
         return "" if column.table in (None, table) else column.table
     text = column.sql.strip()
@@ -901,7 +937,7 @@ def _relationshipJoins(kind: str, model: Any, spec: Any) -> list[Join]:
         plain identifier.
     """
     table = model.tablename()
-    for name in (spec.foreignKey, spec.typeColumn, spec.associationForeignKey, spec.joinTable):
+    for name in (spec.typeColumn, spec.joinTable):
         if name is not None:
             checkIdentifier(name)
     if spec.kind == "BELONGSTO":
@@ -911,15 +947,18 @@ def _relationshipJoins(kind: str, model: Any, spec: Any) -> list[Join]:
                 f"row, so it cannot be joined"
             )
         other = spec.target.tablename()
-        return [Join(kind, other, Same(Column("id", other), Column(spec.foreignKey, table)))]
+        foreign = tuple(map(checkIdentifier, spec.foreignColumns()))
+        return [Join(kind, other, keysSame(spec.target._keyColumns, other, foreign, table))]
     other = spec.target.tablename()
+    foreign = tuple(map(checkIdentifier, spec.foreignColumns()))
     if spec.kind == "HABTM":
         middle = spec.habtmTable()
+        others = tuple(map(checkIdentifier, spec.habtmOtherColumns()))
         return [
-            Join(kind, middle, Same(Column(spec.foreignKey, middle), Column("id", table))),
-            Join(kind, other, Same(Column("id", other), Column(spec.habtmOtherKey(), middle))),
+            Join(kind, middle, keysSame(foreign, middle, model._keyColumns, table)),
+            Join(kind, other, keysSame(spec.target._keyColumns, other, others, middle)),
         ]
-    on: Term = Same(Column(spec.foreignKey, other), Column("id", table))
+    on: Term = keysSame(foreign, other, model._keyColumns, table)
     if spec.typeColumn is not None:
         on = AllOf((on, Equals(Column(spec.typeColumn, other), model.__name__)))
     return [Join(kind, other, on)]

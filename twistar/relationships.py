@@ -23,14 +23,15 @@ from twistar.dbconfig.builder import (
     Column,
     Equals,
     Fragment,
-    In,
     InSelect,
     Join,
     Not,
-    Same,
     Select,
     Term,
     compileSelect,
+    keyEquals,
+    keyIn,
+    keysSame,
 )
 from twistar.dbconfig.sqltext import checkWhere
 from twistar.dbconfig.writes import Delete, Update, compileDelete, compileUpdate
@@ -49,7 +50,7 @@ from twistar.utils import checkKeywords, gather
 KINDS = ("HASMANY", "HASONE", "BELONGSTO", "HABTM")
 _OPTIONS = frozenset(
     {"name", "class_name", "foreign_key", "association_foreign_key", "join_table", "as",
-     "polymorphic"}
+     "polymorphic", "through"}
 )
 
 
@@ -66,23 +67,56 @@ class RelationshipSpec:
     @ivar foreignKey: for L{HasMany}/L{HasOne}, the column of the other table
         naming the owner; for L{BelongsTo}, the owner's column naming the
         other object; for L{HABTM}, the join-table column naming the owner.
+        A tuple of columns when declared so (see L{foreignColumns}).
     @ivar typeColumn: the column holding a class name, for polymorphic forms.
+    @ivar keyPrefix: what default foreign key column names start with.
+    @ivar declaredKey: whether C{foreign_key} was declared.
+    @ivar through: for a L{HABTM}, the class name of the join model; for a
+        L{HasMany}, the name of the owner's relationship to go through.
     """
 
     kind: str
     name: str
     owner: type
     className: str | None
-    foreignKey: str
-    associationForeignKey: str | None
+    foreignKey: str | tuple[str, ...]
+    associationForeignKey: str | tuple[str, ...] | None
     joinTable: str | None
     typeColumn: str | None
+    keyPrefix: str = ""
+    declaredKey: bool = True
+    through: str | None = None
 
     @property
     def target(self) -> type[Any]:
         """The related class (not for polymorphic belongs-to)."""
         assert self.className is not None
         return Registry.getClass(self.className)
+
+    def referencedColumns(self, klass: type | None = None) -> tuple[str, ...]:
+        """
+        @param klass: for a polymorphic belongs-to, the class of the object
+            named.
+        @return: the key columns that L{foreignColumns} name: the other
+            class's for a L{BelongsTo}, the owner's otherwise.
+        """
+        if self.kind == "BELONGSTO":
+            klass = klass or (self.target if self.className else None)
+        else:
+            klass = self.owner
+        return klass._keyColumns if klass is not None else ("id",)  # type: ignore[attr-defined]
+
+    def foreignColumns(self, klass: type | None = None) -> tuple[str, ...]:
+        """
+        @param klass: as for L{referencedColumns}.
+        @return: the foreign key columns (see C{foreignKey}): as declared, or
+            C{<prefix>_id}, or C{<prefix>_<column>} for each column of a
+            composite key.
+        @raise InvalidRelationshipError: when they are not as many as the
+            key's columns.
+        """
+        return _foreignColumns(self, self.foreignKey, self.declaredKey,
+                               self.keyPrefix, self.referencedColumns(klass))
 
     def habtmTable(self) -> str:
         """The join table of a L{HABTM}: both table names, sorted, joined by C{_}."""
@@ -91,25 +125,51 @@ class RelationshipSpec:
         return "_".join(sorted([self.owner.tablename(), self.target.tablename()]))  # type: ignore[attr-defined]
 
     def habtmOtherKey(self) -> str:
-        """The join-table column naming the other object."""
-        return self.associationForeignKey or f"{underscore(self.target.__name__)}_id"
+        """The join-table column naming the other object (the first, for a
+        composite key: see L{habtmOtherColumns})."""
+        return self.habtmOtherColumns()[0]
+
+    def habtmOtherColumns(self) -> tuple[str, ...]:
+        """The join-table columns naming the other object."""
+        declared = self.associationForeignKey
+        prefix = underscore(self.target.__name__)
+        default = f"{prefix}_id"
+        return _foreignColumns(self, declared or default, declared is not None, prefix,
+                               self.target._keyColumns)
 
 
-def habtmJoinColumns(klass: type) -> list[tuple[str, str, bool]]:
+def _foreignColumns(spec: RelationshipSpec, declared: str | tuple[str, ...], given: bool,
+                    prefix: str, key: tuple[str, ...]) -> tuple[str, ...]:
+    """
+    @return: the foreign key columns naming a key of columns C{key}.
+    @raise InvalidRelationshipError: when they are not as many as C{key}'s.
+    """
+    if not given and len(key) > 1:
+        return tuple(f"{prefix}_{name}" for name in key)
+    columns = (declared,) if isinstance(declared, str) else tuple(declared)
+    if len(columns) != len(key):
+        raise InvalidRelationshipError(
+            f"{spec.owner.__name__}.{spec.name}: the foreign key {columns!r} has "
+            f"{len(columns)} column(s), the key {key!r} it names {len(key)}"
+        )
+    return columns
+
+
+def habtmJoinColumns(klass: type) -> list[tuple[str, tuple[str, ...], bool]]:
     """
     @return: the join-table columns that name objects of C{klass}, as
-        C{(table, column, declared)}: those of its own L{HABTM}s
+        C{(table, columns, declared)}: those of its own L{HABTM}s
         (C{declared}), and those of other registered classes' L{HABTM}s
         that point at it.
     """
-    columns: dict[tuple[str, str], bool] = {}
+    columns: dict[tuple[str, tuple[str, ...]], bool] = {}
     for spec in klass._relationships.values():  # type: ignore[attr-defined]
-        if spec.kind == "HABTM":
-            columns[(spec.habtmTable(), spec.foreignKey)] = True
+        if spec.kind == "HABTM" and not spec.through:
+            columns[(spec.habtmTable(), spec.foreignColumns())] = True
     for other in list(Registry.REGISTRATION.values()):
         for spec in getattr(other, "_relationships", {}).values():
-            if spec.kind == "HABTM" and spec.className == klass.__name__:
-                key = (spec.habtmTable(), spec.habtmOtherKey())
+            if spec.kind == "HABTM" and not spec.through and spec.className == klass.__name__:
+                key = (spec.habtmTable(), spec.habtmOtherColumns())
                 columns[key] = columns.get(key, False) or other is klass
     return [(table, column, declared) for (table, column), declared in columns.items()]
 
@@ -139,29 +199,48 @@ def buildSpec(kind: str, owner: type, declaration: Any) -> RelationshipSpec:
     name = options["name"]
     if not isinstance(name, str) or not name.isidentifier():
         raise InvalidRelationshipError(f"{owner.__name__}.{kind}: bad name {name!r}")
-    ownerKey = f"{underscore(owner.__name__)}_id"
+    prefix = underscore(owner.__name__)
     polymorphicAs = options.get("as")
     typeColumn = None
     if kind == "BELONGSTO":
         default = None if options.get("polymorphic") else camelize(name)
         className = options.get("class_name", default)
-        foreignKey = options.get("foreign_key", f"{name}_id")
+        prefix = name
         if options.get("polymorphic"):
             typeColumn = f"{name}_type"
     elif kind == "HASONE":
         className = options.get("class_name", camelize(name))
-        foreignKey = options.get("foreign_key", ownerKey)
     else:
         className = options.get("class_name", _singularClassName(name))
-        foreignKey = options.get("foreign_key", ownerKey)
     if polymorphicAs and kind in ("HASMANY", "HASONE"):
-        foreignKey = options.get("foreign_key", f"{polymorphicAs}_id")
+        prefix = polymorphicAs
         typeColumn = f"{polymorphicAs}_type"
+    for option in ("foreign_key", "association_foreign_key"):
+        if option in options:
+            _checkKeyOption(owner, kind, option, options[option])
     return RelationshipSpec(
-        kind=kind, name=name, owner=owner, className=className, foreignKey=foreignKey,
+        kind=kind, name=name, owner=owner, className=className,
+        foreignKey=options.get("foreign_key", f"{prefix}_id"),
         associationForeignKey=options.get("association_foreign_key"),
         joinTable=options.get("join_table"), typeColumn=typeColumn,
+        keyPrefix=prefix, declaredKey="foreign_key" in options,
+        through=options.get("through"),
     )
+
+
+def _checkKeyOption(owner: type, kind: str, option: str, value: Any) -> None:
+    """
+    @raise InvalidRelationshipError: unless C{value} is a column name or a
+        non-empty tuple of them (the names are checked when used).
+    """
+    names = (value,) if isinstance(value, str) else value
+    if not isinstance(names, (tuple, list)) or not names or not all(
+        isinstance(name, str) for name in names
+    ):
+        raise InvalidRelationshipError(
+            f"{owner.__name__}.{kind}: {option} must be a column name or a tuple of them, "
+            f"not {value!r}"
+        )
 
 
 class RelationshipDescriptor:
@@ -177,9 +256,9 @@ class RelationshipDescriptor:
     def __get__(self, inst: Any, owner: type | None = None) -> Any:
         if inst is None:
             return self
-        if inst.id is None:
+        if _unsaved(inst):
             raise ReferenceNotSavedError(
-                f"{type(inst).__name__}.{self.spec.name} needs a saved object (its id is None)"
+                f"{type(inst).__name__}.{self.spec.name} needs a saved object (it has no key)"
             )
         return self.relationClass(inst, self.spec)
 
@@ -219,7 +298,9 @@ class Relationship:
 
     def _owned(self) -> tuple[Term, ...]:
         """The conditions on the other table's rows owned by C{inst}."""
-        owned: tuple[Term, ...] = (Equals(Column(self.spec.foreignKey), self.inst.id),)
+        owned: tuple[Term, ...] = (
+            keyEquals(self.spec.foreignColumns(), self.inst._keyValue()),
+        )
         if self.spec.typeColumn:
             owned += (Equals(Column(self.spec.typeColumn), type(self.inst).__name__),)
         return owned
@@ -248,8 +329,38 @@ def _requireSaved(objects: Sequence[Any], klass: type | None) -> None:
     """
     _requireClass(objects, klass)
     for obj in objects:
-        if obj.id is None:
+        if _unsaved(obj):
             raise ReferenceNotSavedError(f"{obj!r} must be saved before it is related")
+
+
+def _unsaved(obj: Any) -> bool:
+    """
+    @return: whether C{obj} has no row to relate to: it is new, or (with
+        the default key) its C{id} is C{None}.
+    """
+    return bool(obj._isNew() or obj._keyValue() is None)
+
+
+def linkValues(columns: tuple[str, ...], key: Any) -> dict[str, Any]:
+    """
+    @return: the values of foreign key C{columns} naming the key C{key} (a
+        tuple for several columns; C{None}: naming nothing).
+    """
+    if len(columns) == 1:
+        return {columns[0]: key}
+    return dict(zip(columns, key if key is not None else (None,) * len(columns)))
+
+
+def foreignValue(obj: Any, columns: tuple[str, ...]) -> Any:
+    """
+    @return: the key C{obj}'s foreign key C{columns} name: a tuple for
+        several columns, C{None} when one is C{None}.
+    """
+    if len(columns) == 1:
+        return obj.__dict__.get(columns[0], getattr(obj, columns[0], None))
+    state = obj.__dict__
+    values = tuple(state.get(name) for name in columns)
+    return None if None in values else values
 
 
 def _requireClass(objects: Sequence[Any], klass: type | None) -> None:
@@ -395,23 +506,25 @@ class HasMany(Scoped):
         _requireSaved(others, self.otherklass)
         spec = self.spec
         table = self.otherklass.tablename()
-        ids = [obj.id for obj in others]
-        link: dict[str, Any] = {spec.foreignKey: self.inst.id}
-        unlink: dict[str, Any] = {spec.foreignKey: None}
+        key = self.otherklass._keyColumns
+        ids = [obj._storedKey() for obj in others]
+        columns = spec.foreignColumns()
+        link = linkValues(columns, self.inst._keyValue())
+        unlink = linkValues(columns, None)
         if spec.typeColumn:
             link[spec.typeColumn] = type(self.inst).__name__
             unlink[spec.typeColumn] = None
-        chunks = _chunks(ids, _chunkSize())
+        chunks = _chunks(ids, _chunkSize() // len(key))
         keep = self._owned()
         if len(chunks) == 1:
-            keep += (Not(In(Column("id"), tuple(ids))),)
+            keep += (Not(keyIn(key, ids)),)
         # Otherwise (no ids, or too many for one statement): unlink all, link again.
         config = self.config
 
         def run(txn: Any) -> None:
             _update(config, txn, table, keep, unlink)
             for chunk in chunks:
-                _update(config, txn, table, (In(Column("id"), tuple(chunk)),), link)
+                _update(config, txn, table, (keyIn(key, chunk),), link)
 
         def remember(_: Any) -> Deferred[Any]:
             return inSlices(lambda obj: obj._markStored(link), others, cancellable=False)
@@ -452,21 +565,24 @@ class HasOne(Scoped):
         """
         _requireClass([other], self.otherklass)
         spec = self.spec
-        link: dict[str, Any] = {spec.foreignKey: self.inst.id}
-        unlink: dict[str, Any] = {spec.foreignKey: None}
+        columns = spec.foreignColumns()
+        link = linkValues(columns, self.inst._keyValue())
+        unlink = linkValues(columns, None)
         if spec.typeColumn:
             link[spec.typeColumn] = type(self.inst).__name__
             unlink[spec.typeColumn] = None
         before = {name: other.__dict__[name] for name in link if name in other.__dict__}
         other.__dict__.update(link)
         previous = self.query()
-        if other.id is not None:
-            previous = previous.whereNot(id=other.id)
+        if not _unsaved(other):
+            previous = previous._on(previous.statement._replace(where=previous.statement.where + (
+                Not(keyEquals(other._keyColumns, other._storedKey())),
+            )))
 
         def saved(obj: Any) -> Any:
             if obj.__dict__.get("errors"):
                 raise ValidationError(f"{obj!r} is invalid; nothing was changed", [obj])
-            if obj.id is None or obj._changedValues(link):
+            if _unsaved(obj) or obj._changedValues(link):
                 raise DBObjectSaveError(f"a hook cancelled saving {obj!r}; nothing was changed")
             return obj
 
@@ -506,9 +622,11 @@ class BelongsTo(Relationship):
         preloaded = self._preloaded({})
         if preloaded is not None:
             return preloaded
-        otherId = getattr(self.inst, self.spec.foreignKey, None)
         klass = self._targetClass()
-        if otherId is None or klass is None:
+        if klass is None:
+            return succeed(None)
+        otherId = foreignValue(self.inst, self.spec.foreignColumns(klass))
+        if otherId is None:
             return succeed(None)
         return klass.find(otherId)
 
@@ -517,7 +635,9 @@ class BelongsTo(Relationship):
         Point this object at C{other} (a saved object) and save this object.
         """
         _requireSaved([other], None if self.spec.typeColumn else self.otherklass)
-        setattr(self.inst, self.spec.foreignKey, other.id)
+        columns = self.spec.foreignColumns(type(other))
+        for name, value in linkValues(columns, other._keyValue()).items():
+            setattr(self.inst, name, value)
         if self.spec.typeColumn:
             setattr(self.inst, self.spec.typeColumn, type(other).__name__)
         return self.inst.save().addCallback(self._forget)
@@ -526,7 +646,10 @@ class BelongsTo(Relationship):
         """
         Point this object at nothing and save it.
         """
-        setattr(self.inst, self.spec.foreignKey, None)
+        klass = self._targetClass()
+        for name in self.spec.foreignColumns(klass) if klass is not None else (
+                self.spec.foreignKey,) if isinstance(self.spec.foreignKey, str) else ():
+            setattr(self.inst, name, None)
         if self.spec.typeColumn:
             setattr(self.inst, self.spec.typeColumn, None)
         return self.inst.save().addCallback(self._forget)
@@ -545,12 +668,14 @@ class HABTM(Scoped):
         @return: the condition on the other table's rows linked to C{inst}.
         """
         spec = self.spec
-        where: tuple[Term, ...] = (Equals(Column(spec.foreignKey), self.inst.id),)
+        where: tuple[Term, ...] = (keyEquals(spec.foreignColumns(), self.inst._keyValue()),)
         if joinWhere:
             checkWhere(joinWhere)
             where += (Fragment(joinWhere[0], tuple(joinWhere[1:])),)
-        linked = Select(spec.habtmTable(), (Column(spec.habtmOtherKey()),), where=where)
-        return (InSelect(Column("id"), linked),)
+        key = tuple(map(Column, self.otherklass._keyColumns))
+        others = tuple(map(Column, spec.habtmOtherColumns()))
+        linked = Select(spec.habtmTable(), others, where=where)
+        return (InSelect(key[0] if len(key) == 1 else key, linked),)
 
     def query(self) -> Query[Any]:
         """
@@ -588,19 +713,20 @@ class HABTM(Scoped):
         _requireSaved(others, self.otherklass)
         spec = self.spec
         table = spec.habtmTable()
-        myId = self.inst.id
-        otherKey = spec.habtmOtherKey()
-        otherIds = list(dict.fromkeys(obj.id for obj in others))
+        myId = self.inst._keyValue()
+        mine, theirs = spec.foreignColumns(), spec.habtmOtherColumns()
+        otherIds = list(dict.fromkeys(obj._keyValue() for obj in others))
         config = self.config
         config.quoteIdentifier(table)
-        config.escapeColNames([spec.foreignKey, otherKey])
+        config.escapeColNames([*mine, *theirs])
+        link = linkValues(mine, myId)
 
         def run(txn: Any) -> None:
-            ownRows = Select(table, where=(Equals(Column(spec.foreignKey), myId),))
+            ownRows = Select(table, where=(keyEquals(mine, myId),))
             config.run(txn, *compileDelete(config, Delete(ownRows)))
             if otherIds:
                 # Made here, on the pool thread: they may be many.
-                rows = [{spec.foreignKey: myId, otherKey: otherId} for otherId in otherIds]
+                rows = [{**link, **linkValues(theirs, otherId)} for otherId in otherIds]
                 config._insertMany(txn, table, rows)
 
         return config.runAtomic(run).addCallback(self._forget)
@@ -650,26 +776,26 @@ def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Defer
     column holds the class name of the owner that linked the row).
     """
     typeColumn = spec.typeColumn
-    foreignKey = spec.foreignKey
-    # Owners by (class name or None, id), and their ids by class name.
+    foreignColumns = spec.foreignColumns()
+    # Owners by (class name or None, key), and their keys by class name.
     found: dict[tuple[str | None, Any], list[Any]] = {}
     ids: dict[str | None, list[Any]] = {}
     unmatched: list[Any] = []
 
     def key(owner: Any) -> tuple[str | None, Any]:
-        return (type(owner).__name__ if typeColumn else None, owner.id)
+        return (type(owner).__name__ if typeColumn else None, owner._keyValue())
 
     def note(owner: Any) -> None:
         ownerKey = key(owner)
         if ownerKey not in found:
             found[ownerKey] = []
-            ids.setdefault(ownerKey[0], []).append(owner.id)
+            ids.setdefault(ownerKey[0], []).append(ownerKey[1])
 
     def load(_: Any) -> Deferred[list[Any]]:
         loads = []
         for className, classIds in ids.items():
-            for chunk in _chunks(classIds, _chunkSize()):
-                where: tuple[Term, ...] = (In(Column(foreignKey), tuple(chunk)),)
+            for chunk in _chunks(classIds, _chunkSize() // len(foreignColumns)):
+                where: tuple[Term, ...] = (keyIn(foreignColumns, chunk),)
                 if typeColumn:
                     where += (Equals(Column(typeColumn), className),)
                 loads.append(Query.forFinder(spec.target, scope=where).found(False))
@@ -677,7 +803,9 @@ def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Defer
 
     def place(child: Any) -> None:
         state = child.__dict__
-        siblings = found.get((state.get(typeColumn) if typeColumn else None, state.get(foreignKey)))
+        siblings = found.get(
+            (state.get(typeColumn) if typeColumn else None, foreignValue(child, foreignColumns))
+        )
         if siblings is None:
             unmatched.append(child)
         else:
@@ -706,7 +834,10 @@ def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[Any]:
     def parentKey(owner: Any) -> tuple[Any, Any]:
         state = owner.__dict__
         className = state.get(spec.typeColumn) if spec.typeColumn else spec.className
-        return className, state.get(spec.foreignKey)
+        if className is None:
+            return None, None
+        columns = spec.foreignColumns(Registry.getClass(className))
+        return className, foreignValue(owner, columns)
 
     def note(owner: Any) -> None:
         className, otherId = parentKey(owner)
@@ -717,13 +848,14 @@ def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[Any]:
         loads = []
         for className, ids in wanted.items():
             klass = Registry.getClass(className)
-            for chunk in _chunks(sorted(ids, key=repr), _chunkSize()):
-                where = (In(Column("id"), tuple(chunk)),)
+            key = klass._keyColumns  # type: ignore[attr-defined]
+            for chunk in _chunks(sorted(ids, key=repr), _chunkSize() // len(key)):
+                where = (keyIn(key, chunk),)
                 loads.append(Query.forFinder(klass, scope=where).found(False))
         return gather(loads)
 
     def index(parent: Any) -> None:
-        byKey[(type(parent).__name__, parent.id)] = parent
+        byKey[(type(parent).__name__, parent._keyValue())] = parent
 
     def remember(owner: Any) -> None:
         className, otherId = parentKey(owner)
@@ -750,25 +882,26 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
     config = Registry.getConfig()
     target = spec.target
     table, middle = target.tablename(), spec.habtmTable()
-    # The related rows, each with the id of the owner it is linked to.
+    mine = spec.foreignColumns()
+    # The related rows, each with the key of the owner it is linked to.
     joined = Select(
-        table, (Column("*", table), Column(spec.foreignKey, middle)),
+        table, (Column("*", table), *(Column(name, middle) for name in mine)),
         joins=(Join("INNER", middle,
-                    Same(Column("id", table), Column(spec.habtmOtherKey(), middle))),),
+                    keysSame(target._keyColumns, table, spec.habtmOtherColumns(), middle)),),
     )
     found: dict[Any, list[Any]] = {}
     objects: list[Any] = []
     unmatched: list[Any] = []
 
     def note(owner: Any) -> None:
-        found[owner.id] = []
+        found[owner._keyValue()] = []
 
     def load(_: Any) -> Deferred[list[Any]]:
         loads = []
-        for chunk in _chunks(list(found), _chunkSize()):
-            where = (In(Column(spec.foreignKey, middle), tuple(chunk)),)
+        for chunk in _chunks(list(found), _chunkSize() // len(mine)):
+            where = (keyIn(mine, chunk, middle),)
             query, args = compileSelect(config, joined._replace(where=where))
-            loads.append(config.selectKeyedObjects(target, query, args))
+            loads.append(config.selectKeyedObjects(target, query, args, len(mine)))
         return gather(loads)
 
     def place(pair: tuple[Any, Any]) -> None:
@@ -781,7 +914,7 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
             objects.append(obj)
 
     def remember(owner: Any) -> None:
-        _remember(owner, spec.name, found[owner.id])
+        _remember(owner, spec.name, found[owner._keyValue()])
 
     def assign(results: list[list[tuple[Any, Any]]]) -> Deferred[Any]:
         def rememberAll(_: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 from inflection import titleize
 from twisted.internet.defer import Deferred, fail, succeed
 
-from twistar.dbconfig.builder import Column, Equals, Not, Select, Term
+from twistar.dbconfig.builder import Column, Equals, Not, Select, Term, keyEquals
 from twistar.dbconfig.sqltext import checkIdentifier
 from twistar.query import Query
 from twistar.utils import checkKeywords, deferredOf, gather
@@ -105,8 +105,8 @@ class Uniqueness:
             if value is None:
                 continue
             where: tuple[Term, ...] = (Equals(Column(name), value),)
-            if obj.id is not None:
-                where += (Not(Equals(Column("id"), obj.id)),)
+            if not obj._isNew() and obj._storedKey() is not None:
+                where += (Not(keyEquals(obj._keyColumns, obj._storedKey())),)
             checks.append((name, Query(type(obj), Select(table, where=where)).exists()))
 
         def record(taken: list[bool]) -> None:

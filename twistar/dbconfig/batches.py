@@ -20,7 +20,7 @@ from twistar.dbconfig.builder import compileSelect, rowsWithKeys
 from twistar.dbconfig.runner import Runner, utcNow
 from twistar.dbconfig.sqltext import safeText
 from twistar.dbconfig.writes import Upsert, compileUpsert, upsertKeys, upsertOf
-from twistar.exceptions import InvalidQueryError, UnknownColumnError
+from twistar.exceptions import DBObjectSaveError, InvalidQueryError, UnknownColumnError
 
 
 class BatchInserts(Runner):
@@ -43,6 +43,68 @@ class BatchInserts(Runner):
         if self.insertReturnsId:
             return txn.fetchone()[0]
         return txn.lastrowid
+
+    def insertKeyedRow(
+        self, txn: Any, tablename: str, columns: Sequence[str], values: Sequence[Any],
+        key: tuple[str, ...],
+    ) -> Any:
+        """
+        Insert one row of checked values on C{txn}, into a table whose
+        primary key is C{key}: the key columns without a value among
+        C{columns} are made by the database and read back (with
+        C{RETURNING}, or as the auto-increment value).
+
+        @return: the new row's key (a tuple for several columns).
+        @raise DBObjectSaveError: when the database cannot report the key
+            it made (several columns missing without C{RETURNING}: before
+            anything is sent; no auto-increment value: after the insert,
+            which the caller's transaction undoes).
+        """
+        given = dict(zip(columns, values))
+        missing = [name for name in key if name not in given]
+        if not missing:
+            self.run(txn, self.buildInsert(tablename, columns, False), values)
+            return _keyOf(key, given)
+        if self.insertReturning:
+            self.run(txn, self.buildInsert(tablename, columns, key), values)
+            row = txn.fetchone()
+            return row[0] if len(key) == 1 else tuple(row)
+        _requireOneMissing(tablename, missing)
+        self.run(txn, self.buildInsert(tablename, columns, False), values)
+        given[missing[0]] = _generated(tablename, missing[0], txn.lastrowid)
+        return _keyOf(key, given)
+
+    def insertKeyedBatches(
+        self, txn: Any, tablename: str, columns: Sequence[str], batches: list[list[Any]],
+        key: tuple[str, ...],
+    ) -> list[Any]:
+        """
+        L{insertBatches} into a table whose primary key is C{key}, reading
+        back what L{insertKeyedRow} does.
+
+        @return: the new rows' keys, in order.
+        """
+        width = len(columns)
+        missing = [name for name in key if name not in columns]
+        if missing and self.insertReturning and not self.returningInOrder:
+            return [
+                self.insertKeyedRow(txn, tablename, columns, batch[start:start + width], key)
+                for batch in batches for start in range(0, len(batch), width)
+            ]
+        if missing and self.insertReturning:
+            return self.insertBatches(txn, tablename, columns, batches, key)
+        if missing:
+            _requireOneMissing(tablename, missing)
+        generated = self.insertBatches(txn, tablename, columns, batches, bool(missing))
+        keys = []
+        rows = (batch[start:start + width] for batch in batches
+                for start in range(0, len(batch), width))
+        for index, row in enumerate(rows):
+            given = dict(zip(columns, row))
+            if missing:
+                given[missing[0]] = _generated(tablename, missing[0], generated[index])
+            keys.append(_keyOf(key, given))
+        return keys
 
     def insertMany(self, tablename: str, vals: Sequence[dict[str, Any]]) -> Deferred[None]:
         """
@@ -165,11 +227,15 @@ class BatchInserts(Runner):
 
     def insertBatches(
         self, txn: Any, tablename: str, columns: Sequence[str], batches: list[list[Any]],
-        returnIds: bool,
+        returnIds: bool | tuple[str, ...],
     ) -> list[Any]:
         """
         L{insertRows} for batches from L{checkedBatches}, of at most
         L{rowsPerStatement} rows each.
+
+        @param returnIds: C{True} for the new ids, or the columns to return
+            (where the dialect has L{insertReturning} and
+            L{returningInOrder}): each row's value, or tuple of values.
         """
         width = len(columns)
         rowPlaceholders = "(" + ", ".join([self.placeholder] * width) + ")"
@@ -177,9 +243,13 @@ class BatchInserts(Runner):
             f"INSERT INTO {self.quoteIdentifier(tablename)} "
             f"({', '.join(self.escapeColNames(columns))}) VALUES "
         )
-        returning = " RETURNING " + self.quoteIdentifier("id") if (
-            returnIds and self.insertReturnsId
-        ) else ""
+        returned: tuple[str, ...] = (
+            returnIds if isinstance(returnIds, tuple)
+            else ("id",) if returnIds and self.insertReturnsId else ()
+        )
+        returning = (
+            " RETURNING " + ", ".join(map(self.quoteIdentifier, returned)) if returned else ""
+        )
         queries: dict[int, str] = {}
         ids: list[Any] = []
         for batch in batches:
@@ -188,8 +258,10 @@ class BatchInserts(Runner):
             if query is None:
                 query = queries[size] = head + ", ".join([rowPlaceholders] * size) + returning
             self.run(txn, query, batch, adapt=False)
-            if returning:
+            if len(returned) == 1:
                 ids.extend(row[0] for row in txn.fetchall())
+            elif returning:
+                ids.extend(map(tuple, txn.fetchall()))
             elif returnIds:
                 ids.extend(self.batchIds(txn, size))
         return ids
@@ -267,7 +339,7 @@ class BatchInserts(Runner):
     def upsertRows(
         self, txn: Any, tablename: str, rows: Sequence[Mapping[str, Any]],
         uniqueBy: tuple[str, ...], update: tuple[str, ...] | None, returnIds: bool,
-        kept: tuple[str, ...] = (),
+        kept: tuple[str, ...] = (), primaryKey: tuple[str, ...] = ("id",),
     ) -> list[Any]:
         """
         Upsert C{rows} (dicts of column values) on C{txn}: rows with the same
@@ -278,6 +350,8 @@ class BatchInserts(Runner):
         @param uniqueBy: as L{upsertKeys} returns it.
         @param update: as L{upsertKeys} returns it.
         @param kept: columns that C{update=None} leaves out.
+        @param primaryKey: the table's primary key columns, whose values
+            are the "ids".
         @return: with C{returnIds}, the id of the row each row was written
             to (C{None} where the database gave back a key that compares
             otherwise), in order: from C{RETURNING} where the dialect has it
@@ -314,7 +388,7 @@ class BatchInserts(Runner):
         for statement, members, positions, batches in work:
             width = len(statement.columns)
             if returnIds:
-                statement = statement._replace(returning=("id", *uniqueBy))
+                statement = statement._replace(returning=(*primaryKey, *uniqueBy))
             queries: dict[int, str] = {}
             done = 0
             for batch in batches:
@@ -331,32 +405,39 @@ class BatchInserts(Runner):
                 if returnIds and self.upsertReturns:
                     returned.extend(txn.fetchall())
         if returnIds:
-            self._matchIds(txn, tablename, uniqueBy, sentKeys, returned, ids)
+            self._matchIds(txn, tablename, uniqueBy, sentKeys, returned, ids, primaryKey)
         return ids
 
     def _matchIds(
         self, txn: Any, tablename: str, uniqueBy: tuple[str, ...],
         sentKeys: dict[tuple[Any, ...], int], returned: list[Any], ids: list[Any],
+        key: tuple[str, ...],
     ) -> None:
         """
-        Set C{ids[index]} to the id of each returned row (id, then key)
-        whose key is in C{sentKeys}; select the rows of the other keys.
+        Set C{ids[index]} to the primary key of each returned row (its
+        C{key} columns, then the unique ones) whose unique key is in
+        C{sentKeys}; select the rows of the other keys.
         """
+        width = len(key)
+
+        def primary(row: Sequence[Any]) -> Any:
+            return row[0] if width == 1 else tuple(row[:width])
+
         for row in returned:
-            index = sentKeys.pop(_sentKey(row[1:]), None)
+            index = sentKeys.pop(_sentKey(row[width:]), None)
             if index is not None:
-                ids[index] = row[0]
+                ids[index] = primary(row)
         missing = list(sentKeys)
         size = max(1, min(1000, self.maxParameters // len(uniqueBy)))
         for start in range(0, len(missing), size):
             select = rowsWithKeys(
-                tablename, uniqueBy, missing[start:start + size], self.upsertLookupLock
+                tablename, uniqueBy, missing[start:start + size], self.upsertLookupLock, key
             )
             self.run(txn, *compileSelect(self, select))
             for row in txn.fetchall():
-                index = sentKeys.get(_sentKey(row[1:]))
+                index = sentKeys.get(_sentKey(row[width:]))
                 if index is not None:
-                    ids[index] = row[0]
+                    ids[index] = primary(row)
 
     def adaptedBatch(self, batch: list[Any], columns: Sequence[str]) -> list[Any]:
         """
@@ -384,6 +465,42 @@ class BatchInserts(Runner):
             C{INSERT} on C{txn} (for databases without C{RETURNING}).
         """
         raise NotImplementedError
+
+
+def _keyOf(key: tuple[str, ...], values: Mapping[str, Any]) -> Any:
+    """
+    @return: the value of the C{key} columns in C{values}: a tuple for
+        several columns.
+    """
+    return values[key[0]] if len(key) == 1 else tuple(values[name] for name in key)
+
+
+def _requireOneMissing(tablename: str, missing: list[str]) -> None:
+    """
+    @raise DBObjectSaveError: unless one key column is missing, which the
+        database can report as an auto-increment value.
+    """
+    if len(missing) > 1:
+        raise DBObjectSaveError(
+            f"nothing was saved: {tablename}'s key columns {', '.join(missing)} have no "
+            f"values, and this database can report only one made by it (auto-increment): "
+            f"set them"
+        )
+
+
+def _generated(tablename: str, column: str, value: Any) -> Any:
+    """
+    @return: C{value}, the auto-increment value of the key C{column}.
+    @raise DBObjectSaveError: when there is none (the database made the key
+        otherwise, and cannot say what it is).
+    """
+    if not value:
+        raise DBObjectSaveError(
+            f"{tablename}.{column} has no value and is not AUTO_INCREMENT: this database "
+            f"cannot report a key it made otherwise; set it, or give the model a "
+            f"KEY_GENERATOR"
+        )
+    return value
 
 
 def _addKey(

@@ -158,9 +158,10 @@ class InRows(NamedTuple):
 
 
 class InSelect(NamedTuple):
-    """C{column IN (SELECT ...)}."""
+    """C{column IN (SELECT ...)}; C{(a, b) IN (SELECT ...)} for a tuple of
+    columns (the select giving as many)."""
 
-    column: Column
+    column: Column | tuple[Column, ...]
     select: Select
 
 
@@ -184,6 +185,38 @@ class AnyOf(NamedTuple):
 
 Term = Fragment | Equals | Same | In | InRows | InSelect | Not | AllOf | AnyOf
 """A condition."""
+
+
+def keyEquals(columns: Sequence[str], value: Any, table: str | None = None) -> Term:
+    """
+    @param columns: the columns of a key (of C{table}, when given).
+    @param value: the key's value: a tuple for several columns.
+    @return: the term matching the row whose key holds C{value}.
+    """
+    if len(columns) == 1:
+        return Equals(Column(columns[0], table), value)
+    return AllOf(tuple(Equals(Column(name, table), part) for name, part in zip(columns, value)))
+
+
+def keyIn(columns: Sequence[str], values: Sequence[Any], table: str | None = None) -> Term:
+    """
+    @param values: key values, as for L{keyEquals}.
+    @return: the term matching the rows whose key holds one of C{values}.
+    """
+    if len(columns) == 1:
+        return In(Column(columns[0], table), tuple(values))
+    return InRows(tuple(Column(name, table) for name in columns), tuple(map(tuple, values)))
+
+
+def keysSame(left: Sequence[str], leftTable: str, right: Sequence[str], rightTable: str) -> Term:
+    """
+    @return: the join condition of two tables' keys: each column of C{left}
+        equal to the column of C{right} in the same place.
+    """
+    same = tuple(
+        Same(Column(a, leftTable), Column(b, rightTable)) for a, b in zip(left, right)
+    )
+    return same[0] if len(same) == 1 else AllOf(same)
 
 
 class Join(NamedTuple):
@@ -301,7 +334,10 @@ class Writer:
             columns = ", ".join(map(self.column, term.columns))
             return f"({columns}) IN ({', '.join([row] * len(term.rows))})"
         if isinstance(term, InSelect):
-            column = self.column(term.column)
+            if isinstance(term.column, Column):
+                column = self.column(term.column)
+            else:
+                column = "(" + ", ".join(map(self.column, term.column)) + ")"
             inner = self.select(term.select)
             if self.dialect.derivedTableForSubqueries:
                 inner = f"SELECT * FROM ({inner}) AS {self.name('twistar_subquery')}"
@@ -372,8 +408,9 @@ class Writer:
             parts.append(f" {trusted(select.lock)}")
         return "".join(parts)
 
-    def rowsOf(self, select: Select) -> str:
+    def rowsOf(self, select: Select, key: tuple[str, ...] = ("id",)) -> str:
         """
+        @param key: the primary key columns of C{select}'s table.
         @return: a condition choosing the rows of C{select}'s table that
             C{select} selects: its where, or (with joins, a limit or an
             offset, an order, a group, distinct) C{id IN (SELECT id ...)}.
@@ -381,10 +418,11 @@ class Writer:
         if not (select.joins or select.paged or select.order or select.group or select.having
                 or select.distinct):
             return self.term(AllOf(select.where)) if select.where else ""
-        ids = Select(select.table, (Column("id"),), select.distinct,
+        columns = tuple(map(Column, key))
+        ids = Select(select.table, columns, select.distinct,
                      select.joins, select.where, select.group, select.having, select.order,
                      select.limit, select.offset)
-        return self.term(InSelect(Column("id"), ids))
+        return self.term(InSelect(columns[0] if len(columns) == 1 else columns, ids))
 
 
 def compileSelect(dialect: DialectSettings, select: Select) -> tuple[str, list[Any]]:
@@ -571,29 +609,32 @@ def compileExists(dialect: DialectSettings, select: Select) -> tuple[str, list[A
 
 
 def rowsWithKeys(
-    table: str, uniqueBy: tuple[str, ...], keys: Sequence[tuple[Any, ...]], lock: str | None
+    table: str, uniqueBy: tuple[str, ...], keys: Sequence[tuple[Any, ...]], lock: str | None,
+    primaryKey: tuple[str, ...] = ("id",),
 ) -> Select:
     """
     @param keys: values of the C{uniqueBy} columns, none C{None}.
     @param lock: a locking clause (C{FOR UPDATE}), or C{None}.
-    @return: the L{Select} of the C{id} and C{uniqueBy} columns of the rows
-        of C{table} that hold one of C{keys}.
+    @return: the L{Select} of the C{primaryKey} and C{uniqueBy} columns of
+        the rows of C{table} that hold one of C{keys}.
     """
     columns = tuple(map(Column, uniqueBy))
     if len(columns) == 1:
         where: Term = In(columns[0], tuple(key[0] for key in keys))
     else:
         where = InRows(columns, tuple(keys))
-    return Select(table, (Column("id"), *columns), where=(where,), lock=lock)
+    return Select(table, (*map(Column, primaryKey), *columns), where=(where,), lock=lock)
 
 
 def selectOf(table: str, id: Any, where: Sequence[Any] | None, group: str | None,
-             limit: Any, order: str | None, columns: str | None) -> Select:
+             limit: Any, order: str | None, columns: str | None,
+             key: tuple[str, ...] = ("id",)) -> Select:
     """
-    @return: the L{Select} of the arguments of twistar's finders: an C{id}
-        (C{None}: any), a where list, trusted C{group}, C{order} and
-        C{columns} fragments, and a limit (C{n} or C{(n, offset)}).
-    @raise InvalidQueryError: for a bad where or limit.
+    @return: the L{Select} of the arguments of twistar's finders: an C{id},
+        the value of the C{key} columns (a tuple for several; C{None}: any),
+        a where list, trusted C{group}, C{order} and C{columns} fragments,
+        and a limit (C{n} or C{(n, offset)}).
+    @raise InvalidQueryError: for a bad where, limit or key value.
     """
     for name, fragment in (("group", group), ("orderby", order), ("select", columns)):
         if fragment is not None and not isinstance(fragment, str):
@@ -602,7 +643,12 @@ def selectOf(table: str, id: Any, where: Sequence[Any] | None, group: str | None
             )
     terms: list[Term] = []
     if id is not None:
-        terms.append(Equals(Column("id"), id))
+        if len(key) > 1 and (not isinstance(id, (tuple, list)) or len(id) != len(key)):
+            raise InvalidQueryError(
+                f"the key of {table} is {key!r}: find it by a tuple of {len(key)} values, "
+                f"not {safeText(id):.80}"
+            )
+        terms.append(keyEquals(key, tuple(id) if len(key) > 1 else id))
     if where is not None:
         checkWhere(where)
         terms.append(Fragment(where[0], tuple(where[1:])))

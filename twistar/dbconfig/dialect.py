@@ -103,6 +103,13 @@ class Dialect:
     """What follows C{INSERT INTO table} for a row of defaults only."""
     insertReturnsId: ClassVar[bool] = False
     """Get new ids with C{INSERT ... RETURNING id} (else C{cursor.lastrowid})."""
+    insertReturning: ClassVar[bool] = False
+    """C{INSERT ... RETURNING} can give back any columns, such as a key the
+    database made (else only an auto-increment one is known, from
+    C{cursor.lastrowid})."""
+    returningInOrder: ClassVar[bool] = False
+    """A multi-row C{INSERT ... RETURNING} returns its rows in the order of
+    its values (else a key is read back one row at a time)."""
     upsertClause: ClassVar[str] = "ON CONFLICT ({keys}) DO UPDATE SET {sets}"
     """What follows the values of an upsert that updates: C{{keys}} are the
     unique key's columns, C{{sets}} the assignments (see L{insertedValue})."""
@@ -325,10 +332,13 @@ class Dialect:
             )
         return query
 
-    def buildInsert(self, tablename: str, columns: Sequence[str], returnId: bool) -> str:
+    def buildInsert(
+        self, tablename: str, columns: Sequence[str], returnId: bool | tuple[str, ...]
+    ) -> str:
         """
         @return: an C{INSERT} of one row with C{columns}, in the driver's
-            paramstyle; with C{returnId}, returning C{id} where supported.
+            paramstyle; with C{returnId}, returning C{id} where supported
+            (or returning the columns C{returnId} names).
         """
         key = ("insert", tablename, tuple(columns), returnId)
         return self._memo(key, [], compileInsert, self, tablename, columns, returnId)

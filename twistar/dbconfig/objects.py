@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from twisted.internet.defer import Deferred
 
 from twistar.dbconfig.batches import BatchInserts
-from twistar.dbconfig.builder import Column, In, Select, compileSelect
+from twistar.dbconfig.builder import Column, Select, Text, compileSelect, keyEquals, keyIn
 from twistar.dbconfig.runner import rowConverter, utcNow
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
 from twistar.dbconfig.writes import UpdateMany, compileUpdateMany, updateManyBatch
@@ -39,7 +39,10 @@ class Model(Protocol):
     id: Any
     LOCK_VERSION: str | None
     TIMESTAMPS: Any
+    KEY_GENERATOR: Callable[[], Any] | None
     _savedColumns: tuple[str, ...] | None
+    _keyColumns: tuple[str, ...]
+    _keyTracked: bool
 
     @classmethod
     def tablename(cls) -> str:
@@ -77,6 +80,15 @@ class Model(Protocol):
     def _markSaved(self, columns: Iterable[str]) -> None:
         """Record the object's values of C{columns} as the row's."""
 
+    def _keyValue(self) -> Any:
+        """The object's primary key (a tuple for several columns)."""
+
+    def _storedKey(self) -> Any:
+        """The primary key of the object's row, as last loaded or saved."""
+
+    def _isNew(self) -> bool:
+        """Whether saving the object inserts a row."""
+
 
 M = TypeVar("M", bound=Model)
 
@@ -105,25 +117,38 @@ class ObjectRows(BatchInserts):
                 written(obj)
             return obj
 
-        return self.runWork(self._insertObj, (obj,), then=inserted)
+        # A key the database may fail to report is read in a transaction.
+        atomic = obj._keyTracked and not self.insertReturning
+        return self.runWork(self._insertObj, (obj,), atomic=atomic, then=inserted)
 
     def _insertObj(self, txn: Any, obj: Model) -> tuple[Any, Any, dict[str, Any]]:
         """
         @return: the saved state of C{obj} (see L{Model._savedState}), its
-            new id and the timestamps it gets, for the reactor to set.
+            new id (or key) and the timestamps it gets, for the reactor to
+            set.
         """
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
         _startVersion(obj, tablename, columns)
-        values = obj.toHash(columns, exclude=["id"] if obj.id is None else None)
+        if obj._keyTracked:
+            _startKey(obj, tablename, columns)
+            values = obj.toHash(columns)
+        else:
+            values = obj.toHash(columns, exclude=["id"] if obj.id is None else None)
         stamps = _missing(self._creationStamps(txn, obj, tablename), values)
         values.update(stamps)
         names = list(values)
         self.checkValues(values.values(), names)
-        newId = self.insertRow(txn, tablename, names, list(values.values()), True)
+        if obj._keyTracked:
+            newId = self.insertKeyedRow(
+                txn, tablename, names, list(values.values()), obj._keyColumns
+            )
+        else:
+            newId = self.insertRow(txn, tablename, names, list(values.values()), True)
+            newId = newId if "id" in columns else None
         # The new id is set on the reactor, and recorded as saved there.
         saved = _withValues(obj._savedState(columns), stamps)
-        return saved, newId if "id" in columns else None, stamps
+        return saved, newId, stamps
 
     def _creationStamps(self, txn: Any, model: Model, tablename: str) -> dict[str, Any]:
         """
@@ -181,9 +206,12 @@ class ObjectRows(BatchInserts):
         timestamps = self._creationStamps(txn, objects[0], tablename)
         shapes: dict[tuple[str, ...], list[tuple[M, list[Any]]]] = {}
         stamped: dict[int, dict[str, Any]] = {}
+        key = objects[0]._keyColumns if objects[0]._keyTracked else None
         for obj in objects:
             _startVersion(obj, tablename, columns)
-            values = obj.toHash(columns, exclude=["id"])
+            if key is not None:
+                _startKey(obj, tablename, columns)
+            values = obj.toHash(columns, exclude=["id"] if key is None else None)
             stamps = stamped[id(obj)] = _missing(timestamps, values)
             values.update(stamps)
             shapes.setdefault(tuple(values), []).append((obj, list(values.values())))
@@ -194,10 +222,16 @@ class ObjectRows(BatchInserts):
         ]
         inserted: list[tuple[M, Any, Any, dict[str, Any]]] = []
         for names, members, batches in checked:
-            ids = (
-                self.insertBatches(txn, tablename, names, batches, True) if names
-                else [self.insertRow(txn, tablename, [], [], True) for _ in members]
-            )
+            if key is not None:
+                ids = (
+                    self.insertKeyedBatches(txn, tablename, names, batches, key) if names
+                    else [self.insertKeyedRow(txn, tablename, [], [], key) for _ in members]
+                )
+            else:
+                ids = (
+                    self.insertBatches(txn, tablename, names, batches, True) if names
+                    else [self.insertRow(txn, tablename, [], [], True) for _ in members]
+                )
             inserted.extend(
                 (
                     obj, _withValues(obj._savedState(columns), stamped[id(obj)]), newId,
@@ -228,12 +262,14 @@ class ObjectRows(BatchInserts):
         def assign(result: list[tuple[M, Any, Any, Any]]) -> Deferred[Sequence[M]]:
 
             def setRow(upserted: tuple[M, Any, Any, Any]) -> None:
-                obj, (names, values), newId, stamps = upserted
+                obj, saved, newId, stamps = upserted
                 obj.__dict__.update(stamps)
                 if newId is not None:
-                    obj.id = newId
-                    names, values = (*names, "id"), (*values, newId)
-                obj._setSaved((names, values))
+                    key = obj._keyColumns
+                    values = dict(zip(key, newId if len(key) > 1 else (newId,)))
+                    obj.__dict__.update(values)
+                    saved = _withValues(saved, values)
+                obj._setSaved(saved)
                 if written is not None:
                     written(obj)
 
@@ -257,10 +293,18 @@ class ObjectRows(BatchInserts):
         tablename = objects[0].tablename()
         columns = self.getSchema(tablename, txn)
         pair = timestampColumns(objects[0].TIMESTAMPS)
+        key = objects[0]._keyColumns
+        # The default id is never written; another key is, when it is set.
+        skipped = () if objects[0]._keyTracked else ("id",)
         rows = []
         for obj in objects:
+            if skipped == ():
+                _startKey(obj, tablename, columns)
             state = vars(obj)
-            row = {name: state[name] for name in columns if name != "id" and name in state}
+            row = {
+                name: state[name] for name in columns if name not in skipped and name in state
+                and (state[name] is not None or name not in key)
+            }
             if pair is not None and obj._savedColumns is not None and pair[1] not in (
                 obj._changedValues(pair[1:])
             ):
@@ -273,7 +317,9 @@ class ObjectRows(BatchInserts):
         if pair is not None:
             rows, written, stamps = self.stampedUpsert(txn, tablename, rows, update, pair)
             kept = pair[:1]
-        ids = self.upsertRows(txn, tablename, rows, uniqueBy, written, True, kept)
+        # The primary key of an existing row is no column an upsert changes.
+        keyKept = () if skipped else tuple(name for name in key if name not in uniqueBy)
+        ids = self.upsertRows(txn, tablename, rows, uniqueBy, written, True, kept + keyKept, key)
         result = []
         for obj, row, newId in zip(objects, rows, ids):
             # A stamped creation time is the row's only if it was inserted:
@@ -329,7 +375,8 @@ class ObjectRows(BatchInserts):
         tablename = obj.tablename()
         columns = self.getSchema(tablename, txn)
         changes = obj._changedValues(columns)
-        changes.pop("id", None)
+        if not obj._keyTracked:
+            changes.pop("id", None)
         if not changes:
             return obj._savedState(columns), None, {}
         pair = timestampColumns(obj.TIMESTAMPS)
@@ -338,15 +385,21 @@ class ObjectRows(BatchInserts):
             stamps = self.timestampValues(txn, tablename, pair[1:], utcNow())
             changes.update(stamps)
         lock = obj.LOCK_VERSION
-        where: list[Any] = ["id = ?", obj.id]
+        key = obj._keyColumns
+        stored = obj._storedKey()
+        keyArgs = [stored] if len(key) == 1 else list(stored)
+        condition = " AND ".join(f"{self.quoteIdentifier(name)} = ?" for name in key)
+        if key == ("id",):
+            condition = "id = ?"
+        where: list[Any] = [condition, *keyArgs]
         version = None
         if lock is not None:
             current = lockedVersion(obj, tablename, columns)
             version = changes[lock] = (current or 0) + 1
             quoted = self.quoteIdentifier(lock)
             where = (
-                [f"id = ? AND {quoted} IS NULL", obj.id] if current is None
-                else [f"id = ? AND {quoted} = ?", obj.id, current]
+                [f"{condition} AND {quoted} IS NULL", *keyArgs] if current is None
+                else [f"{condition} AND {quoted} = ?", *keyArgs, current]
             )
         names = list(changes)
         self.checkValues(changes.values(), names)
@@ -355,14 +408,14 @@ class ObjectRows(BatchInserts):
         if lock is not None:
             if self.matchedRows(txn) == 0:
                 raise StaleObjectError(
-                    f"{obj!r} was not saved: the row of {tablename} with id {obj.id!r} "
+                    f"{obj!r} was not saved: the row of {tablename} with {_named(key, stored)} "
                     f"is no longer at {lock} {current!r} (changed or deleted since loaded)",
                     obj,
                 )
         # MySQL counts only the rows it changed: look before failing.
-        elif txn.rowcount == 0 and not self._rowExists(txn, tablename, obj.id):
+        elif txn.rowcount == 0 and not self._rowExists(txn, tablename, key, stored):
             raise DBObjectSaveError(
-                f"{obj!r} was not saved: {tablename} has no row with id {obj.id!r} "
+                f"{obj!r} was not saved: {tablename} has no row with {_named(key, stored)} "
                 f"(deleted, or its insert was rolled back)"
             )
         saved, values = obj._savedState(columns)
@@ -423,9 +476,11 @@ class ObjectRows(BatchInserts):
         now = self.timestampValues(txn, tablename, pair[1:], utcNow()) if pair else {}
         groups: dict[tuple[str, ...], list[tuple[M, Any, tuple[Any, ...]]]] = {}
         result: list[tuple[M, Any, Any, dict[str, Any]]] = []
+        key = objects[0]._keyColumns
         for obj in objects:
             changes = obj._changedValues(columns)
-            changes.pop("id", None)
+            if not obj._keyTracked:
+                changes.pop("id", None)
             if lock is not None:
                 changes.pop(lock, None)
             if not changes:
@@ -446,18 +501,21 @@ class ObjectRows(BatchInserts):
             groups.setdefault(names, []).append(
                 (obj, current, tuple(changes.values()))
             )
+            if key != ("id",) and obj._storedKey() is None:
+                raise DBObjectSaveError(f"{obj!r} has no key: it was not loaded or saved")
             result.append((obj, _withValues((saved, values), stamps), version, stamps))
         # Versioned rows that fail to match are looked up as they were
         # before this update: it bumped the others.
         savepoint = self.savepoint(txn) if lock is not None and groups else None
         for names, members in groups.items():
-            size = updateManyBatch(self, len(names), lock is not None)
+            size = updateManyBatch(self, len(names) * len(key), lock is not None)
             types = tuple(declared[name] for name in names)
             for start in range(0, len(members), size):
                 batch = members[start:start + size]
                 statement = UpdateMany(
                     tablename, names, types,
-                    tuple((obj.id, current, values) for obj, current, values in batch), lock,
+                    tuple((obj._storedKey(), current, values) for obj, current, values in batch),
+                    lock, key,
                 )
                 query, args = compileUpdateMany(self, statement)
                 self.run(txn, query, args)
@@ -478,16 +536,20 @@ class ObjectRows(BatchInserts):
         @raise DBObjectSaveError: without C{lock}, naming those whose rows
             are gone.
         """
-        ids = tuple(obj.id for obj, _, _ in batch)
-        selected = (Column("id"),) if lock is None else (Column("id"), Column(lock))
+        key = batch[0][0]._keyColumns
+        width = len(key)
+        ids = tuple(obj._storedKey() for obj, _, _ in batch)
+        selected = tuple(map(Column, key)) + (() if lock is None else (Column(lock),))
         # A locking read, where a plain one could see an older snapshot.
         query, args = compileSelect(self, Select(
-            tablename, selected, where=(In(Column("id"), ids),), lock=self.upsertLookupLock
+            tablename, selected, where=(keyIn(key, ids),), lock=self.upsertLookupLock
         ))
         self.run(txn, query, args)
-        rows = {row[0]: row[-1] for row in txn.fetchall()}
+        rows = {
+            row[0] if width == 1 else tuple(row[:width]): row[-1] for row in txn.fetchall()
+        }
         if lock is None:
-            gone = [obj for obj, _, _ in batch if obj.id not in rows]
+            gone = [obj for obj, _, _ in batch if obj._storedKey() not in rows]
             if not gone:
                 # MySQL counts only the rows it changed: every row is there.
                 return
@@ -496,7 +558,8 @@ class ObjectRows(BatchInserts):
                 f"the first {gone[0]!r} (deleted, or its insert was rolled back)"
             )
         stale = [
-            obj for obj, current, _ in batch if obj.id not in rows or rows[obj.id] != current
+            obj for obj, current, _ in batch
+            if obj._storedKey() not in rows or rows[obj._storedKey()] != current
         ]
         raise StaleObjectError(
             f"nothing was saved: the rows of {tablename} of {len(stale)} object(s) are no "
@@ -505,9 +568,13 @@ class ObjectRows(BatchInserts):
             stale[0] if stale else batch[0][0],
         )
 
-    def _rowExists(self, txn: Any, tablename: str, id: Any) -> bool:
-        query, args = self.buildSelect(tablename, id=id, select="1")
-        self.run(txn, query, args)
+    def _rowExists(self, txn: Any, tablename: str, key: tuple[str, ...], value: Any) -> bool:
+        """
+        @return: whether C{tablename} has the row whose C{key} columns hold
+            C{value}.
+        """
+        select = Select(tablename, (Text("1"),), where=(keyEquals(key, value),))
+        self.run(txn, *compileSelect(self, select))
         return txn.fetchone() is not None
 
     def refreshObj(self, obj: M) -> Deferred[M]:
@@ -521,14 +588,15 @@ class ObjectRows(BatchInserts):
 
     def _refreshObj(self, txn: Any, obj: M) -> M:
         tablename = obj.tablename()
-        if obj.id is None:
+        key, stored = obj._keyColumns, obj._storedKey()
+        if obj._isNew() or stored is None:
             raise CannotRefreshError(f"{obj!r} has not been saved, so it has no row")
-        query, args = self.buildSelect(tablename, id=obj.id)
+        query, args = compileSelect(self, Select(tablename, where=(keyEquals(key, stored),)))
         readers = self.columnReaders(txn, tablename)
         self.run(txn, query, args)
         row = txn.fetchone()
         if row is None:
-            raise CannotRefreshError(f"{tablename} has no row with id {obj.id!r}")
+            raise CannotRefreshError(f"{tablename} has no row with {_named(key, stored)}")
         columns = tuple(d[0] for d in txn.description)
         convert = rowConverter(columns, readers)
         obj.__dict__.update(zip(columns, row if convert is None else convert(row)))
@@ -548,14 +616,15 @@ class ObjectRows(BatchInserts):
         return self.runInteraction(self._selectObjects, klass, query, args, one)
 
     def selectKeyedObjects(
-        self, klass: type[Model], query: str, args: Sequence[Any]
+        self, klass: type[Model], query: str, args: Sequence[Any], width: int = 1
     ) -> Deferred[list[tuple[Any, Any]]]:
         """
-        Run a select (in the driver's paramstyle) whose last column is a key
-        and the others are columns of C{klass}'s table.
+        Run a select (in the driver's paramstyle) whose last C{width}
+        columns are a key and the others are columns of C{klass}'s table.
 
-        @return: a L{Deferred} of a list of C{(key, object)} pairs, the
-            objects built without running C{afterInit}.
+        @return: a L{Deferred} of a list of C{(key, object)} pairs (the key a
+            tuple when C{width} is more than 1), the objects built without
+            running C{afterInit}.
         """
 
         def select(txn: Any) -> list[tuple[Any, Any]]:
@@ -563,11 +632,13 @@ class ObjectRows(BatchInserts):
             with self.manyRowsCursor(txn) as cursor:
                 self.run(cursor, query, args)
                 description = cursor.description
-                columns = tuple(d[0] for d in description)[:-1]
+                columns = tuple(d[0] for d in description)[:-width]
                 rows = self.fetchRows(cursor, rowConverter(columns, readers))
-            mutable = self.mutableColumns(description[:-1])
-            objects = klass._fromRows(columns, [row[:-1] for row in rows], mutable)
-            return [(row[-1], obj) for row, obj in zip(rows, objects)]
+            mutable = self.mutableColumns(description[:-width])
+            objects = klass._fromRows(columns, [row[:-width] for row in rows], mutable)
+            if width == 1:
+                return [(row[-1], obj) for row, obj in zip(rows, objects)]
+            return [(tuple(row[-width:]), obj) for row, obj in zip(rows, objects)]
 
         return self.runInteraction(select)
 
@@ -602,6 +673,34 @@ def _startVersion(obj: Model, tablename: str, columns: Sequence[str]) -> None:
         setattr(obj, lock, 0)
 
 
+def _startKey(obj: Model, tablename: str, columns: Sequence[str]) -> None:
+    """
+    Give C{obj}, about to be inserted, a key from its C{KEY_GENERATOR}
+    unless it has one (set on the pool thread, like L{_startVersion}).
+
+    @raise UnknownColumnError: if a key column is no column of the table.
+    """
+    key = obj._keyColumns
+    for name in key:
+        if name not in columns:
+            raise UnknownColumnError(
+                f"{type(obj).__name__}.PRIMARY_KEY: {tablename} has no column {name!r}"
+            )
+    # Read from the class: a function stored there is no method of objects.
+    generator = type(obj).KEY_GENERATOR
+    if generator is not None and getattr(obj, key[0], None) is None:
+        setattr(obj, key[0], generator())
+
+
+def _named(key: tuple[str, ...], value: Any) -> str:
+    """
+    @return: how a message names the row whose C{key} columns hold C{value}.
+    """
+    if len(key) == 1:
+        return f"{key[0]} {value!r}"
+    return f"({', '.join(key)}) {value!r}"
+
+
 def timestampColumns(value: Any) -> tuple[str, str] | None:
     """
     @param value: a model's C{TIMESTAMPS}.
@@ -623,6 +722,40 @@ def timestampColumns(value: Any) -> tuple[str, str] | None:
 
 
 _DEFAULT_TIMESTAMPS = ("created_at", "updated_at")
+
+
+def primaryKeyColumns(value: Any, generator: Any = None) -> tuple[str, ...]:
+    """
+    @param value: a model's C{PRIMARY_KEY}: a column name, or a tuple of
+        them for a composite key.
+    @param generator: the model's C{KEY_GENERATOR}, or C{None}.
+    @return: the key's columns.
+    @raise InvalidIdentifierError: for anything else, a name that is not a
+        plain identifier or given twice, or a C{KEY_GENERATOR} that is not
+        callable or is given with a composite key.
+    """
+    if isinstance(value, str):
+        columns: tuple[str, ...] = (checkIdentifier(value),)
+    elif isinstance(value, (tuple, list)) and value and all(isinstance(n, str) for n in value):
+        columns = tuple(map(checkIdentifier, value))
+        if len(set(columns)) != len(columns):
+            raise InvalidIdentifierError(f"PRIMARY_KEY names a column twice: {columns!r}")
+    else:
+        raise InvalidIdentifierError(
+            f"PRIMARY_KEY must be a column name or a tuple of them, not {safeRepr(value)}"
+        )
+    if generator is not None:
+        if not callable(generator):
+            raise InvalidIdentifierError(
+                f"KEY_GENERATOR must be callable (like uuid.uuid4), not {safeRepr(generator)}"
+            )
+        if len(columns) > 1:
+            raise InvalidIdentifierError(
+                "KEY_GENERATOR makes the value of a one-column PRIMARY_KEY; "
+                "set the columns of a composite key yourself"
+            )
+    return columns
+
 
 
 def _missing(stamps: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

@@ -94,6 +94,8 @@ class PostgreSQLDBConfig(InteractionBase):
     paramstyle = "format"
     sqlLexicon = "postgres"
     insertReturnsId = True
+    insertReturning = True
+    returningInOrder = True
     upsertReturns = True
     sequenceArguments = True
     maxParameters = 65535

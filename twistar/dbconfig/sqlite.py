@@ -128,6 +128,7 @@ class SQLiteDBConfig(InteractionBase):
     maxParameters = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
     supportsRowLocks = False
     upsertReturns = sqlite3.sqlite_version_info >= (3, 35)
+    insertReturning = upsertReturns
     offsetWithoutLimit = " LIMIT -1"
     isolationLevels = frozenset({"SERIALIZABLE"})
     # A transaction takes the write lock when it begins (waiting for it up to

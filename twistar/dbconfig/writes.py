@@ -20,27 +20,31 @@ from twistar.dbconfig.builder import (
     Column,
     DialectSettings,
     Equals,
-    In,
     InRows,
     Select,
     Term,
     Writer,
+    keyIn,
 )
 from twistar.dbconfig.sqltext import checkIdentifier, safeText
 from twistar.exceptions import InvalidQueryError
 
 
 class Update(NamedTuple):
-    """C{UPDATE table SET column = value, ...} of the rows C{rows} selects."""
+    """C{UPDATE table SET column = value, ...} of the rows C{rows} selects
+    (by their C{key} columns, when it needs a subquery)."""
 
     rows: Select
     values: tuple[tuple[Column, Any], ...]
+    key: tuple[str, ...] = ("id",)
 
 
 class Delete(NamedTuple):
-    """C{DELETE FROM table} of the rows C{rows} selects."""
+    """C{DELETE FROM table} of the rows C{rows} selects (by their C{key}
+    columns, when it needs a subquery)."""
 
     rows: Select
+    key: tuple[str, ...] = ("id",)
 
 
 class Upsert(NamedTuple):
@@ -63,12 +67,12 @@ class Upsert(NamedTuple):
 
 class UpdateMany(NamedTuple):
     """
-    One C{UPDATE} of rows of C{table} by C{id}, each row's C{columns} set to
-    its own values: C{SET c = CASE id WHEN ? THEN ? ... END}. C{rows} holds
-    each row's id, version (with C{lock}) and values of C{columns};
-    C{types} the declared type of each column (see C{typedValue}). With
-    C{lock}, a version column, a row matches only at its version, which
-    the update bumps.
+    One C{UPDATE} of rows of C{table} by their C{key} columns, each row's
+    C{columns} set to its own values: C{SET c = CASE id WHEN ? THEN ? ...
+    END}. C{rows} holds each row's key (a tuple for several columns),
+    version (with C{lock}) and values of C{columns}; C{types} the declared
+    type of each column (see C{typedValue}). With C{lock}, a version
+    column, a row matches only at its version, which the update bumps.
     """
 
     table: str
@@ -76,6 +80,7 @@ class UpdateMany(NamedTuple):
     types: tuple[str, ...]
     rows: tuple[tuple[Any, Any, tuple[Any, ...]], ...]
     lock: str | None = None
+    key: tuple[str, ...] = ("id",)
 
 
 def compileUpdate(dialect: DialectSettings, update: Update) -> tuple[str, list[Any]]:
@@ -98,7 +103,7 @@ def compileUpdate(dialect: DialectSettings, update: Update) -> tuple[str, list[A
             writer.parts.append(f" WHERE {writer.term(AllOf(rows.where))}")
         writer.parts.append(f" LIMIT {rows.limit}")
         return writer.text()
-    condition = writer.rowsOf(rows)
+    condition = writer.rowsOf(rows, update.key)
     if condition:
         writer.parts.append(f" WHERE {condition}")
     return writer.text()
@@ -128,42 +133,57 @@ def compileUpdateMany(dialect: DialectSettings, update: UpdateMany) -> tuple[str
     if not update.columns or not update.rows:
         raise InvalidQueryError("an update of many rows needs columns and rows")
     writer = Writer(dialect)
-    key = Column("id")
-    quotedKey = writer.column(key)
+    key = tuple(map(Column, update.key))
+    quotedKey = [writer.column(column) for column in key]
+    # One key column: CASE id WHEN ? THEN ?; several: CASE WHEN a = ? AND b = ? THEN ?.
+    if len(key) == 1:
+        case, when = f"CASE {quotedKey[0]} ", f"WHEN {writer.marker} THEN "
+    else:
+        case = "CASE "
+        when = "WHEN " + " AND ".join(f"{name} = {writer.marker}" for name in quotedKey) + " THEN "
     sets = []
     for index, (name, declared) in enumerate(zip(update.columns, update.types)):
         typed = dialect.typedValue(writer.marker, declared)
         whens = []
         for rowId, _, values in update.rows:
-            writer.args.extend((rowId, values[index]))
-            whens.append(f"WHEN {writer.marker} THEN {typed}")
-        sets.append(f"{writer.column(Column(name))} = CASE {quotedKey} {' '.join(whens)} END")
+            writer.args.extend((*_parts(rowId, key), values[index]))
+            whens.append(when + typed)
+        sets.append(f"{writer.column(Column(name))} = {case}{' '.join(whens)} END")
     ids = tuple(rowId for rowId, _, _ in update.rows)
-    where: Term = In(key, ids)
+    where: Term = keyIn(update.key, ids)
     if update.lock is not None:
         lock = Column(update.lock)
         quotedLock = writer.column(lock)
         sets.append(f"{quotedLock} = COALESCE({quotedLock}, 0) + 1")
-        versioned = tuple((rowId, version) for rowId, version, _ in update.rows
+        versioned = tuple((*_parts(rowId, key), version) for rowId, version, _ in update.rows
                           if version is not None)
         unversioned = tuple(rowId for rowId, version, _ in update.rows if version is None)
         terms: list[Term] = []
         if versioned:
-            terms.append(InRows((key, lock), versioned))
+            terms.append(InRows((*key, lock), versioned))
         if unversioned:
-            terms.append(AllOf((In(key, unversioned), Equals(lock, None))))
+            terms.append(AllOf((keyIn(update.key, unversioned), Equals(lock, None))))
         where = AnyOf(tuple(terms))
     writer.parts.append(f"UPDATE {writer.name(update.table)} SET {', '.join(sets)}")
     writer.parts.append(f" WHERE {writer.term(where)}")
     return writer.text()
 
 
-def compileInsert(dialect: DialectSettings, table: str, columns: Sequence[str],
-                  returnId: bool) -> str:
+def _parts(rowId: Any, key: tuple[Column, ...]) -> tuple[Any, ...]:
     """
+    @return: the values of the C{key} columns of a row whose key is C{rowId}.
+    """
+    return (rowId,) if len(key) == 1 else tuple(rowId)
+
+
+def compileInsert(dialect: DialectSettings, table: str, columns: Sequence[str],
+                  returnId: bool | tuple[str, ...]) -> str:
+    """
+    @param returnId: C{True} to return the new C{id} where the dialect can
+        (C{insertReturnsId}), or the columns to return (with C{RETURNING},
+        which the dialect must have).
     @return: an C{INSERT} of one row of C{columns} into C{table}, its values
-        placeholders; with C{returnId}, returning the new C{id} where the
-        dialect can (C{RETURNING}).
+        placeholders.
     @raise InvalidIdentifierError: for a bad table or column name.
     """
     writer = Writer(dialect)
@@ -174,7 +194,9 @@ def compileInsert(dialect: DialectSettings, table: str, columns: Sequence[str],
         sql = f"INSERT INTO {name} ({names}) VALUES ({values})"
     else:
         sql = f"INSERT INTO {name} {dialect.emptyInsertClause}"
-    if returnId and dialect.insertReturnsId:
+    if isinstance(returnId, tuple):
+        sql += " RETURNING " + ", ".join(writer.column(Column(name)) for name in returnId)
+    elif returnId and dialect.insertReturnsId:
         sql += " RETURNING " + writer.column(Column("id"))
     return sql
 
@@ -279,7 +301,7 @@ def compileDelete(dialect: DialectSettings, delete: Delete) -> tuple[str, list[A
     """
     writer = Writer(dialect)
     writer.parts.append(f"DELETE FROM {writer.name(delete.rows.table)}")
-    condition = writer.rowsOf(delete.rows)
+    condition = writer.rowsOf(delete.rows, delete.key)
     if condition:
         writer.parts.append(f" WHERE {condition}")
     return writer.text()
