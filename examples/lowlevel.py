@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """
 The low-level SQL API of C{Registry.getConfig()}: select, insert,
-insertMany, update, delete and count on plain dicts, raw SQL, and several
-statements in one interaction.
+insertMany, upsertMany, update, delete and count on plain dicts, raw SQL,
+and several statements in one interaction.
 
 Run it with C{python examples/lowlevel.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
@@ -17,6 +17,7 @@ from support import recreateTables, sqliteMain
 # Created by support.recreateTables; {pk} is the driver's auto-increment key.
 TABLES = {
     "ll_people": "id {pk}, name VARCHAR(255), age INTEGER, city VARCHAR(255)",
+    "ll_rates": "currency VARCHAR(3) PRIMARY KEY, rate INTEGER, source VARCHAR(20)",
 }
 
 
@@ -53,6 +54,19 @@ async def run(echo=print):
         group="city", orderby="city",
     )
     echo(f"per city: {[(row['city'], row['n']) for row in cities]}")
+
+    echo("-- upsertMany")
+    await config.upsertMany("ll_rates", [
+        {"currency": "EUR", "rate": 100, "source": "bank"},
+        {"currency": "USD", "rate": 92, "source": "bank"},
+    ], uniqueBy="currency")
+    # EUR exists: only its rate is overwritten; GBP is inserted.
+    await config.upsertMany("ll_rates", [
+        {"currency": "EUR", "rate": 101, "source": "feed"},
+        {"currency": "GBP", "rate": 117, "source": "feed"},
+    ], uniqueBy="currency", update=["rate"])
+    rates = await config.select("ll_rates", orderby="currency")
+    echo(f"rates: {[(r['currency'], r['rate'], r['source']) for r in rates]}")
 
     echo("-- update, count and delete")
     changed = await config.update("ll_people", {"city": "Bergen"}, where=["city = ?", "Oslo"])

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """
 Models and finders in more detail: table names, every finder, partial
-updates, refresh, toHash, upsert, deleteAll, optimistic locking and
-timestamps.
+updates, refresh, toHash, upsert, deleteAll, optimistic locking,
+timestamps and primary keys.
 
 Run it with C{python examples/models.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
 """
+
+import uuid
 
 from twisted.internet import task
 
@@ -55,6 +57,20 @@ class Post(DBObject):
 Registry.register(Post)
 
 
+class Film(DBObject):
+    TABLENAME = "mo_films"
+    PRIMARY_KEY = "code"  # a text key the application makes
+    KEY_GENERATOR = lambda: uuid.uuid4().hex  # noqa: E731
+
+
+class Seat(DBObject):
+    TABLENAME = "mo_seats"
+    PRIMARY_KEY = ("hall", "number")  # a composite key
+
+
+Registry.register(Film, Seat)
+
+
 # Created by support.recreateTables; {pk} is the driver's auto-increment key.
 TABLES = {
     "mo_books": "id {pk}, title VARCHAR(255), author VARCHAR(255), year INTEGER,"
@@ -64,6 +80,8 @@ TABLES = {
     # NULL: no automatic default on MySQL, which has no TIMESTAMP type alike.
     "mo_posts": "id {pk}, title VARCHAR(255), created_at TIMESTAMP(6) NULL,"
                 " updated_at TIMESTAMP(6) NULL",
+    "mo_films": "code VARCHAR(32) PRIMARY KEY, title VARCHAR(255)",
+    "mo_seats": "hall INTEGER, number INTEGER, label VARCHAR(20), PRIMARY KEY (hall, number)",
 }
 
 
@@ -176,6 +194,20 @@ async def run(echo=print):
     echo(f"reloaded: equal: {loaded.updated_at == post.updated_at}")
     await loaded.save()  # no change: nothing sent, updated_at kept
     echo(f"unchanged save: updated_at kept: {loaded.updated_at == post.updated_at}")
+
+    echo("-- primary keys")
+    film = await Film(title="Alien").save()  # KEY_GENERATOR gives the code
+    echo(f"generated code: {len(film.code)} hex digits")
+    film.title = "Aliens"
+    await film.save()  # loaded or saved: an UPDATE ... WHERE code = ?
+    found = await Film.find(film.code)
+    echo(f"found by code: {found.title}; equal: {found == film}")
+    seat = await Seat(hall=1, number=7, label="aisle").save()
+    seat.label = "window"
+    await seat.save()  # ... WHERE hall = ? AND number = ?
+    again = await Seat.find((1, 7))  # a composite key is found by a tuple
+    echo(f"seat {again.hall}/{again.number}: {again.label}")
+    echo(f"keys: {await Seat.query().ids()}")
 
 
 main = sqliteMain(run, "models")
