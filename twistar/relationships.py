@@ -646,9 +646,7 @@ class BelongsTo(Relationship):
         """
         Point this object at nothing and save it.
         """
-        klass = self._targetClass()
-        for name in self.spec.foreignColumns(klass) if klass is not None else (
-                self.spec.foreignKey,) if isinstance(self.spec.foreignKey, str) else ():
+        for name in self.spec.foreignColumns(self._targetClass()):
             setattr(self.inst, name, None)
         if self.spec.typeColumn:
             setattr(self.inst, self.spec.typeColumn, None)

@@ -22,7 +22,7 @@ A database is a small subclass of L{InteractionBase}
 (L{twistar.dbconfig.sqlite}, L{twistar.dbconfig.postgres},
 L{twistar.dbconfig.mysql}). The SQL layer sits below
 L{twistar.registry}: it finds the pool through
-L{InteractionBase.registry}, which that module sets.
+C{InteractionBase.registry}, which that module sets.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class InteractionBase(ObjectRows):
     The SQL layer shared by every database; subclasses set the dialect data.
 
     Methods that take a C{txn} run synchronously on it (inside
-    L{runInteraction}); the others return a L{Deferred}.
+    C{runInteraction}); the others return a L{Deferred}.
     """
 
     # -- the low-level CRUD API ---------------------------------------------

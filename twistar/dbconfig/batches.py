@@ -214,7 +214,7 @@ class BatchInserts(Runner):
         """
         Check each batch (values of C{columns}, one row after another) as
         soon as it is made, while its values are still in the processor's
-        caches, and apply L{valueAdapters}.
+        caches, and apply C{valueAdapters}.
 
         @return: the checked batches.
         @raise UnsupportedValueError: for a value the driver cannot store.
@@ -234,8 +234,8 @@ class BatchInserts(Runner):
         L{rowsPerStatement} rows each.
 
         @param returnIds: C{True} for the new ids, or the columns to return
-            (where the dialect has L{insertReturning} and
-            L{returningInOrder}): each row's value, or tuple of values.
+            (where the dialect has C{insertReturning} and
+            C{returningInOrder}): each row's value, or tuple of values.
         """
         width = len(columns)
         rowPlaceholders = "(" + ", ".join([self.placeholder] * width) + ")"
@@ -355,7 +355,7 @@ class BatchInserts(Runner):
         @return: with C{returnIds}, the id of the row each row was written
             to (C{None} where the database gave back a key that compares
             otherwise), in order: from C{RETURNING} where the dialect has it
-            (L{upsertReturns}), otherwise (and for rows left alone) selected
+            (C{upsertReturns}), otherwise (and for rows left alone) selected
             by key; C{[]} otherwise.
         @raise UnknownColumnError: for a name that is no column of the table.
         @raise InvalidQueryError: for a row without a key value, or two rows
@@ -442,7 +442,7 @@ class BatchInserts(Runner):
     def adaptedBatch(self, batch: list[Any], columns: Sequence[str]) -> list[Any]:
         """
         @return: C{batch} (values of C{columns}, one row after another) with
-            L{valueAdapters} applied.
+            C{valueAdapters} applied.
         @raise UnsupportedValueError: for a value the driver cannot store.
         """
         types = set(map(type, batch))

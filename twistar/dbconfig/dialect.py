@@ -166,7 +166,7 @@ class Dialect:
     """Translated errors after which the server has rolled back the whole
     transaction (not just the statement): the transaction cannot go on."""
     errorClasses: ClassVar[Mapping[Any, type[TwistarError]]] = {}
-    """The twistar exception class of each error code (see L{errorCode})
+    """The twistar exception class of each error code (see C{errorCode})
     that has one of its own."""
 
     def __init__(self) -> None:

@@ -100,7 +100,7 @@ class ErrorTranslation(Dialect):
     def errorCode(self, error: BaseException) -> Any:
         """
         @return: the database's code for a driver error (its key in
-            L{errorClasses}), or C{None}.
+            C{errorClasses}), or C{None}.
         """
         return None
 

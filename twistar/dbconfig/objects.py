@@ -246,7 +246,7 @@ class ObjectRows(BatchInserts):
         written: Callable[[M], Any] | None = None,
     ) -> Deferred[Sequence[M]]:
         """
-        Upsert objects of one class (see L{upsertRows}) by their column
+        Upsert objects of one class (see C{upsertRows}) by their column
         attributes (C{None} ones as C{NULL}, never C{id}), in one
         interaction; set each object's C{id} to its row's, and record as
         saved its key columns and those the upsert wrote (those of
