@@ -37,6 +37,7 @@ class ConnectionPool(adbapi.ConnectionPool):
     """
 
     waitLimit: float | None = None
+    """Seconds a call may wait for a free connection; C{None}: no limit."""
 
     def __init__(
         self, dbapiName: str, *connargs: Any, waitLimit: float | None = None, **connkw: Any

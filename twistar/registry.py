@@ -22,8 +22,11 @@ class Registry:
     """
 
     DBPOOL: ClassVar[ConnectionPool | None] = None
+    """The connection pool every twistar call uses: set it before the first."""
     SCHEMAS: ClassVar[dict[str, list[str]]] = {}
+    """The column names of each table read so far, by table name."""
     REGISTRATION: ClassVar[dict[str, type]] = {}
+    """The registered model classes, by class name (see L{register})."""
 
     _config: ClassVar[InteractionBase | None] = None
     _configPool: ClassVar[Any] = None

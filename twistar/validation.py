@@ -17,6 +17,8 @@ from twistar.query import Query
 from twistar.utils import checkKeywords, deferredOf, gather
 
 ValidatorFunc = Callable[[Any], Any]
+"""A validator: called with an object, it adds to C{obj.errors}; it may
+return a L{Deferred} or be C{async def}."""
 
 
 class Errors(dict[str, list[str]]):
@@ -154,6 +156,7 @@ class Validator:
     """
 
     errors: Errors
+    """The errors of the last validation (see L{Errors})."""
 
     @classmethod
     def _ownValidators(cls) -> list[ValidatorFunc]:

@@ -38,50 +38,66 @@ class DialectSettings(Protocol):
     """
 
     @property
-    def identifierQuote(self) -> str: ...  # noqa: D102
+    def identifierQuote(self) -> str:
+        """The character that quotes names."""
 
     @property
-    def sqlLexicon(self) -> str: ...  # noqa: D102
+    def sqlLexicon(self) -> str:
+        """How strings and comments are written (see C{convertPlaceholders})."""
 
     @property
-    def maxParameters(self) -> int: ...  # noqa: D102
+    def maxParameters(self) -> int:
+        """The most parameters one statement may have."""
 
     @property
-    def supportsRowLocks(self) -> bool: ...  # noqa: D102
+    def supportsRowLocks(self) -> bool:
+        """Whether C{FOR UPDATE} and its kin lock rows."""
 
     @property
-    def offsetWithoutLimit(self) -> str: ...  # noqa: D102
+    def offsetWithoutLimit(self) -> str:
+        """What comes before C{OFFSET n} in a select without a limit."""
 
     @property
-    def derivedTableForSubqueries(self) -> bool: ...  # noqa: D102
+    def derivedTableForSubqueries(self) -> bool:
+        """Whether a subquery of the written table must be wrapped."""
 
     @property
-    def supportsUpdateLimit(self) -> bool: ...  # noqa: D102
+    def supportsUpdateLimit(self) -> bool:
+        """Whether C{UPDATE ... LIMIT n} is valid."""
 
     @property
-    def emptyInsertClause(self) -> str: ...  # noqa: D102
+    def emptyInsertClause(self) -> str:
+        """What follows C{INSERT INTO table} for a row of defaults."""
 
     @property
-    def insertReturnsId(self) -> bool: ...  # noqa: D102
+    def insertReturnsId(self) -> bool:
+        """Whether new ids come from C{INSERT ... RETURNING id}."""
 
     @property
-    def placeholder(self) -> str: ...  # noqa: D102
+    def placeholder(self) -> str:
+        """The driver's placeholder."""
 
     @property
-    def upsertClause(self) -> str: ...  # noqa: D102
+    def upsertClause(self) -> str:
+        """The clause of an upsert that updates."""
 
     @property
-    def upsertIgnoreClause(self) -> str: ...  # noqa: D102
+    def upsertIgnoreClause(self) -> str:
+        """The clause of an upsert that leaves rows alone."""
 
     @property
-    def insertedValue(self) -> str: ...  # noqa: D102
+    def insertedValue(self) -> str:
+        """How an upsert names a row's would-be value."""
 
     @property
-    def upsertReturns(self) -> bool: ...  # noqa: D102
+    def upsertReturns(self) -> bool:
+        """Whether an upsert can return columns (C{RETURNING})."""
 
-    def fragment(self, sql: str) -> str: ...  # noqa: D102
+    def fragment(self, sql: str) -> str:
+        """@return: trusted SQL C{sql} in the driver's paramstyle."""
 
-    def typedValue(self, placeholder: str, declared: str) -> str: ...  # noqa: D102
+    def typedValue(self, placeholder: str, declared: str) -> str:
+        """@return: a placeholder for a value of the declared column type."""
 
 
 # -- the parts of a statement -------------------------------------------------
@@ -92,6 +108,9 @@ class Column(NamedTuple):
     A column named as an identifier: C{name}, or C{table.name} when
     C{table} is set (C{Column("*", table)}: all of that table's columns).
     Checked by L{named}, and when written.
+
+    @ivar name: the column's name.
+    @ivar table: the table's name, or C{None}.
     """
 
     name: str
@@ -112,6 +131,9 @@ class Column(NamedTuple):
 class Fragment(NamedTuple):
     """
     Trusted SQL written with C{?} placeholders, and the values they stand for.
+
+    @ivar sql: the SQL.
+    @ivar args: the values.
     """
 
     sql: str
@@ -122,20 +144,30 @@ class Text(NamedTuple):
     """
     Trusted SQL without placeholders (a selected expression, a raw join),
     sent as written: a C{?} in it is no placeholder.
+
+    @ivar sql: the SQL.
     """
 
     sql: str
 
 
 class Equals(NamedTuple):
-    """C{column = value}; C{column IS NULL} for C{None}."""
+    """C{column = value}; C{column IS NULL} for C{None}.
+
+    @ivar column: the column.
+    @ivar value: the value.
+    """
 
     column: Column
     value: Any
 
 
 class Same(NamedTuple):
-    """C{left = right}, two columns (the condition of a join)."""
+    """C{left = right}, two columns (the condition of a join).
+
+    @ivar left: a column.
+    @ivar right: the other column.
+    """
 
     left: Column
     right: Column
@@ -143,7 +175,11 @@ class Same(NamedTuple):
 
 class In(NamedTuple):
     """C{column IN (values...)}; nothing matches an empty C{values}, and a
-    C{None} among them matches NULL."""
+    C{None} among them matches NULL.
+
+    @ivar column: the column.
+    @ivar values: the values.
+    """
 
     column: Column
     values: tuple[Any, ...]
@@ -151,7 +187,11 @@ class In(NamedTuple):
 
 class InRows(NamedTuple):
     """C{(column, ...) IN ((values...), ...)}: rows of values, none C{None};
-    nothing matches an empty C{rows}."""
+    nothing matches an empty C{rows}.
+
+    @ivar columns: the columns.
+    @ivar rows: the rows of values, one value per column.
+    """
 
     columns: tuple[Column, ...]
     rows: tuple[tuple[Any, ...], ...]
@@ -159,26 +199,39 @@ class InRows(NamedTuple):
 
 class InSelect(NamedTuple):
     """C{column IN (SELECT ...)}; C{(a, b) IN (SELECT ...)} for a tuple of
-    columns (the select giving as many)."""
+    columns (the select giving as many).
+
+    @ivar column: the column, or a tuple of them.
+    @ivar select: the subquery.
+    """
 
     column: Column | tuple[Column, ...]
     select: Select
 
 
 class Not(NamedTuple):
-    """The negation of C{term}."""
+    """The negation of C{term}.
+
+    @ivar term: the condition negated.
+    """
 
     term: Term
 
 
 class AllOf(NamedTuple):
-    """Every one of C{terms} (an empty one matches everything)."""
+    """Every one of C{terms} (an empty one matches everything).
+
+    @ivar terms: the conditions.
+    """
 
     terms: tuple[Term, ...]
 
 
 class AnyOf(NamedTuple):
-    """At least one of C{terms}."""
+    """At least one of C{terms}.
+
+    @ivar terms: the conditions.
+    """
 
     terms: tuple[Term, ...]
 
@@ -225,6 +278,8 @@ class Join(NamedTuple):
     C{table}.
 
     @ivar kind: C{"INNER"} or C{"LEFT OUTER"}.
+    @ivar table: the table joined.
+    @ivar on: the condition.
     """
 
     kind: str
@@ -239,6 +294,18 @@ Selected = Column | Text | Fragment
 class Select(NamedTuple):
     """
     A C{SELECT} from C{table}: every column of it when C{columns} is empty.
+
+    @ivar table: the table.
+    @ivar columns: what is selected.
+    @ivar distinct: whether duplicate rows are left out.
+    @ivar joins: the joins, in order.
+    @ivar where: the conditions, all of which rows meet.
+    @ivar group: trusted C{GROUP BY} fragments.
+    @ivar having: the conditions on the groups.
+    @ivar order: trusted C{ORDER BY} fragments.
+    @ivar limit: the most rows, or C{None}.
+    @ivar offset: the rows skipped, or C{None}.
+    @ivar lock: a trusted locking clause (C{FOR UPDATE}), or C{None}.
     """
 
     table: str
@@ -279,14 +346,25 @@ class Writer:
         self.table: str | None = None
 
     def text(self) -> tuple[str, list[Any]]:
+        """
+        @return: the SQL written and its arguments.
+        @raise InvalidQueryError: for more arguments than the database takes.
+        """
         if len(self.args) > self.dialect.maxParameters:
             _tooMany(self.dialect, len(self.args))
         return "".join(self.parts), self.args
 
     def name(self, name: str) -> str:
+        """
+        @return: the table name C{name} (C{schema.table} too), quoted.
+        """
         return quotedName(name, self.quote, True)
 
     def column(self, column: Column) -> str:
+        """
+        @return: C{column}, quoted (and named with the table of a select
+            with joins, when it names none).
+        """
         q = self.quote
         table = column.table or self.table
         if table is None:
@@ -296,10 +374,18 @@ class Writer:
         return f"{quotedName(table, q, True)}.{quotedName(column.name, q, False)}"
 
     def value(self, value: Any) -> str:
+        """
+        @return: a placeholder for C{value}, added to the arguments.
+        """
         self.args.append(value)
         return self.marker
 
     def fragment(self, fragment: Fragment) -> str:
+        """
+        @return: C{fragment} in the driver's paramstyle, its arguments added.
+        @raise PlaceholderCountError: if its placeholders and arguments differ
+            in number.
+        """
         converted, count = convertPlaceholders(fragment.sql, self.marker, self.dialect.sqlLexicon)
         if count != len(fragment.args):
             raise PlaceholderCountError(
@@ -310,6 +396,9 @@ class Writer:
         return converted
 
     def term(self, term: Term) -> str:
+        """
+        @return: the condition C{term}, its arguments added.
+        """
         if isinstance(term, Equals):
             if term.value is None:
                 return f"{self.column(term.column)} IS NULL"

@@ -37,9 +37,13 @@ class Model(Protocol):
     """
 
     id: Any
+    """The default key column's value."""
     LOCK_VERSION: str | None
+    """The version column, or C{None}."""
     TIMESTAMPS: Any
+    """The time columns (see L{timestampColumns})."""
     KEY_GENERATOR: Callable[[], Any] | None
+    """What makes a new key, or C{None}."""
     _savedColumns: tuple[str, ...] | None
     _keyColumns: tuple[str, ...]
     _keyTracked: bool

@@ -32,7 +32,12 @@ from twistar.exceptions import InvalidQueryError
 
 class Update(NamedTuple):
     """C{UPDATE table SET column = value, ...} of the rows C{rows} selects
-    (by their C{key} columns, when it needs a subquery)."""
+    (by their C{key} columns, when it needs a subquery).
+
+    @ivar rows: the rows to update.
+    @ivar values: each column and its new value.
+    @ivar key: the table's primary key columns.
+    """
 
     rows: Select
     values: tuple[tuple[Column, Any], ...]
@@ -41,7 +46,11 @@ class Update(NamedTuple):
 
 class Delete(NamedTuple):
     """C{DELETE FROM table} of the rows C{rows} selects (by their C{key}
-    columns, when it needs a subquery)."""
+    columns, when it needs a subquery).
+
+    @ivar rows: the rows to delete.
+    @ivar key: the table's primary key columns.
+    """
 
     rows: Select
     key: tuple[str, ...] = ("id",)
@@ -55,6 +64,13 @@ class Upsert(NamedTuple):
     take the new values (none: the existing row is left alone). The
     C{returning} columns of the rows written are returned where the
     dialect can (C{upsertReturns}).
+
+    @ivar table: the table.
+    @ivar columns: the columns of each row.
+    @ivar uniqueBy: the columns of the unique key.
+    @ivar update: the columns overwritten in an existing row.
+    @ivar rows: how many rows one statement holds.
+    @ivar returning: the columns returned.
     """
 
     table: str
@@ -73,6 +89,13 @@ class UpdateMany(NamedTuple):
     version (with C{lock}) and values of C{columns}; C{types} the declared
     type of each column (see C{typedValue}). With C{lock}, a version
     column, a row matches only at its version, which the update bumps.
+
+    @ivar table: the table.
+    @ivar columns: the columns set.
+    @ivar types: their declared types.
+    @ivar rows: each row's key, version and values.
+    @ivar lock: the version column, or C{None}.
+    @ivar key: the primary key columns.
     """
 
     table: str
