@@ -1,6 +1,9 @@
 # twistar developer tasks.
 #
-#   make test    ruff + mypy + the trial suite on sqlite, PostgreSQL and MariaDB
+#   make test    ruff + mypy + the trial suite on sqlite, PostgreSQL and MariaDB;
+#                the sdist and wheel built and checked; with nox, the suite on
+#                SQLite on Python 3.10-3.13 x lowest/newest Twisted, and the
+#                wheel alone in a fresh virtualenv of each Python
 #   make demo    run examples/quickstart.py
 #   make bench   run bench/run.py
 #
@@ -17,7 +20,7 @@ STAMP_DEV := $(VENV)/.stamp-dev
 .PHONY: test demo bench venv dev-install system-deps clean
 
 test: system-deps $(STAMP_DEV)
-	$(VPY) scripts/run_tests.py
+	$(VPY) scripts/run_tests.py --package --matrix
 
 demo: $(STAMP_BASE)
 	$(VPY) examples/quickstart.py
@@ -61,4 +64,4 @@ $(STAMP_DEV): pyproject.toml setup.py | $(VPY) system-deps
 	@touch $@ $(STAMP_BASE)
 
 clean:
-	rm -rf build *.egg-info _trial_temp* .mypy_cache .ruff_cache
+	rm -rf build dist *.egg-info _trial_temp* .mypy_cache .ruff_cache .nox

@@ -8,7 +8,7 @@ twistar 2.0, on SQLite, PostgreSQL and MariaDB.
                                   [--profile] [--max-seconds S]
 
 (C{make bench} runs it with no options.)  For each backend it starts a
-throwaway server (L{twistar.tests.servers}; SQLite uses a file in a temporary
+throwaway server (C{scripts/servers.py}; SQLite uses a file in a temporary
 directory), then runs C{--repeat} repetitions; in each, every implementation
 runs all the workloads in its own process (C{bench/child.py}; a workload
 marked C{ownProcess} in a process of its own), the order of the
@@ -58,11 +58,11 @@ from typing import Any, Optional
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(BENCH))
 
+from servers import DATABASE_NAME, MariaDBServer, PostgresServer  # noqa: E402
 from workloads import WORKLOADS, WORKLOADS_BY_NAME  # noqa: E402
-
-from twistar.tests.servers import DATABASE_NAME, MariaDBServer, PostgresServer  # noqa: E402
 
 BACKENDS = ("sqlite", "postgres", "mysql")
 BACKEND_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}

@@ -3,27 +3,42 @@
 Run twistar's checks and test suite against every backend.
 
     scripts/run_tests.py [--backend sqlite|postgres|mysql ...] [--url URL]
-                         [--skip-lint] [trial args / test names]
+                         [--skip-lint] [--package] [--matrix]
+                         [trial args / test names]
 
 Steps:
 
  1. C{ruff check} (the package, examples, bench, scripts) and C{mypy twistar}
     (their findings fail the run, but the tests run anyway);
  2. for each backend (default: sqlite, postgres, mysql), start a throwaway
-    server on loopback (see L{twistar.tests.servers}) unless C{--url} names
+    server on loopback (see C{scripts/servers.py}) unless C{--url} names
     an existing one, and run C{python -m twisted.trial twistar} with:
      - C{TWISTAR_TEST_DB}: C{sqlite}, or the server's URL
        (C{postgresql://postgres@127.0.0.1:PORT/twistar_test},
        C{mysql://root@127.0.0.1:PORT/twistar_test});
      - C{TWISTAR_TEST_SERVER_STATE}: path of the server's JSON state file
        (only for servers this script started), which
-       L{twistar.tests.servers.serverFromEnvironment} reads;
- 3. stop the servers (always), print a summary table and a last line
-    C{N passed, N failed[, N skipped]}.
+       L{twistar.tests.servercontrol.serverFromEnvironment} reads;
+ 3. stop the servers (always);
+ 4. with C{--package} or C{--matrix}, build the sdist and the wheel
+    (C{python -m build}, the wheel from the sdist); with C{--package}, check
+    them (C{twine check --strict}, C{check-manifest}) and run the nox
+    sessions C{wheel}: the wheel alone in a fresh virtualenv of each Python,
+    running C{examples/quickstart.py} and C{trial twistar}; with
+    C{--matrix}, run the nox sessions C{tests}: the whole suite on SQLite on
+    each Python against the lowest and the newest Twisted (see
+    C{noxfile.py}), C{--jobs} sessions at a time;
+ 5. print a summary table (a row per trial run: Python, Twisted, backend,
+    counts, seconds) and a last line C{N passed, N failed[, N skipped]}
+    (a failed check counts as one failure).
 
-Exit status is non-zero if a trial run failed, ruff or mypy found something,
-or (with C{CI=true} in the environment) a server could not be started.
-Outside CI a server that cannot start is reported and its backend skipped.
+C{make test} runs it with C{--package --matrix}.
+
+Exit status is non-zero if a trial run or a check (ruff, mypy, build, twine,
+check-manifest) failed, or (with C{CI=true} in the environment) a server could
+not be started or a Python of the matrix is missing. Outside CI a server
+that cannot start is reported and its backend skipped, and so is a missing
+Python.
 
 If C{TWISTAR_TEST_DB} is already set and no C{--backend} is given, only that
 backend runs, against that database.
@@ -32,7 +47,9 @@ backend runs, against that database.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -42,13 +59,11 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import version as installedVersion
 from pathlib import Path
 from typing import Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from twistar.tests.servers import (  # noqa: E402
+from servers import (  # scripts/servers.py, beside this script
     STATE_ENV_VAR,
     DatabaseServer,
     MariaDBServer,
@@ -66,11 +81,20 @@ SCHEMES = {
     "sqlite": "sqlite",
 }
 SUMMARY_RE = re.compile(r"^(PASSED|FAILED)(?: \((.*)\))?\s*$")
+ROOT = Path(__file__).resolve().parent.parent
+#: The nox sessions of C{--matrix} and C{--package} (see noxfile.py).
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+MATRIX_SESSIONS = tuple("tests-%s(twisted='%s')" % (python, twisted)
+                        for python in PYTHONS for twisted in ("lowest", "newest"))
+WHEEL_SESSIONS = tuple("wheel-%s" % python for python in PYTHONS)
 
 
 @dataclass
 class RunResult:
     backend: str
+    python: str = ""
+    twisted: str = ""
+    kind: str = "suite"  # "suite" (this virtualenv), "matrix" or "wheel" (nox sessions)
     status: str = "not run"  # "passed", "failed", "not run", "crashed"
     passed: int = 0
     failed: int = 0
@@ -88,18 +112,28 @@ def banner(message: str) -> None:
     print("\n%s\n%s\n%s" % (line, message, line), flush=True)
 
 
-def runCheck(name: str, argv: list[str]) -> bool:
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    seconds: float
+
+
+def runCheck(name: str, argv: list[str], checks: list[CheckResult]) -> bool:
     """
-    Run a lint/type check, streaming its output.
+    Run a check (lint, type, packaging), streaming its output, and add its
+    result to C{checks}.
 
     @return: whether it passed.
     """
     banner("%s: %s" % (name, " ".join(argv)))
+    began = time.monotonic()
     try:
-        code = subprocess.call(argv, cwd=ROOT)
+        code = subprocess.call(argv, cwd=ROOT, stdin=subprocess.DEVNULL)
     except OSError as e:
         print("cannot run %s: %s" % (name, e), flush=True)
-        return False
+        code = -1
+    checks.append(CheckResult(name, code == 0, time.monotonic() - began))
     print("%s: %s" % (name, "ok" if code == 0 else "FAILED (exit %d)" % code), flush=True)
     return code == 0
 
@@ -147,26 +181,18 @@ def stopProcessGroup(proc: subprocess.Popen[str]) -> None:
         pass
 
 
-def runTrial(backend: str, dbValue: str, stateFile: Optional[str],
-             trialArgs: list[str], timeout: float = 0) -> RunResult:
+def runStreamed(label: str, argv: list[str], env: dict[str, str],
+                timeout: float) -> tuple[Optional[int], list[str], float]:
     """
-    Run trial once, streaming its output, and parse its summary.
+    Run C{argv} in C{ROOT}, streaming its output, in a process group of its
+    own, so that an interrupted or timed-out run is stopped completely
+    (trial's C{-j} workers, nox's sessions).
+
+    @return: its exit status (L{None} if it was stopped after C{timeout}
+        seconds), the last few hundred lines it printed, and its duration.
     """
-    result = RunResult(backend)
-    env = dict(os.environ)
-    env[DB_ENV_VAR] = dbValue
-    env["PYTHONUNBUFFERED"] = "1"
-    if stateFile:
-        env[STATE_ENV_VAR] = stateFile
-    else:
-        env.pop(STATE_ENV_VAR, None)
-    argv = [sys.executable, "-m", "twisted.trial",
-            "--temp-directory", "_trial_temp.%s" % backend, *trialArgs]
-    banner("trial [%s]: %s=%s\n%s" % (backend, DB_ENV_VAR, dbValue, " ".join(argv)))
     began = time.monotonic()
     lines: list[str] = []
-    # trial (and its -j workers) get a process group of their own, so that an
-    # interrupted or timed-out run can be stopped completely.
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             text=True, errors="replace", bufsize=1,
@@ -175,8 +201,7 @@ def runTrial(backend: str, dbValue: str, stateFile: Optional[str],
 
     def onTimeout() -> None:
         timedOut.set()
-        sys.stdout.write("\n!!! trial [%s] still running after %ss: stopping it\n"
-                         % (backend, timeout))
+        sys.stdout.write("\n!!! %s still running after %ss: stopping it\n" % (label, timeout))
         stopProcessGroup(proc)
 
     watchdog = threading.Timer(timeout, onTimeout) if timeout > 0 else None
@@ -198,20 +223,45 @@ def runTrial(backend: str, dbValue: str, stateFile: Optional[str],
     finally:
         if watchdog is not None:
             watchdog.cancel()
-    if timedOut.is_set():
-        result.seconds = time.monotonic() - began
+    return (None if timedOut.is_set() else code), lines, time.monotonic() - began
+
+
+def runTrial(backend: str, dbValue: str, stateFile: Optional[str],
+             trialArgs: list[str], timeout: float = 0) -> RunResult:
+    """
+    Run trial once, streaming its output, and parse its summary.
+    """
+    result = RunResult(backend, platform.python_version(), installedVersion("Twisted"))
+    env = dict(os.environ)
+    env[DB_ENV_VAR] = dbValue
+    env["PYTHONUNBUFFERED"] = "1"
+    if stateFile:
+        env[STATE_ENV_VAR] = stateFile
+    else:
+        env.pop(STATE_ENV_VAR, None)
+    argv = [sys.executable, "-m", "twisted.trial",
+            "--temp-directory", "_trial_temp.%s" % backend, *trialArgs]
+    banner("trial [%s]: %s=%s\n%s" % (backend, DB_ENV_VAR, dbValue, " ".join(argv)))
+    code, lines, result.seconds = runStreamed("trial [%s]" % backend, argv, env, timeout)
+    if code is None:
         result.status = "timed out"
         result.errors = 1
         result.note = "killed after %ss" % timeout
         return result
-    result.seconds = time.monotonic() - began
     summary = parseSummary(lines)
     if summary is None:
         result.status = "crashed"
         result.errors = 1
         result.note = "trial exited %d without a summary" % code
         return result
-    verdict, counts = summary
+    applyCounts(result, *summary, code == 0)
+    return result
+
+
+def applyCounts(result: RunResult, verdict: str, counts: dict[str, int], exitOk: bool) -> None:
+    """
+    Set C{result}'s counts and status from trial's summary.
+    """
     result.counts = counts
     result.passed = counts.get("successes", 0)
     result.failed = counts.get("failures", 0)
@@ -219,21 +269,112 @@ def runTrial(backend: str, dbValue: str, stateFile: Optional[str],
     result.skipped = counts.get("skips", 0)
     result.expectedFailures = counts.get("expectedFailures", 0)
     result.unexpectedSuccesses = counts.get("unexpectedSuccesses", 0)
-    ok = verdict == "PASSED" and code == 0
+    ok = verdict == "PASSED" and exitOk
     ran = sum(counts.get(k, 0) for k in ("successes", "failures", "errors", "skips",
                                           "expectedFailures", "unexpectedSuccesses"))
     if ok and ran == 0:
         result.status = "no tests"
         result.errors = 1
         result.note = "trial ran no test"
-        return result
+        return
     result.status = "passed" if ok else "failed"
     if not ok and result.failed + result.errors == 0:
         # trial failed without counting a failure (e.g. exit code without summary
         # counts, or no tests found): make sure it shows as a failure.
         result.errors = 1
-        result.note = "trial exited %d (%s)" % (code, verdict)
-    return result
+        result.note = "exit status not 0 (trial said %s)" % verdict
+
+
+def buildDistributions(outDir: Path, checks: list[CheckResult]) -> Optional[Path]:
+    """
+    Build the sdist, and the wheel from it, into C{outDir}.
+
+    @return: the wheel, or L{None} if the build failed.
+    """
+    if not runCheck("build", [sys.executable, "-m", "build", "--outdir", str(outDir),
+                              str(ROOT)], checks):
+        return None
+    wheels = sorted(outDir.glob("twistar-*.whl"))
+    return wheels[0] if wheels else None
+
+
+def checkDistributions(outDir: Path, checks: list[CheckResult]) -> None:
+    """
+    Check the built distributions' metadata (C{twine check --strict}: the
+    README renders on PyPI) and the sdist's contents against the files under
+    version control (C{check-manifest}).
+    """
+    dists = sorted(str(path) for path in outDir.iterdir())
+    runCheck("twine", [sys.executable, "-m", "twine", "check", "--strict", *dists], checks)
+    runCheck("check-manifest", [sys.executable, "-m", "check_manifest", str(ROOT)], checks)
+
+
+def runNox(sessions: list[str], wheel: Optional[Path], jobs: int, timeout: float,
+           inCI: bool) -> list[RunResult]:
+    """
+    Run nox C{sessions} (see noxfile.py), C{jobs} at a time, on the built
+    C{wheel}, and collect the trial counts each one records.
+
+    @return: a result per session.
+    """
+    resultsDir = Path(tempfile.mkdtemp(prefix="twistar-nox-"))
+    report = resultsDir / "report.json"
+    env = dict(os.environ)
+    for name in (DB_ENV_VAR, STATE_ENV_VAR, "TWISTAR_TEST_CHECKOUT", "PYTHONPATH"):
+        env.pop(name, None)
+    env["TWISTAR_MATRIX_RESULTS"] = str(resultsDir)
+    if wheel is not None:
+        env["TWISTAR_WHEEL"] = str(wheel)
+    argv = [sys.executable, "-m", "nox", "--noxfile", str(ROOT / "noxfile.py"),
+            "--report", str(report), "--parallel", str(jobs), "--no-stop-on-first-error"]
+    if inCI:
+        argv.append("--error-on-missing-interpreters")
+    argv += ["--sessions", *sessions]
+    banner("nox: %d sessions, %d at a time\n%s" % (len(sessions), jobs, " ".join(argv)))
+    code, _, seconds = runStreamed("nox", argv, env, timeout)
+    # The report names a session by its function ("name") and by the names
+    # it can be selected by ("signatures", such as "wheel-3.12").
+    outcomes = {}
+    try:
+        for entry in json.loads(report.read_text())["sessions"]:
+            for signature in entry.get("signatures") or [entry["name"]]:
+                outcomes[signature] = entry
+    except (OSError, ValueError, KeyError):
+        pass
+    recorded = {}
+    for path in resultsDir.glob("*.json"):
+        if path != report:
+            record = json.loads(path.read_text())
+            recorded[record["session"]] = record
+    shutil.rmtree(resultsDir, ignore_errors=True)
+    results = []
+    for session in sessions:
+        record = recorded.get(session)
+        outcome = outcomes.get(session, {})
+        kind = "wheel" if session.startswith("wheel") else "matrix"
+        result = RunResult("sqlite", kind=kind)
+        result.note = session
+        if record is not None:
+            result.python, result.twisted = record["python"], record["twisted"]
+            result.seconds = record["seconds"]
+            applyCounts(result, record["verdict"], record["counts"],
+                        outcome.get("result") == "success")
+            if outcome.get("result") not in (None, "success"):
+                result.note += "; %s" % (outcome.get("reason") or outcome["result"])
+        else:
+            result.python = session.split("-", 1)[1].split("(", 1)[0]
+            result.seconds = outcome.get("duration", 0.0)
+            if outcome.get("result") == "skipped" and not inCI:
+                result.note += "; skipped: %s" % outcome.get("reason")
+            else:
+                result.status = "crashed"
+                result.errors = 1
+                result.note += "; %s" % (outcome.get("reason") or outcome.get("result")
+                                         or ("nox timed out" if code is None
+                                             else "nox exited %s" % code))
+        results.append(result)
+    print("nox: %d sessions in %.1fs" % (len(sessions), seconds), flush=True)
+    return results
 
 
 def backendOfUrl(url: str) -> str:
@@ -260,6 +401,14 @@ def parseArgs(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--skip-lint", action="store_true", help="do not run ruff and mypy")
     parser.add_argument("--keep-servers", action="store_true",
                         help="do not delete the servers' data directory at the end")
+    parser.add_argument("--package", action="store_true",
+                        help="build the sdist and wheel, check them (twine, check-manifest)"
+                             " and test the wheel alone on every Python (nox: wheel)")
+    parser.add_argument("--matrix", action="store_true",
+                        help="run the suite on SQLite on every Python against the lowest"
+                             " and newest Twisted (nox: tests)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="nox sessions run at a time (default 2)")
     args, rest = parser.parse_known_args(argv)
     if rest and rest[0] == "--":
         rest = rest[1:]
@@ -300,16 +449,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         backends = list(BACKENDS)
     backends = list(dict.fromkeys(backends))
 
-    lintOk = True
-    lintNotes: list[str] = []
+    checks: list[CheckResult] = []
     if not args.skip_lint:
-        ruff = [sys.executable, "-m", "ruff", "check", "twistar", "examples", "bench", "scripts"]
-        if not runCheck("ruff", ruff):
-            lintOk = False
-            lintNotes.append("ruff check failed")
-        if not runCheck("mypy", [sys.executable, "-m", "mypy", "twistar"]):
-            lintOk = False
-            lintNotes.append("mypy failed")
+        runCheck("ruff", [sys.executable, "-m", "ruff", "check", "twistar", "examples", "bench",
+                          "scripts", "noxfile.py"], checks)
+        runCheck("mypy", [sys.executable, "-m", "mypy", "twistar"], checks)
 
     results: list[RunResult] = []
     serverProblems: list[str] = []
@@ -363,10 +507,27 @@ def main(argv: Optional[list[str]] = None) -> int:
         else:
             shutil.rmtree(serverDir, ignore_errors=True)
 
+    if (args.package or args.matrix) and not interrupted:
+        distDir = Path(tempfile.mkdtemp(prefix="twistar-dist-"))
+        try:
+            wheel = buildDistributions(distDir, checks)
+            if args.package and wheel is not None:
+                checkDistributions(distDir, checks)
+            sessions = [*(MATRIX_SESSIONS if args.matrix else ()),
+                        *(WHEEL_SESSIONS if args.package else ())]
+            if wheel is not None:
+                results.extend(runNox(sessions, wheel, args.jobs, args.timeout, inCI))
+        except KeyboardInterrupt:
+            interrupted = True
+            print("\ninterrupted", flush=True)
+        finally:
+            shutil.rmtree(distDir, ignore_errors=True)
+
     # -- report --------------------------------------------------------------
     banner("summary")
-    header = "%-10s %-9s %7s %7s %7s %7s %8s  %s" % (
-        "backend", "status", "passed", "failed", "errors", "skipped", "seconds", "note")
+    header = "%-6s %-7s %-8s %-8s %-9s %7s %7s %7s %7s %8s  %s" % (
+        "run", "python", "twisted", "backend", "status", "passed", "failed", "errors",
+        "skipped", "seconds", "note")
     print(header)
     print("-" * len(header))
     for r in results:
@@ -379,11 +540,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             extra.append(r.note)
         if r.backend in timings:
             extra.append("server " + timings[r.backend])
-        print("%-10s %-9s %7d %7d %7d %7d %8.1f  %s" % (
-            r.backend, r.status, r.passed, r.failed, r.errors, r.skipped, r.seconds,
-            "; ".join(extra)))
-    for note in lintNotes:
-        print("!!! %s" % note)
+        print("%-6s %-7s %-8s %-8s %-9s %7d %7d %7d %7d %8.1f  %s" % (
+            r.kind, r.python, r.twisted, r.backend, r.status, r.passed, r.failed, r.errors,
+            r.skipped, r.seconds, "; ".join(extra)))
+    if checks:
+        print("checks: " + ", ".join("%s %s (%.1fs)" % (c.name, "ok" if c.ok else "FAILED",
+                                                         c.seconds) for c in checks))
+    for check in checks:
+        if not check.ok:
+            print("!!! %s failed" % check.name)
     for problem in serverProblems:
         print("!!! %s" % problem.splitlines()[0])
     if interrupted:
@@ -391,7 +556,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     sys.stdout.write("\n")
 
     totalPassed = sum(r.passed for r in results)
-    totalFailed = sum(r.failed + r.errors for r in results)
+    totalFailed = sum(r.failed + r.errors for r in results) + sum(not c.ok for c in checks)
     totalSkipped = sum(r.skipped for r in results)
     final = "%d passed, %d failed" % (totalPassed, totalFailed)
     if totalSkipped:
@@ -401,7 +566,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ran = [r for r in results if r.status != "not run"]
     failed = (
         interrupted
-        or not lintOk
+        or not all(c.ok for c in checks)
         or not ran
         or any(r.status != "passed" for r in ran)
         or (inCI and bool(serverProblems))

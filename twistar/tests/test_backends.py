@@ -41,7 +41,7 @@ from twistar.tests.helpers import (
     makePool,
 )
 from twistar.tests.models import User
-from twistar.tests.servers import serverFromEnvironment
+from twistar.tests.servercontrol import serverFromEnvironment
 from twistar.tests.test_logging import captureQueries
 from twistar.utils import dictToWhere, transaction
 
@@ -574,7 +574,9 @@ class ConcurrencyTests(DBTestCase):
         names = [f"c{i}" for i in range(2000)]
         saves = [User(first_name=name, age=i).save() for i, name in enumerate(names)]
         finds = [User.find(where=["age < ?", i % 50]) for i in range(2000)]
-        results = await defer.gatherResults(saves + finds, consumeErrors=True)
+        results: list[Any] = await defer.gatherResults(
+            [*saves, *finds], consumeErrors=True
+        )
         saved = results[:2000]
         self.assertEqual(len({user.id for user in saved}), 2000)
         rows = await self.config.select("users", select="first_name")

@@ -383,7 +383,11 @@ class CancelTests(DBTestCase):
         user = await User(first_name="owner").save()
         picture = await Picture(name="pic").save()
         color = await FavoriteColor(name="red").save()
-        for d in (user.pictures.set([picture]), user.favorite_colors.set([color])):
+        # Each is cancelled as soon as it is made: making the next one first
+        # would let the pool thread commit this one meanwhile.
+        for change in (lambda: user.pictures.set([picture]),
+                       lambda: user.favorite_colors.set([color])):
+            d = change()
             d.cancel()
             await self.assertFailure(d, CancelledError)
         await poolIdle(self.pool)
@@ -391,7 +395,8 @@ class CancelTests(DBTestCase):
         self.assertEqual(await user.favorite_colors.get(), [])
         await user.pictures.set([picture])
         await user.favorite_colors.set([color])
-        for d in (user.pictures.clear(), user.favorite_colors.clear()):
+        for change in (user.pictures.clear, user.favorite_colors.clear):
+            d = change()
             d.cancel()
             await self.assertFailure(d, CancelledError)
         await poolIdle(self.pool)

@@ -11,6 +11,9 @@ trial's reactor, so each test first draws its examples synchronously with
 L{drawExamples} (derandomized, no example database: the same examples on
 every run), then runs each one against the database and reports every
 failing example at the end.
+
+C{hypothesis} comes with twistar's C{test} extra (C{pip install
+'twistar[test]'}); without it these tests skip, saying so.
 """
 
 import math
@@ -18,8 +21,6 @@ import re
 from datetime import date
 from decimal import Decimal
 
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 from twisted.internet.defer import maybeDeferred
 
 from twistar.exceptions import (
@@ -34,6 +35,14 @@ from twistar.tests.test_backends import normalise
 from twistar.tests.test_logging import captureQueries
 from twistar.tests.test_safety import INJECTED_NAMES, SafetyTestCase
 from twistar.utils import _VALUE_KEYWORDS, dictToWhere
+
+NO_HYPOTHESIS: str | None = None
+try:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+except ImportError:
+    NO_HYPOTHESIS = ("needs hypothesis, which twistar's test extra installs:"
+                     " pip install 'twistar[test]'")
 
 _PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -164,6 +173,8 @@ class PropertyTestCase(SafetyTestCase):
     """
     Runs drawn examples one by one, collecting the failing ones.
     """
+
+    skip = NO_HYPOTHESIS
 
     async def check(self, examples, checkOne):
         """

@@ -1,6 +1,7 @@
 """
 Throwaway database servers on the loopback interface, for the test suite and
-the benchmarks.
+the benchmarks.  This module belongs to the checkout's C{scripts/}, not to the
+installed package: it may run C{apt-get}.
 
 Each server lives entirely in a scratch directory: its data directory, its
 socket, its log and its pid file.  Nothing is read from, or written to, the
@@ -16,14 +17,16 @@ The L{state} of a running server is a JSON-able C{dict}; another process can
 rebuild the same server from it with L{DatabaseServer.fromState} to stop it
 and start it again (same port, same data).  From the command line::
 
-    python -m twistar.tests.servers stop STATEFILE
-    python -m twistar.tests.servers start STATEFILE
-    python -m twistar.tests.servers restart STATEFILE [--down SECONDS]
-    python -m twistar.tests.servers up postgres|mysql STATEFILE [--base-dir DIR]
+    python scripts/servers.py stop STATEFILE
+    python scripts/servers.py start STATEFILE
+    python scripts/servers.py status STATEFILE      (exit status 0: running)
+    python scripts/servers.py restart STATEFILE [--down SECONDS]
+    python scripts/servers.py up postgres|mysql STATEFILE [--base-dir DIR]
 
-A test run by C{scripts/run_tests.py} against a server finds that server
-through L{serverFromEnvironment}, which reads the state file named by the
-C{TWISTAR_TEST_SERVER_STATE} environment variable.
+A test run by C{scripts/run_tests.py} against a server finds that server's
+state file through the C{TWISTAR_TEST_SERVER_STATE} environment variable;
+the state names this command (C{"control"} in L{DatabaseServer.state}),
+which C{twistar.tests.servercontrol} runs to stop and start the server.
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ def aptInstall(packages: Sequence[str]) -> None:
             % (", ".join(packages), " ".join(packages))
         )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    sys.stderr.write("twistar.tests.servers: apt-get install %s\n" % " ".join(packages))
+    sys.stderr.write("servers.py: apt-get install %s\n" % " ".join(packages))
     if not _aptUpdated:
         subprocess.run(["apt-get", "update"], env=env, check=False, stdout=subprocess.DEVNULL)
         _aptUpdated = True
@@ -255,6 +258,7 @@ class DatabaseServer:
             "port": self.port,
             "url": self.url,
             "initialised": self._initialised,
+            "control": [sys.executable, str(Path(__file__).resolve())],
         }
 
     @classmethod
@@ -697,7 +701,7 @@ class MariaDBServer(DatabaseServer):
         except ProcessLookupError:
             return
         if not self._waitGone(pid, STOP_TIMEOUT):
-            sys.stderr.write("twistar.tests.servers: mariadbd %d did not stop within %ss;"
+            sys.stderr.write("servers.py: mariadbd %d did not stop within %ss;"
                              " killing it\n" % (pid, STOP_TIMEOUT))
             self._kill()
         # Wait until the port is free so that a restart can reuse it.
@@ -736,21 +740,6 @@ def loadState(path: str | os.PathLike[str]) -> DatabaseServer:
     return serverFromState(state)
 
 
-def serverFromEnvironment() -> Optional[DatabaseServer]:
-    """
-    The server the current test run uses, rebuilt from the JSON state file
-    named by the C{TWISTAR_TEST_SERVER_STATE} environment variable, so that a
-    test can L{stop<DatabaseServer.stop>} and L{start<DatabaseServer.start>} it.
-
-    @return: the server, or L{None} if the variable is unset or empty (for
-        example for SQLite, or for a server the test runner did not start).
-    """
-    path = os.environ.get(STATE_ENV_VAR)
-    if not path:
-        return None
-    return loadState(path)
-
-
 SERVER_CLASSES: dict[str, type[DatabaseServer]] = {
     "postgres": PostgresServer,
     "postgresql": PostgresServer,
@@ -763,11 +752,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     Command-line entry point; see the module docstring.
     """
-    parser = argparse.ArgumentParser(prog="python -m twistar.tests.servers",
+    parser = argparse.ArgumentParser(prog="python scripts/servers.py",
                                      description="Manage throwaway test database servers.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, helpText in (("start", "start the server described by STATEFILE"),
                            ("stop", "stop the server described by STATEFILE"),
+                           ("status", "exit with status 0 if the server is running"),
                            ("restart", "stop, then start, the server in STATEFILE"),
                            ("remove", "stop the server and delete its files")):
         cmd = sub.add_parser(name, help=helpText)
@@ -794,6 +784,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             server.start()
         elif args.command == "stop":
             server.stop()
+        elif args.command == "status":
+            return 0 if server.isRunning() else 3
         elif args.command == "restart":
             server.restart(args.down)
         elif args.command == "remove":
