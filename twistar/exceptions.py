@@ -190,3 +190,12 @@ class PoolExhaustedError(TwistarError):
     No connection of the pool became free within its wait limit; the work
     never ran.
     """
+
+
+class NPlusOneError(TwistarError):
+    """
+    Inside L{twistar.testing.strictNPlusOne}: a relationship was read one
+    object at a time for objects loaded together, where eager loading
+    (C{include=}, C{includes}, C{preload}) would read it for all of them in
+    one query.
+    """

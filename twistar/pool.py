@@ -11,6 +11,7 @@ cancelling after it changes nothing.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -49,7 +50,7 @@ class ConnectionPool(adbapi.ConnectionPool):
         @raise TwistarError: if C{waitLimit} is not a positive number.
         """
         self.waitLimit = _checkedWaitLimit(waitLimit)
-        super().__init__(dbapiName, *connargs, **connkw)
+        super().__init__(dbapiName, *connargs, **connkw)  # type: ignore[no-untyped-call]
 
 
 def waitLimitOf(pool: Any) -> float | None:
@@ -190,6 +191,7 @@ def cancellable(
 def deferToPool(
     reactor: Any, threadpool: Any, work: PoolWork, func: Callable[..., Any], args: Sequence[Any],
     then: Callable[[Any], Any] | None = None, onCancel: Callable[[bool], None] | None = None,
+    context: contextvars.Context | None = None,
 ) -> Deferred[Any]:
     """
     Run C{func(*args)} on a thread of C{threadpool}, as Twisted's
@@ -199,10 +201,12 @@ def deferToPool(
 
     @param then: as for L{cancellable}; it may return a L{Deferred}.
     @param onCancel: as for L{cancellable}.
+    @param context: the context to fire the result in (by default, the
+        reactor's).
     @return: a L{Deferred} of the result (through C{then}) whose
         cancellation cancels C{work}.
     """
-    call = _PoolCall(reactor, work, then, onCancel)
+    call = _PoolCall(reactor, work, then, onCancel, context)
     threadpool.callInThreadWithCallback(call.onResult, func, *args)
     return call.result
 
@@ -213,16 +217,17 @@ class _PoolCall:
     object with slots, rather than closures: many calls may be pending).
     """
 
-    __slots__ = ("reactor", "work", "then", "onCancel", "result")
+    __slots__ = ("reactor", "work", "then", "onCancel", "context", "result")
 
     def __init__(
         self, reactor: Any, work: PoolWork, then: Callable[[Any], Any] | None,
-        onCancel: Callable[[bool], None] | None,
+        onCancel: Callable[[bool], None] | None, context: contextvars.Context | None = None,
     ) -> None:
         self.reactor = reactor
         self.work = work
         self.then = then
         self.onCancel = onCancel
+        self.context = context
         self.result: Deferred[Any] = Deferred(self.cancel)
 
     def cancel(self, _: Deferred[Any]) -> None:
@@ -234,7 +239,10 @@ class _PoolCall:
         """
         Called on the pool thread with the work's outcome.
         """
-        self.reactor.callFromThread(self.deliver, ok, value)
+        if self.context is None:
+            self.reactor.callFromThread(self.deliver, ok, value)
+        else:
+            self.reactor.callFromThread(self.context.run, self.deliver, ok, value)
 
     def settle(self, value: Any) -> None:
         """

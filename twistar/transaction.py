@@ -41,6 +41,7 @@ from twistar.exceptions import (
     TwistarError,
 )
 from twistar.pool import PoolWork, cancellable, exhausted, waitLimitOf
+from twistar.querylog import threadTransaction, watched, withWatchers
 from twistar.registry import Registry
 from twistar.slicing import inSlices
 
@@ -74,6 +75,7 @@ RETRY_MAX_DELAY = 0.5
 """Seconds of the longest pause between two attempts."""
 
 _savepointNumbers = itertools.count(1)
+_transactionNumbers = itertools.count(1)
 
 
 class _Worker:
@@ -89,6 +91,7 @@ class _Worker:
         self.pool = pool
         self.config = config
         self.isolation = isolation
+        self.number = next(_transactionNumbers)
         # A safety net: the reactor side rolls back at the timeout itself.
         self.deadline = time.monotonic() + timeout + 30.0
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -184,9 +187,11 @@ class _Worker:
         if self.waitTimer is not None:
             self.pool._reactor.callFromThread(self.stopWaitTimer)
         self.threadId = threading.get_ident()
+        threadTransaction(self.number)
         try:
             self.work()
         finally:
+            threadTransaction(None)
             with self.lock:
                 self.closed = True
             self.answerQueued()
@@ -417,6 +422,15 @@ class Transaction:
         # The objects written in it, in order, by id(): each once.
         self._objects: dict[int, Any] = {}
 
+    @property
+    def number(self) -> int:
+        """
+        The number of the top-level transaction (shared by its savepoints),
+        unique in the process: the C{transaction} of query events (see
+        L{twistar.querylog}).
+        """
+        return self._worker.number
+
     @classmethod
     def begin(cls, isolation: str | None = None, timeout: float | None = None) -> Transaction:
         """
@@ -482,7 +496,8 @@ class Transaction:
                 self.cancelledWork = True
 
         done = self._submit(
-            func, args, kw, self.context or contextvars.copy_context(), True, work
+            watched(self.config, func), args, kw,
+            withWatchers(self.context) or contextvars.copy_context(), True, work,
         )
         if then is None:
             return cancellable(work, done, None, cancelled)

@@ -28,6 +28,7 @@ from twistar.dbconfig.sqltext import (
     checkLimit,
     checkWhere,
     convertPlaceholders,
+    placeholderColumns,
     quotedName,
     safeText,
 )
@@ -91,6 +92,13 @@ class Dialect:
 
     LOG: ClassVar[bool] = False
     """Log every query and its arguments through C{twisted.logger}."""
+    QUERY_EVENTS: ClassVar[bool] = False
+    """Emit a structured event for every statement on C{twisted.logger}
+    (see L{twistar.querylog}): at debug level, at error level when it
+    fails."""
+    SLOW_QUERY: ClassVar[float | None] = None
+    """Seconds: a statement that takes at least this long is an event at
+    warning level (see L{twistar.querylog}); C{None} for none."""
 
     # The dialect: what a database subclass sets.
     paramstyle: ClassVar[str] = "qmark"
@@ -190,6 +198,14 @@ class Dialect:
             )
         except Exception:
             pass
+
+    def placeholderColumns(self, query: str) -> tuple[tuple[str | None, ...], frozenset[str]]:
+        """
+        @param query: a statement in the driver's paramstyle.
+        @return: what L{twistar.dbconfig.sqltext.placeholderColumns} reads
+            of it: the column of each placeholder, and the names in it.
+        """
+        return placeholderColumns(query, self.placeholder, self.sqlLexicon)
 
     # -- identifiers, wheres and values -----------------------------------
 

@@ -32,6 +32,7 @@ from twistar.exceptions import (
     UnsupportedValueError,
 )
 from twistar.pool import PoolWork, deferToPool, exhausted, raiseIfCancelled, waitLimitOf
+from twistar.querylog import ObservedStatement, observed, resultContext, rowsRead, watched
 
 # Names for the savepoints of atomic work inside transactions.
 _savepointNumbers = count(1)
@@ -65,7 +66,17 @@ class Runner(ErrorTranslation):
         """
         if self.LOG:
             self.log(query, args, {})
-        return txn.execute(query, *args)
+        watch = observed(self)
+        if watch is None:
+            return txn.execute(query, *args)
+        statement = ObservedStatement(watch, self, txn, query, args[0] if args else None)
+        try:
+            result = txn.execute(query, *args)
+        except Exception as e:
+            statement.failed(e)
+            raise
+        statement.ran()
+        return result
 
     def execute(self, query: str, *args: Any) -> Deferred[list[Any]]:
         """
@@ -143,9 +154,12 @@ class Runner(ErrorTranslation):
         limit = waitLimitOf(pool)
         work = PoolWork()
         reactor = pool._reactor
+        func, context = watched(self, func), resultContext()
         interaction = (pool, func, args, kw, True, work)
         if limit is None:
-            return deferToPool(reactor, pool.threadpool, work, self._interact, interaction, then)
+            return deferToPool(
+                reactor, pool.threadpool, work, self._interact, interaction, then, None, context
+            )
 
         def giveUp() -> None:
             if work.drop() and not result.called:
@@ -162,7 +176,8 @@ class Runner(ErrorTranslation):
 
         timer = reactor.callLater(limit, giveUp)
         result = deferToPool(
-            reactor, pool.threadpool, work, self._interact, interaction, thenStop, stopTimer
+            reactor, pool.threadpool, work, self._interact, interaction, thenStop, stopTimer,
+            context,
         )
         result.addErrback(stopTimer)
         return result
@@ -305,25 +320,37 @@ class Runner(ErrorTranslation):
     def run(self, txn: Any, query: str, args: Sequence[Any], adapt: bool = True) -> Any:
         """
         Run C{query} (already in the driver's paramstyle) on C{txn}, logging
-        it when L{LOG} is set.
+        it when L{LOG} is set, and telling L{twistar.querylog} about it when
+        that observes it.
 
         @param adapt: apply L{valueAdapters} to C{args} (C{False} when the
             caller did).
         """
         if self.LOG:
             self.log(query, args, {})
+        watch = observed(self)
+        given = args
         adapters = self.valueAdapters
         if adapt and adapters and not adapters.keys().isdisjoint(map(type, args)):
             args = [adapters[type(a)](a) if type(a) in adapters else a for a in args]
         elif not isinstance(args, (list, tuple)):
-            args = list(args)
+            args = given = list(args)
+        statement = None if watch is None else ObservedStatement(watch, self, txn, query, given)
         try:
-            return txn.execute(query, args)
+            result = txn.execute(query, args)
         except Exception as e:
             refused = self.refusedValues(e, args)
-            if not refused:
+            error = None
+            if refused:
+                error = UnsupportedValueError(f"cannot store {refused[0]!r:.80}: {e}")
+            if statement is not None:
+                statement.failed(error or e)
+            if error is None:
                 raise
-            raise UnsupportedValueError(f"cannot store {refused[0]!r:.80}: {e}") from e
+            raise error from e
+        if statement is not None:
+            statement.ran()
+        return result
 
     def _doselect(
         self, txn: Any, query: str, args: Sequence[Any], tablename: str, one: bool = False
@@ -415,6 +442,7 @@ class Runner(ErrorTranslation):
             rows.extend(batch if convert is None else map(convert, batch))
             # Fewer rows than asked for: there are no more (PEP 249).
             if len(batch) < size:
+                rowsRead(txn, len(rows))
                 return rows
 
     def columnReaders(

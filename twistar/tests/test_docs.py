@@ -10,6 +10,11 @@ before a fenced block::
     <!-- snippet: examples/quickstart.py -->     an excerpt of that file;
                                                  a line "..." separates parts
     <!-- output: examples/quickstart.py -->      what running it prints
+
+They need a checkout of twistar (C{README.md}, C{doc/}, C{examples/}): the
+directory above the C{twistar} package, or the one named by the
+C{TWISTAR_TEST_CHECKOUT} environment variable. An installed twistar has none
+beside it, so there they skip, saying so.
 """
 
 from __future__ import annotations
@@ -26,13 +31,35 @@ from typing import Any
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+import twistar
 from twistar.registry import Registry
 from twistar.tests.helpers import DBTestCase
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+#: The directory holding the imported C{twistar} package.
+PACKAGE_PARENT = Path(twistar.__file__).resolve().parent.parent
+ROOT = Path(os.environ.get("TWISTAR_TEST_CHECKOUT") or PACKAGE_PARENT)
 EXAMPLES = ROOT / "examples"
+#: The repository's address, as the README links to its files (the README
+#: is also the PyPI page, where relative links lead nowhere).
+REPOSITORY = "https://github.com/twistar/twistar"
+_REPOSITORY_FILE = re.compile(re.escape(REPOSITORY) + r"/(?:blob|tree)/main/([^#]*)")
+
+
+def _noCheckout() -> str | None:
+    """
+    @return: why the documentation tests cannot run here (no checkout at
+        L{ROOT}), or L{None} when they can.
+    """
+    needed = [ROOT / "README.md", ROOT / "doc" / "index.md", EXAMPLES / "quickstart.py"]
+    if all(path.exists() for path in needed):
+        return None
+    return (f"needs a twistar checkout (README.md, doc/, examples/) at {ROOT}: an installed"
+            " twistar has none; set TWISTAR_TEST_CHECKOUT to a checkout to run these")
+
+
+NO_CHECKOUT = _noCheckout()
 EXAMPLE_NAMES = ("quickstart", "callbacks", "models", "relationships", "transactions",
-                 "validation", "lowlevel", "eager", "queries")
+                 "validation", "lowlevel", "eager", "queries", "querylog")
 # The module of what the examples share; not an example itself.
 SUPPORT = "support"
 
@@ -161,6 +188,8 @@ class ExampleTests(DBTestCase):
     Each example's C{run} on the test database prints what its docs show.
     """
 
+    skip = NO_CHECKOUT
+
     async def runExample(self, name: str) -> None:
         """
         Run C{examples/NAME.py}'s C{run(echo)} on the test pool and compare
@@ -236,6 +265,14 @@ class ExampleTests(DBTestCase):
         """
         await self.runExample("queries")
 
+    async def test_querylog(self) -> None:
+        """
+        C{examples/querylog.py} prints its documented output: the query
+        events (a secret column redacted), the query counts and the N+1
+        error the query-log page shows.
+        """
+        await self.runExample("querylog")
+
 
 class ExampleScriptTests(TestCase):
     """
@@ -243,13 +280,16 @@ class ExampleScriptTests(TestCase):
     start), on its own SQLite database.
     """
 
+    skip = NO_CHECKOUT
+
     async def test_scripts(self) -> None:
         """
         Every example exits with status 0 and prints its documented output.
         """
         env = dict(os.environ)
+        # The scripts import the twistar these tests import.
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
+            [str(PACKAGE_PARENT), *filter(None, [env.get("PYTHONPATH")])]
         )
         for name in EXAMPLE_NAMES:
             out, err, code = await getProcessOutputAndValue(
@@ -265,6 +305,8 @@ class DocExcerptTests(SynchronousTestCase):
     """
     The code the docs quote is the code of the examples.
     """
+
+    skip = NO_CHECKOUT
 
     def test_snippetsComeFromExamples(self) -> None:
         """
@@ -306,15 +348,36 @@ class DocExcerptTests(SynchronousTestCase):
 
     def test_linksResolve(self) -> None:
         """
-        Every relative link in the docs names a file or directory that exists.
+        Every relative link in the docs, and every link to a file of the
+        repository, names a file or directory that exists. The README, which
+        is also the PyPI page, links to the repository's files by their
+        address, never relatively.
         """
         link = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+        checked = 0
         for path in docFiles():
             for target in link.findall(path.read_text(encoding="utf-8")):
+                inRepository = _REPOSITORY_FILE.match(target)
+                if inRepository:
+                    self.assertTrue((ROOT / inRepository.group(1)).exists(),
+                                    f"{path.name} links to missing {target}")
+                    checked += 1
+                    continue
                 if re.match(r"[a-z]+:", target):
                     continue
+                self.assertNotEqual(path.name, "README.md",
+                                    f"README.md links to {target}: use {REPOSITORY}/blob/main/"
+                                    f"{target} (or /tree/main/ for a directory), for PyPI")
                 self.assertTrue((path.parent / target).exists(),
                                 f"{path.name} links to missing {target}")
+                checked += 1
+        self.assertGreater(checked, 10)
+
+
+class FindExcerptTests(SynchronousTestCase):
+    """
+    L{findExcerpt}, which needs no checkout.
+    """
 
     def test_findExcerpt(self) -> None:
         """
