@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """
-Relationships: has-many, has-one, belongs-to, has-and-belongs-to-many and
-polymorphic ones.
+Relationships: has-many, has-one, belongs-to, has-and-belongs-to-many,
+polymorphic ones, and join models (has-and-belongs-to-many through a model,
+has-many through another relationship).
 
 Run it with C{python examples/relationships.py} (SQLite in a temporary
 directory). The test suite runs L{run} against every test database.
@@ -10,6 +11,7 @@ directory). The test suite runs L{run} against every test database.
 from twisted.internet import task
 
 from twistar.dbobject import DBObject
+from twistar.exceptions import InvalidRelationshipError
 from twistar.registry import Registry
 
 from support import recreateTables, sqliteMain
@@ -51,7 +53,41 @@ class Nickname(DBObject):
     BELONGSTO = [{"name": "nicknameable", "polymorphic": True}]
 
 
-Registry.register(User, Picture, Avatar, Color, Nickname)
+class Actor(DBObject):
+    TABLENAME = "rel_actors"
+    HASMANY = ["castings"]                          # Casting, rel_castings.actor_id
+    HABTM = [
+        # Movie objects through the join model Casting, whose table
+        # rel_castings (columns actor_id and movie_id) is the join table.
+        {"name": "movies", "through": "Casting"},
+    ]
+
+
+class Movie(DBObject):
+    TABLENAME = "rel_movies"
+    BELONGSTO = ["studio"]
+    HASMANY = [
+        "castings",
+        # Through this movie's castings to each casting's actor.
+        {"name": "actors", "through": "castings"},
+    ]
+
+
+class Casting(DBObject):
+    TABLENAME = "rel_castings"                      # also: role, billing
+    BELONGSTO = ["actor", "movie"]
+
+
+class Studio(DBObject):
+    TABLENAME = "rel_studios"
+    HASMANY = [
+        "movies",
+        # Through its movies to their actors (a has-many through in turn).
+        {"name": "actors", "through": "movies"},
+    ]
+
+
+Registry.register(User, Picture, Avatar, Color, Nickname, Actor, Movie, Casting, Studio)
 
 
 # Created by support.recreateTables; {pk} is the driver's auto-increment key.
@@ -63,11 +99,20 @@ TABLES = {
     "rel_colors_users": "color_id INTEGER, user_id INTEGER",
     "rel_nicknames": "id {pk}, value VARCHAR(255),"
                      " nicknameable_id INTEGER, nicknameable_type VARCHAR(255)",
+    "rel_actors": "id {pk}, name VARCHAR(255)",
+    "rel_studios": "id {pk}, name VARCHAR(255)",
+    "rel_movies": "id {pk}, title VARCHAR(255), studio_id INTEGER",
+    "rel_castings": "id {pk}, actor_id INTEGER, movie_id INTEGER,"
+                    " role VARCHAR(255), billing INTEGER",
 }
 
 
 def names(objects):
     return sorted(obj.name for obj in objects)
+
+
+def titles(movies):
+    return sorted(movie.title for movie in movies)
 
 
 async def run(echo=print):
@@ -123,6 +168,46 @@ async def run(echo=print):
     echo("-- loadRelations")
     loaded = await alice.loadRelations("pictures", "avatar")
     echo(f"loaded: pictures={names(loaded['pictures'])}, avatar={loaded['avatar'].name}")
+
+    echo("-- join models")
+    pixar = await Studio(name="Pixar").save()
+    up = await Movie(title="Up", studio_id=pixar.id).save()
+    cars = await Movie(title="Cars", studio_id=pixar.id).save()
+    ann = await Actor(name="Ann").save()
+    cy = await Actor(name="Cy").save()
+    casting = await ann.movies.add(up, role="lead", billing=1)  # a new Casting, saved
+    echo(f"{type(casting).__name__}: {casting.role} in {(await casting.movie.get()).title}")
+    await ann.movies.add(cars, role="cameo", billing=3)
+    await cy.movies.add(up, role="voice", billing=2)
+    echo(f"Ann plays in {titles(await ann.movies.get())}")
+    leads = ann.movies.where("rel_castings.role = ?", "lead")
+    echo(f"Ann's leads: {titles(await leads.all())}")
+    byBilling = ann.movies.order("rel_castings.billing DESC")
+    echo(f"by billing, last first: {[movie.title for movie in await byBilling.all()]}")
+    cameo = (await Casting.findBy(role="cameo"))[0]  # an ordinary model
+    cameo.role = "villain"
+    await cameo.save()
+    echo(f"Ann's roles: {sorted(c.role for c in await ann.castings.get())}")
+    await ann.movies.remove(cars)                   # deletes the linking castings
+    echo(f"after remove(cars): {titles(await ann.movies.get())}")
+    await ann.movies.set([up, cars])                # keeps Up's casting, adds one
+    roles = {c.movie_id: c.role for c in await ann.castings.get()}
+    echo(f"after set([up, cars]): Up {roles[up.id]!r}, Cars {roles[cars.id]!r}")
+
+    echo("-- has many through")
+    echo(f"Up's cast: {names(await up.actors.get())}")
+    voices = up.actors.where("rel_castings.role = ?", "voice")
+    echo(f"Up's voices: {names(await voices.all())}")
+    echo(f"Pixar's actors: {names(await pixar.actors.get())}")  # Ann twice: two movies
+    echo(f"once each: {names(await pixar.actors.distinct().all())}")
+    try:
+        await up.actors.set([ann])
+    except InvalidRelationshipError:
+        echo("up.actors is read-only: change the castings")
+    actors = await Actor.find(orderby="name", include="movies")  # one query for all
+    echo(f"loaded: {[(actor.name, titles(await actor.movies.get())) for actor in actors]}")
+    joined = Actor.joins("movies").where("rel_movies.title = ?", "Cars")
+    echo(f"in Cars: {names(await joined.all())}")
 
 
 main = sqliteMain(run, "relationships")

@@ -9,13 +9,14 @@ import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import deepcopy
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from inflection import pluralize, underscore
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistar.context import currentTransaction
 from twistar.dbconfig.builder import Column, Equals, Select, Term, keyEquals
 from twistar.dbconfig.objects import lockedVersion, primaryKeyColumns, timestampColumns
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
@@ -31,6 +32,7 @@ from twistar.exceptions import (
     ValidationError,
 )
 from twistar.query import Page, Query
+from twistar.querylog import addSecretColumns, loaded
 from twistar.registry import Registry
 from twistar.relationships import (
     KINDS,
@@ -41,13 +43,15 @@ from twistar.relationships import (
     preload,
 )
 from twistar.slicing import collectorPaused, inSlices
-from twistar.transaction import currentTransaction, runInTransaction
+from twistar.through import checkPath, checkThroughs, loadRelationship, relationClass
+from twistar.transaction import runInTransaction
 from twistar.utils import deferredDict, deferredOf
 from twistar.validation import Errors, Uniqueness, Validator, runValidators
 
 T = TypeVar("T", bound="DBObject")
 _log = Logger(namespace="twistar")
 Where = Sequence[Any]
+"""A condition of the 2.0 finders: C{[sql, args...]}, C{?} placeholders."""
 
 _HOOKS_ON_CREATE = ("beforeCreate", "beforeSave")
 _HOOKS_ON_UPDATE = ("beforeUpdate", "beforeSave")
@@ -101,6 +105,7 @@ class DBObjectType(type):
         if namespace.get("LOCK_VERSION") is not None:
             checkIdentifier(namespace["LOCK_VERSION"])
         timestampColumns(namespace.get("TIMESTAMPS"))
+        addSecretColumns(name, namespace.get("SECRET_COLUMNS", ()))
         cls._setKey()
 
     def __setattr__(cls, name: str, value: Any) -> None:
@@ -108,6 +113,8 @@ class DBObjectType(type):
             checkIdentifier(value)
         if name == "TIMESTAMPS":
             timestampColumns(value)
+        if name == "SECRET_COLUMNS":
+            addSecretColumns(cls.__name__, value)
         if name in ("PRIMARY_KEY", "KEY_GENERATOR"):
             others = {name: getattr(cls, name, None) for name in ("PRIMARY_KEY", "KEY_GENERATOR")}
             others[name] = value
@@ -151,7 +158,9 @@ class DBObjectType(type):
                         f"(by another relationship or by DBObject itself)"
                     )
                 specs[spec.name] = spec
-                type.__setattr__(cls, spec.name, RelationshipDescriptor(spec))
+        checkThroughs(cls, specs)
+        for spec in specs.values():
+            type.__setattr__(cls, spec.name, RelationshipDescriptor(spec, relationClass(spec)))
         type.__setattr__(cls, "_relationships", specs)
 
 
@@ -179,20 +188,35 @@ class DBObject(Validator, metaclass=DBObjectType):
     one is inserted; otherwise the database makes it, or the application
     sets it. With a key other than C{id} (or a generator), an object is new
     until it is saved or loaded, whatever its key holds.
+
+    C{SECRET_COLUMNS}, a tuple of column names (such as C{("password",)}):
+    their values are redacted from query events (see L{twistar.querylog}).
     """
 
     TABLENAME: str | None = None
+    """The table's name; C{None}: the plural of the class name."""
     PRIMARY_KEY: str | tuple[str, ...] = "id"
+    """The key column, or a tuple of them for a composite key."""
     KEY_GENERATOR: Callable[[], Any] | None = None
+    """Makes the value of a one-column key on insert (such as C{uuid.uuid4})."""
     LOCK_VERSION: str | None = None
+    """The integer column of optimistic locking, or C{None}."""
     TIMESTAMPS: bool | tuple[str, str] | None = None
+    """C{True} (C{created_at}, C{updated_at}), a pair of column names, or C{None}."""
+    SECRET_COLUMNS: tuple[str, ...] = ()
+    """Columns whose values are redacted from query events and records."""
     HASMANY: list[Any] = []
+    """Has-many relationships: names, or dicts of a C{name} and options."""
     HASONE: list[Any] = []
+    """Has-one relationships, declared as for C{HASMANY}."""
     BELONGSTO: list[Any] = []
+    """Belongs-to relationships, declared as for C{HASMANY}."""
     HABTM: list[Any] = []
+    """Has-and-belongs-to-many relationships, declared as for C{HASMANY}."""
 
     id: Any = None
-    errors = _LazyErrors()  # type: ignore[assignment]
+    """The default key column: C{None} until the object is saved."""
+    errors = _LazyErrors()
     _deleted = False
     # The columns and values of the row as last loaded or saved (two shared
     # references per object, not a new tuple: cheaper to make and to collect).
@@ -203,8 +227,11 @@ class DBObject(Validator, metaclass=DBObjectType):
     _keyTracked = False
 
     if TYPE_CHECKING:
-        # Column attributes are set from rows at run time.
+        # Column attributes are set from rows at run time: a type checker
+        # knows those the class annotates, and takes any other as Any.
         def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __init__(self, **kwargs: Any) -> None:
         """
@@ -270,6 +297,7 @@ class DBObject(Validator, metaclass=DBObjectType):
                 row = tuple(map(_savedCopy, row))
             state["_savedValues"] = row
             append(obj)
+        loaded(objects)
         return objects
 
     # -- keys ---------------------------------------------------------------
@@ -811,6 +839,30 @@ class DBObject(Validator, metaclass=DBObjectType):
         """
         return cls.TABLENAME or _tableNameFor(cls.__name__)
 
+    @overload
+    @classmethod
+    def find(  # type: ignore[overload-overlap]
+        cls: type[T], id: None = None, where: Where | None = None, group: str | None = None,
+        *, limit: Literal[1], orderby: str | None = None,
+        include: str | Sequence[str] | None = None,
+    ) -> Deferred[T | None]: ...
+
+    @overload
+    @classmethod
+    def find(
+        cls: type[T], id: None = None, where: Where | None = None, group: str | None = None,
+        limit: int | tuple[int, int] | None = None, orderby: str | None = None,
+        include: str | Sequence[str] | None = None,
+    ) -> Deferred[list[T]]: ...
+
+    @overload
+    @classmethod
+    def find(
+        cls: type[T], id: Any, where: Where | None = None, group: str | None = None,
+        limit: int | tuple[int, int] | None = None, orderby: str | None = None,
+        include: str | Sequence[str] | None = None,
+    ) -> Deferred[T | None]: ...
+
     @classmethod
     def find(
         cls,
@@ -852,19 +904,26 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     @classmethod
     def _checkRelationships(cls, names: Iterable[str]) -> None:
+        """
+        @raise InvalidRelationshipError: for a name that is no relationship,
+            or one going through others along no path (see L{checkPath}).
+        """
+        names = list(names)
         unknown = [name for name in names if name not in cls._relationships]
         if unknown:
             raise InvalidRelationshipError(
                 f"{cls.__name__} has no relationship(s) {', '.join(map(repr, unknown))}"
             )
+        for name in names:
+            checkPath(cls._relationships[name])
 
     @classmethod
     def _includeIn(cls, result: Any, names: tuple[str, ...]) -> Any:
         if result is None:
             return None
         if isinstance(result, list):
-            return preload(cls, result, names)
-        return preload(cls, [result], names).addCallback(lambda _: result)
+            return preload(cls, result, names, loadRelationship)
+        return preload(cls, [result], names, loadRelationship).addCallback(lambda _: result)
 
     @classmethod
     def preload(cls, objects: Iterable[T], *names: str) -> Deferred[list[T]]:
@@ -877,7 +936,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         @raise InvalidRelationshipError: for a name that is not a relationship.
         """
         cls._checkRelationships(names)
-        return preload(cls, objects, names)
+        return preload(cls, objects, names, loadRelationship)
 
     @classmethod
     def _afterLoad(cls, result: Any) -> Any:
@@ -893,8 +952,8 @@ class DBObject(Validator, metaclass=DBObjectType):
 
     @classmethod
     def findBy(
-        cls, include: str | Sequence[str] | None = None, **attrs: Any
-    ) -> Deferred[list[Any]]:
+        cls: type[T], include: str | Sequence[str] | None = None, **attrs: Any
+    ) -> Deferred[list[T]]:
         """
         @param include: relationship names to load, as for L{find}.
         @return: a L{Deferred} of the objects whose columns equal C{attrs}
@@ -917,10 +976,11 @@ class DBObject(Validator, metaclass=DBObjectType):
             equal = tuple(Equals(Column(name), value) for name, value in attrs.items())
             return Query.forFinder(cls, include=include, scope=equal).found(False)
 
-        return config.getSchema(cls.tablename()).addCallback(withColumns)
+        schema: Deferred[Any] = config.getSchema(cls.tablename())
+        return schema.addCallback(withColumns)
 
     @classmethod
-    def findOrCreate(cls, **attrs: Any) -> Deferred[Any]:
+    def findOrCreate(cls: type[T], **attrs: Any) -> Deferred[T]:
         """
         @return: a L{Deferred} of the first object matching C{attrs}, or of a
             new object with them, saved (in one transaction). When a unique
@@ -937,14 +997,14 @@ class DBObject(Validator, metaclass=DBObjectType):
 
         def lookAgain(failure: Failure) -> Any:
             failure.trap(TransactionError)
-            if not isinstance(failure.value.__cause__, IntegrityError):
+            if not isinstance(getattr(failure.value, "__cause__", None), IntegrityError):
                 return failure
             return runInTransaction(findOrSave)
 
         return runInTransaction(findOrSave).addErrback(lookAgain)
 
     @classmethod
-    def all(cls, include: str | Sequence[str] | None = None) -> Deferred[list[Any]]:
+    def all(cls: type[T], include: str | Sequence[str] | None = None) -> Deferred[list[T]]:
         """
         @param include: relationship names to load, as for L{find}.
         @return: a L{Deferred} of every object of the table.
@@ -1075,10 +1135,10 @@ class DBObject(Validator, metaclass=DBObjectType):
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        if type(other) is not type(self) or self._isNew() or other._isNew():  # type: ignore[attr-defined]
+        if type(other) is not type(self) or self._isNew() or other._isNew():
             return False
         key = self._keyValue()
-        return key is not None and key == other._keyValue()  # type: ignore[attr-defined, no-any-return]
+        return key is not None and key == other._keyValue()
 
     def __ne__(self, other: object) -> bool:
         return not self == other

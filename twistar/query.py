@@ -329,7 +329,8 @@ class Query(Generic[T]):
         except Exception:
             return fail()
         model: Any = self.model
-        d = config.selectObjects(model, sql, args, one).addCallback(model._afterLoad)
+        d: Deferred[Any] = config.selectObjects(model, sql, args, one)
+        d.addCallback(model._afterLoad)
         if self.included:
             d.addCallback(model._includeIn, self.included)
         return d
@@ -710,7 +711,7 @@ class Query(Generic[T]):
                 raise InvalidRelationshipError(
                     f"{model.__name__} has no relationship {safeText(name)!r} to join"
                 )
-            joins.extend(_relationshipJoins(kind, model, spec))
+            joins.extend(relationshipJoins(kind, model, spec))
         tables = [self.statement.table] + [
             join.table for join in self.statement.joins + tuple(joins) if isinstance(join, Join)
         ]
@@ -829,7 +830,7 @@ def _count(name: str, value: Any) -> int | None:
         raise InvalidQueryError(
             f"{name} takes a non-negative int or None, not {safeText(value):.80}"
         )
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _idOwner(column: Any, statement: Select, key: tuple[str, ...] = ("id",)) -> str | None:
@@ -930,12 +931,19 @@ def _fragments(method: str, fragments: Iterable[Any]) -> tuple[str, ...]:
     return checked
 
 
-def _relationshipJoins(kind: str, model: Any, spec: Any) -> list[Join]:
+def relationshipJoins(kind: str, model: Any, spec: Any) -> list[Join]:
     """
-    @return: the joins that reach C{spec}'s table from C{model}'s.
+    @param kind: C{"INNER"} or C{"LEFT OUTER"}.
+    @param spec: a relationship of C{model} (a C{RelationshipSpec}).
+    @return: the joins that reach C{spec}'s table from C{model}'s: for a
+        has-many through, those of each relationship it goes along.
     @raise InvalidIdentifierError: for a name of the declaration that is no
         plain identifier.
+    @raise InvalidRelationshipError: for a has-many through whose path is
+        not found.
     """
+    if spec.kind == "HASMANY" and spec.through:
+        return [join for hop in spec.hops() for join in relationshipJoins(kind, hop.owner, hop)]
     table = model.tablename()
     for name in (spec.typeColumn, spec.joinTable):
         if name is not None:

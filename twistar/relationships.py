@@ -4,16 +4,17 @@ Relationships between models: L{HasMany}, L{HasOne}, L{BelongsTo} and L{HABTM}.
 
 A model declares them as class attributes (C{HASMANY = ['pictures']}, or dicts
 with a C{name} and options); each name becomes a descriptor on the class
-whose value, on a saved instance, is a relationship object.
+whose value, on a saved instance, is a relationship object. Those declared
+with C{through} (join models) are in L{twistar.through}.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from inflection import camelize, singularize, underscore
 from twisted.internet.defer import Deferred, succeed
@@ -42,15 +43,17 @@ from twistar.exceptions import (
     ValidationError,
 )
 from twistar.query import Page, Query
+from twistar.querylog import lazyLoad
 from twistar.registry import Registry
 from twistar.slicing import inSlices
 from twistar.transaction import runInTransaction
 from twistar.utils import checkKeywords, gather
 
 KINDS = ("HASMANY", "HASONE", "BELONGSTO", "HABTM")
+"""The class attributes that declare relationships."""
 _OPTIONS = frozenset(
     {"name", "class_name", "foreign_key", "association_foreign_key", "join_table", "as",
-     "polymorphic", "through"}
+     "polymorphic", "through", "source"}
 )
 
 
@@ -64,6 +67,14 @@ class RelationshipSpec:
     """
     One declared relationship, with its conventions worked out.
 
+    @ivar kind: one of L{KINDS}.
+    @ivar name: the relationship's name, an attribute of the owner.
+    @ivar owner: the class declaring it.
+    @ivar className: the related class's name (C{None} for a polymorphic
+        belongs-to).
+    @ivar associationForeignKey: for a L{HABTM}, the join-table column(s)
+        naming the other object, when declared.
+    @ivar joinTable: for a L{HABTM}, the join table, when declared.
     @ivar foreignKey: for L{HasMany}/L{HasOne}, the column of the other table
         naming the owner; for L{BelongsTo}, the owner's column naming the
         other object; for L{HABTM}, the join-table column naming the owner.
@@ -72,7 +83,10 @@ class RelationshipSpec:
     @ivar keyPrefix: what default foreign key column names start with.
     @ivar declaredKey: whether C{foreign_key} was declared.
     @ivar through: for a L{HABTM}, the class name of the join model; for a
-        L{HasMany}, the name of the owner's relationship to go through.
+        L{HasMany}, the name of the owner's relationship to go through (see
+        L{twistar.through}).
+    @ivar source: for a has-many through, the name of the relationship of
+        the class gone through that leads on (see L{hops}).
     """
 
     kind: str
@@ -86,12 +100,34 @@ class RelationshipSpec:
     keyPrefix: str = ""
     declaredKey: bool = True
     through: str | None = None
+    source: str | None = None
 
     @property
     def target(self) -> type[Any]:
         """The related class (not for polymorphic belongs-to)."""
+        if self.className is None and self.through:
+            return self.hops()[-1].target
         assert self.className is not None
         return Registry.getClass(self.className)
+
+    def hops(self) -> tuple[RelationshipSpec, ...]:
+        """
+        @return: the relationships a has-many through goes along, none of
+            them a has-many through: those of the relationship it goes
+            through, then those of its source on the class reached; just
+            this one for other relationships.
+        @raise InvalidRelationshipError: when the source is not found, is
+            ambiguous or a polymorphic belongs-to, or the path comes back to
+            a relationship it went along.
+        @raise ClassNotRegisteredError: for a class on the way that is not
+            registered.
+        """
+        return _hops(self, ())
+
+    def joinModel(self) -> type[Any]:
+        """The class of a HABTM's join model (named by C{through})."""
+        assert self.through is not None
+        return Registry.getClass(self.through)
 
     def referencedColumns(self, klass: type | None = None) -> tuple[str, ...]:
         """
@@ -122,6 +158,9 @@ class RelationshipSpec:
         """The join table of a L{HABTM}: both table names, sorted, joined by C{_}."""
         if self.joinTable:
             return self.joinTable
+        if self.through:
+            table: str = self.joinModel().tablename()
+            return table
         return "_".join(sorted([self.owner.tablename(), self.target.tablename()]))  # type: ignore[attr-defined]
 
     def habtmOtherKey(self) -> str:
@@ -155,20 +194,62 @@ def _foreignColumns(spec: RelationshipSpec, declared: str | tuple[str, ...], giv
     return columns
 
 
+def _hops(spec: RelationshipSpec,
+          seen: tuple[RelationshipSpec, ...]) -> tuple[RelationshipSpec, ...]:
+    """
+    L{RelationshipSpec.hops}, C{seen} being the has-many throughs on the way.
+    """
+    if spec.kind != "HASMANY" or not spec.through:
+        return (spec,)
+    where = f"{spec.owner.__name__}.{spec.name}"
+    if spec in seen:
+        raise InvalidRelationshipError(f"{where} goes through itself")
+    seen += (spec,)
+    via = spec.owner._relationships.get(spec.through)  # type: ignore[attr-defined]
+    if via is None:
+        raise InvalidRelationshipError(
+            f"{where} goes through {spec.through!r}, which is no relationship of "
+            f"{spec.owner.__name__}"
+        )
+    first = _hops(via, seen)
+    middle = first[-1].target
+    relationships = middle._relationships
+    names = [spec.source] if spec.source else list(dict.fromkeys([singularize(spec.name),
+                                                                  spec.name]))
+    found = [relationships[name] for name in names if name in relationships]
+    reached = f"{where} goes through {spec.through!r} to {middle.__name__}"
+    if not found:
+        raise InvalidRelationshipError(
+            f"{reached}, which has no relationship {' or '.join(map(repr, names))}"
+            + ("" if spec.source else ": name the one to follow with 'source'")
+        )
+    if len(found) > 1:
+        raise InvalidRelationshipError(
+            f"{reached}, which has both {names[0]!r} and {names[1]!r}: say which with 'source'"
+        )
+    source = found[0]
+    if source.kind == "BELONGSTO" and source.typeColumn:
+        raise InvalidRelationshipError(
+            f"{where}: its source {middle.__name__}.{source.name} is a polymorphic "
+            f"belongs-to, whose class depends on each row"
+        )
+    return first + _hops(source, seen)
+
+
 def habtmJoinColumns(klass: type) -> list[tuple[str, tuple[str, ...], bool]]:
     """
     @return: the join-table columns that name objects of C{klass}, as
         C{(table, columns, declared)}: those of its own L{HABTM}s
         (C{declared}), and those of other registered classes' L{HABTM}s
-        that point at it.
+        that point at it; join models' tables included.
     """
     columns: dict[tuple[str, tuple[str, ...]], bool] = {}
     for spec in klass._relationships.values():  # type: ignore[attr-defined]
-        if spec.kind == "HABTM" and not spec.through:
+        if spec.kind == "HABTM":
             columns[(spec.habtmTable(), spec.foreignColumns())] = True
     for other in list(Registry.REGISTRATION.values()):
         for spec in getattr(other, "_relationships", {}).values():
-            if spec.kind == "HABTM" and not spec.through and spec.className == klass.__name__:
+            if spec.kind == "HABTM" and spec.className == klass.__name__:
                 key = (spec.habtmTable(), spec.habtmOtherColumns())
                 columns[key] = columns.get(key, False) or other is klass
     return [(table, column, declared) for (table, column), declared in columns.items()]
@@ -210,6 +291,8 @@ def buildSpec(kind: str, owner: type, declaration: Any) -> RelationshipSpec:
             typeColumn = f"{name}_type"
     elif kind == "HASONE":
         className = options.get("class_name", camelize(name))
+    elif kind == "HASMANY" and options.get("through"):
+        className = options.get("class_name")  # the source's, by default: see target
     else:
         className = options.get("class_name", _singularClassName(name))
     if polymorphicAs and kind in ("HASMANY", "HASONE"):
@@ -224,7 +307,7 @@ def buildSpec(kind: str, owner: type, declaration: Any) -> RelationshipSpec:
         associationForeignKey=options.get("association_foreign_key"),
         joinTable=options.get("join_table"), typeColumn=typeColumn,
         keyPrefix=prefix, declaredKey="foreign_key" in options,
-        through=options.get("through"),
+        through=options.get("through"), source=options.get("source"),
     )
 
 
@@ -249,9 +332,14 @@ class RelationshipDescriptor:
     gives a fresh relationship object.
     """
 
-    def __init__(self, spec: RelationshipSpec) -> None:
+    def __init__(self, spec: RelationshipSpec,
+                 relationClass: type[Relationship[Any]] | None = None) -> None:
+        """
+        @param relationClass: the class of the relationship objects; by
+            default the one of C{spec}'s kind.
+        """
         self.spec = spec
-        self.relationClass = RELATIONSHIP_CLASSES[spec.kind]
+        self.relationClass = relationClass or RELATIONSHIP_CLASSES[spec.kind]
 
     def __get__(self, inst: Any, owner: type | None = None) -> Any:
         if inst is None:
@@ -263,14 +351,20 @@ class RelationshipDescriptor:
         return self.relationClass(inst, self.spec)
 
 
-class Relationship:
+T = TypeVar("T")
+
+
+class Relationship(Generic[T]):
     """
-    A relationship of one saved object.
+    A relationship of one saved object. Generic in the related class, so
+    that a model may annotate its relationships for a type checker
+    (C{pictures: HasMany[Picture]}).
 
     @ivar inst: the object that owns the relationship.
     """
 
     kind: ClassVar[str]
+    """The kind of relationship (one of L{KINDS})."""
 
     def __init__(self, inst: Any, spec: RelationshipSpec) -> None:
         self.inst = inst
@@ -282,7 +376,7 @@ class Relationship:
         """The related class."""
         return self.spec.target
 
-    def _preloaded(self, findargs: dict[str, Any]) -> Any:
+    def _preloaded(self, findargs: dict[str, Any]) -> Deferred[Any] | None:
         loaded = self.inst.__dict__.get("_preloaded")
         if findargs or not loaded or self.spec.name not in loaded:
             return None
@@ -386,74 +480,74 @@ def _update(config: Any, txn: Any, table: str, where: tuple[Term, ...],
     config.run(txn, *compileUpdate(config, Update(Select(table, where=where), sets)))
 
 
-class Scoped(Relationship):
+class Scoped(Relationship[T]):
     """
     A relationship whose related rows can be queried: L{query} and the
     query-starting calls give a L{Query} of the related objects only.
     """
 
-    def query(self) -> Query[Any]:
+    def query(self) -> Query[T]:
         """
         @return: a L{Query} of the related objects.
         """
         target = self.otherklass
         return Query(target, Select(target.tablename(), where=self._owned()))
 
-    def where(self, *condition: Any, **columns: Any) -> Query[Any]:
+    def where(self, *condition: Any, **columns: Any) -> Query[T]:
         """
         @return: the related objects matching a condition (see L{Query.where}).
         """
         return self.query().where(*condition, **columns)
 
-    def whereNot(self, *condition: Any, **columns: Any) -> Query[Any]:
+    def whereNot(self, *condition: Any, **columns: Any) -> Query[T]:
         """
         @return: the related objects not matching a condition.
         """
         return self.query().whereNot(*condition, **columns)
 
-    def order(self, *fragments: str) -> Query[Any]:
+    def order(self, *fragments: str) -> Query[T]:
         """
         @return: the related objects, ordered by trusted SQL fragments.
         """
         return self.query().order(*fragments)
 
-    def select(self, *columns: str) -> Query[Any]:
+    def select(self, *columns: str) -> Query[T]:
         """
         @return: the related objects with only C{columns}.
         """
         return self.query().select(*columns)
 
-    def joins(self, *names: str) -> Query[Any]:
+    def joins(self, *names: str) -> Query[T]:
         """
         @return: the related objects, inner-joining their relationships.
         """
         return self.query().joins(*names)
 
-    def leftJoins(self, *names: str) -> Query[Any]:
+    def leftJoins(self, *names: str) -> Query[T]:
         """
         @return: the related objects, left-joining their relationships.
         """
         return self.query().leftJoins(*names)
 
-    def distinct(self) -> Query[Any]:
+    def distinct(self) -> Query[T]:
         """
         @return: the related objects, without duplicate rows.
         """
         return self.query().distinct()
 
-    def group(self, *fragments: str) -> Query[Any]:
+    def group(self, *fragments: str) -> Query[T]:
         """
         @return: the related rows, grouped by trusted SQL fragments.
         """
         return self.query().group(*fragments)
 
-    def lock(self, clause: str = "FOR UPDATE") -> Query[Any]:
+    def lock(self, clause: str = "FOR UPDATE") -> Query[T]:
         """
         @return: the related objects, locked when read (in a transaction).
         """
         return self.query().lock(clause)
 
-    def includes(self, *names: str) -> Query[Any]:
+    def includes(self, *names: str) -> Query[T]:
         """
         @return: the related objects, with their relationships C{names} loaded.
         """
@@ -465,19 +559,25 @@ class Scoped(Relationship):
         """
         return self.query().pluck(*columns)
 
-    def page(self, number: int, perPage: int = 20) -> Deferred[Page[Any]]:
+    def page(self, number: int, perPage: int = 20) -> Deferred[Page[T]]:
         """
         @return: a L{Deferred} of page C{number} of the related objects.
         """
         return self.query().page(number, perPage)
 
 
-class HasMany(Scoped):
+class HasMany(Scoped[T]):
     """
     The objects of another table whose foreign key names this object.
     """
 
     kind = "HASMANY"
+
+    @overload
+    def get(self) -> Deferred[list[T]]: ...
+
+    @overload
+    def get(self, **findargs: Any) -> Deferred[Any]: ...
 
     def get(self, **findargs: Any) -> Deferred[Any]:
         """
@@ -487,6 +587,7 @@ class HasMany(Scoped):
         preloaded = self._preloaded(findargs)
         if preloaded is not None:
             return preloaded
+        lazyLoad(self.inst, self.spec.name, findargs)
         return self._find(self._owned(), findargs)
 
     def count(self, **findargs: Any) -> Deferred[int]:
@@ -538,20 +639,21 @@ class HasMany(Scoped):
         return self.set([])
 
 
-class HasOne(Scoped):
+class HasOne(Scoped[T]):
     """
     The one object of another table whose foreign key names this object.
     """
 
     kind = "HASONE"
 
-    def get(self) -> Deferred[Any]:
+    def get(self) -> Deferred[T | None]:
         """
         @return: a L{Deferred} of the related object or C{None}.
         """
         preloaded = self._preloaded({})
         if preloaded is not None:
             return preloaded
+        lazyLoad(self.inst, self.spec.name)
         return self._find(self._owned(), {"limit": 1})
 
     def set(self, other: Any) -> Deferred[Any]:
@@ -594,7 +696,7 @@ class HasOne(Scoped):
             for name in link:
                 other.__dict__.pop(name, None)
             other.__dict__.update(before)
-            cause = failure.value.__cause__
+            cause = getattr(failure.value, "__cause__", None)
             if isinstance(cause, (ValidationError, DBObjectSaveError)):
                 return Failure(cause)
             return failure
@@ -602,7 +704,7 @@ class HasOne(Scoped):
         return runInTransaction(run).addCallbacks(self._forget, failed)
 
 
-class BelongsTo(Relationship):
+class BelongsTo(Relationship[T]):
     """
     The object this object's foreign key names.
     """
@@ -615,7 +717,7 @@ class BelongsTo(Relationship):
         className = getattr(self.inst, self.spec.typeColumn, None)
         return None if className is None else Registry.getClass(className)
 
-    def get(self) -> Deferred[Any]:
+    def get(self) -> Deferred[T | None]:
         """
         @return: a L{Deferred} of the related object or C{None}.
         """
@@ -628,7 +730,9 @@ class BelongsTo(Relationship):
         otherId = foreignValue(self.inst, self.spec.foreignColumns(klass))
         if otherId is None:
             return succeed(None)
-        return klass.find(otherId)
+        lazyLoad(self.inst, self.spec.name)
+        found: Deferred[Any] = klass.find(otherId)
+        return found
 
     def set(self, other: Any) -> Deferred[Any]:
         """
@@ -640,7 +744,8 @@ class BelongsTo(Relationship):
             setattr(self.inst, name, value)
         if self.spec.typeColumn:
             setattr(self.inst, self.spec.typeColumn, type(other).__name__)
-        return self.inst.save().addCallback(self._forget)
+        saved: Deferred[Any] = self.inst.save()
+        return saved.addCallback(self._forget)
 
     def clear(self) -> Deferred[Any]:
         """
@@ -650,10 +755,11 @@ class BelongsTo(Relationship):
             setattr(self.inst, name, None)
         if self.spec.typeColumn:
             setattr(self.inst, self.spec.typeColumn, None)
-        return self.inst.save().addCallback(self._forget)
+        saved: Deferred[Any] = self.inst.save()
+        return saved.addCallback(self._forget)
 
 
-class HABTM(Scoped):
+class HABTM(Scoped[T]):
     """
     Has-and-belongs-to-many: objects related through a join table.
     """
@@ -675,12 +781,18 @@ class HABTM(Scoped):
         linked = Select(spec.habtmTable(), others, where=where)
         return (InSelect(key[0] if len(key) == 1 else key, linked),)
 
-    def query(self) -> Query[Any]:
+    def query(self) -> Query[T]:
         """
         @return: a L{Query} of the related objects.
         """
         target = self.otherklass
         return Query(target, Select(target.tablename(), where=self._linked()))
+
+    @overload
+    def get(self) -> Deferred[list[T]]: ...
+
+    @overload
+    def get(self, **findargs: Any) -> Deferred[Any]: ...
 
     def get(self, **findargs: Any) -> Deferred[Any]:
         """
@@ -691,6 +803,7 @@ class HABTM(Scoped):
         preloaded = self._preloaded(findargs)
         if preloaded is not None:
             return preloaded
+        lazyLoad(self.inst, self.spec.name, findargs)
         findargs = dict(findargs)
         return self._find(self._linked(findargs.pop("join_where", None)), findargs)
 
@@ -736,9 +849,10 @@ class HABTM(Scoped):
         return self.set([])
 
 
-RELATIONSHIP_CLASSES: dict[str, type[Relationship]] = {
+RELATIONSHIP_CLASSES: dict[str, type[Relationship[Any]]] = {
     "HASMANY": HasMany, "HASONE": HasOne, "BELONGSTO": BelongsTo, "HABTM": HABTM,
 }
+"""The relationship class of each kind."""
 
 
 def _chunks(values: list[Any], size: int) -> list[list[Any]]:
@@ -877,15 +991,30 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
     Load a has-and-belongs-to-many relationship for C{owners}: one query
     joining the join table, per chunk of owner ids.
     """
-    config = Registry.getConfig()
     target = spec.target
     table, middle = target.tablename(), spec.habtmTable()
-    mine = spec.foreignColumns()
+    joins = (Join("INNER", middle,
+                  keysSame(target._keyColumns, table, spec.habtmOtherColumns(), middle)),)
+    return loadJoined(spec, owners, Select(table, joins=joins), middle, spec.foreignColumns())
+
+
+def loadJoined(spec: RelationshipSpec, owners: list[Any], joined: Select, middle: str,
+               mine: tuple[str, ...], more: tuple[Term, ...] = ()) -> Deferred[Any]:
+    """
+    Load a relationship whose objects are reached by joins for C{owners}:
+    one query per chunk of owner keys.
+
+    @param joined: the select of the related table with the joins that
+        reach the table C{middle}.
+    @param mine: the columns of C{middle} holding the owner's key.
+    @param more: conditions on C{middle}'s rows (a type column).
+    """
+    config = Registry.getConfig()
+    target = spec.target
+    table = joined.table
     # The related rows, each with the key of the owner it is linked to.
-    joined = Select(
-        table, (Column("*", table), *(Column(name, middle) for name in mine)),
-        joins=(Join("INNER", middle,
-                    keysSame(target._keyColumns, table, spec.habtmOtherColumns(), middle)),),
+    joined = joined._replace(
+        columns=(Column("*", table), *(Column(name, middle) for name in mine))
     )
     found: dict[Any, list[Any]] = {}
     objects: list[Any] = []
@@ -897,7 +1026,7 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
     def load(_: Any) -> Deferred[list[Any]]:
         loads = []
         for chunk in _chunks(list(found), _chunkSize() // len(mine)):
-            where = (keyIn(mine, chunk, middle),)
+            where = (keyIn(mine, chunk, middle), *more)
             query, args = compileSelect(config, joined._replace(where=where))
             loads.append(config.selectKeyedObjects(target, query, args, len(mine)))
         return gather(loads)
@@ -925,14 +1054,28 @@ def _loadThroughJoinTable(spec: RelationshipSpec, owners: list[Any]) -> Deferred
     return inSlices(note, owners).addCallback(load).addCallback(assign)
 
 
+def loadRelationship(spec: RelationshipSpec, owners: list[Any]) -> Deferred[Any]:
+    """
+    Load the relationship C{spec} of C{owners} (see L{preload}), as its
+    kind says.
+    """
+    if spec.kind == "HABTM":
+        return _loadThroughJoinTable(spec, owners)
+    if spec.kind == "BELONGSTO":
+        return _loadParents(spec, owners)
+    return _loadChildren(spec, owners, one=spec.kind == "HASONE")
+
+
 def preload(
-    klass: type[Any], owners: Iterable[Any], names: tuple[str, ...]
+    klass: type[Any], owners: Iterable[Any], names: tuple[str, ...],
+    loader: Callable[[RelationshipSpec, list[Any]], Deferred[Any]] = loadRelationship,
 ) -> Deferred[list[Any]]:
     """
     Load the relationships C{names} of C{owners} (saved objects of C{klass})
     with one query per relationship (per chunk of a few thousand objects),
     so that each C{owner.<name>.get()} then fires without a query.
 
+    @param loader: loads one relationship for the owners.
     @return: a L{Deferred} of C{owners}, as a list.
     @raise InvalidRelationshipError: for a name that is not a relationship.
     @raise TypeError: for an owner that is not a C{klass}.
@@ -948,10 +1091,5 @@ def preload(
         spec = relationships.get(name)
         if spec is None:
             raise InvalidRelationshipError(f"{klass.__name__} has no relationship {name!r}")
-        if spec.kind == "HABTM":
-            loads.append(_loadThroughJoinTable(spec, owners))
-        elif spec.kind == "BELONGSTO":
-            loads.append(_loadParents(spec, owners))
-        else:
-            loads.append(_loadChildren(spec, owners, one=spec.kind == "HASONE"))
+        loads.append(loader(spec, owners))
     return gather(loads).addCallback(lambda _: owners)
