@@ -21,6 +21,9 @@ from support import recreateTables, sqliteMain
 
 class Book(DBObject):
     TABLENAME = "mo_books"
+    # Annotated columns: a type checker knows them (the others are Any).
+    title: str | None
+    year: int | None
 
     def afterInit(self):
         # Runs for every object built from a query result.

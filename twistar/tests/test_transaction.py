@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from twisted.enterprise import adbapi
 from twisted.internet import defer, reactor, task
 
+from twistar.context import currentTransaction
 from twistar.dbobject import DBObject
 from twistar.exceptions import (
     ConnectionLostError,
@@ -30,7 +31,6 @@ from twistar.tests.helpers import (
     makePool,
     testDatabase,
 )
-from twistar.transaction import currentTransaction
 from twistar.utils import gather, runInTransaction, transaction
 
 
