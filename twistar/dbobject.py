@@ -21,6 +21,7 @@ from twistar.dbconfig.builder import Column, Equals, Select, Term, keyEquals
 from twistar.dbconfig.objects import lockedVersion, primaryKeyColumns, timestampColumns
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
 from twistar.dbconfig.writes import Delete, compileDelete, upsertKeys
+from twistar.eager import forgetLoaded, preload
 from twistar.exceptions import (
     DBObjectSaveError,
     IntegrityError,
@@ -38,9 +39,7 @@ from twistar.relationships import (
     KINDS,
     RelationshipDescriptor,
     buildSpec,
-    forgetLoaded,
     habtmJoinColumns,
-    preload,
 )
 from twistar.slicing import collectorPaused, inSlices
 from twistar.through import checkPath, checkThroughs, loadRelationship, relationClass

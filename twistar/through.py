@@ -26,6 +26,8 @@ from twisted.python.failure import Failure
 from twistar.dbconfig.builder import Column, Equals, Fragment, Join, Select, Term, keyEquals, keyIn
 from twistar.dbconfig.sqltext import checkWhere
 from twistar.dbconfig.writes import Delete, compileDelete
+from twistar.eager import loadJoined
+from twistar.eager import loadRelationship as loadPlain
 from twistar.exceptions import DBObjectSaveError, InvalidRelationshipError, ValidationError
 from twistar.query import Query, relationshipJoins
 from twistar.querylog import lazyLoad
@@ -34,14 +36,12 @@ from twistar.relationships import (
     Relationship,
     RelationshipSpec,
     Scoped,
-    _chunks,
-    _chunkSize,
-    _requireSaved,
-    _unsaved,
+    chunks,
+    chunkSize,
     linkValues,
-    loadJoined,
+    requireSaved,
+    unsaved,
 )
-from twistar.relationships import loadRelationship as loadPlain
 from twistar.transaction import runInTransaction
 from twistar.utils import checkKeywords
 
@@ -187,7 +187,7 @@ def checkPath(spec: RelationshipSpec) -> None:
 def loadRelationship(spec: RelationshipSpec, owners: list[Any]) -> Deferred[Any]:
     """
     Load the relationship C{spec} of C{owners} (see
-    L{twistar.relationships.preload}): one query along the path of a
+    L{twistar.eager.preload}): one query along the path of a
     relationship declared with C{through}, per chunk of owners.
     """
     if spec.through is None:
@@ -291,7 +291,7 @@ class HABTMThrough(Through[T]):
             with L{DBObjectSaveError} if one of its hooks cancels its save.
         @raise TypeError: when C{columns} name the columns that link it.
         """
-        _requireSaved([other], self.otherklass)
+        requireSaved([other], self.otherklass)
         link = self._link(other._keyValue())
         taken = sorted(set(columns) & set(link))
         if taken:
@@ -307,7 +307,7 @@ class HABTMThrough(Through[T]):
 
         @return: a L{Deferred} of the number of join rows deleted.
         """
-        _requireSaved(others, self.otherklass)
+        requireSaved(others, self.otherklass)
         keys = list(dict.fromkeys(obj._keyValue() for obj in others))
         return self._unlink(keys).addCallback(self._forget)
 
@@ -324,7 +324,7 @@ class HABTMThrough(Through[T]):
             with L{DBObjectSaveError} if one of its hooks cancels its save.
         """
         others = list(others)
-        _requireSaved(others, self.otherklass)
+        requireSaved(others, self.otherklass)
         wanted = list(dict.fromkeys(obj._keyValue() for obj in others))
         spec, joinModel = self.spec, self.joinModel
         theirs = spec.habtmOtherColumns()
@@ -379,11 +379,11 @@ class HABTMThrough(Through[T]):
         spec, config = self.spec, self.config
         table, theirs = spec.habtmTable(), spec.habtmOtherColumns()
         own = keyEquals(spec.foreignColumns(), self.inst._keyValue())
-        chunks = [None] if keys is None else _chunks(keys, _chunkSize() // len(theirs))
+        pieces = [None] if keys is None else chunks(keys, chunkSize() // len(theirs))
 
         def run(txn: Any) -> int:
             deleted = 0
-            for chunk in chunks:
+            for chunk in pieces:
                 where = (own,) if chunk is None else (own, keyIn(theirs, chunk))
                 config.run(txn, *compileDelete(config, Delete(Select(table, where=where))))
                 deleted += int(txn.rowcount)
@@ -442,7 +442,7 @@ def _checkSaved(obj: Any) -> Any:
     """
     if obj.__dict__.get("errors"):
         raise ValidationError(f"{obj!r} is invalid; nothing was saved", [obj])
-    if _unsaved(obj):
+    if unsaved(obj):
         raise DBObjectSaveError(f"a hook cancelled saving {obj!r}; nothing was saved")
     return obj
 

@@ -21,7 +21,7 @@ from typing import Any
 from twisted.internet.defer import maybeDeferred
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistar import relationships
+from twistar import eager
 from twistar.dbobject import DBObject
 from twistar.exceptions import (
     ClassNotRegisteredError,
@@ -751,7 +751,7 @@ class HasManyThroughTests(ThroughTestCase):
             queries.reset()
             self.assertEqual([await relatedIds(owner, rels) for owner in loaded], lazy)
             self.assertEqual(queries.all(), [])
-        self.patch(relationships, "_chunkSize", lambda: 2)
+        self.patch(eager, "chunkSize", lambda: 2)
         queries = captureQueries(self)
         films = await Film.preload(await Film.all(), "actors")
         self.assertEqual(len(queries.starting("SELECT")), 1 + 2)
