@@ -1,11 +1,12 @@
 # twistar developer tasks.
 #
-#   make test    ruff + mypy + the trial suite on sqlite, PostgreSQL and MariaDB;
+#   make test    ruff + mypy + pydoctor + the trial suite on sqlite, PostgreSQL and MariaDB;
 #                the sdist and wheel built and checked; with nox, the suite on
 #                SQLite on Python 3.10-3.13 x lowest/newest Twisted, and the
 #                wheel alone in a fresh virtualenv of each Python
 #   make demo    run examples/quickstart.py
 #   make bench   run bench/run.py
+#   make apidocs build the API reference into build/apidocs (pydoctor)
 #
 # Everything installs what it needs: Debian packages (when missing, as root),
 # a virtualenv in .venv, and the project in editable mode.  A second run
@@ -17,7 +18,7 @@ VPY := $(VENV)/bin/python
 STAMP_BASE := $(VENV)/.stamp-base
 STAMP_DEV := $(VENV)/.stamp-dev
 
-.PHONY: test demo bench venv dev-install system-deps clean
+.PHONY: test demo bench apidocs venv dev-install system-deps clean
 
 test: system-deps $(STAMP_DEV)
 	$(VPY) scripts/run_tests.py --package --matrix
@@ -27,6 +28,9 @@ demo: $(STAMP_BASE)
 
 bench: system-deps $(STAMP_DEV)
 	$(VPY) bench/run.py
+
+apidocs: $(STAMP_DEV)
+	$(VPY) scripts/apidocs.py
 
 venv: $(VPY)
 

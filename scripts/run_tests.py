@@ -8,8 +8,9 @@ Run twistar's checks and test suite against every backend.
 
 Steps:
 
- 1. C{ruff check} (the package, examples, bench, scripts) and C{mypy twistar}
-    (their findings fail the run, but the tests run anyway);
+ 1. C{ruff check} (the package, examples, bench, scripts), C{mypy twistar}
+    and the API reference (C{scripts/apidocs.py}: pydoctor, no warning
+    allowed) (their findings fail the run, but the tests run anyway);
  2. for each backend (default: sqlite, postgres, mysql), start a throwaway
     server on loopback (see C{scripts/servers.py}) unless C{--url} names
     an existing one, and run C{python -m twisted.trial twistar} with:
@@ -398,7 +399,8 @@ def parseArgs(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                         default=float(os.environ.get("TWISTAR_TEST_RUN_TIMEOUT", "1500")),
                         help="seconds after which one trial run is killed (0: never;"
                              " default 1500, or $TWISTAR_TEST_RUN_TIMEOUT)")
-    parser.add_argument("--skip-lint", action="store_true", help="do not run ruff and mypy")
+    parser.add_argument("--skip-lint", action="store_true",
+                        help="do not run ruff, mypy and pydoctor")
     parser.add_argument("--keep-servers", action="store_true",
                         help="do not delete the servers' data directory at the end")
     parser.add_argument("--package", action="store_true",
@@ -454,6 +456,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         runCheck("ruff", [sys.executable, "-m", "ruff", "check", "twistar", "examples", "bench",
                           "scripts", "noxfile.py"], checks)
         runCheck("mypy", [sys.executable, "-m", "mypy", "twistar"], checks)
+        runCheck("pydoctor", [sys.executable, "scripts/apidocs.py"], checks)
 
     results: list[RunResult] = []
     serverProblems: list[str] = []

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from twistar import slicing
-from twistar.dbconfig import InteractionBase, configForDriver
+from twistar.dbconfig import configForDriver
+from twistar.dbconfig.base import InteractionBase
 from twistar.exceptions import ClassNotRegisteredError, TwistarError
 
 if TYPE_CHECKING:

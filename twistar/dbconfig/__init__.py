@@ -10,8 +10,6 @@ from importlib import import_module
 
 from twistar.dbconfig.base import InteractionBase
 
-__all__ = ["InteractionBase", "configForDriver"]
-
 _CONFIGS = {
     "sqlite3": ("twistar.dbconfig.sqlite", "SQLiteDBConfig"),
     "psycopg2": ("twistar.dbconfig.postgres", "PostgreSQLDBConfig"),

@@ -251,7 +251,7 @@ class Runner(ErrorTranslation):
     def connect(self, pool: adbapi.ConnectionPool, translate: bool = True) -> Any:
         """
         @return: this pool thread's DB-API connection; on a reconnecting pool
-            where work cannot be run again (not L{replayable}), one checked
+            where work cannot be run again (not C{replayable}), one checked
             to be alive.
         @raise ConnectionLostError: if no connection can be made (the
             driver's own exception when not C{translate}).
@@ -320,10 +320,10 @@ class Runner(ErrorTranslation):
     def run(self, txn: Any, query: str, args: Sequence[Any], adapt: bool = True) -> Any:
         """
         Run C{query} (already in the driver's paramstyle) on C{txn}, logging
-        it when L{LOG} is set, and telling L{twistar.querylog} about it when
+        it when C{LOG} is set, and telling L{twistar.querylog} about it when
         that observes it.
 
-        @param adapt: apply L{valueAdapters} to C{args} (C{False} when the
+        @param adapt: apply C{valueAdapters} to C{args} (C{False} when the
             caller did).
         """
         if self.LOG:
@@ -430,7 +430,7 @@ class Runner(ErrorTranslation):
         self, txn: Any, convert: Callable[[Sequence[Any]], Sequence[Any]] | None = None
     ) -> list[Any]:
         """
-        Fetch the rest of C{txn}'s result, L{fetchSize} rows at a time.
+        Fetch the rest of C{txn}'s result, C{fetchSize} rows at a time.
 
         @param convert: applied to each row.
         @return: the rows.
@@ -462,7 +462,7 @@ class Runner(ErrorTranslation):
         Called when L{getSchema} has read the columns of C{tablename}.
 
         @param columns: the list now in L{Registry.SCHEMAS}.
-        @param rows: the rows of L{schemaQuery}.
+        @param rows: the rows of C{schemaQuery}.
         """
 
     def getSchema(self, tablename: str, txn: Any = None) -> Any:
@@ -498,7 +498,7 @@ class Runner(ErrorTranslation):
         @param names: columns of C{tablename}.
         @param now: an aware datetime in UTC.
         @return: C{now} as each column of C{names} keeps it (see
-            L{storedTimestamp}), by name.
+            C{storedTimestamp}), by name.
         """
         declared = self.declaredTypes(txn, tablename)
         for name in names:
@@ -509,7 +509,7 @@ class Runner(ErrorTranslation):
     def declaredTypes(self, txn: Any, tablename: str) -> dict[str, str]:
         """
         @return: the declared type of each column of C{tablename}, as
-            L{schemaQuery} reads it, by name (read with L{getSchema}).
+            C{schemaQuery} reads it, by name (read with L{getSchema}).
         """
         known = _declared.get(tablename)
         if known is None or known[0] is not self.registry.SCHEMAS.get(tablename):
