@@ -90,6 +90,22 @@ class Studio(DBObject):
 Registry.register(User, Picture, Avatar, Color, Nickname, Actor, Movie, Casting, Studio)
 
 
+class Shelf(DBObject):
+    TABLENAME = "rel_shelves"
+    PRIMARY_KEY = ("room", "number")                # a composite key
+    HASMANY = ["boxes"]                             # rel_boxes.shelf_room, .shelf_number
+
+
+class Box(DBObject):
+    TABLENAME = "rel_boxes"
+    BELONGSTO = ["shelf"]                           # shelf_room, shelf_number
+    # Or name the columns, in the order of the key:
+    # BELONGSTO = [{"name": "shelf", "foreign_key": ("room", "shelf_no")}]
+
+
+Registry.register(Shelf, Box)
+
+
 # Created by support.recreateTables; {pk} is the driver's auto-increment key.
 TABLES = {
     "rel_users": "id {pk}, name VARCHAR(255)",
@@ -104,6 +120,8 @@ TABLES = {
     "rel_movies": "id {pk}, title VARCHAR(255), studio_id INTEGER",
     "rel_castings": "id {pk}, actor_id INTEGER, movie_id INTEGER,"
                     " role VARCHAR(255), billing INTEGER",
+    "rel_shelves": "room VARCHAR(20), number INTEGER, PRIMARY KEY (room, number)",
+    "rel_boxes": "id {pk}, label VARCHAR(255), shelf_room VARCHAR(20), shelf_number INTEGER",
 }
 
 
@@ -208,6 +226,16 @@ async def run(echo=print):
     echo(f"loaded: {[(actor.name, titles(await actor.movies.get())) for actor in actors]}")
     joined = Actor.joins("movies").where("rel_movies.title = ?", "Cars")
     echo(f"in Cars: {names(await joined.all())}")
+
+    echo("-- keys of related models")
+    upper = await Shelf(room="attic", number=2).save()
+    await Shelf(room="cellar", number=2).save()
+    box = await Box(label="photos").save()
+    await box.shelf.set(upper)  # sets shelf_room and shelf_number
+    echo(f"the box is on {box.shelf_room}/{box.shelf_number}")
+    echo(f"on the attic shelf: {[b.label for b in await upper.boxes.get()]}")
+    shelf = await box.shelf.get()
+    echo(f"the box's shelf: {shelf.room}/{shelf.number}")
 
 
 main = sqliteMain(run, "relationships")
