@@ -6,7 +6,7 @@ L{DBObject}: the model base class. One subclass per table.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -16,21 +16,20 @@ from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistar.bulk import CREATE_HOOKS, UPDATE_HOOKS, BulkWrites
 from twistar.context import currentTransaction
 from twistar.dbconfig.builder import Column, Equals, Select, Term, keyEquals
 from twistar.dbconfig.objects import lockedVersion, primaryKeyColumns, timestampColumns
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
-from twistar.dbconfig.writes import Delete, compileDelete, upsertKeys
+from twistar.dbconfig.writes import Delete, compileDelete
 from twistar.eager import forgetLoaded, preload
 from twistar.exceptions import (
     DBObjectSaveError,
     IntegrityError,
-    InvalidQueryError,
     InvalidRelationshipError,
     StaleObjectError,
     TransactionError,
     UnknownColumnError,
-    ValidationError,
 )
 from twistar.query import Page, Query
 from twistar.querylog import addSecretColumns, loaded
@@ -45,15 +44,13 @@ from twistar.slicing import collectorPaused, inSlices
 from twistar.through import checkPath, checkThroughs, loadRelationship, relationClass
 from twistar.transaction import runInTransaction
 from twistar.utils import deferredDict, deferredOf
-from twistar.validation import Errors, Uniqueness, Validator, runValidators
+from twistar.validation import Errors
 
 T = TypeVar("T", bound="DBObject")
 _log = Logger(namespace="twistar")
 Where = Sequence[Any]
 """A condition of the 2.0 finders: C{[sql, args...]}, C{?} placeholders."""
 
-_HOOKS_ON_CREATE = ("beforeCreate", "beforeSave")
-_HOOKS_ON_UPDATE = ("beforeUpdate", "beforeSave")
 
 
 @cache
@@ -163,7 +160,7 @@ class DBObjectType(type):
         type.__setattr__(cls, "_relationships", specs)
 
 
-class DBObject(Validator, metaclass=DBObjectType):
+class DBObject(BulkWrites, metaclass=DBObjectType):
     """
     A row of a table. The table is the lower-case plural of the class name
     (C{FavoriteColor} uses C{favorite_colors}) unless C{TABLENAME} is set.
@@ -461,7 +458,7 @@ class DBObject(Validator, metaclass=DBObjectType):
         if self.__dict__.get("errors"):
             return self
         creating = self._isNew()
-        proceed = self._runHooks(_HOOKS_ON_CREATE if creating else _HOOKS_ON_UPDATE)
+        proceed = self._runHooks(CREATE_HOOKS if creating else UPDATE_HOOKS)
         if isinstance(proceed, Deferred):
             return proceed.addCallback(lambda go: self._write(creating) if go else self)
         return self._write(creating) if proceed else self
@@ -471,193 +468,6 @@ class DBObject(Validator, metaclass=DBObjectType):
         DBObject._beforeWrite((self,))
         write = config.insertObj if creating else config.updateObj
         return write(self, DBObject._afterWrite)
-
-    @classmethod
-    def createMany(cls: type[T], objects: Iterable[T]) -> Deferred[list[T]]:
-        """
-        Save many new objects of this class: validate them all, run their
-        C{beforeCreate} and C{beforeSave} hooks, then insert them in a few
-        multi-row statements and set their ids. The work on the objects is
-        done a few milliseconds at a time, so the reactor keeps turning.
-
-        @return: a L{Deferred} of the objects inserted (those whose hooks did
-            not cancel). It fails with L{ValidationError} (saving nothing)
-            if any object is invalid. Cancelling it while it validates or
-            runs the hooks stops it there, inserting nothing.
-        @raise DBObjectSaveError: if an object is not new or not of this
-            class, or is given twice.
-        """
-        # Once the rows are written, every object's after-write step runs
-        # (in slices, with the ids), whatever the caller does.
-        return cls._writeMany(
-            "createMany", "new ", lambda obj: obj._isNew(), objects, True,
-            lambda config, chosen: config.insertObjs(chosen, DBObject._afterWrite),
-        )
-
-    @classmethod
-    def updateMany(cls: type[T], objects: Iterable[T]) -> Deferred[list[T]]:
-        """
-        Save many loaded objects of this class: validate them all, run their
-        C{beforeUpdate} and C{beforeSave} hooks, then write each one's
-        changed columns in one transaction, one C{UPDATE} per set of changed
-        columns (and batch), nothing for objects without changes. Their
-        saved state is recorded as C{save()} records it.
-
-        @return: a L{Deferred} of the objects saved (those whose hooks did
-            not cancel). It fails with L{ValidationError} (saving nothing)
-            if any object is invalid, and with L{StaleObjectError} (with a
-            C{LOCK_VERSION}; saving nothing) when an object's row is no
-            longer at its version.
-        @raise DBObjectSaveError: if an object is new, deleted or not of
-            this class, or is given twice.
-        """
-        return cls._writeMany(
-            "updateMany", "loaded ", lambda obj: not obj._isNew(), objects, True,
-            lambda config, chosen: config.updateObjs(chosen, DBObject._afterWrite),
-        )
-
-    @classmethod
-    def _writeMany(
-        cls: type[T], method: str, kind: str, fits: Callable[[T], bool], objects: Iterable[T],
-        uniqueness: bool, write: Callable[[Any, list[T]], Deferred[Any]],
-    ) -> Deferred[list[T]]:
-        """
-        The steps of a bulk write: check the objects, validate them and run
-        their hooks (see L{_validatedAndHooked}), let a retried transaction
-        remember them, then C{write(config, chosen)}.
-
-        @param kind: what C{fits} objects are, for the message.
-        @return: a L{Deferred} of the objects written.
-        @raise DBObjectSaveError: for an object that does not fit, is not of
-            this class or is deleted, or is given twice.
-        """
-        objects = list(objects)
-        for obj in objects:
-            if type(obj) is not cls or obj._deleted or not fits(obj):
-                raise DBObjectSaveError(f"{method} needs {kind}{cls.__name__} objects, not {obj!r}")
-        if len(set(map(id, objects))) != len(objects):
-            raise DBObjectSaveError(f"{method} was given the same object more than once")
-
-        def written(chosen: list[T]) -> Deferred[list[T]]:
-            config = Registry.getConfig()
-            d = DBObject._beforeWriteOfMany(chosen)
-            d.addCallback(lambda _: write(config, chosen))
-            return d.addCallback(lambda _: chosen)
-
-        return cls._validatedAndHooked(objects, uniqueness).addCallback(written)
-
-    @classmethod
-    def _validatedAndHooked(cls: type[T], objects: list[T], uniqueness: bool) -> Deferred[list[T]]:
-        """
-        Validate C{objects}, then run on each the hooks C{save()} would
-        (C{beforeCreate} or C{beforeUpdate}, then C{beforeSave}).
-
-        @param uniqueness: run the C{validatesUniquenessOf} validators, which
-            also refuse an object repeating an earlier one's value.
-        @return: a L{Deferred} of the objects whose hooks did not cancel; it
-            fails with L{ValidationError} if any object is invalid.
-        """
-        # Each step over the objects runs in slices (see inSlices), so that
-        # the reactor keeps turning however many there are.
-        validators = cls._allValidators()
-        if not uniqueness:
-            validators = [v for v in validators if not isinstance(v, Uniqueness)]
-        validateOne: Callable[[T], Any]
-        if cls.validate is not Validator.validate:
-            validateOne = cls.validate
-        elif validators:
-
-            def validateOne(obj: T) -> Any:
-                obj.__dict__.pop("errors", None)
-                return runValidators(obj, validators)
-
-        else:
-            validateOne = _forgetErrors
-
-        def checkValid(_: Any) -> Deferred[None]:
-            finders = [v.repeatFinder() for v in validators if isinstance(v, Uniqueness)]
-            invalid: list[T] = []
-
-            def check(obj: T) -> None:
-                for find in finders:
-                    find(obj)
-                if obj.__dict__.get("errors"):
-                    invalid.append(obj)
-
-            def raiseIfInvalid(_: Any) -> None:
-                if invalid:
-                    raise ValidationError(
-                        f"{len(invalid)} of {len(objects)} objects are invalid; "
-                        f"nothing was saved",
-                        invalid,
-                    )
-
-            return inSlices(check, objects).addCallback(raiseIfInvalid)
-
-        def runHooks(_: Any) -> Deferred[list[Any]]:
-            return inSlices(_runSaveHooks, objects)
-
-        def chosen(proceed: list[bool]) -> list[T]:
-            return [obj for obj, go in zip(objects, proceed) if go]
-
-        d = inSlices(validateOne, objects)
-        if validators or validateOne is not _forgetErrors:
-            d.addCallback(checkValid)
-        return d.addCallback(runHooks).addCallback(chosen)
-
-    @classmethod
-    def upsert(
-        cls: type[T], rows: Iterable[Any], uniqueBy: str | Sequence[str],
-        update: str | Sequence[str] | None = None,
-    ) -> Deferred[Any]:
-        """
-        Insert rows, or where a row's C{uniqueBy} columns (those of a unique
-        key of the table) hold an existing row's values, overwrite that
-        row's C{update} columns instead: every column written but the key's
-        when C{None}; none (C{()}) leaves the existing row alone. One
-        statement per batch of rows, in one transaction.
-
-        C{rows} are objects of this class or dicts of column values, not
-        both. Objects are validated (but for C{validatesUniquenessOf}: the
-        key decides) and get the hooks C{save()} would run (C{beforeCreate}
-        for new objects, C{beforeUpdate} for loaded ones, then
-        C{beforeSave}); each gets the id of its row, and its key and the
-        columns the upsert wrote are recorded as saved. Dicts get neither.
-
-        @return: a L{Deferred} of the objects upserted (those whose hooks did
-            not cancel), or of C{None} for dicts. It fails with
-            L{ValidationError} (writing nothing) if an object is invalid,
-            with L{UnknownColumnError} for a name that is no column, and
-            with L{InvalidQueryError} for a row without a key value or two
-            rows with the same key, before anything is written.
-        @raise InvalidQueryError: for an empty C{uniqueBy}, a bad name,
-            C{update} naming a key column, or objects and dicts mixed.
-        @raise DBObjectSaveError: for an object of another class, deleted,
-            or given twice.
-        """
-        keys, updated = upsertKeys(uniqueBy, update)
-        if isinstance(rows, (Mapping, str, bytes)):
-            raise InvalidQueryError(f"upsert takes a list of rows, not {safeRepr(rows):.80}")
-        rows = list(rows)
-        dicts = [isinstance(row, Mapping) for row in rows]
-        if any(dicts):
-            if not all(dicts):
-                raise InvalidQueryError("upsert takes objects or dicts, not both")
-            return Registry.getConfig().upsertMany(
-                cls.tablename(), rows, keys, updated, timestampColumns(cls.TIMESTAMPS)
-            )
-        return cls._writeMany(
-            "upsert", "", lambda obj: True, rows, False,
-            lambda config, chosen: config.upsertObjs(chosen, keys, updated, DBObject._afterWrite),
-        )
-
-    @classmethod
-    def insertOrIgnore(cls, rows: Iterable[Any], uniqueBy: str | Sequence[str]) -> Deferred[Any]:
-        """
-        L{upsert} that leaves existing rows alone: C{upsert(rows, uniqueBy,
-        update=())}.
-        """
-        return cls.upsert(rows, uniqueBy, ())
 
     def _changedValues(self, columns: Iterable[str]) -> dict[str, Any]:
         """
@@ -1163,18 +973,6 @@ QUERY_STARTERS = frozenset({
     "includes", "lock", "pluck", "page",
 })
 """The query-starting class methods, which a relationship's name may hide."""
-
-
-def _forgetErrors(obj: DBObject) -> None:
-    """
-    Clear C{obj}'s errors, as validating it without validators does (a
-    fresh L{Errors} is made only if they are read).
-    """
-    obj.__dict__.pop("errors", None)
-
-
-def _runSaveHooks(obj: DBObject) -> Any:
-    return obj._runHooks(_HOOKS_ON_CREATE if obj._isNew() else _HOOKS_ON_UPDATE)
 
 
 def _afterInit(obj: DBObject) -> Any:
