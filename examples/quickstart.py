@@ -13,9 +13,9 @@ import os
 import shutil
 import tempfile
 
-from twisted.enterprise import adbapi
 from twisted.internet import defer, task
 
+import twistar
 from twistar.dbobject import DBObject
 from twistar.registry import Registry
 
@@ -114,13 +114,12 @@ async def main(reactor):
     Run L{run} on a new SQLite database in a temporary directory.
     """
     directory = tempfile.mkdtemp(prefix="twistar-quickstart-")
-    Registry.DBPOOL = adbapi.ConnectionPool(
-        "sqlite3", os.path.join(directory, "quickstart.db"), check_same_thread=False
-    )
+    # The pool for this URL, made Registry.DBPOOL.
+    pool = twistar.connect("sqlite:///" + os.path.join(directory, "quickstart.db"))
     try:
         await run()
     finally:
-        Registry.DBPOOL.close()
+        pool.close()
         shutil.rmtree(directory)
 
 

@@ -185,6 +185,20 @@ class LockTimeoutError(ConcurrencyError):
     """
 
 
+class InvalidURLError(TwistarError, ValueError):
+    """
+    A database URL given to L{twistar.connect} cannot be used: it is
+    malformed, of an unknown scheme, or has an option of the wrong kind.
+    """
+
+
+class MissingDriverError(TwistarError, ImportError):
+    """
+    The DB-API driver a database URL needs cannot be imported; the message
+    names the extra to install (such as C{pip install 'twistar[postgres]'}).
+    """
+
+
 class PoolExhaustedError(TwistarError):
     """
     No connection of the pool became free within its wait limit; the work

@@ -2,7 +2,8 @@
 Test support: the backend chosen by C{TWISTAR_TEST_DB}, its pools, and the
 tables the tests use.
 
-C{TWISTAR_TEST_DB} is C{sqlite} (the default) or a server URL:
+C{TWISTAR_TEST_DB} is C{sqlite} (the default: a new SQLite file for each
+pool) or a server URL, as L{twistar.connect} reads it:
 C{postgresql://user@host:port/dbname} (psycopg2; C{postgresql+psycopg://}
 for psycopg 3) or C{mysql://user@host:port/dbname} (MySQLdb;
 C{mysql+pymysql://} for PyMySQL).
@@ -13,30 +14,27 @@ from __future__ import annotations
 import os
 import tempfile
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote
 
 from twisted.enterprise import adbapi
 from twisted.internet import defer
 from twisted.trial import unittest
 
+from twistar.connection import MYSQL as MYSQL
+from twistar.connection import POSTGRES as POSTGRES
+from twistar.connection import SQLITE as SQLITE
+from twistar.connection import connect, parseURL
+from twistar.pool import ConnectionPool
 from twistar.registry import Registry
-
-SQLITE = "sqlite"
-POSTGRES = "postgres"
-MYSQL = "mysql"
 
 SECOND_DRIVERS = {POSTGRES: "psycopg", MYSQL: "pymysql"}
 """The other driver of each server database: psycopg 3 and PyMySQL."""
 
-_SCHEMES = {
-    "postgresql": (POSTGRES, "psycopg2"),
-    "postgres": (POSTGRES, "psycopg2"),
-    "postgresql+psycopg2": (POSTGRES, "psycopg2"),
-    "postgresql+psycopg": (POSTGRES, "psycopg"),
-    "mysql": (MYSQL, "MySQLdb"),
-    "mysql+mysqldb": (MYSQL, "MySQLdb"),
-    "mysql+pymysql": (MYSQL, "pymysql"),
+_DRIVER_SCHEMES = {
+    "psycopg2": "postgresql", "psycopg": "postgresql+psycopg",
+    "MySQLdb": "mysql", "pymysql": "mysql+pymysql",
 }
+"""The URL scheme of each server driver."""
 
 
 def testDatabase() -> str:
@@ -51,55 +49,38 @@ def backend(url: str | None = None) -> str:
     @return: C{"sqlite"}, C{"postgres"} or C{"mysql"} for a test database URL.
     """
     url = url or testDatabase()
-    if url == SQLITE or url.startswith("sqlite"):
+    if url == SQLITE:
         return SQLITE
-    scheme = urlparse(url).scheme
-    if scheme not in _SCHEMES:
-        raise ValueError(f"unknown TWISTAR_TEST_DB {url!r}")
-    return _SCHEMES[scheme][0]
+    return parseURL(url).backend
 
 
-def makePool(
-    url: str | None = None, driver: str | None = None,
-    poolClass: type[adbapi.ConnectionPool] = adbapi.ConnectionPool, **poolArgs: Any
-) -> adbapi.ConnectionPool:
+def withDriver(url: str, driver: str) -> str:
     """
+    @return: the server database URL C{url} with the scheme of C{driver}.
+    """
+    return _DRIVER_SCHEMES[driver] + url[url.index("://"):]
+
+
+def makePool(url: str | None = None, driver: str | None = None, **poolArgs: Any) -> ConnectionPool:
+    """
+    Make a pool with L{twistar.connect} (not made L{Registry.DBPOOL}).
+
     @param url: a test database URL (default: C{TWISTAR_TEST_DB}).
     @param driver: a DB-API module name to use instead of the URL's.
-    @param poolClass: the class of the pool to make.
-    @param poolArgs: extra arguments for the pool (C{cp_*} ones and those
-        of C{poolClass}).
+    @param poolArgs: more arguments for L{twistar.connect} (C{cp_*} ones,
+        C{waitLimit}, the driver's).
     @return: a new connection pool for that database. For SQLite, a new
         database file in a temporary directory.
     """
     url = url or testDatabase()
-    kind = backend(url)
-    if kind == SQLITE:
+    if url == SQLITE:
         # Under trial the working directory is its temporary directory.
         path = os.path.join(tempfile.mkdtemp(prefix="sqlite-", dir="."), "test.db")
-        return poolClass(
-            driver or "sqlite3", path, check_same_thread=False, timeout=30,
-            cp_openfun=_sqliteOpen, **poolArgs,
-        )
-    parsed = urlparse(url)
-    driver = driver or _SCHEMES[parsed.scheme][1]
-    dbname = parsed.path.lstrip("/")
-    user = unquote(parsed.username or "")
-    password = unquote(parsed.password or "")
-    host = parsed.hostname or "127.0.0.1"
-    port = parsed.port
-    if kind == POSTGRES:
-        args: dict[str, Any] = {"host": host, "port": port or 5432, "user": user,
-                                "dbname": dbname}
-        if password:
-            args["password"] = password
-    else:
-        args = {"host": host, "port": port or 3306, "user": user,
-                "charset": "utf8mb4"}
-        args["database" if driver == "pymysql" else "db"] = dbname
-        if password:
-            args["password" if driver == "pymysql" else "passwd"] = password
-    return poolClass(driver, **args, **poolArgs)
+        url = "sqlite:///" + quote(path)
+        poolArgs = {"timeout": 30, "cp_openfun": _sqliteOpen, **poolArgs}
+    elif driver is not None:
+        url = withDriver(url, driver)
+    return connect(url, register=False, **poolArgs)
 
 
 def _sqliteOpen(connection: Any) -> None:

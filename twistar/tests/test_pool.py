@@ -17,7 +17,6 @@ from twistar.exceptions import (
     TransactionTimeoutError,
     TwistarError,
 )
-from twistar.pool import ConnectionPool
 from twistar.tests.helpers import DBTestCase, makePool
 from twistar.tests.models import FavoriteColor, Picture, User
 from twistar.transaction import transaction
@@ -99,7 +98,7 @@ class WaitLimitTests(HeldPoolTestCase):
     for a connection with L{PoolExhaustedError}, without running them.
     """
 
-    poolArgs = {"poolClass": ConnectionPool, "waitLimit": 0.3, "cp_min": 1, "cp_max": 1}
+    poolArgs = {"waitLimit": 0.3, "cp_min": 1, "cp_max": 1}
 
     async def test_callGivesUp(self) -> None:
         """
@@ -238,7 +237,7 @@ class WaitLimitOptionTests(DBTestCase):
         """
         for bad in (0, -1, "1", True, float("inf"), float("nan")):
             with self.assertRaises(TwistarError, msg=repr(bad)):
-                makePool(poolClass=ConnectionPool, waitLimit=bad)
+                makePool(waitLimit=bad)
 
     def test_plainPoolAttribute(self) -> None:
         """
