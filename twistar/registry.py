@@ -84,6 +84,19 @@ class Registry:
         return cls._config
 
     @classmethod
+    def forgetSchemas(cls, *tablenames: str) -> None:
+        """
+        Forget the cached columns of C{tablenames} (of every table when none
+        is named): the next use of a table reads them from the database
+        again. Call it after changing tables while the program runs (as
+        L{twistar.migrations} does after migrating).
+        """
+        if not tablenames:
+            cls.SCHEMAS.clear()
+        for name in tablenames:
+            cls.SCHEMAS.pop(name, None)
+
+    @classmethod
     def getDBAPIClass(cls, name: str) -> Any:
         """
         @return: the PEP 249 type object or constructor C{name} (C{"Date"},

@@ -14,7 +14,7 @@ from twistar.dbobject import DBObject
 from twistar.exceptions import ClassNotRegisteredError, TwistarError
 from twistar.registry import Registry
 from twistar.tests.helpers import TABLES, DBTestCase, closePool, makePool, tableDDL
-from twistar.tests.models import User
+from twistar.tests.models import Picture, User
 from twistar.tests.test_logging import captureQueries
 from twistar.utils import transaction
 
@@ -179,6 +179,30 @@ class RegistryDBTests(DBTestCase):
         Registry.DBPOOL = other
         Registry.getConfig()
         self.assertNotIn("users", Registry.SCHEMAS)
+
+    async def test_forgetSchemas(self):
+        """
+        L{Registry.forgetSchemas} forgets the cached columns of the tables
+        it names, or of every table: the next use reads the table again,
+        and sees a column added meanwhile.
+        """
+        await User.all()
+        await self.config.getSchema("pictures")
+        Registry.forgetSchemas("users")
+        self.assertNotIn("users", Registry.SCHEMAS)
+        self.assertIn("pictures", Registry.SCHEMAS)
+        Registry.forgetSchemas("no_such_table")
+        self.assertIn("pictures", Registry.SCHEMAS)
+
+        await self.config.getSchema("users")
+        await self.pool.runOperation("ALTER TABLE pictures ADD COLUMN caption VARCHAR(50)")
+        # The server's test tables stay for the next tests.
+        self.addCleanup(self.pool.runOperation, "ALTER TABLE pictures DROP COLUMN caption")
+        self.assertNotIn("caption", await self.config.getSchema("pictures"))
+        Registry.forgetSchemas()
+        self.assertEqual(Registry.SCHEMAS, {})
+        saved = await Picture(name="beach", caption="at noon").save()
+        self.assertEqual((await Picture.find(saved.id)).caption, "at noon")
 
     async def test_reassignPool(self):
         """
