@@ -16,7 +16,9 @@ one before:
   4. L{twistar.dbconfig.batches}: inserting rows, many per statement.
   5. L{twistar.dbconfig.objects}: the rows of model objects.
   6. Here: selecting, inserting, updating, deleting and counting rows as
-     dicts.
+     dicts; and, from L{twistar.dbconfig.introspection} (a step of its own
+     on L{twistar.dbconfig.runner}'s), reading the database's tables,
+     columns and keys.
 
 A database is a small subclass of L{InteractionBase}
 (L{twistar.dbconfig.sqlite}, L{twistar.dbconfig.postgres},
@@ -32,12 +34,13 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from twistar.dbconfig.introspection import Introspection
 from twistar.dbconfig.objects import ObjectRows
 from twistar.dbconfig.sqltext import Limit, Where, safeText
 from twistar.exceptions import InvalidQueryError
 
 
-class InteractionBase(ObjectRows):
+class InteractionBase(ObjectRows, Introspection):
     """
     The SQL layer shared by every database; subclasses set the dialect data.
 
@@ -137,6 +140,31 @@ class InteractionBase(ObjectRows):
     def _fetchScalar(self, txn: Any, query: str, args: Sequence[Any]) -> int:
         self.run(txn, query, args)
         return int(txn.fetchone()[0])
+
+    def emptyTables(self, txn: Any, tablenames: Sequence[str]) -> None:
+        """
+        Delete every row of the tables C{tablenames}, whatever foreign keys
+        link them (as L{twistar.testing} does between tests).
+        """
+        for name in tablenames:
+            self.run(txn, f"DELETE FROM {self.quoteIdentifier(name)}", [])
+
+    def scratchStatements(self, name: str) -> tuple[str, str]:
+        """
+        @return: the statements that create and drop a throwaway database
+            (or schema) called C{name} on the server, for tests.
+        @raise NotImplementedError: for SQLite, whose throwaway databases
+            are files.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no throwaway databases")
+
+    def scratchURL(self, url: str, name: str) -> str:
+        """
+        @return: the URL of the throwaway database (or schema) C{name} made
+            by L{scratchStatements} on the server of C{url}.
+        @raise NotImplementedError: for SQLite.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no throwaway databases")
 
 
 def _requireMapping(method: str, values: Any) -> None:

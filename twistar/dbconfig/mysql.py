@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from twisted.enterprise import adbapi
 
@@ -81,6 +82,56 @@ class MySQLDBConfig(InteractionBase):
     valueAdapters = {bytearray: bytes, memoryview: bytes, Decimal: _finiteDecimal}
     # DATETIME and TIMESTAMP keep whole seconds unless declared otherwise.
     timestampDigits = 0
+
+    # Introspection: information_schema, for the tables of the current database.
+    tablesQuery = (
+        "SELECT TABLE_NAME FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+    )
+    columnsQuery = (
+        "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES' FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION"
+    )
+    primaryKeyQuery = (
+        "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY' "
+        "ORDER BY ORDINAL_POSITION"
+    )
+    foreignKeysQuery = (
+        "SELECT CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME "
+        "FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = %s AND REFERENCED_TABLE_NAME IS NOT NULL "
+        "ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION"
+    )
+    uniqueKeysQuery = (
+        "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND NON_UNIQUE = 0 "
+        "AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX"
+    )
+    # BOOLEAN is TINYINT(1), read as 0 or 1; TIME is read as a timedelta,
+    # BIT as bytes, JSON as text.
+    pythonTypes = (
+        (r"^(tinyint\(1\)|bool)", "bool | int"),
+        (r"^time\b", "timedelta"),
+        (r"^bit\b", "bytes"),
+        (r"^json\b", "str"),
+        *InteractionBase.pythonTypes,
+    )
+
+    def emptyTables(self, txn: Any, tablenames: Sequence[str]) -> None:
+        self.run(txn, "SET FOREIGN_KEY_CHECKS = 0", [])
+        try:
+            super().emptyTables(txn, tablenames)
+        finally:
+            self.run(txn, "SET FOREIGN_KEY_CHECKS = 1", [])
+
+    def scratchStatements(self, name: str) -> tuple[str, str]:
+        quoted = self.quoteIdentifier(name)
+        return (f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4",
+                f"DROP DATABASE IF EXISTS {quoted}")
+
+    def scratchURL(self, url: str, name: str) -> str:
+        return urlsplit(url)._replace(path="/" + quote(name)).geturl()
 
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         return (

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from twistar.dbconfig.base import InteractionBase
 from twistar.dbconfig.sqltext import placeholdersAfterIs
@@ -104,6 +105,63 @@ class PostgreSQLDBConfig(InteractionBase):
     errorClasses = {
         "40P01": DeadlockError, "40001": SerializationError, "55P03": LockTimeoutError,
     }
+
+    # Introspection: pg_catalog, for the tables of the current schema (and
+    # the order of the columns of composite keys).
+    tablesQuery = (
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+    )
+    columnsQuery = (
+        "SELECT attname, format_type(atttypid, atttypmod), NOT attnotnull "
+        "FROM pg_catalog.pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+    )
+    primaryKeyQuery = (
+        "SELECT a.attname FROM pg_catalog.pg_index i "
+        "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(col, n) "
+        "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.col "
+        "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary ORDER BY k.n"
+    )
+    foreignKeysQuery = (
+        "SELECT c.conname, a.attname, t.relname, r.attname FROM pg_catalog.pg_constraint c "
+        "CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(col, ref, n) "
+        "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col "
+        "JOIN pg_catalog.pg_attribute r ON r.attrelid = c.confrelid AND r.attnum = k.ref "
+        "JOIN pg_catalog.pg_class t ON t.oid = c.confrelid "
+        "WHERE c.contype = 'f' AND c.conrelid = to_regclass(%s) ORDER BY c.conname, k.n"
+    )
+    uniqueKeysQuery = (
+        "SELECT i.indexrelid, a.attname FROM pg_catalog.pg_index i "
+        "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(col, n) "
+        "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.col "
+        "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND NOT i.indisprimary "
+        "AND i.indpred IS NULL ORDER BY i.indexrelid, k.n"
+    )
+
+    def tableArgument(self, tablename: str) -> Any:
+        # to_regclass reads a name as SQL does: quoted, it keeps its case.
+        return self.quoteIdentifier(tablename)
+
+    def emptyTables(self, txn: Any, tablenames: Sequence[str]) -> None:
+        # One TRUNCATE: no foreign key between them is in the way; CASCADE
+        # empties the tables whose foreign keys name them too.
+        if tablenames:
+            names = ", ".join(map(self.quoteIdentifier, tablenames))
+            self.run(txn, f"TRUNCATE {names} CASCADE", [])
+
+    def scratchStatements(self, name: str) -> tuple[str, str]:
+        quoted = self.quoteIdentifier(name)
+        return f"CREATE SCHEMA {quoted}", f"DROP SCHEMA IF EXISTS {quoted} CASCADE"
+
+    def scratchURL(self, url: str, name: str) -> str:
+        # A schema, first and only in the connections' search path.
+        parts = urlsplit(url)
+        options = parse_qsl(parts.query, keep_blank_values=True)
+        given = " ".join(value for key, value in options if key == "options")
+        options = [(key, value) for key, value in options if key != "options"]
+        options.append(("options", f"{given} -c search_path={name}".strip()))
+        return parts._replace(query=urlencode(options, quote_via=quote)).geturl()
 
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         return (

@@ -147,6 +147,34 @@ class SQLiteDBConfig(InteractionBase):
         _BUSY_SNAPSHOT: SerializationError,
     }
 
+    # Introspection: the PRAGMA table-valued functions.
+    tablesQuery = (
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_'"
+    )
+    columnsQuery = 'SELECT name, type, NOT "notnull" FROM pragma_table_info(?) ORDER BY cid'
+    primaryKeyQuery = "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk"
+    foreignKeysQuery = (
+        'SELECT id, "from", "table", "to" FROM pragma_foreign_key_list(?) ORDER BY id, seq'
+    )
+    uniqueKeysQuery = (
+        "SELECT il.name, ii.name FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii"
+        " WHERE il.\"unique\" AND il.origin <> 'pk' AND NOT il.partial ORDER BY il.name, ii.seqno"
+    )
+    # A declared type means what SQLite's type affinity makes of it (INT
+    # anywhere in it: an integer); dates and times are read as text, and
+    # booleans as integers.
+    pythonTypes = (
+        (r"^bool", "bool | int"),
+        (r"datetime|timestamp", "datetime | str"),
+        (r"date", "date | str"),
+        (r"time", "time | str"),
+        (r"int", "int"),
+        (r"char|clob|text", "str"),
+        (r"blob", "bytes"),
+        (r"real|floa|doub", "float"),
+        (r"decimal|numeric", "Decimal"),
+    )
+
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:
         return "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", [tablename]
 
@@ -173,6 +201,15 @@ class SQLiteDBConfig(InteractionBase):
 
     def isolationStatement(self, level: str) -> str | None:
         return None
+
+    def emptyTables(self, txn: Any, tablenames: Sequence[str]) -> None:
+        # Foreign keys (when enforced) are checked at the end of the
+        # transaction, when every table is empty; the savepoint opens one
+        # (the pragma lasts until its end) if none is open.
+        self.run(txn, "SAVEPOINT twistar_empty_tables", [])
+        self.run(txn, "PRAGMA defer_foreign_keys = ON", [])
+        super().emptyTables(txn, tablenames)
+        self.run(txn, "RELEASE twistar_empty_tables", [])
 
     def storedTimestamp(self, now: datetime, declared: str) -> Any:
         # Text, as str() writes a naive datetime, which a reload gives back.
