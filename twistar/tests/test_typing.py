@@ -62,6 +62,9 @@ class TypedFinderTests(DBTestCase):
 
     async def setUp(self) -> None:
         await super().setUp()
+        # Other modules register models of these names: put theirs back.
+        before = dict(Registry.REGISTRATION)
+        self.addCleanup(Registry.REGISTRATION.update, before)
         Registry.register(Author, Snapshot, Portrait)
 
     async def test_finders(self) -> None:
