@@ -5,6 +5,9 @@
 #                SQLite on Python 3.10-3.13 x lowest/newest Twisted, and the
 #                wheel alone in a fresh virtualenv of each Python
 #   make demo    run examples/quickstart.py
+#   make service run the example service, examples/service/app.py, on
+#                http://127.0.0.1:8080/ (its database: $DATABASE_URL, else
+#                the SQLite file bookshop.db here)
 #   make bench   run bench/run.py
 #   make apidocs build the API reference into build/apidocs (pydoctor)
 #
@@ -18,13 +21,17 @@ VPY := $(VENV)/bin/python
 STAMP_BASE := $(VENV)/.stamp-base
 STAMP_DEV := $(VENV)/.stamp-dev
 
-.PHONY: test demo bench apidocs venv dev-install system-deps clean
+.PHONY: test demo service bench apidocs venv dev-install system-deps clean
 
 test: system-deps $(STAMP_DEV)
 	$(VPY) scripts/run_tests.py --package --matrix
 
 demo: $(STAMP_BASE)
 	$(VPY) examples/quickstart.py
+
+service: $(STAMP_BASE)
+	$(VPY) -c 'import yoyo' 2>/dev/null || $(VPY) -m pip install --quiet -e '.[migrations]'
+	$(VPY) examples/service/app.py
 
 bench: system-deps $(STAMP_DEV)
 	$(VPY) bench/run.py
