@@ -509,13 +509,20 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
         names, values = saved
         if newId is not None:
             columns = self._keyColumns
-            parts = newId if len(columns) > 1 else (newId,)
             state = self.__dict__
-            for name, part in zip(columns, parts):
+            if len(columns) == 1:
+                # One column (most often id): no tuple to take apart.
+                name = columns[0]
                 if state.get(name) is None:
-                    setattr(self, name, part)
+                    setattr(self, name, newId)
                     if name not in names:
-                        names, values = names + (name,), values + (part,)
+                        names, values = names + (name,), values + (newId,)
+            else:
+                for name, part in zip(columns, newId):
+                    if state.get(name) is None:
+                        setattr(self, name, part)
+                        if name not in names:
+                            names, values = names + (name,), values + (part,)
         self._savedColumns, self._savedValues = names, values
 
     def _markStored(self, values: dict[str, Any]) -> None:
