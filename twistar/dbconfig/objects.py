@@ -179,19 +179,10 @@ class ObjectRows(BatchInserts):
         @return: a L{Deferred} of C{objects}.
         """
 
-        def assign(result: list[tuple[M, Any, Any, Any]]) -> Deferred[Sequence[M]]:
+        def setId(obj: M, saved: Any, newId: Any) -> None:
+            obj._setSaved(saved, newId)
 
-            def setId(inserted: tuple[M, Any, Any, Any]) -> None:
-                obj, saved, newId, stamps = inserted
-                obj.__dict__.update(stamps)
-                obj._setSaved(saved, newId)
-                if written is not None:
-                    written(obj)
-
-            # The rows are written: every object gets its id, whatever the
-            # caller does meanwhile.
-            return inSlices(setId, result, cancellable=False).addCallback(lambda _: objects)
-
+        assign = _recorder(objects, setId, written)
         return self.runWork(self._insertObjs, (objects,), atomic=True, then=assign)
 
     def _insertObjs(
@@ -263,22 +254,15 @@ class ObjectRows(BatchInserts):
         @return: a L{Deferred} of C{objects}.
         """
 
-        def assign(result: list[tuple[M, Any, Any, Any]]) -> Deferred[Sequence[M]]:
+        def setRow(obj: M, saved: Any, newId: Any) -> None:
+            if newId is not None:
+                key = obj._keyColumns
+                values = dict(zip(key, newId if len(key) > 1 else (newId,)))
+                obj.__dict__.update(values)
+                saved = _withValues(saved, values)
+            obj._setSaved(saved)
 
-            def setRow(upserted: tuple[M, Any, Any, Any]) -> None:
-                obj, saved, newId, stamps = upserted
-                obj.__dict__.update(stamps)
-                if newId is not None:
-                    key = obj._keyColumns
-                    values = dict(zip(key, newId if len(key) > 1 else (newId,)))
-                    obj.__dict__.update(values)
-                    saved = _withValues(saved, values)
-                obj._setSaved(saved)
-                if written is not None:
-                    written(obj)
-
-            return inSlices(setRow, result, cancellable=False).addCallback(lambda _: objects)
-
+        assign = _recorder(objects, setRow, written)
         return self.runWork(
             self._upsertObjs, (objects, uniqueBy, update), atomic=True, then=assign
         )
@@ -445,19 +429,12 @@ class ObjectRows(BatchInserts):
             with L{DBObjectSaveError}, writing nothing, when a row is gone.
         """
 
-        def assign(result: list[tuple[M, Any, Any, Any]]) -> Deferred[Sequence[M]]:
+        def setSaved(obj: M, saved: Any, version: Any) -> None:
+            if version is not None:
+                setattr(obj, obj.LOCK_VERSION, version)  # type: ignore[arg-type]
+            obj._setSaved(saved)
 
-            def setSaved(updated: tuple[M, Any, Any, Any]) -> None:
-                obj, saved, version, stamps = updated
-                obj.__dict__.update(stamps)
-                if version is not None:
-                    setattr(obj, obj.LOCK_VERSION, version)  # type: ignore[arg-type]
-                obj._setSaved(saved)
-                if written is not None:
-                    written(obj)
-
-            return inSlices(setSaved, result, cancellable=False).addCallback(lambda _: objects)
-
+        assign = _recorder(objects, setSaved, written)
         return self.runWork(self._updateObjs, (objects,), atomic=True, then=assign)
 
     def _updateObjs(
@@ -665,6 +642,36 @@ class ObjectRows(BatchInserts):
                 )
             rows = self.fetchRows(cursor, convert)
         return klass._fromRows(columns, rows, self.mutableColumns(description))
+
+
+def _recorder(
+    objects: Sequence[M], record: Callable[[M, Any, Any], None],
+    written: Callable[[M], Any] | None,
+) -> Callable[[list[tuple[M, Any, Any, dict[str, Any]]]], Deferred[Sequence[M]]]:
+    """
+    @param record: called with each object written, its saved state and
+        what else the write gave it (its new key, or version), to record
+        them.
+    @param written: called with each object then.
+    @return: what takes the C{(object, saved state, key or version,
+        timestamps)} of a bulk write, from the pool thread, and gives each
+        object its timestamps and the rest, a slice at a time: the rows
+        are written, so every object gets them, whatever the caller does
+        meanwhile. Its L{Deferred} fires with C{objects}.
+    """
+
+    def assign(result: list[tuple[M, Any, Any, dict[str, Any]]]) -> Deferred[Sequence[M]]:
+
+        def one(item: tuple[M, Any, Any, dict[str, Any]]) -> None:
+            obj, saved, extra, stamps = item
+            obj.__dict__.update(stamps)
+            record(obj, saved, extra)
+            if written is not None:
+                written(obj)
+
+        return inSlices(one, result, cancellable=False).addCallback(lambda _: objects)
+
+    return assign
 
 
 def _startVersion(obj: Model, tablename: str, columns: Sequence[str]) -> None:
