@@ -18,6 +18,7 @@ from twistar.dbconfig.sqltext import safeRepr
 from twistar.dbconfig.writes import upsertKeys
 from twistar.exceptions import DBObjectSaveError, InvalidQueryError, ValidationError
 from twistar.registry import Registry
+from twistar.replicas import currentRoute, routedTo
 from twistar.slicing import inSlices
 from twistar.validation import Uniqueness, Validator, runValidators
 
@@ -49,7 +50,10 @@ class BulkWrites(Validator):
         def _afterWrite(self) -> None: ...
 
         @staticmethod
-        def _beforeWriteOfMany(objects: list[Any]) -> Deferred[Any]: ...
+        def _beforeWriteOfMany(objects: list[Any], pool: Any) -> Deferred[Any]: ...
+
+        @classmethod
+        def _storedIn(cls, database: str, objects: Iterable[Any]) -> None: ...
 
     @classmethod
     def createMany(cls: type[T], objects: Iterable[T]) -> Deferred[list[T]]:
@@ -108,7 +112,9 @@ class BulkWrites(Validator):
         @param kind: what C{fits} objects are, for the message.
         @return: a L{Deferred} of the objects written.
         @raise DBObjectSaveError: for an object that does not fit, is not of
-            this class or is deleted, or is given twice.
+            this class or is deleted, or is given twice; for objects loaded
+            from (or saved to) different databases, unless C{Model.using}
+            names one.
         """
         objects = list(objects)
         for obj in objects:
@@ -117,9 +123,24 @@ class BulkWrites(Validator):
         if len(set(map(id, objects))) != len(objects):
             raise DBObjectSaveError(f"{method} was given the same object more than once")
 
+        route = currentRoute()
+        chosenDatabase = route is not None and route.database is not None
+        owner = None
+        if not chosenDatabase and objects:
+            # Written to the database they were loaded from or saved to.
+            if len({obj.__dict__.get("_database") for obj in objects}) > 1:
+                raise DBObjectSaveError(f"{method} was given objects of different databases")
+            owner = objects[0]
+
         def written(chosen: list[T]) -> Deferred[list[T]]:
-            config = Registry.getConfig()
-            d = cls._beforeWriteOfMany(chosen)
+            with routedTo(route):
+                config = Registry.configFor(cls, owner)
+            if chosenDatabase:
+                # Written through Model.using(name): they remember it alone.
+                for obj in chosen:
+                    obj.__dict__.pop("_database", None)
+            cls._storedIn(config.database, chosen)
+            d = cls._beforeWriteOfMany(chosen, config.pool)
             d.addCallback(lambda _: write(config, chosen))
             return d.addCallback(lambda _: chosen)
 
@@ -222,7 +243,7 @@ class BulkWrites(Validator):
         if any(dicts):
             if not all(dicts):
                 raise InvalidQueryError("upsert takes objects or dicts, not both")
-            return Registry.getConfig().upsertMany(
+            return Registry.configFor(cls).upsertMany(
                 cls.tablename(), rows, keys, updated, timestampColumns(cls.TIMESTAMPS)
             )
         return cls._writeMany(

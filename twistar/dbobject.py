@@ -40,9 +40,10 @@ from twistar.relationships import (
     buildSpec,
     habtmJoinColumns,
 )
+from twistar.replicas import DEFAULT_DATABASE, RoutedModel, currentRoute, routedTo
 from twistar.slicing import collectorPaused, inSlices
 from twistar.through import checkPath, checkThroughs, loadRelationship, relationClass
-from twistar.transaction import runInTransaction
+from twistar.transaction import transaction
 from twistar.utils import deferredDict, deferredOf
 from twistar.validation import Errors
 
@@ -160,7 +161,7 @@ class DBObjectType(type):
         type.__setattr__(cls, "_relationships", specs)
 
 
-class DBObject(BulkWrites, metaclass=DBObjectType):
+class DBObject(BulkWrites, RoutedModel, metaclass=DBObjectType):
     """
     A row of a table. The table is the lower-case plural of the class name
     (C{FavoriteColor} uses C{favorite_colors}) unless C{TABLENAME} is set.
@@ -191,6 +192,9 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
 
     TABLENAME: str | None = None
     """The table's name; C{None}: the plural of the class name."""
+    DATABASE: str | None = None
+    """The name of the database the table is in (see
+    L{Registry.addDatabase}); C{None}: the default one, L{Registry.DBPOOL}'s."""
     PRIMARY_KEY: str | tuple[str, ...] = "id"
     """The key column, or a tuple of them for a composite key."""
     KEY_GENERATOR: Callable[[], Any] | None = None
@@ -390,31 +394,38 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
 
     def _afterWrite(self) -> None:
         txn = currentTransaction()
-        if txn is not None and txn.pool is Registry.DBPOOL:
+        if txn is not None and txn.pool is Registry.poolOf(self._databaseName()):
             txn.registerObject(self)
             return
         self._runAfterHook("afterCommit")
 
+    def _databaseName(self) -> str:
+        """
+        @return: the name of the database this object was last written to
+            or loaded from.
+        """
+        return self.__dict__.get("_database") or type(self).DATABASE or DEFAULT_DATABASE
+
     @staticmethod
-    def _beforeWrite(objects: Iterable[DBObject]) -> None:
+    def _beforeWrite(objects: Iterable[DBObject], pool: Any) -> None:
         """
         Let the running transaction keep the attributes of C{objects} from
-        before this write, to put back if it is a failed attempt of a
-        retried transaction.
+        before this write (on C{pool}), to put back if it is a failed
+        attempt of a retried transaction.
         """
         txn = currentTransaction()
-        if txn is not None and txn.pool is Registry.DBPOOL:
+        if txn is not None and txn.pool is pool:
             txn.rememberStates(objects)
 
     @staticmethod
-    def _beforeWriteOfMany(objects: list[Any]) -> Deferred[Any]:
+    def _beforeWriteOfMany(objects: list[Any], pool: Any) -> Deferred[Any]:
         """
         L{_beforeWrite} of many objects, a few milliseconds at a time.
 
         @return: a L{Deferred} that fires when all are remembered.
         """
         txn = currentTransaction()
-        if txn is None or txn.pool is not Registry.DBPOOL:
+        if txn is None or txn.pool is not pool:
             return succeed(None)
         return inSlices(lambda obj: txn.rememberStates((obj,)), objects, cancellable=False)
 
@@ -449,6 +460,11 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
         """
         if self._deleted:
             raise DBObjectSaveError(f"{self!r} was deleted and cannot be saved")
+        route = currentRoute()
+        if route is not None and route.database is not None:
+            # Saved through Model.using(name): validated and written there.
+            self.__dict__.pop("_database", None)
+            self._storedIn(route.database, (self,))
         if not type(self)._allValidators():
             self.errors = Errors()
             return maybeDeferred(self._saveIfValid, None)
@@ -464,8 +480,8 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
         return self._write(creating) if proceed else self
 
     def _write(self, creating: bool) -> Deferred[Any]:
-        config = Registry.getConfig()
-        DBObject._beforeWrite((self,))
+        config = Registry.configFor(type(self), self)
+        DBObject._beforeWrite((self,), config.pool)
         write = config.insertObj if creating else config.updateObj
         return write(self, DBObject._afterWrite)
 
@@ -554,13 +570,13 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
         return self._delete() if proceed else succeed(self)
 
     def _delete(self) -> Deferred[Any]:
-        DBObject._beforeWrite((self,))
+        DBObject._beforeWrite((self,), Registry.poolOf(self._databaseName()))
         myId = None if self._isNew() else self._storedKey()
         if myId is None:
             # Never saved: there is no row to delete.
             self._deleted = True
             return succeed(None)
-        config = Registry.getConfig()
+        config = Registry.configFor(type(self), self)
         lock = self.LOCK_VERSION
 
         def deleteRows(txn: Any, table: str, columns: tuple[str, ...], *more: Term) -> int:
@@ -603,7 +619,7 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
             L{CannotRefreshError} if the row is gone.
         """
         forgetLoaded(self)
-        return Registry.getConfig().refreshObj(self)
+        return Registry.configFor(type(self), self).refreshObj(self)
 
     # -- attributes ----------------------------------------------------------
 
@@ -780,7 +796,8 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
         if not attrs:
             return cls.find(include=include)
         cls._includedNames(include)
-        config = Registry.getConfig()
+        config = Registry.configFor(cls)
+        route = currentRoute()
 
         def withColumns(columns: list[str]) -> Deferred[Any]:
             unknown = [name for name in attrs if name not in columns]
@@ -790,7 +807,7 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
                 )
             config.checkValues(attrs.values(), list(attrs))
             equal = tuple(Equals(Column(name), value) for name, value in attrs.items())
-            return Query.forFinder(cls, include=include, scope=equal).found(False)
+            return Query.forFinder(cls, include=include, scope=equal, route=route).found(False)
 
         schema: Deferred[Any] = config.getSchema(cls.tablename())
         return schema.addCallback(withColumns)
@@ -805,19 +822,29 @@ class DBObject(BulkWrites, metaclass=DBObjectType):
             transaction, which sees that row).
         """
 
-        def findOrSave(txn: Any) -> Deferred[Any]:
-            def chooseOrCreate(found: list[Any]) -> Any:
-                return found[0] if found else cls(**attrs).save()
+        route = currentRoute()
+        # In a transaction of the database chosen by Model.using(...), if any.
+        inTransaction = transaction(
+            database=route.database if route is not None and route.database else cls.DATABASE
+        )(lambda txn: findOrSave())
 
-            return cls.findBy(**attrs).addCallback(chooseOrCreate)
+        def findOrSave() -> Deferred[Any]:
+            def chooseOrCreate(found: list[Any]) -> Any:
+                if found:
+                    return found[0]
+                with routedTo(route):
+                    return cls(**attrs).save()
+
+            with routedTo(route):
+                return cls.findBy(**attrs).addCallback(chooseOrCreate)
 
         def lookAgain(failure: Failure) -> Any:
             failure.trap(TransactionError)
             if not isinstance(getattr(failure.value, "__cause__", None), IntegrityError):
                 return failure
-            return runInTransaction(findOrSave)
+            return inTransaction()
 
-        return runInTransaction(findOrSave).addErrback(lookAgain)
+        return inTransaction().addErrback(lookAgain)
 
     @classmethod
     def all(cls: type[T], include: str | Sequence[str] | None = None) -> Deferred[list[T]]:

@@ -33,6 +33,7 @@ from twistar.relationships import (
     foreignValue,
     requireSaved,
 )
+from twistar.replicas import routedTo, routeOf
 from twistar.slicing import inSlices
 from twistar.utils import gather
 
@@ -67,6 +68,9 @@ def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Defer
     """
     typeColumn = spec.typeColumn
     foreignColumns = spec.foreignColumns()
+    route = routeOf(owners[0] if owners else None)
+    with routedTo(route):
+        size = chunkSize(Registry.configFor(spec.target)) // len(foreignColumns)
     # Owners by (class name or None, key), and their keys by class name.
     found: dict[tuple[str | None, Any], list[Any]] = {}
     ids: dict[str | None, list[Any]] = {}
@@ -84,11 +88,11 @@ def _loadChildren(spec: RelationshipSpec, owners: list[Any], one: bool) -> Defer
     def load(_: Any) -> Deferred[list[Any]]:
         loads = []
         for className, classIds in ids.items():
-            for chunk in chunks(classIds, chunkSize() // len(foreignColumns)):
+            for chunk in chunks(classIds, size):
                 where: tuple[Term, ...] = (keyIn(foreignColumns, chunk),)
                 if typeColumn:
                     where += (Equals(Column(typeColumn), className),)
-                loads.append(Query.forFinder(spec.target, scope=where).found(False))
+                loads.append(Query.forFinder(spec.target, scope=where, route=route).found(False))
         return gather(loads)
 
     def place(child: Any) -> None:
@@ -120,6 +124,7 @@ def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[Any]:
     """
     wanted: dict[str, set[Any]] = {}
     byKey: dict[tuple[Any, Any], Any] = {}
+    route = routeOf(owners[0] if owners else None)
 
     def parentKey(owner: Any) -> tuple[Any, Any]:
         state = owner.__dict__
@@ -139,9 +144,11 @@ def _loadParents(spec: RelationshipSpec, owners: list[Any]) -> Deferred[Any]:
         for className, ids in wanted.items():
             klass = Registry.getClass(className)
             key = klass._keyColumns  # type: ignore[attr-defined]
-            for chunk in chunks(sorted(ids, key=repr), chunkSize() // len(key)):
+            with routedTo(route):
+                size = chunkSize(Registry.configFor(klass)) // len(key)
+            for chunk in chunks(sorted(ids, key=repr), size):
                 where = (keyIn(key, chunk),)
-                loads.append(Query.forFinder(klass, scope=where).found(False))
+                loads.append(Query.forFinder(klass, scope=where, route=route).found(False))
         return gather(loads)
 
     def index(parent: Any) -> None:
@@ -187,8 +194,9 @@ def loadJoined(spec: RelationshipSpec, owners: list[Any], joined: Select, middle
     @param mine: the columns of C{middle} holding the owner's key.
     @param more: conditions on C{middle}'s rows (a type column).
     """
-    config = Registry.getConfig()
     target = spec.target
+    with routedTo(routeOf(owners[0] if owners else None)):
+        config = Registry.configFor(target)
     table = joined.table
     # The related rows, each with the key of the owner it is linked to.
     joined = joined._replace(
@@ -203,7 +211,7 @@ def loadJoined(spec: RelationshipSpec, owners: list[Any], joined: Select, middle
 
     def load(_: Any) -> Deferred[list[Any]]:
         loads = []
-        for chunk in chunks(list(found), chunkSize() // len(mine)):
+        for chunk in chunks(list(found), chunkSize(config) // len(mine)):
             where = (keyIn(mine, chunk, middle), *more)
             query, args = compileSelect(config, joined._replace(where=where))
             loads.append(config.selectKeyedObjects(target, query, args, len(mine)))

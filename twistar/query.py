@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from twisted.internet.defer import Deferred, fail
 
 from twistar.context import currentTransaction
+from twistar.dbconfig.base import InteractionBase
 from twistar.dbconfig.builder import (
     AllOf,
     AnyOf,
@@ -52,6 +53,7 @@ from twistar.exceptions import (
     UnsupportedValueError,
 )
 from twistar.registry import Registry
+from twistar.replicas import Route, currentRoute, routedTo
 
 T = TypeVar("T")
 
@@ -110,28 +112,34 @@ class Query(Generic[T]):
     selected and plucked columns, relationships) are checked and quoted.
     """
 
-    __slots__ = ("model", "statement", "included")
+    __slots__ = ("model", "statement", "included", "route")
 
     def __init__(self, model: type[T], statement: Select | None = None,
-                 included: tuple[str, ...] = ()) -> None:
+                 included: tuple[str, ...] = (), *, route: Route | None = None) -> None:
         """
         @param model: the model class (a C{DBObject} subclass).
         @param statement: what to select; all of the model's rows by default.
         @param included: relationships to load with the objects.
+        @param route: where it runs (see L{twistar.replicas}); by default the
+            route of the enclosing C{Model.using(...)}, if any.
         """
         self.model = model
         self.statement = statement or Select(model.tablename())  # type: ignore[attr-defined]
         self.included = included
+        self.route = route or currentRoute()
+        """Where it runs: the route of the C{Model.using(...)} that made it,
+        or C{None} for the model's own database."""
 
     @classmethod
     def forFinder(
         cls, model: type[T], id: Any = None, where: Any = None, group: str | None = None,
         limit: Any = None, orderby: str | None = None, include: Any = None,
-        scope: tuple[Term, ...] = (),
+        scope: tuple[Term, ...] = (), route: Route | None = None,
     ) -> Query[T]:
         """
         @return: the query of twistar's C{find} arguments (see
-            C{DBObject.find}), within the conditions C{scope}.
+            C{DBObject.find}), within the conditions C{scope}, on C{route}
+            (see L{Query.__init__}).
         @raise InvalidQueryError: for a bad where, limit or fragment.
         @raise InvalidRelationshipError: for a bad C{include}.
         """
@@ -142,7 +150,7 @@ class Query(Generic[T]):
         )
         if scope:
             statement = statement._replace(where=scope + statement.where)
-        return cls(model, statement, included)
+        return cls(model, statement, included, route=route)
 
     def __repr__(self) -> str:
         return f"<Query of {self.model.__name__}: {self.statement!r}>"
@@ -156,6 +164,7 @@ class Query(Generic[T]):
         """
         query: Query[T] = _newQuery(Query)
         query.model, query.statement, query.included = self.model, statement, self.included
+        query.route = self.route
         return query
 
     # -- chaining -------------------------------------------------------------
@@ -290,7 +299,7 @@ class Query(Generic[T]):
                     f"includes takes relationship names, not {safeText(name):.80}"
                 )
         self.model._includedNames(names)  # type: ignore[attr-defined]
-        return Query(self.model, self.statement, self.included + tuple(names))
+        return Query(self.model, self.statement, self.included + tuple(names), route=self.route)
 
     def lock(self, clause: str = "FOR UPDATE") -> Query[T]:
         """
@@ -332,8 +341,15 @@ class Query(Generic[T]):
         d: Deferred[Any] = config.selectObjects(model, sql, args, one)
         d.addCallback(model._afterLoad)
         if self.included:
-            d.addCallback(model._includeIn, self.included)
+            d.addCallback(self._routed, model._includeIn, self.included)
         return d
+
+    def _routed(self, value: Any, func: Callable[..., Any], *args: Any) -> Any:
+        """
+        @return: C{func(value, *args)}, called on the query's route.
+        """
+        with routedTo(self.route):
+            return func(value, *args)
 
     def first(self) -> Deferred[T | None]:
         """
@@ -438,7 +454,7 @@ class Query(Generic[T]):
                 raise InvalidQueryError("updateAll needs at least one column=value")
             self._checkChangeable("updateAll")
             self._checkLocks()
-            config = Registry.getConfig()
+            config = self._config()
             config.checkValues(list(values.values()), list(values))
             sets = tuple((Column(checkIdentifier(name)), value) for name, value in values.items())
             key = self.model._keyColumns  # type: ignore[attr-defined]
@@ -471,7 +487,7 @@ class Query(Generic[T]):
         try:
             self._checkChangeable("deleteAll")
             self._checkLocks()
-            config = Registry.getConfig()
+            config = self._config()
             key = self.model._keyColumns  # type: ignore[attr-defined]
             sql, args = compileDelete(config, Delete(self.statement, key))
             config.checkValues(args, "where argument", config.sequenceArguments)
@@ -539,10 +555,17 @@ class Query(Generic[T]):
         """
         if running:
             self._checkLocks(statement)
-        config = Registry.getConfig()
+        config = self._config()
         sql, args = compiler(config, statement, *extra)
         config.checkValues(args, "where argument", config.sequenceArguments)
         return config, sql, args
+
+    def _config(self) -> InteractionBase:
+        """
+        @return: the config of the database the query runs on.
+        """
+        with routedTo(self.route):
+            return Registry.configFor(self.model)
 
     def _scalar(self, compiler: Any, *extra: Any) -> Deferred[Any]:
         try:
@@ -567,7 +590,7 @@ class Query(Generic[T]):
         def read(txn: Any) -> Any:
             return shape(*config.selectRows(txn, sql, args, table, most))
 
-        return config.runInteraction(read)  # type: ignore[no-any-return]
+        return config.runRead(read)  # type: ignore[no-any-return]
 
     def _aggregate(self, function: str, column: str) -> Deferred[Any]:
         try:
@@ -635,7 +658,7 @@ class Query(Generic[T]):
         """
         @return: the key columns, quoted (to order by).
         """
-        config = Registry.getConfig()
+        config = self._config()
         return tuple(map(config.quoteIdentifier, self._keyNames()))
 
     def _objectsStatement(self) -> Select:

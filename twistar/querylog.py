@@ -120,6 +120,10 @@ class StatementRunner(Protocol):
         """Seconds from which a statement is slow."""
 
     @property
+    def database(self) -> str:
+        """The name of the database it runs on."""
+
+    @property
     def registry(self) -> _RegistryView:
         """Where the pool is."""
 
@@ -138,9 +142,9 @@ class StatementRunner(Protocol):
 
 
 class _RegistryView(Protocol):
-    @property
-    def DBPOOL(self) -> ConnectionPool | None:
-        """The pool."""
+    @classmethod
+    def poolOf(cls, database: str = ...) -> ConnectionPool | None:
+        """The pool of a database's primary."""
 
 
 # -- secret columns ------------------------------------------------------------
@@ -403,7 +407,7 @@ class ObservedStatement:
             level = LogLevel.debug if config.QUERY_EVENTS else None
         if level is None and not watch.recorders:
             return
-        pool = config.registry.DBPOOL
+        pool = config.registry.poolOf(config.database)
         record = QueryRecord(
             self.sql, redacted(config, self.sql, self.args), duration, rows,
             getattr(pool, "dbapiName", None), _thread.transaction, error,

@@ -19,6 +19,7 @@ from inflection import camelize, singularize, underscore
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
+from twistar.dbconfig.base import InteractionBase
 from twistar.dbconfig.builder import (
     Column,
     Equals,
@@ -41,8 +42,9 @@ from twistar.exceptions import (
 from twistar.query import Page, Query
 from twistar.querylog import lazyLoad
 from twistar.registry import Registry
+from twistar.replicas import routedTo, routeOf
 from twistar.slicing import inSlices
-from twistar.transaction import runInTransaction
+from twistar.transaction import transaction
 from twistar.utils import checkKeywords
 
 KINDS = ("HASMANY", "HASONE", "BELONGSTO", "HABTM")
@@ -365,7 +367,16 @@ class Relationship(Generic[T]):
     def __init__(self, inst: Any, spec: RelationshipSpec) -> None:
         self.inst = inst
         self.spec = spec
-        self.config = Registry.getConfig()
+        self.route = routeOf(inst)
+        """Where its statements go (see L{twistar.replicas.routeOf})."""
+
+    @property
+    def config(self) -> InteractionBase:
+        """The config of the database of the related objects: the owner's
+        when it was loaded or saved through C{Model.using(name)}, else the
+        related model's own."""
+        with routedTo(self.route):
+            return Registry.configFor(self.otherklass)
 
     @property
     def otherklass(self) -> type[Any]:
@@ -401,13 +412,17 @@ class Relationship(Generic[T]):
             the conditions C{scope}.
         """
         one = findargs.get("id") is not None or findargs.get("limit") == 1
-        return Query.forFinder(self.otherklass, scope=scope, **findargs).found(one)
+        return Query.forFinder(
+            self.otherklass, scope=scope, route=self.route, **findargs
+        ).found(one)
 
     def _count(self, scope: tuple[Term, ...], where: Any) -> Deferred[int]:
         """
         @return: the number of related rows within C{scope} matching C{where}.
         """
-        return Query.forFinder(self.otherklass, where=where, scope=scope).count()
+        return Query.forFinder(
+            self.otherklass, where=where, scope=scope, route=self.route
+        ).count()
 
 
 def requireSaved(objects: Sequence[Any], klass: type | None) -> None:
@@ -487,7 +502,7 @@ class Scoped(Relationship[T]):
         @return: a L{Query} of the related objects.
         """
         target = self.otherklass
-        return Query(target, Select(target.tablename(), where=self._owned()))
+        return Query(target, Select(target.tablename(), where=self._owned()), route=self.route)
 
     def where(self, *condition: Any, **columns: Any) -> Query[T]:
         """
@@ -611,7 +626,7 @@ class HasMany(Scoped[T]):
         if spec.typeColumn:
             link[spec.typeColumn] = type(self.inst).__name__
             unlink[spec.typeColumn] = None
-        pieces = chunks(ids, chunkSize() // len(key))
+        pieces = chunks(ids, chunkSize(self.config) // len(key))
         keep = self._owned()
         if len(pieces) == 1:
             keep += (Not(keyIn(key, ids)),)
@@ -684,9 +699,13 @@ class HasOne(Scoped[T]):
                 raise DBObjectSaveError(f"a hook cancelled saving {obj!r}; nothing was changed")
             return obj
 
+        def save(_: Any) -> Deferred[Any]:
+            with routedTo(self.route):
+                return other.save()
+
         def run(txn: Any) -> Deferred[Any]:
             d = previous.updateAll(**unlink)
-            return d.addCallback(lambda _: other.save()).addCallback(saved)
+            return d.addCallback(save).addCallback(saved)
 
         def failed(failure: Failure) -> Failure:
             for name in link:
@@ -697,7 +716,8 @@ class HasOne(Scoped[T]):
                 return Failure(cause)
             return failure
 
-        return runInTransaction(run).addCallbacks(self._forget, failed)
+        inTransaction = transaction(database=self.config.database)(run)
+        return inTransaction().addCallbacks(self._forget, failed)
 
 
 class BelongsTo(Relationship[T]):
@@ -727,7 +747,8 @@ class BelongsTo(Relationship[T]):
         if otherId is None:
             return succeed(None)
         lazyLoad(self.inst, self.spec.name)
-        found: Deferred[Any] = klass.find(otherId)
+        with routedTo(self.route):
+            found: Deferred[Any] = klass.find(otherId)
         return found
 
     def set(self, other: Any) -> Deferred[Any]:
@@ -782,7 +803,7 @@ class HABTM(Scoped[T]):
         @return: a L{Query} of the related objects.
         """
         target = self.otherklass
-        return Query(target, Select(target.tablename(), where=self._linked()))
+        return Query(target, Select(target.tablename(), where=self._linked()), route=self.route)
 
     @overload
     def get(self) -> Deferred[list[T]]: ...
@@ -858,9 +879,9 @@ def chunks(values: list[Any], size: int) -> list[list[Any]]:
     return [values[start:start + size] for start in range(0, len(values), size)]
 
 
-def chunkSize() -> int:
+def chunkSize(config: InteractionBase) -> int:
     """
     @return: how many keys one statement of a relationship may list: a few
-        thousand, fewer than the database's parameter limit.
+        thousand, fewer than the parameter limit of C{config}'s database.
     """
-    return max(1, min(5000, Registry.getConfig().maxParameters - 2))
+    return max(1, min(5000, config.maxParameters - 2))

@@ -42,7 +42,8 @@ from twistar.relationships import (
     requireSaved,
     unsaved,
 )
-from twistar.transaction import runInTransaction
+from twistar.replicas import routedTo
+from twistar.transaction import transaction
 from twistar.utils import checkKeywords
 
 _INNER = "INNER"
@@ -216,7 +217,7 @@ class Through(Scoped[T]):
         """
         path = self.path
         owned = (keyEquals(path.mine, self.inst._keyValue(), path.middle), *path.more)
-        return Query(self.otherklass, path.reached._replace(where=owned))
+        return Query(self.otherklass, path.reached._replace(where=owned), route=self.route)
 
     def _finder(self, findargs: dict[str, Any]) -> Query[T]:
         """
@@ -227,7 +228,7 @@ class Through(Scoped[T]):
         findargs = dict(findargs)
         joinWhere = findargs.pop("join_where", None)
         owned = self.query().statement
-        query = Query.forFinder(self.otherklass, scope=owned.where, **findargs)
+        query = Query.forFinder(self.otherklass, scope=owned.where, route=self.route, **findargs)
         statement = query.statement._replace(joins=owned.joins)
         if joinWhere:
             checkWhere(joinWhere)
@@ -297,7 +298,8 @@ class HABTMThrough(Through[T]):
         if taken:
             raise TypeError(f"add() sets {', '.join(taken)} itself")
         joined = self.joinModel(**columns, **link)
-        saved: Deferred[Any] = joined.save()
+        with routedTo(self.route):
+            saved: Deferred[Any] = joined.save()
         return saved.addCallback(_checkSaved).addCallback(self._forget)
 
     def remove(self, *others: Any) -> Deferred[int]:
@@ -338,7 +340,10 @@ class HABTMThrough(Through[T]):
             new = [joinModel(**self._link(key)) for key in wanted if key not in present]
 
             def create(_: Any) -> Any:
-                return joinModel.createMany(new).addCallback(created) if new else None
+                if not new:
+                    return None
+                with routedTo(self.route):
+                    return joinModel.createMany(new).addCallback(created)
 
             def created(saved: list[Any]) -> None:
                 if len(saved) != len(new):
@@ -349,9 +354,10 @@ class HABTMThrough(Through[T]):
             return self._unlink(gone).addCallback(create)
 
         def run(txn: Any) -> Deferred[Any]:
-            return Query(joinModel, own).pluck(*theirs).addCallback(change)
+            return Query(joinModel, own, route=self.route).pluck(*theirs).addCallback(change)
 
-        return runInTransaction(run).addCallbacks(lambda _: self._forget(), _causeOf)
+        inTransaction = transaction(database=self.config.database)(run)
+        return inTransaction().addCallbacks(lambda _: self._forget(), _causeOf)
 
     def clear(self) -> Deferred[None]:
         """
@@ -379,7 +385,7 @@ class HABTMThrough(Through[T]):
         spec, config = self.spec, self.config
         table, theirs = spec.habtmTable(), spec.habtmOtherColumns()
         own = keyEquals(spec.foreignColumns(), self.inst._keyValue())
-        pieces = [None] if keys is None else chunks(keys, chunkSize() // len(theirs))
+        pieces = [None] if keys is None else chunks(keys, chunkSize(config) // len(theirs))
 
         def run(txn: Any) -> int:
             deleted = 0

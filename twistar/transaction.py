@@ -39,6 +39,7 @@ from twistar.exceptions import (
 from twistar.pool import PoolWork, cancellable
 from twistar.querylog import watched, withWatchers
 from twistar.registry import Registry
+from twistar.replicas import DEFAULT_DATABASE, writesOfContext
 from twistar.slicing import inSlices
 from twistar.txnworker import TransactionWorker
 
@@ -108,17 +109,23 @@ class Transaction:
         return self._worker.number
 
     @classmethod
-    def begin(cls, isolation: str | None = None, timeout: float | None = None) -> Transaction:
+    def begin(
+        cls, isolation: str | None = None, timeout: float | None = None,
+        database: str | None = None,
+    ) -> Transaction:
         """
-        Start a transaction, or a savepoint when one is running.
+        Start a transaction, or a savepoint when one is running on the same
+        database.
 
         @param isolation: an isolation level such as C{"SERIALIZABLE"}, for a
             top-level transaction.
         @param timeout: seconds before an unfinished transaction is rolled
             back (default L{DEFAULT_TIMEOUT}).
+        @param database: the name of the database (see
+            L{Registry.addDatabase}); by default L{Registry.DBPOOL}'s.
         """
         _checkOptions(isolation, timeout)
-        config = Registry.getConfig()
+        config = Registry.getConfig(database)
         if isolation is not None:
             isolation = isolation.upper()
             if isolation not in config.isolationLevels:
@@ -126,7 +133,7 @@ class Transaction:
                     f"isolation level {isolation!r} is not supported here; "
                     f"choose from {sorted(config.isolationLevels)}"
                 )
-        parent = _enclosing()
+        parent = _enclosing(config.pool)
         if parent is not None:
             if parent.finished:
                 raise TransactionError("the enclosing transaction has already finished")
@@ -140,6 +147,9 @@ class Transaction:
             txn.run(_runStatement, config, f"SAVEPOINT {name}").addErrback(lambda f: None)
             return txn
         worker = TransactionWorker(config.pool, config, isolation, timeout or DEFAULT_TIMEOUT)
+        if Registry.replicasOf(config.database) is not None:
+            # Reads after it in this context must see what it wrote.
+            worker.written = writesOfContext()
         return cls(worker, None, None)
 
     def run(self, func: Callable[..., T], *args: Any, **kw: Any) -> Deferred[T]:
@@ -239,8 +249,14 @@ class Transaction:
         if self.savepoint is not None:
             d = self.run(_runStatement, self.config, f"RELEASE SAVEPOINT {self.savepoint}")
         else:
-            d = self._end("commit")
+            d = self._end("commit").addCallback(self._remember)
         return d.addCallback(self._finish, True)
+
+    def _remember(self, result: Any) -> Any:
+        worker = self._worker
+        if worker.written is not None:
+            self.config.rememberWrite(worker.written, worker.logPosition)
+        return result
 
     def rollback(self) -> Deferred[None]:
         """
@@ -332,14 +348,14 @@ def _runStatement(cursor: Any, config: InteractionBase, statement: str) -> None:
     config.run(cursor, statement, [])
 
 
-def _enclosing() -> Transaction | None:
+def _enclosing(pool: Any) -> Transaction | None:
     """
-    @return: the running transaction that one started now would nest in
-        (as a savepoint): the current one, if it runs on L{Registry.DBPOOL}.
+    @return: the running transaction that one started now on C{pool} would
+        nest in (as a savepoint): the current one, if it runs on C{pool}.
     """
     # Only this module sets the running transaction: a Transaction.
     parent = cast("Transaction | None", currentTransaction())
-    if parent is not None and parent.pool is Registry.DBPOOL:
+    if parent is not None and parent.pool is pool:
         return parent
     return None
 
@@ -371,6 +387,7 @@ def _callInContext(
 def _runTransaction(
     func: Callable[..., Any], args: Any, kw: Any, isolation: str | None, timeout: float | None,
     snapshots: dict[int, tuple[Any, dict[str, Any]]] | None = None,
+    database: str | None = None,
 ) -> Deferred[Any]:
     """
     @param snapshots: where a top-level transaction keeps the attributes of
@@ -379,7 +396,7 @@ def _runTransaction(
     """
     callerContext = contextvars.copy_context()
     try:
-        txn = Transaction.begin(isolation, timeout)
+        txn = Transaction.begin(isolation, timeout, database)
     except TwistarError as e:
         return fail(e)
     if txn.parent is None:
@@ -444,7 +461,7 @@ def _runTransaction(
 
 def _runRetried(
     func: Callable[..., Any], args: Any, kw: Any, isolation: str | None, timeout: float | None,
-    retry: int, retryOn: tuple[type[ConcurrencyError], ...],
+    retry: int, retryOn: tuple[type[ConcurrencyError], ...], database: str | None = None,
 ) -> Deferred[Any]:
     """
     Run C{func} in a transaction; while an attempt fails with a
@@ -457,9 +474,9 @@ def _runRetried(
         of the failure of the last one (its message says how many there
         were).
     """
-    pool = Registry.DBPOOL
-    if not retry or pool is None or _enclosing() is not None:
-        return _runTransaction(func, args, kw, isolation, timeout)
+    pool = Registry.poolOf(database or DEFAULT_DATABASE)
+    if not retry or pool is None or _enclosing(pool) is not None:
+        return _runTransaction(func, args, kw, isolation, timeout, None, database)
     callerContext = contextvars.copy_context()
     reactor = pool._reactor
     attempts = 0
@@ -478,7 +495,7 @@ def _runRetried(
         nonlocal attempts, running
         attempts += 1
         snapshots: dict[int, tuple[Any, dict[str, Any]]] = {}
-        running = _runTransaction(func, args, kw, isolation, timeout, snapshots)
+        running = _runTransaction(func, args, kw, isolation, timeout, snapshots, database)
         running.addCallbacks(result.callback, failed, errbackArgs=(snapshots,))
 
     def failed(failure: Failure, snapshots: dict[int, tuple[Any, dict[str, Any]]]) -> None:
@@ -583,9 +600,10 @@ class _TransactionBlock:
 
     def __init__(
         self, isolation: str | None, timeout: float | None, retry: int,
-        retryOn: tuple[type[ConcurrencyError], ...],
+        retryOn: tuple[type[ConcurrencyError], ...], database: str | None = None,
     ) -> None:
         _checkOptions(isolation, timeout)
+        self.database = database
         self.isolation = isolation
         self.timeout = timeout
         self.retry = retry
@@ -598,7 +616,9 @@ class _TransactionBlock:
         self._waitingAtExpiry = False
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
-        return _decorate(func, self.isolation, self.timeout, self.retry, self.retryOn)
+        return _decorate(
+            func, self.isolation, self.timeout, self.retry, self.retryOn, self.database
+        )
 
     async def __aenter__(self) -> Transaction:
         if self.retry:
@@ -611,7 +631,7 @@ class _TransactionBlock:
                 "this transaction() block is already in use; "
                 "write 'async with transaction()' for each block"
             )
-        txn = Transaction.begin(self.isolation, self.timeout)
+        txn = Transaction.begin(self.isolation, self.timeout, self.database)
         self._token = runningTransaction.set(txn)
         txn.context = contextvars.copy_context()
         self._txn = txn
@@ -664,11 +684,11 @@ class _TransactionBlock:
 
 def _decorate(
     func: Callable[..., Any], isolation: str | None, timeout: float | None, retry: int = 0,
-    retryOn: tuple[type[ConcurrencyError], ...] = DEFAULT_RETRY_ON,
+    retryOn: tuple[type[ConcurrencyError], ...] = DEFAULT_RETRY_ON, database: str | None = None,
 ) -> Callable[..., Deferred[Any]]:
     _checkOptions(isolation, timeout)
     def wrapper(*args: Any, **kw: Any) -> Deferred[Any]:
-        return _runRetried(func, args, kw, isolation, timeout, retry, retryOn)
+        return _runRetried(func, args, kw, isolation, timeout, retry, retryOn, database)
 
     wrapper.__name__ = getattr(func, "__name__", "transaction")
     wrapper.__qualname__ = getattr(func, "__qualname__", wrapper.__name__)
@@ -684,7 +704,7 @@ def transaction(func: Callable[..., Any]) -> Callable[..., Deferred[Any]]: ...
 @overload
 def transaction(
     func: None = None, *, isolation: str | None = None, timeout: float | None = None,
-    retry: int = 0, retryOn: RetryOn = None,
+    retry: int = 0, retryOn: RetryOn = None, database: str | None = None,
 ) -> _TransactionBlock: ...
 
 
@@ -695,6 +715,7 @@ def transaction(
     timeout: float | None = None,
     retry: int = 0,
     retryOn: RetryOn = None,
+    database: str | None = None,
 ) -> Callable[..., Deferred[Any]] | _TransactionBlock:
     """
     Run a function in one database transaction.
@@ -728,12 +749,15 @@ def transaction(
     @param retryOn: the L{ConcurrencyError} subclass (or a tuple of them)
         to retry on; by default L{DEFAULT_RETRY_ON}, that is
         L{SerializationError} and L{DeadlockError}.
+    @param database: the name of the database to run in (see
+        L{Registry.addDatabase}); by default L{Registry.DBPOOL}'s. Calls on
+        models of other databases made inside it do not run in it.
     @raise TransactionError: for options out of range.
     """
     classes = _checkRetry(retry, retryOn)
     if func is None:
-        return _TransactionBlock(isolation, timeout, retry, classes)
-    return _decorate(func, isolation, timeout, retry, classes)
+        return _TransactionBlock(isolation, timeout, retry, classes, database)
+    return _decorate(func, isolation, timeout, retry, classes, database)
 
 
 def runInTransaction(

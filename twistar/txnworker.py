@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from twistar.exceptions import ConnectionLostError, TransactionError, TransactionTimeoutError
 from twistar.pool import PoolWork, exhausted, waitLimitOf
 from twistar.querylog import threadTransaction
+from twistar.replicas import UNKNOWN_POSITION, WrittenPositions
 
 if TYPE_CHECKING:
     from twisted.enterprise.adbapi import ConnectionPool
@@ -63,6 +64,10 @@ class TransactionWorker:
         # For a retried transaction: the objects written in it, by id(), with
         # their attributes from before their first write.
         self.snapshots: dict[int, tuple[Any, dict[str, Any]]] | None = None
+        # On a database with replicas: the writes of the context that began
+        # it, and the primary's log position after its commit.
+        self.written: WrittenPositions | None = None
+        self.logPosition: Any = UNKNOWN_POSITION
         # The Deferreds of queued or running statements, with the contexts
         # to fire them in (used on the reactor thread only).
         self.pending: dict[Deferred[Any], contextvars.Context | None] = {}
@@ -251,6 +256,8 @@ class TransactionWorker:
                 except BaseException as e:
                     report(False, e)
                 else:
+                    if func == "commit" and self.written is not None:
+                        self.logPosition = self.config.readLogPosition(self.connection)
                     report(True, None)
                 return
             if error is None and work is not None and not work.start():

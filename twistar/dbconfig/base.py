@@ -68,7 +68,7 @@ class InteractionBase(ObjectRows, Introspection):
         """
         one = id is not None or limit == 1
         query, args = self.buildSelect(tablename, id, where, group, limit, orderby, select)
-        return self.runInteraction(self._doselect, query, args, tablename, one)
+        return self.runRead(self._doselect, query, args, tablename, one)
 
     def insert(self, tablename: str, vals: dict[str, Any], txn: Any = None) -> Any:
         """
@@ -135,7 +135,7 @@ class InteractionBase(ObjectRows, Introspection):
         @return: a L{Deferred} of the number of rows matching C{where}.
         """
         query, args = self.buildSelect(tablename, where=where, select="COUNT(*)")
-        return self.runInteraction(self._fetchScalar, query, args)
+        return self.runRead(self._fetchScalar, query, args)
 
     def _fetchScalar(self, txn: Any, query: str, args: Sequence[Any]) -> int:
         self.run(txn, query, args)
@@ -149,19 +149,23 @@ class InteractionBase(ObjectRows, Introspection):
         for name in tablenames:
             self.run(txn, f"DELETE FROM {self.quoteIdentifier(name)}", [])
 
-    def scratchStatements(self, name: str) -> tuple[str, str]:
+    def scratchStatements(self, name: str, pooled: bool = False) -> tuple[str, str]:
         """
+        @param pooled: whether the server is reached through a transaction
+            pooler (the URL's C{transaction_pooling}).
         @return: the statements that create and drop a throwaway database
-            (or schema) called C{name} on the server, for tests.
+            (or schema) called C{name} on the server, for tests; each runs
+            on its own, outside a transaction.
         @raise NotImplementedError: for SQLite, whose throwaway databases
             are files.
         """
         raise NotImplementedError(f"{type(self).__name__} has no throwaway databases")
 
-    def scratchURL(self, url: str, name: str) -> str:
+    def scratchURL(self, url: str, name: str, pooled: bool = False) -> str:
         """
         @return: the URL of the throwaway database (or schema) C{name} made
-            by L{scratchStatements} on the server of C{url}.
+            by L{scratchStatements} (with the same C{pooled}) on the server
+            of C{url}.
         @raise NotImplementedError: for SQLite.
         """
         raise NotImplementedError(f"{type(self).__name__} has no throwaway databases")

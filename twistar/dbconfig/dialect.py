@@ -39,6 +39,7 @@ from twistar.exceptions import (
     TwistarError,
     UnsupportedValueError,
 )
+from twistar.replicas import DEFAULT_DATABASE, ReplicaSet
 
 if TYPE_CHECKING:
     from twisted.enterprise.adbapi import ConnectionPool
@@ -61,13 +62,17 @@ class RegistryView(Protocol):
     above it (see L{Dialect.registry}).
     """
 
-    @property
-    def DBPOOL(self) -> ConnectionPool | None:
-        """The connection pool; C{None} until one is set."""
+    @classmethod
+    def poolOf(cls, database: str = ...) -> ConnectionPool | None:
+        """The pool of a database's primary; C{None} until one is set."""
 
-    @property
-    def SCHEMAS(self) -> dict[str, list[str]]:
-        """The cached column names of each table."""
+    @classmethod
+    def schemasOf(cls, database: str = ...) -> dict[str, list[str]]:
+        """The cached column names of each table of a database."""
+
+    @classmethod
+    def replicasOf(cls, database: str = ...) -> ReplicaSet | None:
+        """The replicas of a database, or C{None} if it has none."""
 
 
 class _NoRegistry:
@@ -75,8 +80,19 @@ class _NoRegistry:
     L{Dialect.registry} until L{twistar.registry} is imported: no pool yet.
     """
 
-    DBPOOL: ClassVar[None] = None
-    SCHEMAS: ClassVar[dict[str, list[str]]] = {}
+    _schemas: ClassVar[dict[str, list[str]]] = {}
+
+    @classmethod
+    def poolOf(cls, database: str = DEFAULT_DATABASE) -> None:
+        return None
+
+    @classmethod
+    def schemasOf(cls, database: str = DEFAULT_DATABASE) -> dict[str, list[str]]:
+        return cls._schemas
+
+    @classmethod
+    def replicasOf(cls, database: str = DEFAULT_DATABASE) -> None:
+        return None
 
 
 class Dialect:
@@ -89,6 +105,12 @@ class Dialect:
     """Where the pool and the schema cache are: L{twistar.registry} sets it
     to its C{Registry}. The SQL layer sits below the registry, so it never
     imports it."""
+
+    database: str = DEFAULT_DATABASE
+    """The name of the database whose pools run this config's statements
+    (see L{Registry.addDatabase<twistar.registry.Registry.addDatabase>})."""
+    primaryOnly: bool = False
+    """Whether reads go to the database's primary too, never to a replica."""
 
     LOG: ClassVar[bool] = False
     """Log every query and its arguments through C{twisted.logger}."""
@@ -177,8 +199,38 @@ class Dialect:
     """The twistar exception class of each error code (see C{errorCode})
     that has one of its own."""
 
+    logPositionQuery: ClassVar[str | None] = None
+    """The query of the primary's position in its replication log (after
+    a commit, for read-your-writes on replicas); C{None} for a database
+    whose replicas twistar cannot use."""
+
     def __init__(self) -> None:
         self._queries: dict[tuple[Any, ...], tuple[str, int]] = {}
+
+    # -- replication (for databases with a logPositionQuery) ----------------
+
+    def parseLogPosition(self, value: Any) -> Any:
+        """
+        @param value: what C{logPositionQuery} returned.
+        @return: the position, in a form L{logPositionReached} compares.
+        """
+        return value
+
+    def logPositionReached(self, position: Any, wanted: Any) -> bool:
+        """
+        @return: whether log position C{position} is at or past C{wanted}.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no replicas")
+
+    def replicaState(self, cursor: Any) -> tuple[Any, float | None]:
+        """
+        Read, on a replica's C{cursor}, how far it has replayed the primary's
+        log.
+
+        @return: its replay position and its lag in seconds (C{None} if
+            unknown: replication is broken or stopped).
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no replicas")
 
     @property
     def placeholder(self) -> str:
@@ -297,7 +349,7 @@ class Dialect:
         @return: whether the driver can store C{value}, of a type outside the
             standard ones (for instance a driver's own C{Binary} or C{Json}).
         """
-        pool = self.registry.DBPOOL
+        pool = self.registry.poolOf(self.database)
         binary = getattr(getattr(pool, "dbapi", None), "Binary", None)
         return isinstance(binary, type) and isinstance(value, binary)
 

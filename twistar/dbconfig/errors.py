@@ -43,7 +43,7 @@ class ErrorTranslation(Dialect):
         """
         if isinstance(error, TwistarError) or not isinstance(error, Exception):
             return error
-        dbapi = getattr(self.registry.DBPOOL, "dbapi", None)
+        dbapi = getattr(self.registry.poolOf(self.database), "dbapi", None)
         if dbapi is None or not isinstance(error, getattr(dbapi, "Error", ())):
             return error
         twistarClass: type[TwistarError] = exceptions.DatabaseError
@@ -135,7 +135,8 @@ class ErrorTranslation(Dialect):
         @return: a L{ConnectionLostError}, also of the class of C{cause} when that
             is a driver exception.
         """
-        if isinstance(cause, getattr(getattr(self.registry.DBPOOL, "dbapi", None), "Error", ())):
+        dbapi = getattr(self.registry.poolOf(self.database), "dbapi", None)
+        if isinstance(cause, getattr(dbapi, "Error", ())):
             try:
                 return _driverCompatible(ConnectionLostError, type(cause))(message)
             except Exception:

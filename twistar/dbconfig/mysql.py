@@ -78,6 +78,36 @@ class MySQLDBConfig(InteractionBase):
     # A deadlock victim's whole transaction is rolled back (a lock wait
     # timeout rolls back only the statement).
     transactionAbortingErrors = (DeadlockError,)
+    # GTIDs: a position is the last sequence number of each replication
+    # domain ("0-1-42,1-2-7").
+    logPositionQuery = "SELECT @@gtid_binlog_pos"
+
+    def parseLogPosition(self, value: Any) -> dict[int, int]:
+        if isinstance(value, bytes):
+            value = value.decode()
+        position: dict[int, int] = {}
+        for gtid in filter(None, (part.strip() for part in str(value or "").split(","))):
+            domain, _, sequence = gtid.split("-")
+            position[int(domain)] = int(sequence)
+        return position
+
+    def logPositionReached(self, position: Any, wanted: Any) -> bool:
+        return all(position.get(domain, -1) >= sequence for domain, sequence in wanted.items())
+
+    def replicaState(self, cursor: Any) -> tuple[Any, float | None]:
+        self.run(cursor, "SELECT @@gtid_current_pos", [])
+        position = self.parseLogPosition(cursor.fetchone()[0])
+        self.run(cursor, "SHOW SLAVE STATUS", [])
+        row = cursor.fetchone()
+        if row is None:
+            return position, 0.0  # not a replica: the primary itself
+        columns = [d[0] for d in cursor.description]
+        status = dict(zip(columns, row))
+        running = status.get("Slave_SQL_Running") == "Yes" and (
+            status.get("Slave_IO_Running") == "Yes"
+        )
+        lag = status.get("Seconds_Behind_Master")
+        return position, (float(lag) if running and lag is not None else None)
     # MySQLdb would store the repr of bytearray and memoryview values.
     valueAdapters = {bytearray: bytes, memoryview: bytes, Decimal: _finiteDecimal}
     # DATETIME and TIMESTAMP keep whole seconds unless declared otherwise.
@@ -125,12 +155,12 @@ class MySQLDBConfig(InteractionBase):
         finally:
             self.run(txn, "SET FOREIGN_KEY_CHECKS = 1", [])
 
-    def scratchStatements(self, name: str) -> tuple[str, str]:
+    def scratchStatements(self, name: str, pooled: bool = False) -> tuple[str, str]:
         quoted = self.quoteIdentifier(name)
         return (f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4",
                 f"DROP DATABASE IF EXISTS {quoted}")
 
-    def scratchURL(self, url: str, name: str) -> str:
+    def scratchURL(self, url: str, name: str, pooled: bool = False) -> str:
         return urlsplit(url)._replace(path="/" + quote(name)).geturl()
 
     def schemaQuery(self, tablename: str) -> tuple[str, list[Any]]:

@@ -65,6 +65,10 @@ class Model(Protocol):
     ) -> list[Any]:
         """Objects of the rows' values, built without C{afterInit}."""
 
+    @classmethod
+    def _storedIn(cls, database: str, objects: Iterable[Any]) -> None:
+        """Have C{objects}, read from C{database}, remember it."""
+
     def toHash(
         self, cols: Iterable[str], *, exclude: Iterable[str] | None = None
     ) -> dict[str, Any]:
@@ -565,7 +569,7 @@ class ObjectRows(BatchInserts):
         @return: a L{Deferred} of C{obj}.
         @raise CannotRefreshError: (in the Deferred) if the row is gone.
         """
-        return self.runInteraction(self._refreshObj, obj)
+        return self.runRead(self._refreshObj, obj)
 
     def _refreshObj(self, txn: Any, obj: M) -> M:
         tablename = obj.tablename()
@@ -594,7 +598,7 @@ class ObjectRows(BatchInserts):
         @return: a L{Deferred} of one object or C{None} when C{one}, otherwise
             of a list of objects.
         """
-        return self.runInteraction(self._selectObjects, klass, query, args, one)
+        return self.runRead(self._selectObjects, klass, query, args, one)
 
     def selectKeyedObjects(
         self, klass: type[Model], query: str, args: Sequence[Any], width: int = 1
@@ -617,11 +621,12 @@ class ObjectRows(BatchInserts):
                 rows = self.fetchRows(cursor, rowConverter(columns, readers))
             mutable = self.mutableColumns(description[:-width])
             objects = klass._fromRows(columns, [row[:-width] for row in rows], mutable)
+            klass._storedIn(self.database, objects)
             if width == 1:
                 return [(row[-1], obj) for row, obj in zip(rows, objects)]
             return [(tuple(row[-width:]), obj) for row, obj in zip(rows, objects)]
 
-        return self.runInteraction(select)
+        return self.runRead(select)
 
     def _selectObjects(
         self, txn: Any, klass: type[Model], query: str, args: Sequence[Any], one: bool
@@ -637,11 +642,13 @@ class ObjectRows(BatchInserts):
                 if row is None:
                     return None
                 mutable = self.mutableColumns(description)
-                return klass._fromRow(
-                    columns, row if convert is None else convert(row), mutable
-                )
+                obj = klass._fromRow(columns, row if convert is None else convert(row), mutable)
+                klass._storedIn(self.database, (obj,))
+                return obj
             rows = self.fetchRows(cursor, convert)
-        return klass._fromRows(columns, rows, self.mutableColumns(description))
+        objects = klass._fromRows(columns, rows, self.mutableColumns(description))
+        klass._storedIn(self.database, objects)
+        return objects
 
 
 def _recorder(

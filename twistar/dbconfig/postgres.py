@@ -105,6 +105,30 @@ class PostgreSQLDBConfig(InteractionBase):
     errorClasses = {
         "40P01": DeadlockError, "40001": SerializationError, "55P03": LockTimeoutError,
     }
+    # The insert position: past this session's commit record even when the
+    # commit returned before the WAL was written (synchronous_commit off).
+    logPositionQuery = "SELECT pg_current_wal_insert_lsn()::text"
+    replicaStateQuery = (
+        "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+        "ELSE pg_current_wal_insert_lsn() END::text, "
+        "CASE WHEN NOT pg_is_in_recovery() "
+        "OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
+        "ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END::float8"
+    )
+    """A standby's replay position and lag: 0 once it has replayed all it
+    received, else the age of the last transaction it replayed."""
+
+    def parseLogPosition(self, value: Any) -> int:
+        high, _, low = str(value).partition("/")
+        return (int(high, 16) << 32) + int(low, 16)
+
+    def logPositionReached(self, position: Any, wanted: Any) -> bool:
+        return bool(position >= wanted)
+
+    def replicaState(self, cursor: Any) -> tuple[Any, float | None]:
+        self.run(cursor, self.replicaStateQuery, [])
+        text, lag = cursor.fetchone()
+        return (None if text is None else self.parseLogPosition(text)), lag
 
     # Introspection: pg_catalog, for the tables of the current schema (and
     # the order of the columns of composite keys).
@@ -150,13 +174,20 @@ class PostgreSQLDBConfig(InteractionBase):
             names = ", ".join(map(self.quoteIdentifier, tablenames))
             self.run(txn, f"TRUNCATE {names} CASCADE", [])
 
-    def scratchStatements(self, name: str) -> tuple[str, str]:
+    def scratchStatements(self, name: str, pooled: bool = False) -> tuple[str, str]:
         quoted = self.quoteIdentifier(name)
+        if pooled:
+            # A transaction pooler keeps no search path (a session's
+            # setting): a database of its own, whose server connections the
+            # pooler may keep open (FORCE: PostgreSQL 13).
+            return f"CREATE DATABASE {quoted}", f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"
         return f"CREATE SCHEMA {quoted}", f"DROP SCHEMA IF EXISTS {quoted} CASCADE"
 
-    def scratchURL(self, url: str, name: str) -> str:
-        # A schema, first and only in the connections' search path.
+    def scratchURL(self, url: str, name: str, pooled: bool = False) -> str:
         parts = urlsplit(url)
+        if pooled:
+            return parts._replace(path="/" + quote(name)).geturl()
+        # A schema, first and only in the connections' search path.
         options = parse_qsl(parts.query, keep_blank_values=True)
         given = " ".join(value for key, value in options if key == "options")
         options = [(key, value) for key, value in options if key != "options"]

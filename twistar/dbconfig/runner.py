@@ -21,18 +21,33 @@ from typing import Any
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.python.failure import Failure
 
 from twistar.context import currentTransaction
 from twistar.dbconfig.errors import ErrorTranslation
 from twistar.exceptions import (
+    ConnectionLostError,
     ImaginaryTableError,
     InvalidIdentifierError,
+    PoolExhaustedError,
     TwistarError,
     UnknownColumnError,
     UnsupportedValueError,
 )
 from twistar.pool import PoolWork, deferToPool, exhausted, raiseIfCancelled, waitLimitOf
 from twistar.querylog import ObservedStatement, observed, resultContext, rowsRead, watched
+from twistar.replicas import (
+    DEFAULT_DATABASE,
+    UNKNOWN_POSITION,
+    Replica,
+    ReplicaBehind,
+    ReplicaSet,
+    WrittenPositions,
+    dueForCheck,
+    primaryForced,
+    writesOfContext,
+    writtenPosition,
+)
 
 # Names for the savepoints of atomic work inside transactions.
 _savepointNumbers = count(1)
@@ -44,9 +59,9 @@ def utcNow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-# Table name -> (its list in the registry's SCHEMAS when read, the declared
-# type of each of its columns).
-_declared: dict[str, tuple[list[str], dict[str, str]]] = {}
+# (Database, table name) -> (its list in the registry's schema cache when
+# read, the declared type of each of its columns).
+_declared: dict[tuple[str, str], tuple[list[str], dict[str, str]]] = {}
 
 
 class Runner(ErrorTranslation):
@@ -124,10 +139,17 @@ class Runner(ErrorTranslation):
         """
         return self.runWork(func, args, kw, atomic=True)
 
+    def runRead(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Deferred[Any]:
+        """
+        L{runInteraction} for work that only reads: outside a transaction it
+        may run on a replica of the database (see L{twistar.replicas}).
+        """
+        return self.runWork(func, args, kw, read=True)
+
     def runWork(
         self, func: Callable[..., Any], args: Sequence[Any] = (),
         kw: Mapping[str, Any] | None = None, atomic: bool = False,
-        then: Callable[[Any], Any] | None = None,
+        then: Callable[[Any], Any] | None = None, read: bool = False,
     ) -> Deferred[Any]:
         """
         Run C{func(cursor, *args, **kw)} as L{runInteraction} does (as
@@ -143,6 +165,9 @@ class Runner(ErrorTranslation):
         @param then: applied (on the reactor) to the work's result once it
             has run, even if the caller cancelled too late to stop it: it
             updates the objects the work wrote.
+        @param read: whether the work only reads; outside a transaction,
+            it then runs on a replica when the database has one that has
+            replayed the running context's writes.
         """
         kw = kw or {}
         txn = currentTransaction()
@@ -151,11 +176,32 @@ class Runner(ErrorTranslation):
             if atomic:
                 return txn.runWork(self._inSavepoint, (func, args, kw), {}, then)
             return txn.runWork(func, args, kw, then)
+        replicas = self.registry.replicasOf(self.database)
+        if replicas is None:
+            return self._runOnPool(pool, func, args, kw, then)
+        if not read:
+            return self._writeOnPrimary(pool, func, args, kw, then)
+        if self.primaryOnly or primaryForced():
+            return self._runOnPool(pool, func, args, kw, then)
+        return self._readOnReplica(replicas, func, args, kw, then)
+
+    def _runOnPool(
+        self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Sequence[Any],
+        kw: Mapping[str, Any], then: Callable[[Any], Any] | None,
+        position: _LogPosition | None = None,
+    ) -> Deferred[Any]:
+        """
+        Run C{func(cursor, *args, **kw)} in an interaction of its own on
+        C{pool} (see L{runWork}).
+
+        @param position: where to keep the primary's log position after the
+            commit.
+        """
         limit = waitLimitOf(pool)
         work = PoolWork()
         reactor = pool._reactor
         func, context = watched(self, func), resultContext()
-        interaction = (pool, func, args, kw, True, work)
+        interaction = (pool, func, args, kw, True, work, position)
         if limit is None:
             return deferToPool(
                 reactor, pool.threadpool, work, self._interact, interaction, then, None, context
@@ -181,6 +227,117 @@ class Runner(ErrorTranslation):
         )
         result.addErrback(stopTimer)
         return result
+
+    # -- replicas -----------------------------------------------------------
+
+    def _writeOnPrimary(
+        self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Sequence[Any],
+        kw: Mapping[str, Any], then: Callable[[Any], Any] | None,
+    ) -> Deferred[Any]:
+        """
+        Run work that may write on the primary of a database with replicas,
+        keeping the primary's log position after it in the running context.
+        """
+        written = writesOfContext()
+        position = _LogPosition()
+
+        def record(value: Any) -> Any:
+            self.rememberWrite(written, position.value)
+            return value if then is None else then(value)
+
+        return self._runOnPool(pool, func, args, kw, record, position)
+
+    def rememberWrite(self, written: WrittenPositions, position: Any) -> None:
+        """
+        Keep C{position}, the primary's log position after a write, in
+        C{written}: later reads in that context wait for replicas to reach it.
+        """
+        known = written.positions.get(self.database)
+        if known is None or known is UNKNOWN_POSITION or position is UNKNOWN_POSITION:
+            written.positions[self.database] = position
+        elif not self.logPositionReached(known, position):
+            written.positions[self.database] = position
+
+    def readLogPosition(self, connection: Any) -> Any:
+        """
+        Called on C{connection} (of the primary) after a commit.
+
+        @return: the primary's log position now, or L{UNKNOWN_POSITION} if
+            it cannot be read.
+        """
+        assert self.logPositionQuery is not None
+        try:
+            cursor = connection.cursor()
+            self.run(cursor, self.logPositionQuery, [])
+            position = self.parseLogPosition(cursor.fetchone()[0])
+            cursor.close()
+            connection.rollback()
+            return position
+        except Exception:
+            return UNKNOWN_POSITION
+
+    def _readOnReplica(
+        self, replicas: ReplicaSet, func: Callable[..., Any], args: Sequence[Any],
+        kw: Mapping[str, Any], then: Callable[[Any], Any] | None,
+    ) -> Deferred[Any]:
+        """
+        Run a read on the first replica, in turn, that is up and has replayed
+        the running context's writes; on the primary if none has.
+        """
+        wanted = writtenPosition(self.database)
+        if wanted is UNKNOWN_POSITION:
+            return self._runOnPool(self.pool, func, args, kw, then)
+        candidates = [replica for replica in replicas.inTurn() if _isOpen(replica.pool)]
+        running: list[Deferred[Any]] = []
+        result: Deferred[Any] = Deferred(lambda d: running[-1].cancel())
+
+        def attempt(index: int) -> None:
+            if index == len(candidates):
+                running.append(self._runOnPool(self.pool, func, args, kw, then))
+                running[-1].chainDeferred(result)
+                return
+            replica = candidates[index]
+            check = dueForCheck(replica, wanted, self.logPositionReached)
+            running.append(self._runOnPool(
+                replica.pool, self._readChecked, (replica, check, wanted, func, args, kw), {},
+                then,
+            ))
+            running[-1].addCallbacks(result.callback, failed, errbackArgs=(replica, index))
+
+        def failed(failure: Failure, replica: Replica, index: int) -> None:
+            if failure.check(ReplicaBehind):
+                attempt(index + 1)
+            elif failure.check(ConnectionLostError, PoolExhaustedError):
+                replica.failed()
+                attempt(index + 1)
+            else:
+                result.errback(failure)
+
+        attempt(0)
+        return result
+
+    def _readChecked(
+        self, cursor: Any, replica: Replica, check: bool, wanted: Any,
+        func: Callable[..., Any], args: Sequence[Any], kw: Mapping[str, Any],
+    ) -> Any:
+        """
+        Run a read on C{cursor}, of C{replica}; first, when C{check}, read
+        the replica's position and lag.
+
+        @raise ReplicaBehind: if it lags beyond its C{maxLag} or has not
+            replayed C{wanted}.
+        """
+        if check:
+            position, lag = self.replicaState(cursor)
+            replica.checked(position)
+            if lag is None or lag > replica.maxLag:
+                replica.lagging()
+                raise ReplicaBehind()
+            if wanted is not None and not self.logPositionReached(position, wanted):
+                raise ReplicaBehind()
+        value = func(cursor, *args, **kw)
+        replica.reads += 1
+        return value
 
     def _inSavepoint(
         self, cursor: Any, func: Callable[..., Any], args: Any, kw: Any
@@ -209,18 +366,28 @@ class Runner(ErrorTranslation):
 
     @property
     def pool(self) -> adbapi.ConnectionPool:
-        """The current L{Registry.DBPOOL}, which must not be closed."""
-        pool = self.registry.DBPOOL
+        """The pool of this database's primary (L{Registry.DBPOOL} for the
+        default database), which must not be closed."""
+        pool = self.registry.poolOf(self.database)
+        named = "Registry.DBPOOL" if self.database == DEFAULT_DATABASE else (
+            f"the pool of database {self.database!r}"
+        )
         if pool is None:
-            raise TwistarError("Registry.DBPOOL is not set")
-        # Not running, and no start pending: closed (its work would never run).
-        if not pool.running and getattr(pool, "startID", None) is None:
-            raise TwistarError("Registry.DBPOOL is closed: assign an open pool to it")
+            raise TwistarError(f"{named} is not set")
+        if not _isOpen(pool):
+            raise TwistarError(f"{named} is closed: assign an open pool to it")
         return pool
+
+    @property
+    def schemas(self) -> dict[str, list[str]]:
+        """The cached column names of this database's tables, by table name
+        (L{Registry.SCHEMAS} for the default database)."""
+        return self.registry.schemasOf(self.database)
 
     def _interact(
         self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Any, kw: Any,
         translate: bool = True, work: PoolWork | None = None,
+        position: _LogPosition | None = None,
     ) -> Any:
         raiseIfCancelled(work)
         attempts = 2 if pool.reconnect and self.replayable else 1
@@ -245,6 +412,8 @@ class Runner(ErrorTranslation):
             except BaseException as e:
                 alive = self.rollback(pool, connection, e)
                 self.raiseTranslated(e, translate, lost=not alive, committing=True)
+            if position is not None:
+                position.value = self.readLogPosition(connection)
             return result
         raise AssertionError("unreachable")
 
@@ -461,23 +630,23 @@ class Runner(ErrorTranslation):
         """
         Called when L{getSchema} has read the columns of C{tablename}.
 
-        @param columns: the list now in L{Registry.SCHEMAS}.
+        @param columns: the list now in L{schemas}.
         @param rows: the rows of C{schemaQuery}.
         """
 
     def getSchema(self, tablename: str, txn: Any = None) -> Any:
         """
-        The column names of C{tablename}, cached in L{Registry.SCHEMAS}.
+        The column names of C{tablename}, cached in L{schemas}.
 
         @return: the list when given a C{txn}, otherwise a L{Deferred} of it.
         @raise ImaginaryTableError: if the table does not exist.
         """
         if txn is None:
-            cached = self.registry.SCHEMAS.get(tablename)
+            cached = self.schemas.get(tablename)
             if cached is not None:
                 return succeed(cached)
             return self.runInteraction(lambda txn: self.getSchema(tablename, txn))
-        columns = self.registry.SCHEMAS.get(tablename)
+        columns = self.schemas.get(tablename)
         if columns is None:
             self.quoteIdentifier(tablename)
             query, args = self.schemaQuery(tablename)
@@ -486,8 +655,8 @@ class Runner(ErrorTranslation):
             columns = [row[0] for row in rows]
             if not columns:
                 raise ImaginaryTableError(f"table {tablename!r} does not exist")
-            self.registry.SCHEMAS[tablename] = columns
-            _declared[tablename] = (columns, {row[0]: str(row[1]) for row in rows})
+            self.schemas[tablename] = columns
+            _declared[self.database, tablename] = (columns, {row[0]: str(row[1]) for row in rows})
             self.schemaRead(tablename, columns, rows)
         return columns
 
@@ -511,12 +680,12 @@ class Runner(ErrorTranslation):
         @return: the declared type of each column of C{tablename}, as
             C{schemaQuery} reads it, by name (read with L{getSchema}).
         """
-        known = _declared.get(tablename)
-        if known is None or known[0] is not self.registry.SCHEMAS.get(tablename):
+        known = _declared.get((self.database, tablename))
+        if known is None or known[0] is not self.schemas.get(tablename):
             # Read the schema again: the cache was cleared, or filled elsewhere.
-            self.registry.SCHEMAS.pop(tablename, None)
+            self.schemas.pop(tablename, None)
             self.getSchema(tablename, txn)
-            known = _declared[tablename]
+            known = _declared[self.database, tablename]
         return known[1]
 
     def mutableColumns(self, description: Sequence[Any]) -> tuple[int, ...]:
@@ -543,6 +712,22 @@ class Runner(ErrorTranslation):
         """
         self.run(txn, self.lastInsertIDQuery(), [])
         return txn.fetchone()[0]
+
+
+class _LogPosition:
+    """
+    The primary's log position after a write, read on the pool thread.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Any = UNKNOWN_POSITION
+
+
+def _isOpen(pool: Any) -> bool:
+    # Not running, and no start pending: closed (its work would never run).
+    return bool(pool.running) or getattr(pool, "startID", None) is not None
 
 
 def rowConverter(

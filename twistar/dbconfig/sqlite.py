@@ -40,9 +40,9 @@ _MESSAGE_CODES = {
 _DECIMAL_TYPES = ("DECIMAL", "NUMERIC")
 _INT64 = range(-(2**63), 2**63)
 
-# Table name -> (its list in the registry's SCHEMAS when read, the readers of its
-# DECIMAL/NUMERIC columns or None).
-_readers: dict[str, tuple[list[str], dict[str, Callable[[Any], Any]] | None]] = {}
+# (Database, table name) -> (its list in the registry's schema cache when read,
+# the readers of its DECIMAL/NUMERIC columns or None).
+_readers: dict[tuple[str, str], tuple[list[str], dict[str, Callable[[Any], Any]] | None]] = {}
 
 
 def _storedDecimal(value: Decimal) -> str | float:
@@ -183,20 +183,20 @@ class SQLiteDBConfig(InteractionBase):
             name: _readDecimal for name, declared in rows
             if declared.upper().startswith(_DECIMAL_TYPES)
         }
-        _readers[tablename] = (columns, decimals or None)
+        _readers[self.database, tablename] = (columns, decimals or None)
 
     def columnReaders(
         self, txn: Any, tablename: str
     ) -> Mapping[str, Callable[[Any], Any]] | None:
-        known = _readers.get(tablename)
-        if known is None or known[0] is not self.registry.SCHEMAS.get(tablename):
+        known = _readers.get((self.database, tablename))
+        if known is None or known[0] is not self.schemas.get(tablename):
             # Read the schema again: the cache was cleared, or filled elsewhere.
-            self.registry.SCHEMAS.pop(tablename, None)
+            self.schemas.pop(tablename, None)
             try:
                 self.getSchema(tablename, txn)
             except (ImaginaryTableError, InvalidIdentifierError):
                 return None  # no table of that name: the select says what is wrong
-            known = _readers.get(tablename)
+            known = _readers.get((self.database, tablename))
         return None if known is None else known[1]
 
     def isolationStatement(self, level: str) -> str | None:

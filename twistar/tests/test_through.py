@@ -751,7 +751,7 @@ class HasManyThroughTests(ThroughTestCase):
             queries.reset()
             self.assertEqual([await relatedIds(owner, rels) for owner in loaded], lazy)
             self.assertEqual(queries.all(), [])
-        self.patch(eager, "chunkSize", lambda: 2)
+        self.patch(eager, "chunkSize", lambda config: 2)
         queries = captureQueries(self)
         films = await Film.preload(await Film.all(), "actors")
         self.assertEqual(len(queries.starting("SELECT")), 1 + 2)
