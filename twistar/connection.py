@@ -16,7 +16,8 @@ The user name, password, host and database name are percent-decoded. The
 query string holds options: pool options (C{cp_min}, C{cp_max},
 C{cp_reconnect}, C{cp_noisy}, C{cp_good_sql}, C{waitLimit}) for the pool,
 every other one for the driver's C{connect()} (C{sslmode},
-C{connect_timeout}, C{unix_socket}, C{charset}, ...).
+C{connect_timeout}, C{unix_socket}, C{charset}, ...), but for
+C{transaction_pooling} (see L{connect}).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -33,10 +34,15 @@ from twistar.exceptions import InvalidURLError, MissingDriverError, TwistarError
 from twistar.pool import ConnectionPool
 from twistar.registry import Registry
 
-__all__ = ["DATABASE_URL", "DatabaseURL", "connect", "parseURL"]
+__all__ = ["DATABASE_URL", "TRANSACTION_POOLING", "DatabaseURL", "connect", "parseURL"]
 
 DATABASE_URL = "DATABASE_URL"
 """The environment variable L{connect} reads when it is given no URL."""
+
+TRANSACTION_POOLING = "transaction_pooling"
+"""The option of L{connect} (and of a PostgreSQL URL's query string) saying
+that the database is reached through a pooler in transaction pooling mode,
+such as PgBouncer's C{pool_mode = transaction}."""
 
 SQLITE = "sqlite"
 """L{DatabaseURL.backend} of SQLite."""
@@ -63,6 +69,12 @@ _EXTRAS = {"psycopg2": "postgres", "psycopg": "psycopg", "MySQLdb": "mysql", "py
 """The extra of twistar that installs each driver."""
 
 _MEMORY = ":memory:"
+
+_POOLING_KEYWORDS: dict[str, dict[str, Any]] = {"psycopg": {"prepare_threshold": None}}
+"""What each driver's C{connect()} is given behind a transaction pooler:
+psycopg 3 prepares no statement (a prepared statement lives in one server
+session, which the pooler gives to other clients between transactions).
+psycopg2 and the MySQL drivers never prepare one."""
 
 
 def _flag(value: str) -> bool:
@@ -118,6 +130,10 @@ class DatabaseURL:
     """The options of the pool given in the query string (C{cp_max}, ...)."""
     memory: bool = False
     """Whether this is an in-memory SQLite database."""
+    transactionPooling: bool = False
+    """Whether the database is reached through a transaction pooler (the
+    C{transaction_pooling} option): L{connectKeywords} then hold what the
+    driver needs there."""
 
     def __repr__(self) -> str:
         keywords = {
@@ -127,7 +143,8 @@ class DatabaseURL:
         return (
             f"DatabaseURL(backend={self.backend!r}, driver={self.driver!r}, "
             f"connectArgs={self.connectArgs!r}, connectKeywords={keywords!r}, "
-            f"poolOptions={dict(self.poolOptions)!r}, memory={self.memory!r})"
+            f"poolOptions={dict(self.poolOptions)!r}, memory={self.memory!r}, "
+            f"transactionPooling={self.transactionPooling!r})"
         )
 
 
@@ -143,8 +160,9 @@ def parseURL(url: str) -> DatabaseURL:
     Read a database URL, without importing its driver or connecting.
 
     @return: its backend, driver, connection arguments and pool options.
-    @raise InvalidURLError: for a malformed URL, an unknown scheme or an
-        option of the wrong kind.
+    @raise InvalidURLError: for a malformed URL, an unknown scheme, an
+        option of the wrong kind, or C{transaction_pooling=true} in a URL
+        that is not PostgreSQL's.
     """
     if not isinstance(url, str):
         raise InvalidURLError(f"a database URL is a string, not {url!r}")
@@ -165,12 +183,15 @@ def parseURL(url: str) -> DatabaseURL:
             f"as %23 in a password)"
         )
     options = _queryOptions(url, parts.query)
+    pooling = TRANSACTION_POOLING in options and _converted(
+        url, TRANSACTION_POOLING, options.pop(TRANSACTION_POOLING), _flag
+    )
     poolOptions = {
         name: _converted(url, name, options.pop(name), _POOL_QUERY_OPTIONS[name])
         for name in list(options) if name in _POOL_QUERY_OPTIONS
     }
     if backend == SQLITE:
-        return _sqlite(url, parts.netloc, parts.path, options, poolOptions)
+        return _pooled(_sqlite(url, parts.netloc, parts.path, options, poolOptions), pooling)
     user, password, host, port = _netloc(url, parts.netloc)
     database = unquote(parts.path[1:])
     if "/" in database:
@@ -205,7 +226,29 @@ def parseURL(url: str) -> DatabaseURL:
         keywords[name] = value
     if backend == MYSQL:
         keywords.setdefault("charset", "utf8mb4")
-    return DatabaseURL(backend, driver, (), keywords, poolOptions)
+    return _pooled(DatabaseURL(backend, driver, (), keywords, poolOptions), pooling)
+
+
+def _pooled(url: DatabaseURL, pooling: bool) -> DatabaseURL:
+    """
+    @return: C{url}, reached through a transaction pooler or not: its
+        L{DatabaseURL.transactionPooling} set, and what its driver needs
+        there added to (or taken out of) its connection keywords.
+    @raise InvalidURLError: for C{pooling} true on a database that is not
+        PostgreSQL.
+    """
+    if pooling and url.backend != POSTGRES:
+        raise InvalidURLError(
+            f"{TRANSACTION_POOLING} is for PostgreSQL (behind PgBouncer, say), not {url.backend}"
+        )
+    needed = _POOLING_KEYWORDS.get(url.driver, {})
+    keywords = dict(url.connectKeywords)
+    if url.transactionPooling and not pooling:
+        for name in needed:
+            keywords.pop(name, None)
+    if pooling:
+        keywords.update(needed)
+    return replace(url, connectKeywords=keywords, transactionPooling=pooling)
 
 
 def _queryOptions(url: str, query: str) -> dict[str, str]:
@@ -316,6 +359,17 @@ def connect(url: str | None = None, *, register: bool = True, **options: Any) ->
     relative SQLite path is relative to the current directory when
     C{connect} is called.
 
+    Behind a pooler in transaction pooling mode (PgBouncer's C{pool_mode =
+    transaction}), where each transaction may run on another server
+    session, say so with C{transaction_pooling=True} (or
+    C{?transaction_pooling=true} in the URL): psycopg 3 then prepares no
+    statement (C{prepare_threshold=None}; a prepared statement lives in one
+    session, and another client's statement of the same name would clash
+    with it); psycopg2, which never prepares, needs nothing. twistar itself
+    keeps no session state from one transaction to the next. A pool
+    made by hand with C{adbapi.ConnectionPool("psycopg", ...)} needs
+    C{prepare_threshold=None} among its arguments. See doc/scaling.md.
+
     @param url: a database URL (see L{twistar.connection}); by default, the
         environment variable C{DATABASE_URL}.
     @param register: whether to make the pool L{Registry.DBPOOL
@@ -323,15 +377,17 @@ def connect(url: str | None = None, *, register: bool = True, **options: Any) ->
         is not closed).
     @param options: as for C{adbapi.ConnectionPool}: pool options (C{cp_min},
         C{cp_max}, C{cp_reconnect}, C{cp_openfun}, C{cp_reactor}, ...) and
-        C{waitLimit} (see L{twistar.pool.ConnectionPool}); any other keyword
-        goes to the driver's C{connect()}. They take precedence over the
-        URL's query string.
+        C{waitLimit} (see L{twistar.pool.ConnectionPool}); C{transaction_pooling}
+        (a C{bool}, PostgreSQL only); any other keyword goes to the driver's
+        C{connect()}. They take precedence over the URL's query string.
     @return: the new pool; it connects when the reactor runs.
     @raise InvalidURLError: for a malformed URL, an unknown scheme, an
-        option of the wrong kind, or no URL and no C{DATABASE_URL}.
+        option of the wrong kind, no URL and no C{DATABASE_URL}, or
+        C{transaction_pooling} for a database that is not PostgreSQL.
     @raise MissingDriverError: if the URL's driver is not installed.
     @raise TwistarError: for pool options an in-memory database cannot have
-        (more than one connection), or a bad C{waitLimit}.
+        (more than one connection), a bad C{waitLimit}, or a
+        C{transaction_pooling} that is not a C{bool}.
     """
     if url is None:
         url = os.environ.get(DATABASE_URL, "").strip()
@@ -340,6 +396,11 @@ def connect(url: str | None = None, *, register: bool = True, **options: Any) ->
                 f"no database URL given, and the environment variable {DATABASE_URL} is not set"
             )
     parsed = parseURL(url)
+    if TRANSACTION_POOLING in options:
+        pooling = options.pop(TRANSACTION_POOLING)
+        if not isinstance(pooling, bool):
+            raise TwistarError(f"{TRANSACTION_POOLING} is True or False, not {pooling!r}")
+        parsed = _pooled(parsed, pooling)
     requireDriver(parsed)
     poolOptions = dict(parsed.poolOptions)
     keywords = dict(parsed.connectKeywords)

@@ -33,7 +33,14 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.threads import deferToThread
 
-from twistar.connection import DATABASE_URL, MYSQL, POSTGRES, SQLITE, parseURL
+from twistar.connection import (
+    DATABASE_URL,
+    MYSQL,
+    POSTGRES,
+    SQLITE,
+    TRANSACTION_POOLING,
+    parseURL,
+)
 from twistar.exceptions import InvalidURLError
 from twistar.registry import Registry
 
@@ -80,7 +87,8 @@ def yoyoURL(url: str) -> str:
     @return: the URL of the same database and driver in yoyo's schemes,
         for yoyo's command line too (its C{mysql://} is PyMySQL, so
         twistar's C{mysql://} becomes C{mysql+mysqldb://}), without the
-        pool's options; a SQLite path made absolute; C{charset=utf8mb4}
+        pool's options and C{transaction_pooling}; a SQLite path made
+        absolute; C{charset=utf8mb4}
         for MySQL unless the URL sets one, as twistar's pool has it.
     @raise InvalidURLError: for a URL twistar cannot use, and for an
         in-memory SQLite database, which migrations, on a connection of
@@ -98,7 +106,7 @@ def yoyoURL(url: str) -> str:
         return f"{scheme}:///" + quote(os.path.abspath(parsed.connectArgs[0]))
     parts = urlsplit(url)
     options = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
-               if name not in parsed.poolOptions]
+               if name not in parsed.poolOptions and name != TRANSACTION_POOLING]
     if parsed.backend == MYSQL and "charset" not in dict(options):
         options.append(("charset", "utf8mb4"))
     # yoyo does not percent-decode the database name.
@@ -156,7 +164,8 @@ def _migrate(
     """
     try:
         source = _source(directory)
-        target = yoyoURL(_databaseURL(url))
+        found = _databaseURL(url)
+        parsed, target = parseURL(found), yoyoURL(found)
         yoyo = _yoyo()
     except Exception:
         return fail()
@@ -164,6 +173,10 @@ def _migrate(
     def run() -> _T:
         backend = yoyo.get_backend(target)
         try:
+            if parsed.transactionPooling and parsed.driver == "psycopg":
+                # What twistar.connect gives psycopg 3 behind a transaction
+                # pooler, and yoyo's URL cannot.
+                backend.connection.prepare_threshold = None
             with backend.lock():
                 return work(backend, yoyo.read_migrations(source))
         finally:

@@ -34,9 +34,10 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from twisted.internet.defer import ensureDeferred
+from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
-from twistar.connection import SQLITE, connect, parseURL
+from twistar.connection import POSTGRES, SQLITE, connect, parseURL
 from twistar.dbconfig import configForDriver
 from twistar.exceptions import NPlusOneError
 from twistar.pool import ConnectionPool
@@ -142,7 +143,8 @@ class DatabaseTestMixin(QueryAssertions):
 
     The database is a throwaway one, made once per test process (and per
     L{migrate} method): on the server of L{serverURL}, a schema
-    (PostgreSQL, in the connections' C{search_path}) or a database
+    (PostgreSQL, in the connections' C{search_path}; a database behind a
+    transaction pooler, C{transaction_pooling}) or a database
     (MySQL/MariaDB) called C{twistar_test_PID_XXXXXXXX}, dropped when the
     process exits; without a server, a SQLite file. L{migrate} runs on it
     once. Each test then starts with every table empty but
@@ -167,8 +169,9 @@ class DatabaseTestMixin(QueryAssertions):
     serverURL: ClassVar[str | None] = None
     """The database server to make throwaway databases on (its URL; the
     user must be allowed to create schemas, on PostgreSQL, or databases, on
-    MySQL); by default the environment variable C{TWISTAR_TEST_DATABASE_URL}
-    (L{TEST_DATABASE_URL}). A SQLite URL, or neither, means SQLite files."""
+    MySQL and behind a transaction pooler); by default the environment
+    variable C{TWISTAR_TEST_DATABASE_URL} (L{TEST_DATABASE_URL}). A SQLite
+    URL, or neither, means SQLite files."""
 
     poolOptions: ClassVar[Mapping[str, Any]] = {}
     """More keyword arguments of L{twistar.connect<twistar.connection.connect>}
@@ -273,17 +276,14 @@ async def _prepared(test: DatabaseTestMixin) -> _Database:
         database = _Database(SQLITE, "sqlite:///" + quote(os.path.join(directory, "migrated.db")))
     else:
         parsed = parseURL(server)
+        config = configForDriver(parsed.driver)()
         name = f"twistar_test_{os.getpid()}_{secrets.token_hex(4)}"
-        create, drop = configForDriver(parsed.driver)().scratchStatements(name)
-        admin = connect(server, register=False, cp_min=1, cp_max=1)
-        try:
-            await admin.runOperation(create)  # type: ignore[no-untyped-call]
-        finally:
-            admin.close()  # type: ignore[no-untyped-call]
+        create, drop = config.scratchStatements(name, parsed.transactionPooling)
+        await deferToThread(_runAlone, server, create)
         atexit.register(_dropDatabase, server, drop)
-        database = _Database(parsed.backend, configForDriver(parsed.driver)().scratchURL(
-            server, name
-        ))
+        database = _Database(
+            parsed.backend, config.scratchURL(server, name, parsed.transactionPooling)
+        )
     previous = Registry.DBPOOL
     pool = connect(database.url, **test.poolOptions)
     try:
@@ -338,20 +338,30 @@ def _restorePool(pool: Any) -> None:
     Registry.DBPOOL = pool
 
 
+def _runAlone(server: str, statement: str) -> None:
+    """
+    Run C{statement} on its own, outside a transaction (as C{CREATE
+    DATABASE} needs), on a new connection to C{server}.
+    """
+    parsed = parseURL(server)
+    connection = import_module(parsed.driver).connect(
+        *parsed.connectArgs, **parsed.connectKeywords
+    )
+    try:
+        if parsed.backend == POSTGRES:
+            connection.autocommit = True
+        connection.cursor().execute(statement)
+        connection.commit()
+    finally:
+        connection.close()
+
+
 def _dropDatabase(server: str, statement: str) -> None:
     """
     Run C{statement}, which drops a throwaway database, on the server of
     C{server} (when the process exits, on a connection of its own).
     """
-    parsed = parseURL(server)
     try:
-        connection = import_module(parsed.driver).connect(
-            *parsed.connectArgs, **parsed.connectKeywords
-        )
-        try:
-            connection.cursor().execute(statement)
-            connection.commit()
-        finally:
-            connection.close()
+        _runAlone(server, statement)
     except Exception as e:
         sys.stderr.write(f"twistar.testing: could not run {statement!r}: {e}\n")

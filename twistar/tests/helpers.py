@@ -6,13 +6,18 @@ C{TWISTAR_TEST_DB} is C{sqlite} (the default: a new SQLite file for each
 pool) or a server URL, as L{twistar.connect} reads it:
 C{postgresql://user@host:port/dbname} (psycopg2; C{postgresql+psycopg://}
 for psycopg 3) or C{mysql://user@host:port/dbname} (MySQLdb;
-C{mysql+pymysql://} for PyMySQL).
+C{mysql+pymysql://} for PyMySQL). A PostgreSQL URL through PgBouncer says
+so with C{?transaction_pooling=true} (see L{transactionPooling}).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import time
+from importlib import import_module
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +31,8 @@ from twistar.connection import SQLITE as SQLITE
 from twistar.connection import connect, parseURL
 from twistar.pool import ConnectionPool
 from twistar.registry import Registry
+from twistar.replicas import DEFAULT_DATABASE
+from twistar.tests.servercontrol import STATE_ENV_VAR
 
 SECOND_DRIVERS = {POSTGRES: "psycopg", MYSQL: "pymysql"}
 """The other driver of each server database: psycopg 3 and PyMySQL."""
@@ -52,6 +59,69 @@ def backend(url: str | None = None) -> str:
     if url == SQLITE:
         return SQLITE
     return parseURL(url).backend
+
+
+def transactionPooling(url: str | None = None) -> bool:
+    """
+    @return: whether the test database (or C{url}) is reached through a
+        transaction pooler: its URL has C{transaction_pooling=true}, as
+        C{scripts/run_tests.py} gives for PgBouncer.
+    """
+    url = url or testDatabase()
+    return url != SQLITE and parseURL(url).transactionPooling
+
+
+def unpooledURL() -> str | None:
+    """
+    @return: the URL of the test database on its server itself, not
+        through a transaction pooler: C{TWISTAR_TEST_DB} unless it has
+        C{transaction_pooling}; else the URL in the state file of the
+        server behind the pooler (named by C{TWISTAR_TEST_SERVER_STATE}),
+        with the test URL's driver; L{None} without one.
+    """
+    url = testDatabase()
+    if not transactionPooling(url):
+        return url
+    path = os.environ.get(STATE_ENV_VAR)
+    if not path:
+        return None
+    return withDriver(json.loads(Path(path).read_text())["url"], parseURL(url).driver)
+
+
+def waitUntilReachable(url: str | None = None, limit: float = 60.0) -> None:
+    """
+    Wait until a new connection to the test database server (or C{url})
+    runs a statement: a server just started may not be reachable at once
+    through a transaction pooler (PgBouncer refuses new clients until its
+    next login to the server, tried every C{server_login_retry}, succeeds).
+    Blocks: call it in a thread.
+
+    @param limit: seconds after which the last error is raised.
+    """
+    parsed = parseURL(url or testDatabase())
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            connection = import_module(parsed.driver).connect(
+                *parsed.connectArgs, **parsed.connectKeywords
+            )
+            try:
+                connection.cursor().execute("SELECT 1")
+            finally:
+                connection.close()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def withQuery(url: str, query: str) -> str:
+    """
+    @return: C{url} with the options C{query} (C{"name=value&..."}) added
+        to its query string.
+    """
+    return url + ("&" if "?" in url else "?") + query
 
 
 def withDriver(url: str, driver: str) -> str:
@@ -223,3 +293,26 @@ class DBTestCase(unittest.TestCase):
         self.pool = await initDB(self, driver=driver, **self.poolArgs)
         self.config = Registry.getConfig()
 
+
+
+def restoreRegistry(testCase: unittest.SynchronousTestCase) -> None:
+    """
+    Put back, at the end of C{testCase}, the named databases, the replicas
+    and L{Registry.DBPOOL} as they are now (the registry is global).
+    """
+    databases, pool = dict(Registry.DATABASES), Registry.DBPOOL
+    names = {DEFAULT_DATABASE, *databases}
+    replicas = {name: Registry.replicasOf(name) for name in names}
+    kept = {name: () if found is None else found.replicas for name, found in replicas.items()}
+
+    def restore() -> None:
+        for name in {DEFAULT_DATABASE, *Registry.DATABASES}:
+            found = Registry.replicasOf(name)
+            for replica in () if found is None else found.replicas:
+                if replica not in kept.get(name, ()):
+                    Registry.removeReplica(replica.pool, name)
+        Registry.DATABASES.clear()
+        Registry.DATABASES.update(databases)
+        Registry.DBPOOL = pool
+
+    testCase.addCleanup(restore)

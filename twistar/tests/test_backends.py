@@ -39,6 +39,7 @@ from twistar.tests.helpers import (
     _createTables,
     closePool,
     makePool,
+    waitUntilReachable,
 )
 from twistar.tests.models import User
 from twistar.tests.servercontrol import serverFromEnvironment
@@ -618,12 +619,23 @@ class ReconnectTests(DBTestCase):
     def ensureRunning(self) -> None:
         if not self.server.isRunning():
             self.server.start()
+            waitUntilReachable()
+
+    async def startServer(self) -> None:
+        """
+        Start the server again, and wait until new connections reach it
+        (through PgBouncer, not at once: see L{waitUntilReachable}).
+        """
+        await threads.deferToThread(self.server.start)
+        await threads.deferToThread(waitUntilReachable)
 
     async def test_restart(self) -> None:
         """
         Calls made while the server is down fail promptly with
-        L{ConnectionLostError}; calls after it is back succeed on every pool
-        connection; no committed row is lost or written twice.
+        L{ConnectionLostError} (through PgBouncer, once its
+        C{query_wait_timeout} is over: the test's is a few seconds); calls
+        after it is back succeed on every pool connection; no committed row
+        is lost or written twice.
         """
         before = [await User(first_name=f"b{i}").save() for i in range(20)]
         await defer.gatherResults([User.find(u.id) for u in before])
@@ -637,7 +649,7 @@ class ReconnectTests(DBTestCase):
             cause = caught.exception.__cause__
             if isinstance(cause, self.pool.dbapi.Error):
                 self.assertIsInstance(caught.exception, type(cause))
-        await threads.deferToThread(self.server.start)
+        await self.startServer()
         after = await defer.gatherResults(
             [User(first_name=f"a{i}").save() for i in range(20)], consumeErrors=True
         )
@@ -669,7 +681,7 @@ class ReconnectTests(DBTestCase):
         # Give every pool thread a connection.
         await defer.gatherResults([add(f"b{i}") for i in range(self.pool.max)])
         await threads.deferToThread(self.server.stop)
-        await threads.deferToThread(self.server.start)
+        await self.startServer()
         names = [f"a{i}" for i in range(self.pool.max + 1)]
         for name in names[:3]:
             await add(name)

@@ -30,7 +30,9 @@ from twistar.tests.helpers import (
     backend,
     closePool,
     testDatabase,
+    unpooledURL,
     withDriver,
+    withQuery,
 )
 from twistar.transaction import transaction
 
@@ -250,6 +252,41 @@ class ParseServerTests(unittest.SynchronousTestCase):
         self.assertEqual(redacted("mysql://u:p@ss@h/d"), "mysql://u:***@h/d")
         self.assertEqual(redacted("mysql://u@h/d"), "mysql://u@h/d")
 
+    def test_transactionPooling(self) -> None:
+        """
+        C{transaction_pooling=true} says the PostgreSQL server is behind a
+        transaction pooler: psycopg 3 is told to prepare no statement,
+        psycopg2 (which never prepares) nothing; it is no driver option.
+        """
+        url = parseURL("postgresql+psycopg://h/d?transaction_pooling=true&sslmode=disable")
+        self.assertTrue(url.transactionPooling)
+        self.assertEqual(dict(url.connectKeywords), {
+            "host": "h", "dbname": "d", "sslmode": "disable", "prepare_threshold": None,
+        })
+        url = parseURL("postgresql://h/d?transaction_pooling=yes")
+        self.assertTrue(url.transactionPooling)
+        self.assertEqual(dict(url.connectKeywords), {"host": "h", "dbname": "d"})
+        for text in ("postgresql+psycopg://h/d", "postgresql+psycopg://h/d?transaction_pooling=0"):
+            url = parseURL(text)
+            self.assertFalse(url.transactionPooling)
+            self.assertNotIn("prepare_threshold", url.connectKeywords)
+        self.assertFalse(parseURL("mysql://h/d?transaction_pooling=false").transactionPooling)
+
+    def test_transactionPoolingRefused(self) -> None:
+        """
+        C{transaction_pooling} that is not a truth value, or true for a
+        database that is not PostgreSQL, is refused.
+        """
+        error = self.assertRaises(
+            InvalidURLError, parseURL, "postgresql://h/d?transaction_pooling=maybe"
+        )
+        self.assertIn("transaction_pooling", str(error))
+        for text in ("mysql://h/d?transaction_pooling=true",
+                     "mysql+pymysql://h/d?transaction_pooling=1",
+                     "sqlite:///a.db?transaction_pooling=on"):
+            error = self.assertRaises(InvalidURLError, parseURL, text)
+            self.assertIn("PostgreSQL", str(error))
+
     def test_invalidURLIsValueError(self) -> None:
         """
         L{InvalidURLError} is a L{TwistarError} and a C{ValueError}.
@@ -322,6 +359,30 @@ class ConnectOptionTests(unittest.TestCase):
         self.assertEqual((pool.min, pool.max, pool.reconnect, pool.waitLimit),
                          (1, 2, True, 3.0))
 
+    def test_transactionPoolingKeyword(self) -> None:
+        """
+        The keyword C{transaction_pooling} overrides the URL's: psycopg 3's
+        pool gets C{prepare_threshold=None} only when it is true, and an
+        explicit C{prepare_threshold} keyword wins; it is a C{bool}, for
+        PostgreSQL only.
+        """
+        url = "postgresql+psycopg://h/d"
+        pool = self.connect(url, register=False, transaction_pooling=True)
+        self.assertEqual(pool.connkw, {"host": "h", "dbname": "d", "prepare_threshold": None})
+        pool = self.connect(url + "?transaction_pooling=true", register=False,
+                            transaction_pooling=False)
+        self.assertEqual(pool.connkw, {"host": "h", "dbname": "d"})
+        pool = self.connect(url, register=False, transaction_pooling=True, prepare_threshold=9)
+        self.assertEqual(pool.connkw["prepare_threshold"], 9)
+        pool = self.connect("postgresql://h/d", register=False, transaction_pooling=True)
+        self.assertEqual(pool.connkw, {"host": "h", "dbname": "d"})
+        self.assertRaises(TwistarError, connect, url, transaction_pooling="yes")
+        error = self.assertRaises(
+            InvalidURLError, connect, "sqlite:///p.db", transaction_pooling=True
+        )
+        self.assertIn("PostgreSQL", str(error))
+        self.assertIsNone(Registry.DBPOOL)
+
     def test_badWaitLimit(self) -> None:
         """
         A bad C{waitLimit} is refused.
@@ -360,12 +421,12 @@ class ConnectOptionTests(unittest.TestCase):
         self.assertIsNone(Registry.DBPOOL)
 
 
-def _testURLs() -> list[str]:
+def _testURLs(url: str | None = None) -> list[str]:
     """
-    @return: the URLs of the test database, one per driver (for SQLite, of a
-        new file).
+    @return: the URLs of the test database (or of C{url}), one per driver
+        (for SQLite, of a new file).
     """
-    url = testDatabase()
+    url = url or testDatabase()
     if url == SQLITE:
         return ["sqlite:///" + quote(os.path.abspath("connect-test.db"))]
     kind = backend(url)
@@ -414,16 +475,53 @@ class ConnectTests(unittest.TestCase):
         expected: Any
         for url in _testURLs():
             if kind == SQLITE:
-                pool = self.connect(url + "?timeout=7")
+                pool = self.connect(withQuery(url, "timeout=7"))
                 query, expected = "PRAGMA busy_timeout", 7000
             elif kind == POSTGRES:
-                pool = self.connect(url + "?application_name=twistar-url&connect_timeout=5")
+                pool = self.connect(
+                    withQuery(url, "application_name=twistar-url&connect_timeout=5")
+                )
                 query, expected = "SELECT current_setting('application_name')", "twistar-url"
             else:
-                pool = self.connect(url + "?connect_timeout=5&init_command=SET%20%40tw%3D7")
+                pool = self.connect(
+                    withQuery(url, "connect_timeout=5&init_command=SET%20%40tw%3D7")
+                )
                 query, expected = "SELECT @tw", 7
             rows = await pool.runQuery(query)
             self.assertEqual(rows[0][0], expected, url)
+
+    async def test_transactionPooling(self) -> None:
+        """
+        With C{transaction_pooling}, psycopg 3's connections have
+        C{prepare_threshold=None} and no driver prepares a statement,
+        however often it runs; without it psycopg 3 prepares one run more
+        than five times (what a transaction pooler breaks). The other
+        databases refuse the option.
+        """
+        kind = backend()
+
+        def prepared(txn: Any) -> int:
+            for _ in range(7):
+                txn.execute("SELECT 1")
+            txn.execute("SELECT COUNT(*) FROM pg_prepared_statements")
+            (count,) = txn.fetchone()
+            # Leave nothing for the next transaction of this server session.
+            txn.execute("DEALLOCATE ALL")
+            return int(count)
+
+        for url in _testURLs():
+            if kind != POSTGRES:
+                self.assertRaises(InvalidURLError, connect, url, transaction_pooling=True)
+                continue
+            psycopg3 = parseURL(url).driver == "psycopg"
+            for pooling, threshold, count in ((True, None, 0), (False, 5, int(psycopg3))):
+                pool = self.connect(url, register=False, transaction_pooling=pooling)
+                found = await pool.runWithConnection(
+                    lambda connection: getattr(connection, "prepare_threshold", None)
+                )
+                self.assertEqual(found, threshold if psycopg3 else None, (url, pooling))
+                self.assertEqual(await pool.runInteraction(prepared), count, (url, pooling))
+                closePool(pool)
 
     async def test_memory(self) -> None:
         """
@@ -442,7 +540,9 @@ class ConnectTests(unittest.TestCase):
     async def test_credentials(self) -> None:
         """
         A user name (and, on MySQL, a password) with characters that must
-        be percent-encoded is decoded before it is sent.
+        be percent-encoded is decoded before it is sent. On the server
+        itself: a pooler in front (PgBouncer) lets in only the users it
+        lists, not the one the test makes.
         """
         kind = backend()
         if kind == SQLITE:
@@ -451,7 +551,10 @@ class ConnectTests(unittest.TestCase):
             await self.roundTrip(pool)
             self.assertTrue(os.path.exists("a file?#%.db"))
             return
-        admin = self.connect(testDatabase(), register=False)
+        server = unpooledURL()
+        if server is None:
+            raise unittest.SkipTest("the server behind the pooler is not known")
+        admin = self.connect(server, register=False)
         user, password = "twistar url@test", "p@ss:w/rd?#%"
         if kind == POSTGRES:
             await admin.runOperation(f'DROP ROLE IF EXISTS "{user}"')
@@ -462,14 +565,14 @@ class ConnectTests(unittest.TestCase):
             await admin.runOperation(f"DROP USER IF EXISTS '{user}'@'%'")
             await admin.runOperation(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
             self.addCleanup(admin.runOperation, f"DROP USER '{user}'@'%'")
-            database = urlsplit(testDatabase()).path.lstrip("/")
+            database = urlsplit(server).path.lstrip("/")
             await admin.runOperation(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'")
             query = "SELECT LEFT(CURRENT_USER(), CHAR_LENGTH(CURRENT_USER()) - 2)"  # 'user@%'
-        parts = urlsplit(testDatabase())
+        parts = urlsplit(server)
         netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.hostname}"
         if parts.port:
             netloc += f":{parts.port}"
-        for url in _testURLs():
+        for url in _testURLs(server):
             pool = self.connect(urlsplit(url)._replace(netloc=netloc).geturl(), register=False)
             rows = await pool.runQuery(query)
             self.assertEqual(rows[0][0], user, url)
@@ -478,8 +581,8 @@ class ConnectTests(unittest.TestCase):
     async def test_localPath(self) -> None:
         """
         A database is reached by a local path: a server through its unix
-        socket, named in the URL's query string; SQLite by an absolute path
-        (four slashes).
+        socket, named in the URL's query string (the server's own, not that
+        of a pooler in front); SQLite by an absolute path (four slashes).
         """
         kind = backend()
         if kind == SQLITE:
@@ -488,8 +591,11 @@ class ConnectTests(unittest.TestCase):
             await self.roundTrip(self.connect("sqlite:///" + path))
             self.assertTrue(os.path.exists(path))
             return
-        admin = self.connect(testDatabase(), register=False)
-        parts = urlsplit(testDatabase())
+        server = unpooledURL()
+        if server is None:
+            raise unittest.SkipTest("the server behind the pooler is not known")
+        admin = self.connect(server, register=False)
+        parts = urlsplit(server)
         if kind == POSTGRES:
             [(directories,)] = await admin.runQuery("SHOW unix_socket_directories")
             where = {"host": directories.split(",")[0].strip(), "port": str(parts.port or 5432)}
@@ -500,7 +606,7 @@ class ConnectTests(unittest.TestCase):
         if not os.path.exists(socket):
             raise unittest.SkipTest(f"the server's socket {socket} is not on this machine")
         query = "&".join(f"{name}={quote(value, safe='/')}" for name, value in where.items())
-        for url in _testURLs():
+        for url in _testURLs(server):
             netloc = f"{parts.username}@" if parts.username else ""
             pool = self.connect(
                 urlsplit(url)._replace(netloc=netloc, query=query).geturl(), register=False

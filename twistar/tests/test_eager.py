@@ -5,6 +5,7 @@ C{insertMany} and dirty tracking, counting the queries they run.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from twistar.dbobject import DBObject
@@ -485,7 +486,10 @@ class DirtyTrackingTests(DBTestCase):
             with self.assertRaises(UnsupportedValueError):
                 await User(first_name="a", last_name=[1]).save()
             return
-        from psycopg2.extras import Json
+        # The driver's wrapper of a value to store as JSON.
+        Json = import_module(
+            {"psycopg2": "psycopg2.extras", "psycopg": "psycopg.types.json"}[self.pool.dbapiName]
+        ).Json
 
         await self.pool.runOperation(
             "CREATE TABLE in_place (id SERIAL PRIMARY KEY, tags INTEGER[], doc JSONB, name TEXT)"
@@ -513,7 +517,7 @@ class DirtyTrackingTests(DBTestCase):
         loaded.tags.append(4)
         await loaded.save()
         self.assertEqual((await InPlace.find(saved.id)).tags, [2, 3, 4])
-        # psycopg2 stores a dict only wrapped in Json: changed in place, the
+        # The drivers store a dict only wrapped in Json: changed in place, the
         # dict is seen as changed, and refused rather than silently kept.
         loaded.doc["a"].append(2)
         with self.assertRaises(UnsupportedValueError):

@@ -27,6 +27,7 @@ from twistar.dbobject import DBObject
 from twistar.exceptions import ImaginaryTableError, InvalidURLError
 from twistar.migrations import (
     BACKENDS,
+    _migrate,
     applyMigrations,
     backendOf,
     pendingMigrations,
@@ -35,7 +36,15 @@ from twistar.migrations import (
     yoyoURL,
 )
 from twistar.registry import Registry
-from twistar.tests.helpers import SECOND_DRIVERS, backend, closePool, testDatabase, withDriver
+from twistar.tests.helpers import (
+    SECOND_DRIVERS,
+    backend,
+    closePool,
+    testDatabase,
+    transactionPooling,
+    withDriver,
+    withQuery,
+)
 from twistar.tests.test_docs import EXAMPLES, NO_CHECKOUT
 
 NO_YOYO: str | None = None
@@ -311,6 +320,30 @@ class MigrationsTests(TestCase):
         self.assertIn("0003_bad.py", str(failure))
         await self.assertTablesGone()
 
+    async def test_transactionPooling(self) -> None:
+        """
+        On a URL with C{transaction_pooling}, yoyo's psycopg 3 connection
+        prepares no statement (C{prepare_threshold=None}, as twistar's own
+        pools; without it, psycopg's default); psycopg2 has nothing to set.
+        The other databases refuse the option.
+        """
+        pooled = self.url
+        if not transactionPooling(pooled):
+            pooled = withQuery(pooled, "transaction_pooling=true")
+        if backend() != POSTGRES:
+            await self.assertFailure(pendingMigrations(self.migrations, pooled), InvalidURLError)
+            return
+
+        def threshold(yoyoBackend: Any, migrations: Any) -> Any:
+            return getattr(yoyoBackend.connection, "prepare_threshold", "none")
+
+        psycopg3 = parseURL(self.url).driver == "psycopg"
+        found = await _migrate(threshold, self.migrations, pooled, changes=False)
+        self.assertEqual(found, None if psycopg3 else "none")
+        if not transactionPooling(self.url):
+            found = await _migrate(threshold, self.migrations, self.url, changes=False)
+            self.assertEqual(found, 5 if psycopg3 else "none")
+
 
 class SecondDriverMigrationsTests(MigrationsTests):
     """
@@ -352,12 +385,14 @@ class ArgumentTests(SynchronousTestCase):
         """
         L{yoyoURL} gives yoyo's scheme for the URL's driver, keeps the
         credentials, host, port, database and the driver's options, leaves
-        out the pool's, and sets MySQL's character set as twistar's pool
-        does.
+        out the pool's and C{transaction_pooling}, and sets MySQL's
+        character set as twistar's pool does.
         """
         cases = {
             "postgresql://app:p%40ss@db.example:5433/shop?sslmode=require&cp_max=5":
                 "postgresql://app:p%40ss@db.example:5433/shop?sslmode=require",
+            "postgresql+psycopg://app@db/shop?transaction_pooling=true&sslmode=require":
+                "postgresql+psycopg://app@db/shop?sslmode=require",
             "postgres://app@db/shop": "postgresql://app@db/shop",
             "postgresql+psycopg2://app@db/shop": "postgresql://app@db/shop",
             "postgresql+psycopg://app@db/shop": "postgresql+psycopg://app@db/shop",

@@ -29,13 +29,30 @@ from twistar.testing import (
     DatabaseTestMixin,
     _dropDatabase,
     _prepared,
+    _runAlone,
 )
-from twistar.tests.helpers import MYSQL, POSTGRES, SQLITE, backend, closePool, tableDDL
+from twistar.tests.helpers import (
+    MYSQL,
+    POSTGRES,
+    SQLITE,
+    backend,
+    closePool,
+    tableDDL,
+    transactionPooling,
+)
 from twistar.tests.helpers import testDatabase as _testDatabase
 
 SERVER = None if _testDatabase() == SQLITE else _testDatabase()
 """The test database server, as an application's tests would find it in
 C{TWISTAR_TEST_DATABASE_URL}; C{None} for SQLite."""
+
+_SCHEMA_COUNT = (
+    "SELECT COUNT(*) FROM pg_database WHERE datname = %s"
+    if transactionPooling()
+    else "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s"
+)
+"""How many throwaway databases (or schemas) have a name: behind a
+transaction pooler, PostgreSQL's are databases."""
 
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(twistar.__file__)))
@@ -176,7 +193,8 @@ class ApplicationTests(DatabaseTestCase):
     async def test_throwaway(self) -> None:
         """
         The database is a throwaway one: on a server, a schema or database
-        of its own; on SQLite, a file in the test's temporary directory.
+        of its own (a database behind a transaction pooler); on SQLite, a
+        file in the test's temporary directory.
         """
         kind = backend()
         if kind == SQLITE:
@@ -185,7 +203,10 @@ class ApplicationTests(DatabaseTestCase):
             testDirectory = os.path.abspath(os.path.dirname(os.path.dirname(self.mktemp())))
             self.assertTrue(path.startswith(testDirectory + os.sep), path)
             return
-        query = "SELECT current_schema()" if kind == POSTGRES else "SELECT DATABASE()"
+        query = "SELECT DATABASE()"
+        if kind == POSTGRES:
+            pooled = transactionPooling()
+            query = "SELECT current_database()" if pooled else "SELECT current_schema()"
         [(name,)] = await self.pool.runQuery(query)
         self.assertRegex(name, r"^twistar_test_%d_[0-9a-f]{8}$" % os.getpid())
 
@@ -337,18 +358,15 @@ class DropTests(unittest.TestCase):
         parsed = parseURL(SERVER)
         config = configForDriver(parsed.driver)()
         name = f"twistar_test_drop_{os.getpid()}"
-        create, drop = config.scratchStatements(name)
+        create, drop = config.scratchStatements(name, parsed.transactionPooling)
         admin = connect(SERVER, register=False)
         self.addCleanup(closePool, admin)
-        await admin.runOperation(drop)
-        await admin.runOperation(create)
-        query = (
-            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s"
-        )
-        [(count,)] = await admin.runQuery(query, (name,))
+        _runAlone(SERVER, drop)
+        _runAlone(SERVER, create)
+        [(count,)] = await admin.runQuery(_SCHEMA_COUNT, (name,))
         self.assertEqual(count, 1)
         _dropDatabase(SERVER, drop)
-        [(count,)] = await admin.runQuery(query, (name,))
+        [(count,)] = await admin.runQuery(_SCHEMA_COUNT, (name,))
         self.assertEqual(count, 0)
 
     async def test_droppedAtExit(self) -> None:
@@ -368,9 +386,7 @@ class DropTests(unittest.TestCase):
         [name] = re.findall(r"twistar_test_\d+_[0-9a-f]{8}", url)
         admin = connect(SERVER, register=False)
         self.addCleanup(closePool, admin)
-        [(count,)] = await admin.runQuery(
-            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s", (name,)
-        )
+        [(count,)] = await admin.runQuery(_SCHEMA_COUNT, (name,))
         self.assertEqual(count, 0)
 
     def test_migrationTables(self) -> None:
@@ -382,12 +398,17 @@ class DropTests(unittest.TestCase):
     def test_scratchURL(self) -> None:
         """
         The URL of a throwaway PostgreSQL schema puts it in the search path
-        (after any options the URL had); of a MySQL database, names it.
+        (after any options the URL had); of a MySQL database, or of a
+        PostgreSQL one behind a transaction pooler, names it.
         """
         postgres = configForDriver("psycopg2")()
         url = postgres.scratchURL("postgresql://u@h/db?options=-c%20x%3D1&sslmode=disable", "s")
         self.assertEqual(parseURL(url).connectKeywords["options"], "-c x=1 -c search_path=s")
         self.assertEqual(parseURL(url).connectKeywords["sslmode"], "disable")
+        url = postgres.scratchURL("postgresql://u@h:1/db?transaction_pooling=true", "s", True)
+        self.assertEqual(url, "postgresql://u@h:1/s?transaction_pooling=true")
+        self.assertEqual(postgres.scratchStatements("s", True),
+                         ('CREATE DATABASE "s"', 'DROP DATABASE IF EXISTS "s" WITH (FORCE)'))
         mysql = configForDriver("pymysql")()
         url = mysql.scratchURL("mysql+pymysql://u:p@h:1/db?charset=utf8mb4", "s")
         self.assertEqual(url, "mysql+pymysql://u:p@h:1/s?charset=utf8mb4")
