@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from twistar.exceptions import InvalidURLError, MissingDriverError, TwistarError
 from twistar.pool import ConnectionPool
-from twistar.registry import Registry
+from twistar.registry import Registry, checkDatabaseName
 
 __all__ = ["DATABASE_URL", "TRANSACTION_POOLING", "DatabaseURL", "connect", "parseURL"]
 
@@ -348,7 +348,10 @@ def requireDriver(url: DatabaseURL) -> None:
         ) from e
 
 
-def connect(url: str | None = None, *, register: bool = True, **options: Any) -> ConnectionPool:
+def connect(
+    url: str | None = None, *, register: bool | str = True, replicaOf: str | None = None,
+    **options: Any,
+) -> ConnectionPool:
     """
     Make a connection pool for a database URL::
 
@@ -374,7 +377,13 @@ def connect(url: str | None = None, *, register: bool = True, **options: Any) ->
         environment variable C{DATABASE_URL}.
     @param register: whether to make the pool L{Registry.DBPOOL
         <twistar.registry.Registry.DBPOOL>} (replacing any pool there, which
-        is not closed).
+        is not closed); a name makes it the pool of that named database
+        instead (see L{Registry.addDatabase
+        <twistar.registry.Registry.addDatabase>}).
+    @param replicaOf: the name of a database (C{"default"} for
+        C{DBPOOL}'s) whose read replica the URL is: the pool is added
+        with L{Registry.addReplica<twistar.registry.Registry.addReplica>}
+        (and C{register} is ignored).
     @param options: as for C{adbapi.ConnectionPool}: pool options (C{cp_min},
         C{cp_max}, C{cp_reconnect}, C{cp_openfun}, C{cp_reactor}, ...) and
         C{waitLimit} (see L{twistar.pool.ConnectionPool}); C{transaction_pooling}
@@ -386,9 +395,14 @@ def connect(url: str | None = None, *, register: bool = True, **options: Any) ->
         C{transaction_pooling} for a database that is not PostgreSQL.
     @raise MissingDriverError: if the URL's driver is not installed.
     @raise TwistarError: for pool options an in-memory database cannot have
-        (more than one connection), a bad C{waitLimit}, or a
-        C{transaction_pooling} that is not a C{bool}.
+        (more than one connection), a bad C{waitLimit}, a
+        C{transaction_pooling} that is not a C{bool}, a bad database name,
+        or a replica of a database that cannot have one (SQLite).
     """
+    if not isinstance(register, bool):
+        checkDatabaseName(register)
+    if replicaOf is not None:
+        checkDatabaseName(replicaOf)
     if url is None:
         url = os.environ.get(DATABASE_URL, "").strip()
         if not url:
@@ -402,6 +416,8 @@ def connect(url: str | None = None, *, register: bool = True, **options: Any) ->
             raise TwistarError(f"{TRANSACTION_POOLING} is True or False, not {pooling!r}")
         parsed = _pooled(parsed, pooling)
     requireDriver(parsed)
+    if replicaOf is not None and parsed.backend == SQLITE:
+        raise TwistarError("SQLite has no replicas: replicaOf needs a PostgreSQL or MySQL URL")
     poolOptions = dict(parsed.poolOptions)
     keywords = dict(parsed.connectKeywords)
     for name, value in options.items():
@@ -418,6 +434,10 @@ def connect(url: str | None = None, *, register: bool = True, **options: Any) ->
     elif parsed.backend == SQLITE:
         args = (os.path.abspath(args[0]),)
     pool = ConnectionPool(parsed.driver, *args, **keywords, **poolOptions)
-    if register:
+    if replicaOf is not None:
+        Registry.addReplica(pool, replicaOf)
+    elif register is True:
         Registry.DBPOOL = pool
+    elif register:
+        Registry.addDatabase(register, pool)
     return pool

@@ -78,7 +78,7 @@ class Registry:
         @raise TwistarError: for a name that is not a non-empty string, or a
             pool that is not an C{adbapi.ConnectionPool} of a supported driver.
         """
-        _checkName(name)
+        checkDatabaseName(name)
         _driverOf(pool)
         if name == DEFAULT_DATABASE:
             cls.DBPOOL = pool
@@ -93,7 +93,7 @@ class Registry:
 
         @raise TwistarError: if no database has that name.
         """
-        _checkName(name)
+        checkDatabaseName(name)
         if name == DEFAULT_DATABASE:
             raise TwistarError("the default database cannot be removed: set DBPOOL instead")
         if cls.DATABASES.pop(name, None) is None:
@@ -130,7 +130,7 @@ class Registry:
         @raise TwistarError: for bad values, a database without replicas
             (SQLite), or a pool whose driver is not the primary's.
         """
-        _checkName(database)
+        checkDatabaseName(database)
         for name, value in (
             ("maxLag", maxLag), ("checkInterval", checkInterval), ("retryAfter", retryAfter)
         ):
@@ -192,7 +192,7 @@ class Registry:
                     "Registry.DBPOOL is not set: assign a "
                     "twisted.enterprise.adbapi.ConnectionPool to it first"
                 )
-            _checkName(name)
+            checkDatabaseName(name)
             raise TwistarError(
                 f"no database is named {name!r}: add it with Registry.addDatabase({name!r}, pool)"
             )
@@ -274,7 +274,10 @@ class Registry:
         return getattr(cls.poolOf(config.database).dbapi, name)  # type: ignore[union-attr]
 
 
-def _checkName(name: Any) -> None:
+def checkDatabaseName(name: Any) -> None:
+    """
+    @raise TwistarError: unless C{name} is a non-empty string.
+    """
     if not isinstance(name, str) or not name:
         raise TwistarError(f"a database name must be a non-empty string, not {name!r}")
 

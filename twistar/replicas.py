@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -203,14 +204,16 @@ def primaryForced() -> bool:
 
 class WrittenPositions:
     """
-    The log position, on each database's primary, of the last write made
+    The log position, on each primary (by its pool), of the last write made
     in one context: reads in that context wait for replicas to reach it.
+    Keyed by pool, not by database name: a position on a pool replaced
+    since means nothing to the new one's replicas.
     """
 
     __slots__ = ("positions",)
 
     def __init__(self) -> None:
-        self.positions: dict[str, Any] = {}
+        self.positions: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 _written: contextvars.ContextVar[WrittenPositions | None] = contextvars.ContextVar(
@@ -235,13 +238,25 @@ def writesOfContext() -> WrittenPositions:
     return written
 
 
-def writtenPosition(database: str) -> Any:
+def writerContext() -> contextvars.Context:
     """
-    @return: the position of the running context's last write to
-        C{database}, or C{None} if it wrote nothing there.
+    @return: a copy of the running context without its route (see
+        L{routedTo}): the context to fire the result of a write in, so that
+        the reads its callbacks make wait for the write as the writing
+        code's own reads do (see L{writesOfContext}, called first).
+    """
+    context = contextvars.copy_context()
+    context.run(_route.set, None)
+    return context
+
+
+def writtenPosition(pool: Any) -> Any:
+    """
+    @return: the position of the running context's last write through
+        C{pool}, a primary's, or C{None} if it wrote nothing there.
     """
     written = _written.get()
-    return None if written is None else written.positions.get(database)
+    return None if written is None else written.positions.get(pool)
 
 
 # -- replicas ----------------------------------------------------------------
@@ -262,7 +277,7 @@ class Replica:
     @ivar checkedAt: when it was last checked (C{time.monotonic()}).
     @ivar unusableUntil: when it may be used again after failing or
         lagging (C{time.monotonic()}).
-    @ivar reads: how many reads it has run.
+    @ivar reads: how many reads it has run (counted on the reactor).
     """
 
     def __init__(

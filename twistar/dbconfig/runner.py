@@ -13,6 +13,7 @@ the database's conversions of column values applied.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -45,6 +46,7 @@ from twistar.replicas import (
     WrittenPositions,
     dueForCheck,
     primaryForced,
+    writerContext,
     writesOfContext,
     writtenPosition,
 )
@@ -188,7 +190,7 @@ class Runner(ErrorTranslation):
     def _runOnPool(
         self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Sequence[Any],
         kw: Mapping[str, Any], then: Callable[[Any], Any] | None,
-        position: _LogPosition | None = None,
+        position: _LogPosition | None = None, context: contextvars.Context | None = None,
     ) -> Deferred[Any]:
         """
         Run C{func(cursor, *args, **kw)} in an interaction of its own on
@@ -196,11 +198,15 @@ class Runner(ErrorTranslation):
 
         @param position: where to keep the primary's log position after the
             commit.
+        @param context: the context to fire the result in (by default, see
+            L{resultContext}).
         """
         limit = waitLimitOf(pool)
         work = PoolWork()
         reactor = pool._reactor
-        func, context = watched(self, func), resultContext()
+        func = watched(self, func)
+        if context is None:
+            context = resultContext()
         interaction = (pool, func, args, kw, True, work, position)
         if limit is None:
             return deferToPool(
@@ -245,18 +251,19 @@ class Runner(ErrorTranslation):
             self.rememberWrite(written, position.value)
             return value if then is None else then(value)
 
-        return self._runOnPool(pool, func, args, kw, record, position)
+        return self._runOnPool(pool, func, args, kw, record, position, writerContext())
 
     def rememberWrite(self, written: WrittenPositions, position: Any) -> None:
         """
         Keep C{position}, the primary's log position after a write, in
         C{written}: later reads in that context wait for replicas to reach it.
         """
-        known = written.positions.get(self.database)
+        pool = self.pool
+        known = written.positions.get(pool)
         if known is None or known is UNKNOWN_POSITION or position is UNKNOWN_POSITION:
-            written.positions[self.database] = position
+            written.positions[pool] = position
         elif not self.logPositionReached(known, position):
-            written.positions[self.database] = position
+            written.positions[pool] = position
 
     def readLogPosition(self, connection: Any) -> Any:
         """
@@ -284,7 +291,7 @@ class Runner(ErrorTranslation):
         Run a read on the first replica, in turn, that is up and has replayed
         the running context's writes; on the primary if none has.
         """
-        wanted = writtenPosition(self.database)
+        wanted = writtenPosition(self.pool)
         if wanted is UNKNOWN_POSITION:
             return self._runOnPool(self.pool, func, args, kw, then)
         candidates = [replica for replica in replicas.inTurn() if _isOpen(replica.pool)]
@@ -302,7 +309,13 @@ class Runner(ErrorTranslation):
                 replica.pool, self._readChecked, (replica, check, wanted, func, args, kw), {},
                 then,
             ))
-            running[-1].addCallbacks(result.callback, failed, errbackArgs=(replica, index))
+            running[-1].addCallbacks(
+                succeeded, failed, callbackArgs=(replica,), errbackArgs=(replica, index)
+            )
+
+        def succeeded(value: Any, replica: Replica) -> None:
+            replica.reads += 1
+            result.callback(value)
 
         def failed(failure: Failure, replica: Replica, index: int) -> None:
             if failure.check(ReplicaBehind):
@@ -335,9 +348,7 @@ class Runner(ErrorTranslation):
                 raise ReplicaBehind()
             if wanted is not None and not self.logPositionReached(position, wanted):
                 raise ReplicaBehind()
-        value = func(cursor, *args, **kw)
-        replica.reads += 1
-        return value
+        return func(cursor, *args, **kw)
 
     def _inSavepoint(
         self, cursor: Any, func: Callable[..., Any], args: Any, kw: Any

@@ -29,6 +29,7 @@ from twistar.tests.helpers import (
     _createTables,
     backend,
     closePool,
+    restoreRegistry,
     testDatabase,
     unpooledURL,
     withDriver,
@@ -328,6 +329,42 @@ class ConnectOptionTests(unittest.TestCase):
         third = self.connect("sqlite:///third.db", register=False)
         self.assertIs(Registry.DBPOOL, second)
         self.assertEqual(third.connargs, (os.path.abspath("third.db"),))
+
+    def test_registersNamedDatabase(self) -> None:
+        """
+        With a name as C{register}, the pool becomes that named database's,
+        leaving L{Registry.DBPOOL} alone; a bad name is refused before a
+        pool is made.
+        """
+        restoreRegistry(self)
+        default = self.connect("sqlite:///default.db")
+        named = self.connect("sqlite:///named.db", register="reports")
+        self.assertIs(Registry.DBPOOL, default)
+        self.assertIs(Registry.poolOf("reports"), named)
+        for bad in ("", 3):
+            self.assertRaises(TwistarError, connect, "sqlite:///bad.db", register=bad)
+        self.assertNotIn("", Registry.DATABASES)
+
+    def test_replicaOf(self) -> None:
+        """
+        C{replicaOf} adds the pool as a replica of that database instead of
+        registering it; SQLite, which has no replicas, is refused before a
+        pool is made.
+        """
+        restoreRegistry(self)
+        url = "postgresql://app@127.0.0.1:1/app"
+        try:
+            pool = self.connect(url, replicaOf="default", register="ignored")
+        except MissingDriverError:
+            raise unittest.SkipTest("psycopg2 is not installed") from None
+        replicas = Registry.replicasOf("default")
+        assert replicas is not None
+        self.assertEqual([r.pool for r in replicas.replicas], [pool])
+        self.assertIsNone(Registry.poolOf("ignored"))
+        self.assertIsNone(Registry.DBPOOL)
+        error = self.assertRaises(TwistarError, connect, "sqlite:///r.db", replicaOf="default")
+        self.assertIn("SQLite has no replicas", str(error))
+        self.assertRaises(TwistarError, connect, url, replicaOf="")
 
     def test_databaseURL(self) -> None:
         """
