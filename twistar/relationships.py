@@ -701,7 +701,8 @@ class HasOne(Scoped[T]):
 
         def save(_: Any) -> Deferred[Any]:
             with routedTo(self.route):
-                return other.save()
+                saving: Deferred[Any] = other.save()
+            return saving
 
         def run(txn: Any) -> Deferred[Any]:
             d = previous.updateAll(**unlink)

@@ -394,11 +394,13 @@ def _runTransaction(
         the objects it writes from before their first write (see
         L{Transaction.rememberStates}).
     """
-    callerContext = contextvars.copy_context()
     try:
         txn = Transaction.begin(isolation, timeout, database)
     except TwistarError as e:
         return fail(e)
+    # Copied once begin() has given the caller's context its writes (on a
+    # database with replicas), so that the result's callbacks share them.
+    callerContext = contextvars.copy_context()
     if txn.parent is None:
         txn._worker.snapshots = snapshots
     context = contextvars.copy_context()
@@ -477,6 +479,9 @@ def _runRetried(
     pool = Registry.poolOf(database or DEFAULT_DATABASE)
     if not retry or pool is None or _enclosing(pool) is not None:
         return _runTransaction(func, args, kw, isolation, timeout, None, database)
+    if Registry.replicasOf(database or DEFAULT_DATABASE) is not None:
+        # Every attempt's commit is a write of the caller's context.
+        writesOfContext()
     callerContext = contextvars.copy_context()
     reactor = pool._reactor
     attempts = 0

@@ -21,6 +21,10 @@ from twistar.exceptions import (
 )
 
 _UNDEFINED_TABLE = "42P01"
+# WAL pages (XLOG_BLCKSZ, as PostgreSQL is built by default) and the size of
+# the header of a page that does not start a segment.
+_WAL_PAGE = 8192
+_WAL_PAGE_HEADER = 24
 
 # Type OIDs of columns whose values the drivers return as immutable objects:
 # bool, bytea, "char", name, int8, int2, int4, text, oid, float4, float8,
@@ -120,7 +124,12 @@ class PostgreSQLDBConfig(InteractionBase):
 
     def parseLogPosition(self, value: Any) -> int:
         high, _, low = str(value).partition("/")
-        return (int(high, 16) << 32) + int(low, 16)
+        position = (int(high, 16) << 32) + int(low, 16)
+        if position % _WAL_PAGE == _WAL_PAGE_HEADER:
+            # Just past a page's header: the last record ended at the page's
+            # start, which is where a standby that replayed it stands.
+            position -= _WAL_PAGE_HEADER
+        return position
 
     def logPositionReached(self, position: Any, wanted: Any) -> bool:
         return bool(position >= wanted)

@@ -311,7 +311,8 @@ def restoreRegistry(testCase: unittest.SynchronousTestCase) -> None:
             for replica in () if found is None else found.replicas:
                 if replica not in kept.get(name, ()):
                     Registry.removeReplica(replica.pool, name)
-        Registry.DATABASES.clear()
+        for name in Registry.DATABASES.keys() - databases.keys():
+            Registry.removeDatabase(name)  # with its cached schemas
         Registry.DATABASES.update(databases)
         Registry.DBPOOL = pool
 
