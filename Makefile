@@ -1,6 +1,7 @@
 # twistar developer tasks.
 #
-#   make test    ruff + mypy + pydoctor + the trial suite on sqlite, PostgreSQL and MariaDB;
+#   make test    ruff + mypy + pydoctor + the trial suite on sqlite, PostgreSQL (also
+#                through PgBouncer) and MariaDB, each with a replica;
 #                the sdist and wheel built and checked; with nox, the suite on
 #                SQLite on Python 3.10-3.13 x lowest/newest Twisted, and the
 #                wheel alone in a fresh virtualenv of each Python
@@ -48,13 +49,16 @@ $(VPY):
 	$(VPY) -m pip install --quiet --upgrade pip || true
 
 # Debian packages, installed only when missing (the checks take milliseconds):
-# pkg-config and libmariadb-dev to build mysqlclient, and the test servers.
+# pkg-config and libmariadb-dev to build mysqlclient, and the test servers
+# (PgBouncer included).
 system-deps:
 	@missing=""; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	{ pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null; } \
 	  || missing="$$missing libmariadb-dev"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	{ [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null 2>&1; } \
+	  || missing="$$missing pgbouncer"; \
 	{ [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ] || command -v mariadbd >/dev/null 2>&1; } \
 	  || missing="$$missing mariadb-server"; \
 	{ command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1; } \

@@ -2,7 +2,8 @@
 """
 Run twistar's checks and test suite against every backend.
 
-    scripts/run_tests.py [--backend sqlite|postgres|mysql ...] [--url URL]
+    scripts/run_tests.py [--backend sqlite|postgres|pgbouncer|pgbouncer-psycopg|mysql ...]
+                         [--url URL]
                          [--skip-lint] [--package] [--matrix]
                          [trial args / test names]
 
@@ -11,16 +12,26 @@ Steps:
  1. C{ruff check} (the package, examples, bench, scripts), C{mypy twistar}
     and the API reference (C{scripts/apidocs.py}: pydoctor, no warning
     allowed) (their findings fail the run, but the tests run anyway);
- 2. for each backend (default: sqlite, postgres, mysql), start a throwaway
-    server on loopback (see C{scripts/servers.py}) unless C{--url} names
-    an existing one, and run C{python -m twisted.trial twistar} with:
-     - C{TWISTAR_TEST_DB}: C{sqlite}, or the server's URL
+ 2. for each backend (default: sqlite, postgres, pgbouncer,
+    pgbouncer-psycopg, mysql), run C{python -m twisted.trial twistar}
+    against throwaway servers on loopback (see C{scripts/servers.py}),
+    unless C{--url} names an existing database.  The servers start in the
+    background, concurrently, while the runs before theirs go on: for
+    PostgreSQL a primary, a streaming hot standby of it and (for the
+    C{pgbouncer} backends) PgBouncer in front of the primary; for MariaDB a
+    primary writing a binary log and a GTID replica of it.  Each run gets:
+     - C{TWISTAR_TEST_DB}: C{sqlite}, or the URL of the primary
        (C{postgresql://postgres@127.0.0.1:PORT/twistar_test},
-       C{mysql://root@127.0.0.1:PORT/twistar_test});
-     - C{TWISTAR_TEST_SERVER_STATE}: path of the server's JSON state file
+       C{mysql://root@127.0.0.1:PORT/twistar_test}) or of PgBouncer
+       (C{postgresql://...} for C{pgbouncer}, psycopg2;
+       C{postgresql+psycopg://...} for C{pgbouncer-psycopg}, psycopg 3);
+     - C{TWISTAR_TEST_SERVER_STATE}: path of the primary's JSON state file
        (only for servers this script started), which
        L{twistar.tests.servercontrol.serverFromEnvironment} reads;
- 3. stop the servers (always);
+     - C{TWISTAR_TEST_REPLICA} and C{TWISTAR_TEST_REPLICA_STATE}: the URL
+       and the state file of the primary's replica (the standby or the
+       MariaDB replica; L{twistar.tests.servercontrol.replicaFromEnvironment});
+ 3. stop the servers (each set once its last run is over; always);
  4. with C{--package} or C{--matrix}, build the sdist and the wheel
     (C{python -m build}, the wheel from the sdist); with C{--package}, check
     them (C{twine check --strict}, C{check-manifest}) and run the nox
@@ -31,15 +42,17 @@ Steps:
     C{noxfile.py}), C{--jobs} sessions at a time;
  5. print a summary table (a row per trial run: Python, Twisted, backend,
     counts, seconds) and a last line C{N passed, N failed[, N skipped]}
-    (a failed check counts as one failure).
+    (a failed check counts as one failure, and so does, under CI, a server
+    that failed to start).
 
 C{make test} runs it with C{--package --matrix}.
 
 Exit status is non-zero if a trial run or a check (ruff, mypy, build, twine,
-check-manifest) failed, or (with C{CI=true} in the environment) a server could
-not be started or a Python of the matrix is missing. Outside CI a server
-that cannot start is reported and its backend skipped, and so is a missing
-Python.
+check-manifest) failed, or (with C{CI=true} in the environment) a server (a
+primary, a replica or PgBouncer) could not be started or a Python of the
+matrix is missing. Outside CI a primary or PgBouncer that cannot start is
+reported and its backends skipped, a replica that cannot start is reported
+and its backends run without one, and a missing Python is reported.
 
 If C{TWISTAR_TEST_DB} is already set and no C{--backend} is given, only that
 backend runs, against that database.
@@ -65,15 +78,30 @@ from pathlib import Path
 from typing import Optional
 
 from servers import (  # scripts/servers.py, beside this script
+    REPLICA_ENV_VAR,
+    REPLICA_STATE_ENV_VAR,
     STATE_ENV_VAR,
     DatabaseServer,
+    MariaDBReplica,
     MariaDBServer,
+    PgBouncerServer,
     PostgresServer,
-    ServerError,
+    PostgresStandby,
 )
 
 DB_ENV_VAR = "TWISTAR_TEST_DB"
-BACKENDS = ("sqlite", "postgres", "mysql")
+BACKENDS = ("sqlite", "postgres", "pgbouncer", "pgbouncer-psycopg", "mysql")
+#: Other names C{--backend} accepts.
+BACKEND_ALIASES = {"postgresql": "postgres", "mariadb": "mysql"}
+#: The server set (see L{ServerSet}) each server backend runs against.
+SERVER_SETS = {"postgres": "postgres", "pgbouncer": "postgres",
+               "pgbouncer-psycopg": "postgres", "mysql": "mysql"}
+#: The URL scheme and query string (driver options) of each PgBouncer backend;
+#: L{pgbouncerURL} builds their URLs.
+PGBOUNCER_URLS = {
+    "pgbouncer": ("postgresql", "transaction_pooling=true"),
+    "pgbouncer-psycopg": ("postgresql+psycopg", "transaction_pooling=true"),
+}
 SCHEMES = {
     "postgres": "postgres",
     "postgresql": "postgres",
@@ -228,9 +256,12 @@ def runStreamed(label: str, argv: list[str], env: dict[str, str],
 
 
 def runTrial(backend: str, dbValue: str, stateFile: Optional[str],
-             trialArgs: list[str], timeout: float = 0) -> RunResult:
+             trialArgs: list[str], timeout: float = 0,
+             replica: Optional[tuple[str, str]] = None) -> RunResult:
     """
     Run trial once, streaming its output, and parse its summary.
+
+    @param replica: the URL and the state file of a replica of the database.
     """
     result = RunResult(backend, platform.python_version(), installedVersion("Twisted"))
     env = dict(os.environ)
@@ -240,6 +271,11 @@ def runTrial(backend: str, dbValue: str, stateFile: Optional[str],
         env[STATE_ENV_VAR] = stateFile
     else:
         env.pop(STATE_ENV_VAR, None)
+    if replica:
+        env[REPLICA_ENV_VAR], env[REPLICA_STATE_ENV_VAR] = replica
+    else:
+        env.pop(REPLICA_ENV_VAR, None)
+        env.pop(REPLICA_STATE_ENV_VAR, None)
     argv = [sys.executable, "-m", "twisted.trial",
             "--temp-directory", "_trial_temp.%s" % backend, *trialArgs]
     banner("trial [%s]: %s=%s\n%s" % (backend, DB_ENV_VAR, dbValue, " ".join(argv)))
@@ -321,7 +357,8 @@ def runNox(sessions: list[str], wheel: Optional[Path], jobs: int, timeout: float
     resultsDir = Path(tempfile.mkdtemp(prefix="twistar-nox-"))
     report = resultsDir / "report.json"
     env = dict(os.environ)
-    for name in (DB_ENV_VAR, STATE_ENV_VAR, "TWISTAR_TEST_CHECKOUT", "PYTHONPATH"):
+    for name in (DB_ENV_VAR, STATE_ENV_VAR, REPLICA_ENV_VAR, REPLICA_STATE_ENV_VAR,
+                 "TWISTAR_TEST_CHECKOUT", "PYTHONPATH"):
         env.pop(name, None)
     env["TWISTAR_MATRIX_RESULTS"] = str(resultsDir)
     if wheel is not None:
@@ -378,6 +415,149 @@ def runNox(sessions: list[str], wheel: Optional[Path], jobs: int, timeout: float
     return results
 
 
+class ServerSet:
+    """
+    The throwaway servers of one database: a primary and the servers that
+    follow it (role C{"replica"}: a standby or a replica; C{"pgbouncer"}),
+    started in a thread of their own (L{begin}), so that several sets start
+    at once and while other runs go on.
+
+    @ivar name: C{"postgres"} or C{"mysql"}.
+    @ivar servers: the servers by role (C{"primary"} first).
+    @ivar problems: the error message of each server that failed to start,
+        by role.
+    @ivar stateFiles: the JSON state file of each server that started, by role.
+    """
+
+    def __init__(self, name: str, serverDir: Path, pgbouncer: bool = False) -> None:
+        """
+        @param name: C{"postgres"} or C{"mysql"}.
+        @param serverDir: the directory for the servers' files.
+        @param pgbouncer: for C{"postgres"}, whether to put PgBouncer in front
+            of the primary.
+        """
+        self.name = name
+        self.serverDir = serverDir
+        primary: DatabaseServer
+        if name == "postgres":
+            primary = PostgresServer(serverDir)
+            self.servers = {"primary": primary,
+                            "replica": PostgresStandby.forPrimary(primary, serverDir)}
+            if pgbouncer:
+                self.servers["pgbouncer"] = PgBouncerServer.forPrimary(primary, serverDir)
+        else:
+            primary = MariaDBServer(serverDir, logBin=True)
+            self.servers = {"primary": primary,
+                            "replica": MariaDBReplica.forPrimary(primary, serverDir)}
+        self.problems: dict[str, str] = {}
+        self.stateFiles: dict[str, str] = {}
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._start, name="start " + name, daemon=True)
+
+    def begin(self) -> None:
+        """
+        Start the servers in the background: the primary, then the others.
+        """
+        self._thread.start()
+
+    def wait(self) -> None:
+        """
+        Wait until L{begin}'s thread is done.
+        """
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def _start(self) -> None:
+        began = time.monotonic()
+        for role, server in self.servers.items():
+            if "primary" in self.problems:
+                self.problems[role] = "%s %s not started: the primary failed" % (self.name,
+                                                                                  role)
+                continue
+            try:
+                server.start()
+            except Exception as e:  # a server that failed, not the run
+                self.problems[role] = "%s %s failed to start: %s" % (self.name, role, e)
+                continue
+            stateFile = self.serverDir / ("%s-%s.state.json" % (self.name, role))
+            server.writeState(stateFile)
+            self.stateFiles[role] = str(stateFile)
+        self.seconds = time.monotonic() - began
+
+    def ensureRunning(self) -> None:
+        """
+        Start again the servers that started but are down now (a test may
+        have left one stopped).
+        """
+        for role, server in self.servers.items():
+            if role in self.stateFiles and not server.isRunning():
+                try:
+                    server.start()
+                except Exception as e:
+                    self.problems[role] = "%s %s failed to restart: %s" % (self.name, role, e)
+                    del self.stateFiles[role]
+
+    def stop(self) -> None:
+        """
+        Stop the servers (the followers first).
+        """
+        self.wait()
+        for server in reversed(list(self.servers.values())):
+            try:
+                server.stop()
+            except Exception as e:  # keep stopping the others
+                print("error stopping %r: %s" % (server, e), flush=True)
+
+    def timing(self) -> str:
+        """
+        @return: how long each server took to start, e.g. C{"servers started
+            in 2.1s: primary 1.2s, replica 0.8s"}.
+        """
+        parts = ["%s %.1fs" % (role, server.startSeconds)
+                 for role, server in self.servers.items() if server.startSeconds is not None]
+        if not parts:
+            return "no server started"
+        return "servers started in %.1fs: %s" % (self.seconds, ", ".join(parts))
+
+
+def pgbouncerURL(backend: str, server: DatabaseServer) -> str:
+    """
+    @return: the URL through PgBouncer C{server} for the PgBouncer backend
+        C{backend} (its scheme picks the driver), from L{PGBOUNCER_URLS}.
+    """
+    scheme, query = PGBOUNCER_URLS[backend]
+    url = scheme + server.url[server.url.index("://"):]
+    return url + "?" + query if query else url
+
+
+def runOnServers(backend: str, serverSet: ServerSet, trialArgs: list[str],
+                 timeout: float) -> RunResult:
+    """
+    Run trial for a server C{backend} against its (started) C{serverSet}.
+    """
+    problems = serverSet.problems
+    needed = "pgbouncer" if backend in PGBOUNCER_URLS else "primary"
+    for role in ("primary", needed):
+        if role in problems:
+            banner("!!! %s\n!!! the %s backend is NOT TESTED" % (problems[role], backend))
+            return RunResult(backend, note="%s failed to start" % role)
+    if backend in PGBOUNCER_URLS:
+        url = pgbouncerURL(backend, serverSet.servers["pgbouncer"])
+    else:
+        url = serverSet.servers["primary"].url
+    replica = None
+    if "replica" in problems:
+        banner("!!! %s\n!!! the %s backend is tested WITHOUT A REPLICA"
+               % (problems["replica"], backend))
+    else:
+        replica = (serverSet.servers["replica"].url, serverSet.stateFiles["replica"])
+    result = runTrial(backend, url, serverSet.stateFiles["primary"], trialArgs, timeout,
+                      replica)
+    if "replica" in problems:
+        result.note = "no replica"
+    return result
+
+
 def backendOfUrl(url: str) -> str:
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in SCHEMES:
@@ -389,10 +569,12 @@ def parseArgs(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
         description="Run ruff, mypy and the trial suite against sqlite, PostgreSQL"
-                    " and MariaDB.  Unknown arguments are passed to trial.")
-    parser.add_argument("--backend", action="append", choices=BACKENDS + ("postgresql",
-                                                                          "mariadb"),
-                        help="backend to test (repeatable; default: all three)")
+                    " (directly and through PgBouncer) and MariaDB.  Unknown arguments are"
+                    " passed to trial.")
+    parser.add_argument("--backend", action="append",
+                        choices=BACKENDS + tuple(BACKEND_ALIASES),
+                        help="backend to test (repeatable; default: sqlite, postgres,"
+                             " pgbouncer, pgbouncer-psycopg, mysql)")
     parser.add_argument("--url", help="use this existing database instead of starting a"
                                       " server (needs exactly one --backend)")
     parser.add_argument("--timeout", type=float,
@@ -433,10 +615,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     backends: list[str]
     urls: dict[str, str] = {}
     if args.backend:
-        backends = [SCHEMES[b] for b in args.backend]
+        backends = [BACKEND_ALIASES.get(b, b) for b in args.backend]
         if args.url:
             external = [b for b in backends if b != "sqlite"]
-            if len(external) != 1:
+            if len(external) != 1 or external[0] not in ("postgres", "mysql"):
                 raise SystemExit("--url needs exactly one --backend postgres|mysql")
             if backendOfUrl(args.url) != external[0]:
                 raise SystemExit("--url %s is not a %s URL" % (args.url, external[0]))
@@ -460,11 +642,22 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     results: list[RunResult] = []
     serverProblems: list[str] = []
-    servers: list[DatabaseServer] = []
     serverDir = Path(tempfile.mkdtemp(prefix="twistar-test-servers-"))
     timings: dict[str, str] = {}
     interrupted = False
+    # The server sets the runs need, started at once in the background, and
+    # the last run of each (after which it stops).
+    serverSets: dict[str, ServerSet] = {}
+    lastRun: dict[str, str] = {}
+    for backend in backends:
+        if backend in SERVER_SETS and backend not in urls:
+            lastRun[SERVER_SETS[backend]] = backend
     try:
+        for name in lastRun:
+            serverSets[name] = ServerSet(name, serverDir, pgbouncer=any(
+                b in PGBOUNCER_URLS for b in backends))
+            banner("starting the %s servers in %s (in the background)" % (name, serverDir))
+            serverSets[name].begin()
         for backend in backends:
             if backend == "sqlite":
                 results.append(runTrial("sqlite", "sqlite", None, trialArgs, args.timeout))
@@ -473,38 +666,28 @@ def main(argv: Optional[list[str]] = None) -> int:
                 results.append(runTrial(backend, urls[backend], None, trialArgs,
                                           args.timeout))
                 continue
-            klass = PostgresServer if backend == "postgres" else MariaDBServer
-            server = klass(serverDir)
-            servers.append(server)
-            banner("starting %s server in %s" % (backend, server.baseDir))
-            try:
-                server.start()
-            except ServerError as e:
-                message = "%s server failed to start: %s" % (backend, e)
-                serverProblems.append(message)
-                banner("!!! %s\n!!! the %s backend is NOT TESTED" % (message, backend))
-                results.append(RunResult(backend, note="server failed to start"))
-                continue
-            timings[backend] = "started in %.1fs" % (server.startSeconds or 0)
-            print("%s server up at %s (%s)" % (backend, server.url, timings[backend]),
-                  flush=True)
-            stateFile = serverDir / ("%s.state.json" % backend)
-            server.writeState(stateFile)
-            try:
-                results.append(runTrial(backend, server.url, str(stateFile), trialArgs,
-                                          args.timeout))
-            finally:
-                # A test may have left the server stopped; stop() copes with that.
-                server.stop()
+            serverSet = serverSets[SERVER_SETS[backend]]
+            if serverSet.name not in timings:
+                serverSet.wait()
+                timings[serverSet.name] = serverSet.timing()
+                print("%s: %s" % (serverSet.name, timings[serverSet.name]), flush=True)
+                for role, server in serverSet.servers.items():
+                    print("  %-9s %s" % (role, server.url if role in serverSet.stateFiles
+                                         else "FAILED TO START"), flush=True)
+            else:
+                serverSet.ensureRunning()
+            result = runOnServers(backend, serverSet, trialArgs, args.timeout)
+            result.note = "; ".join(filter(None, [result.note, timings[serverSet.name]]))
+            results.append(result)
+            if lastRun[serverSet.name] == backend:
+                serverSet.stop()
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted", flush=True)
     finally:
-        for started in servers:
-            try:
-                started.stop()
-            except Exception as e:  # keep stopping the others
-                print("error stopping %r: %s" % (started, e), flush=True)
+        for serverSet in serverSets.values():
+            serverSet.stop()
+            serverProblems.extend(serverSet.problems.values())
         if args.keep_servers:
             print("server files kept in %s" % serverDir, flush=True)
         else:
@@ -528,8 +711,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     # -- report --------------------------------------------------------------
     banner("summary")
-    header = "%-6s %-7s %-8s %-8s %-9s %7s %7s %7s %7s %8s  %s" % (
-        "run", "python", "twisted", "backend", "status", "passed", "failed", "errors",
+    width = max([8, *(len(r.backend) for r in results)])
+    header = "%-6s %-7s %-8s %-*s %-9s %7s %7s %7s %7s %8s  %s" % (
+        "run", "python", "twisted", width, "backend", "status", "passed", "failed", "errors",
         "skipped", "seconds", "note")
     print(header)
     print("-" * len(header))
@@ -541,10 +725,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             extra.append("%d unexpected successes" % r.unexpectedSuccesses)
         if r.note:
             extra.append(r.note)
-        if r.backend in timings:
-            extra.append("server " + timings[r.backend])
-        print("%-6s %-7s %-8s %-8s %-9s %7d %7d %7d %7d %8.1f  %s" % (
-            r.kind, r.python, r.twisted, r.backend, r.status, r.passed, r.failed, r.errors,
+        print("%-6s %-7s %-8s %-*s %-9s %7d %7d %7d %7d %8.1f  %s" % (
+            r.kind, r.python, r.twisted, width, r.backend, r.status, r.passed, r.failed, r.errors,
             r.skipped, r.seconds, "; ".join(extra)))
     if checks:
         print("checks: " + ", ".join("%s %s (%.1fs)" % (c.name, "ok" if c.ok else "FAILED",
@@ -560,6 +742,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     totalPassed = sum(r.passed for r in results)
     totalFailed = sum(r.failed + r.errors for r in results) + sum(not c.ok for c in checks)
+    if inCI:
+        totalFailed += len(serverProblems)
     totalSkipped = sum(r.skipped for r in results)
     final = "%d passed, %d failed" % (totalPassed, totalFailed)
     if totalSkipped:

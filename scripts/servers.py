@@ -21,12 +21,23 @@ and start it again (same port, same data).  From the command line::
     python scripts/servers.py start STATEFILE
     python scripts/servers.py status STATEFILE      (exit status 0: running)
     python scripts/servers.py restart STATEFILE [--down SECONDS]
-    python scripts/servers.py up postgres|mysql STATEFILE [--base-dir DIR]
+    python scripts/servers.py up postgres|mysql STATEFILE [--base-dir DIR] [--log-bin]
+    python scripts/servers.py up postgres-standby|pgbouncer|mysql-replica STATEFILE
+                                 --primary PRIMARY_STATEFILE [--base-dir DIR]
+
+Besides the servers themselves (L{PostgresServer}, L{MariaDBServer}) there
+are servers that follow one of them, their primary: a streaming hot standby
+(L{PostgresStandby}), PgBouncer in transaction pooling mode
+(L{PgBouncerServer}) and a GTID replica (L{MariaDBReplica}, of a MariaDB
+server that writes a binary log).  Each has a state of its own, so a test can
+stop and start a replica alone.
 
 A test run by C{scripts/run_tests.py} against a server finds that server's
-state file through the C{TWISTAR_TEST_SERVER_STATE} environment variable;
-the state names this command (C{"control"} in L{DatabaseServer.state}),
-which C{twistar.tests.servercontrol} runs to stop and start the server.
+state file through the C{TWISTAR_TEST_SERVER_STATE} environment variable
+(and its replica's URL and state file through C{TWISTAR_TEST_REPLICA} and
+C{TWISTAR_TEST_REPLICA_STATE}); the state names this command (C{"control"}
+in L{DatabaseServer.state}), which C{twistar.tests.servercontrol} runs to
+stop and start the server.
 """
 
 from __future__ import annotations
@@ -51,6 +62,11 @@ DATABASE_NAME = "twistar_test"
 
 #: Environment variable naming the JSON state file of the server under test.
 STATE_ENV_VAR = "TWISTAR_TEST_SERVER_STATE"
+
+#: Environment variables giving the URL and the JSON state file of a replica
+#: of the server under test.
+REPLICA_ENV_VAR = "TWISTAR_TEST_REPLICA"
+REPLICA_STATE_ENV_VAR = "TWISTAR_TEST_REPLICA_STATE"
 
 #: Seconds to wait for a server to accept connections.
 START_TIMEOUT = 60.0
@@ -149,39 +165,93 @@ def _pidAlive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def _asPostgresUser(argv: list[str]) -> list[str]:
+    """
+    @return: C{argv} run as the C{postgres} OS user when we are root (the
+        PostgreSQL programs and PgBouncer refuse to run as root).
+    """
+    if _isRoot():
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+def _giveToPostgresUser(*paths: Path) -> None:
+    """
+    When we are root, make C{paths} belong to the C{postgres} OS user and let
+    that user walk down to them.
+    """
+    if not _isRoot():
+        return
+    import pwd
+    entry = pwd.getpwnam("postgres")
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    for ancestor in paths[0].resolve().parents:
+        mode = ancestor.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(ancestor, mode | 0o001)
+
+
 class DatabaseServer:
     """
     Common behaviour of the throwaway servers.
 
     @ivar baseDir: directory holding everything the server writes.
     @ivar port: TCP port on 127.0.0.1.
+    @ivar primaryPort: for a server that replicates or pools another one
+        (its primary, of kind L{primaryKind}), that server's port.
     """
 
     kind: ClassVar[str] = ""
     scheme: ClassVar[str] = ""
     user: ClassVar[str] = ""
+    #: The kind of the primary a server of this class needs ("" for none).
+    primaryKind: ClassVar[str] = ""
 
     def __init__(self, baseDir: Optional[str | os.PathLike[str]] = None,
-                 port: Optional[int] = None) -> None:
+                 port: Optional[int] = None, primaryPort: Optional[int] = None) -> None:
         """
         @param baseDir: an existing directory in which the server makes its
             own sub-directory; a new temporary directory when L{None} (and then
             it is removed when the context manager exits).
         @param port: the TCP port to listen on; a free one when L{None}.
+        @param primaryPort: the port of the primary, for a class with a
+            L{primaryKind}.
         """
+        if self.primaryKind and primaryPort is None:
+            raise ServerError("a %s server needs the port of its %s primary"
+                              % (self.kind, self.primaryKind))
         if baseDir is None:
             self._ownsBaseDir = True
             parent = Path(tempfile.mkdtemp(prefix="twistar-%s-" % self.kind))
         else:
             self._ownsBaseDir = False
-            parent = Path(baseDir)
+            parent = Path(baseDir).absolute()
             parent.mkdir(parents=True, exist_ok=True)
         self._parentDir = parent
         self.baseDir = parent / self.kind
         self.port = port if port is not None else findFreePort()
+        self.primaryPort = primaryPort
         self._initialised = False
         self.startSeconds: Optional[float] = None
         self.stopSeconds: Optional[float] = None
+
+    @classmethod
+    def forPrimary(cls, primary: DatabaseServer,
+                   baseDir: Optional[str | os.PathLike[str]] = None,
+                   port: Optional[int] = None) -> DatabaseServer:
+        """
+        Make a server that replicates or pools C{primary} (not started yet).
+
+        @param primary: a server of kind L{primaryKind}.
+        @param baseDir: as for L{__init__}.
+        @param port: as for L{__init__}.
+        @raise ServerError: if C{primary} is of the wrong kind.
+        """
+        if not cls.primaryKind or primary.kind != cls.primaryKind:
+            raise ServerError("a %s server cannot follow a %s server"
+                              % (cls.kind, primary.kind))
+        return cls(baseDir, port=port, primaryPort=primary.port)
 
     # -- public API ------------------------------------------------------
 
@@ -258,6 +328,7 @@ class DatabaseServer:
             "port": self.port,
             "url": self.url,
             "initialised": self._initialised,
+            "primaryPort": self.primaryPort,
             "control": [sys.executable, str(Path(__file__).resolve())],
         }
 
@@ -271,13 +342,16 @@ class DatabaseServer:
         """
         kind = state.get("kind")
         if cls is DatabaseServer:
-            for klass in (PostgresServer, MariaDBServer):
+            for klass in (PostgresServer, PostgresStandby, PgBouncerServer, MariaDBServer,
+                          MariaDBReplica):
                 if klass.kind == kind:
                     return klass.fromState(state)
             raise ServerError("unknown server kind %r" % (kind,))
         if kind != cls.kind:
             raise ServerError("state of a %r server given to %s" % (kind, cls.__name__))
-        server = cls(state["parentDir"], port=int(state["port"]))
+        primaryPort = state.get("primaryPort")
+        server = cls(state["parentDir"], port=int(state["port"]),
+                     primaryPort=None if primaryPort is None else int(primaryPort))
         server._ownsBaseDir = bool(state.get("ownsBaseDir", False))
         server._initialised = bool(state.get("initialised", False))
         return server
@@ -345,8 +419,8 @@ class PostgresServer(DatabaseServer):
     user = "postgres"
 
     def __init__(self, baseDir: Optional[str | os.PathLike[str]] = None,
-                 port: Optional[int] = None) -> None:
-        super().__init__(baseDir, port)
+                 port: Optional[int] = None, primaryPort: Optional[int] = None) -> None:
+        super().__init__(baseDir, port, primaryPort)
         self.dataDir = self.baseDir / "data"
         self.socketDir = self.baseDir / "socket"
         self.logFile = self.baseDir / "postgres.log"
@@ -390,15 +464,10 @@ class PostgresServer(DatabaseServer):
         assert self._binDir is not None
         return str(self._binDir / name)
 
-    def _asServerUser(self, argv: list[str]) -> list[str]:
-        if _isRoot():
-            return ["runuser", "-u", "postgres", "--", *argv]
-        return argv
-
     def _run(self, argv: list[str], what: str, asServerUser: bool = True,
              timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess[str]:
         if asServerUser:
-            argv = self._asServerUser(argv)
+            argv = _asPostgresUser(argv)
         try:
             result = subprocess.run(
                 argv, cwd=str(self.baseDir), capture_output=True, text=True,
@@ -418,16 +487,7 @@ class PostgresServer(DatabaseServer):
     def _prepareBaseDir(self) -> None:
         super()._prepareBaseDir()
         self.socketDir.mkdir(exist_ok=True)
-        if _isRoot():
-            import pwd
-            entry = pwd.getpwnam("postgres")
-            for path in (self.baseDir, self.socketDir):
-                os.chown(path, entry.pw_uid, entry.pw_gid)
-            # The postgres user must be able to walk down to its directory.
-            for ancestor in self.baseDir.resolve().parents:
-                mode = ancestor.stat().st_mode
-                if not mode & 0o001:
-                    os.chmod(ancestor, mode | 0o001)
+        _giveToPostgresUser(self.baseDir, self.socketDir)
 
     def _initialise(self) -> None:
         if (self.dataDir / "PG_VERSION").exists():
@@ -444,7 +504,15 @@ class PostgresServer(DatabaseServer):
             "max_connections": "200",
             "shared_buffers": "128MB",
             "log_min_messages": "warning",
+            # For a PostgresStandby: streaming replication (pg_hba.conf of
+            # initdb -A trust already lets 127.0.0.1 replicate).
+            "wal_level": "replica",
+            "max_wal_senders": "10",
+            "max_replication_slots": "10",
         }
+        self._appendSettings(settings)
+
+    def _appendSettings(self, settings: dict[str, str]) -> None:
         with open(self.dataDir / "postgresql.conf", "a") as conf:
             conf.write("\n# twistar test server\n")
             for key, value in settings.items():
@@ -492,9 +560,9 @@ class PostgresServer(DatabaseServer):
                            "immediate", "-w", "stop"], "pg_ctl stop -m immediate",
                           timeout=STOP_TIMEOUT + 10)
 
-    def _psql(self, sql: str, database: str = "postgres") -> str:
+    def _psql(self, sql: str, database: str = "postgres", port: Optional[int] = None) -> str:
         result = self._run([self._bin("psql"), "-X", "-q", "-A", "-t", "-h", "127.0.0.1",
-                            "-p", str(self.port), "-U", "postgres", "-d", database,
+                            "-p", str(port or self.port), "-U", "postgres", "-d", database,
                             "-v", "ON_ERROR_STOP=1", "-c", sql], "psql", asServerUser=False)
         return result.stdout.strip()
 
@@ -519,10 +587,203 @@ class PostgresServer(DatabaseServer):
         return server
 
 
+class PostgresStandby(PostgresServer):
+    """
+    A hot standby of a running L{PostgresServer} (its primary): a copy of the
+    primary made with C{pg_basebackup -R}, which streams the primary's WAL
+    through a replication slot of its own (so that the primary keeps the WAL
+    a stopped standby still needs) and answers read-only queries.  Make one
+    with L{forPrimary}.
+    """
+
+    kind = "postgres-standby"
+    primaryKind = "postgres"
+
+    @property
+    def slotName(self) -> str:
+        """
+        The name of this standby's replication slot on the primary.
+        """
+        return "twistar_standby_%d" % self.port
+
+    def _initialise(self) -> None:
+        if (self.dataDir / "PG_VERSION").exists():
+            return
+        # A slot left by an earlier attempt would make pg_basebackup -C fail.
+        self._psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                   " WHERE slot_name = '%s' AND NOT active" % self.slotName,
+                   port=self.primaryPort)
+        self._run([self._bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primaryPort),
+                   "-U", "postgres", "-D", str(self.dataDir), "-R", "-X", "stream",
+                   "-c", "fast", "-C", "-S", self.slotName, "--no-sync"], "pg_basebackup")
+        self._appendSettings({
+            "port": str(self.port),
+            "unix_socket_directories": "'%s'" % self.socketDir,
+            "hot_standby": "on",
+            # No query cancelled because the primary vacuumed rows it reads.
+            "hot_standby_feedback": "on",
+            # Reconnect soon after a restart of the primary.
+            "wal_retrieve_retry_interval": "'200ms'",
+            "wal_receiver_status_interval": "'1s'",
+        })
+
+    def _createDatabase(self) -> None:
+        # The database comes from the primary; a standby cannot create it.
+        deadline = time.monotonic() + START_TIMEOUT
+        query = "SELECT 1 FROM pg_database WHERE datname = '%s'" % DATABASE_NAME
+        while self._psql(query) != "1":
+            if time.monotonic() > deadline:
+                raise ServerError("database %s did not reach the standby within %ss"
+                                  % (DATABASE_NAME, START_TIMEOUT))
+            time.sleep(0.1)
+
+    def remove(self) -> None:
+        """
+        As L{DatabaseServer.remove}, and drop the replication slot on the
+        primary if the primary is up.
+        """
+        self.stop()
+        if self._binDir is not None and _portAcceptsConnections(self.primaryPort or 0):
+            try:
+                self._psql("SELECT pg_drop_replication_slot('%s')" % self.slotName,
+                           port=self.primaryPort)
+            except ServerError:
+                pass
+        super().remove()
+
+
+class PgBouncerServer(DatabaseServer):
+    """
+    PgBouncer in front of a running L{PostgresServer} (its primary), in
+    transaction pooling mode, with authentication method C{trust} for the
+    user C{postgres}; run as the C{postgres} OS user when we are root.  Its
+    L{url} names the primary's test database through PgBouncer.  Make one
+    with L{forPrimary}.
+    """
+
+    kind = "pgbouncer"
+    scheme = "postgresql"
+    user = "postgres"
+    primaryKind = "postgres"
+
+    #: Startup parameters some drivers send and PgBouncer would refuse.
+    IGNORED_STARTUP_PARAMETERS = ("extra_float_digits",)
+
+    def __init__(self, baseDir: Optional[str | os.PathLike[str]] = None,
+                 port: Optional[int] = None, primaryPort: Optional[int] = None) -> None:
+        super().__init__(baseDir, port, primaryPort)
+        self.configFile = self.baseDir / "pgbouncer.ini"
+        self.authFile = self.baseDir / "userlist.txt"
+        self.pidFile = self.baseDir / "pgbouncer.pid"
+        self.logFile = self.baseDir / "pgbouncer.log"
+
+    @staticmethod
+    def _program() -> Optional[str]:
+        for found in (shutil.which("pgbouncer"), "/usr/sbin/pgbouncer"):
+            if found and os.access(found, os.X_OK):
+                return found
+        return None
+
+    def _ensureInstalled(self) -> None:
+        if self._program() is None:
+            aptInstall(["pgbouncer"])
+            if self._program() is None:
+                raise ServerError("installed pgbouncer but cannot find it")
+
+    def _prepareBaseDir(self) -> None:
+        super()._prepareBaseDir()
+        _giveToPostgresUser(self.baseDir)
+
+    def _initialise(self) -> None:
+        settings = {
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(self.port),
+            "unix_socket_dir": "",
+            "auth_type": "trust",
+            "auth_file": str(self.authFile),
+            "admin_users": "postgres",
+            "pool_mode": "transaction",
+            # The suite opens many pools; the server allows 200 connections.
+            "max_client_conn": "2000",
+            "default_pool_size": "100",
+            "max_db_connections": "150",
+            "ignore_startup_parameters": ",".join(self.IGNORED_STARTUP_PARAMETERS),
+            # Reconnect soon after a restart of the server; while it is
+            # down, fail a query after a few seconds, not the default 120.
+            "server_login_retry": "1",
+            "server_connect_timeout": "5",
+            "query_wait_timeout": "5",
+            "log_connections": "0",
+            "log_disconnections": "0",
+            "logfile": str(self.logFile),
+            "pidfile": str(self.pidFile),
+        }
+        lines = ["[databases]", "* = host=127.0.0.1 port=%d" % (self.primaryPort or 0), "",
+                 "[pgbouncer]", *("%s = %s" % item for item in settings.items())]
+        self.configFile.write_text("\n".join(lines) + "\n")
+        self.authFile.write_text('"postgres" ""\n')
+        _giveToPostgresUser(self.configFile, self.authFile)
+
+    def _readPid(self) -> Optional[int]:
+        try:
+            return int(self.pidFile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def isRunning(self) -> bool:
+        pid = self._readPid()
+        return pid is not None and _pidAlive(pid)
+
+    def _start(self) -> None:
+        if self.isRunning():
+            return
+        if _portAcceptsConnections(self.port):
+            raise ServerError("port %d is already in use" % self.port)
+        self.pidFile.unlink(missing_ok=True)
+        program = self._program()
+        assert program is not None
+        argv = _asPostgresUser([program, "-d", "-q", str(self.configFile)])
+        result = subprocess.run(argv, cwd=str(self.baseDir), capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=START_TIMEOUT)
+        if result.returncode != 0:
+            raise ServerError("pgbouncer failed (exit %d): %s%s\n%s" % (
+                result.returncode, result.stdout, result.stderr, _tail(self.logFile)))
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _portAcceptsConnections(self.port):
+            if time.monotonic() > deadline or (self.pidFile.exists() and not self.isRunning()):
+                raise ServerError("pgbouncer did not listen on port %d:\n%s"
+                                  % (self.port, _tail(self.logFile)))
+            time.sleep(0.05)
+
+    def _stop(self) -> None:
+        pid = self._readPid()
+        if pid is None or not _pidAlive(pid):
+            return
+        # SIGTERM: immediate shutdown (SIGINT would wait for the clients).
+        for sig, grace in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 5.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace
+            while _pidAlive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not _pidAlive(pid):
+                break
+        self.pidFile.unlink(missing_ok=True)
+
+    def _createDatabase(self) -> None:
+        # The database is the primary's.
+        pass
+
+
 class MariaDBServer(DatabaseServer):
     """
     A MariaDB (or MySQL) server, run in the background, with C{root} and an
     empty password over TCP, C{utf8mb4} and durability turned off.
+
+    @ivar logBin: whether the server writes a binary log (server id 1,
+        row-based), which a L{MariaDBReplica} needs.
     """
 
     kind = "mysql"
@@ -530,8 +791,10 @@ class MariaDBServer(DatabaseServer):
     user = "root"
 
     def __init__(self, baseDir: Optional[str | os.PathLike[str]] = None,
-                 port: Optional[int] = None) -> None:
-        super().__init__(baseDir, port)
+                 port: Optional[int] = None, primaryPort: Optional[int] = None,
+                 logBin: bool = False) -> None:
+        super().__init__(baseDir, port, primaryPort)
+        self.logBin = logBin
         self.dataDir = self.baseDir / "data"
         self.socketPath = self.baseDir / "mysqld.sock"
         self.pidFile = self.baseDir / "mysqld.pid"
@@ -594,7 +857,7 @@ class MariaDBServer(DatabaseServer):
             "--log-error=%s" % self.logFile,
             "--tmpdir=%s" % self.baseDir,
             "--skip-name-resolve",
-            "--skip-log-bin",
+            *self._replicationArguments(),
             "--innodb-flush-log-at-trx-commit=0",
             "--innodb-doublewrite=0",
             "--innodb-buffer-pool-size=256M",
@@ -610,6 +873,11 @@ class MariaDBServer(DatabaseServer):
             argv.append("--user=root")
         return argv
 
+    def _replicationArguments(self) -> list[str]:
+        if self.logBin:
+            return ["--server-id=1", "--log-bin=mysql-bin", "--binlog-format=ROW"]
+        return ["--skip-log-bin"]
+
     def _readPid(self) -> Optional[int]:
         try:
             return int(self.pidFile.read_text().split()[0])
@@ -622,10 +890,10 @@ class MariaDBServer(DatabaseServer):
         pid = self._readPid()
         return pid is not None and _pidAlive(pid)
 
-    def _client(self, sql: str, database: Optional[str] = None,
-                timeout: float = 10) -> subprocess.CompletedProcess[str]:
+    def _client(self, sql: str, database: Optional[str] = None, timeout: float = 10,
+                port: Optional[int] = None) -> subprocess.CompletedProcess[str]:
         argv = [self._binary("mariadb", "mysql"), "--no-defaults", "-uroot",
-                "-h127.0.0.1", "-P%d" % self.port, "--protocol=tcp", "-N", "-B",
+                "-h127.0.0.1", "-P%d" % (port or self.port), "--protocol=tcp", "-N", "-B",
                 "-e", sql]
         if database:
             argv.append(database)
@@ -721,6 +989,65 @@ class MariaDBServer(DatabaseServer):
             raise ServerError("cannot create database %s: %s"
                               % (DATABASE_NAME, result.stderr.strip()))
 
+    def state(self) -> dict[str, Any]:
+        state = super().state()
+        state["logBin"] = self.logBin
+        return state
+
+    @classmethod
+    def fromState(cls, state: dict[str, Any]) -> DatabaseServer:
+        server = super().fromState(state)
+        assert isinstance(server, MariaDBServer)
+        server.logBin = bool(state.get("logBin", False))
+        return server
+
+
+class MariaDBReplica(MariaDBServer):
+    """
+    A read-only GTID replica of a running L{MariaDBServer} (its primary, which
+    must write a binary log: C{logBin=True}).  It starts from an empty
+    database and replays the primary's whole binary log, so make it while
+    the primary's log still holds everything (right after the primary
+    started).  Make one with L{forPrimary}.
+    """
+
+    kind = "mysql-replica"
+    primaryKind = "mysql"
+
+    def _replicationArguments(self) -> list[str]:
+        # A server id of its own: the port is unique among these servers.
+        return ["--server-id=%d" % self.port, "--skip-log-bin", "--read-only=ON",
+                "--relay-log=relay-bin", "--slave-net-timeout=10"]
+
+    def _sql(self, sql: str, port: Optional[int] = None) -> str:
+        result = self._client(sql, port=port)
+        if result.returncode != 0:
+            raise ServerError("%s failed on port %d: %s"
+                              % (sql, port or self.port, result.stderr.strip()))
+        return result.stdout.strip()
+
+    def _createDatabase(self) -> None:
+        # The database comes from the primary.  Set up replication the first
+        # time, then wait until this replica has caught up with the primary.
+        if self._sql("SHOW SLAVE STATUS"):
+            return
+        if self._sql("SELECT @@log_bin", port=self.primaryPort) != "1":
+            raise ServerError("the primary on port %d writes no binary log"
+                              % (self.primaryPort or 0))
+        self._sql("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d,"
+                  " MASTER_USER='root', MASTER_PASSWORD='', MASTER_CONNECT_RETRY=1,"
+                  " MASTER_USE_GTID=slave_pos" % (self.primaryPort or 0))
+        self._sql("START SLAVE")
+        position = self._sql("SELECT @@gtid_binlog_pos", port=self.primaryPort)
+        waited = self._client("SELECT MASTER_GTID_WAIT('%s', %d)"
+                              % (position, START_TIMEOUT), timeout=START_TIMEOUT + 10)
+        if waited.returncode != 0 or waited.stdout.strip() != "0":
+            raise ServerError("the replica did not reach the primary's position %s:\n%s%s"
+                              % (position, waited.stderr,
+                                 self._client("SHOW SLAVE STATUS\\G").stdout))
+        if self._sql("SHOW DATABASES LIKE '%s'" % DATABASE_NAME) != DATABASE_NAME:
+            raise ServerError("database %s did not reach the replica" % DATABASE_NAME)
+
 
 def serverFromState(state: dict[str, Any]) -> DatabaseServer:
     """
@@ -745,6 +1072,9 @@ SERVER_CLASSES: dict[str, type[DatabaseServer]] = {
     "postgresql": PostgresServer,
     "mysql": MariaDBServer,
     "mariadb": MariaDBServer,
+    "postgres-standby": PostgresStandby,
+    "mysql-replica": MariaDBReplica,
+    "pgbouncer": PgBouncerServer,
 }
 
 
@@ -770,11 +1100,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     up.add_argument("statefile")
     up.add_argument("--base-dir", default=None)
     up.add_argument("--port", type=int, default=None)
+    up.add_argument("--primary", metavar="STATEFILE",
+                    help="the state file of the primary (postgres-standby, pgbouncer:"
+                         " a postgres server; mysql-replica: a mysql server started with"
+                         " --log-bin)")
+    up.add_argument("--log-bin", action="store_true",
+                    help="mysql: write a binary log, for a mysql-replica")
     args = parser.parse_args(argv)
 
     try:
         if args.command == "up":
-            server = SERVER_CLASSES[args.kind](args.base_dir, port=args.port)
+            klass = SERVER_CLASSES[args.kind]
+            server: DatabaseServer
+            if klass.primaryKind:
+                if not args.primary:
+                    parser.error("a %s server needs --primary" % args.kind)
+                server = klass.forPrimary(loadState(args.primary), args.base_dir, args.port)
+            elif klass is MariaDBServer:
+                server = MariaDBServer(args.base_dir, port=args.port, logBin=args.log_bin)
+            else:
+                server = klass(args.base_dir, port=args.port)
             server.start()
             server.writeState(args.statefile)
             print(server.url)

@@ -1,12 +1,14 @@
 """
-Stop and start the database server of a test run, for the tests of
-reconnection.
+Stop and start the database server of a test run, or its replica, for the
+tests of reconnection and of replicas.
 
 Such a server is one that the checkout's C{scripts/run_tests.py} started:
 it names the server's JSON state file in the C{TWISTAR_TEST_SERVER_STATE}
-environment variable, and that state names the command which controls the
-server (C{scripts/servers.py}, which is not installed with twistar).  Nothing
-here installs or starts anything by itself.
+environment variable (and its replica's URL and state file in
+C{TWISTAR_TEST_REPLICA} and C{TWISTAR_TEST_REPLICA_STATE}), and that state
+names the command which controls the server (C{scripts/servers.py}, which is
+not installed with twistar).  Nothing here installs or starts anything by
+itself.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ from typing import Optional
 
 #: Environment variable naming the JSON state file of the server under test.
 STATE_ENV_VAR = "TWISTAR_TEST_SERVER_STATE"
+
+#: Environment variable giving the URL of a replica of the server under test
+#: (a PostgreSQL hot standby or a MariaDB replica).
+REPLICA_ENV_VAR = "TWISTAR_TEST_REPLICA"
+
+#: Environment variable naming the JSON state file of that replica.
+REPLICA_STATE_ENV_VAR = "TWISTAR_TEST_REPLICA_STATE"
 
 
 class ServerControlError(Exception):
@@ -74,14 +83,26 @@ class ServerControl:
         return self._run("status") == 0
 
 
-def serverFromEnvironment() -> Optional[ServerControl]:
+def serverFromEnvironment(variable: str = STATE_ENV_VAR) -> Optional[ServerControl]:
     """
+    @param variable: the environment variable naming the state file.
     @return: the server of this test run, from the state file named by
-        C{TWISTAR_TEST_SERVER_STATE}; L{None} when that variable is unset or
-        empty (SQLite, or a server the test runner did not start).
+        C{TWISTAR_TEST_SERVER_STATE} (or C{variable}); L{None} when that
+        variable is unset or empty (SQLite, or a server the test runner did
+        not start).
     """
-    path = os.environ.get(STATE_ENV_VAR)
+    path = os.environ.get(variable)
     if not path:
         return None
     state = json.loads(Path(path).read_text())
     return ServerControl(path, list(state["control"]))
+
+
+def replicaFromEnvironment() -> Optional[ServerControl]:
+    """
+    @return: the replica of this test run's server (whose URL is
+        C{TWISTAR_TEST_REPLICA}), from the state file named by
+        C{TWISTAR_TEST_REPLICA_STATE}; L{None} when that variable is unset or
+        empty.
+    """
+    return serverFromEnvironment(REPLICA_STATE_ENV_VAR)
