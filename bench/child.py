@@ -6,13 +6,15 @@ prefixed with C{BENCH }:
     BENCH {"type": "meta", ...}            versions of everything involved
     BENCH {"type": "result", "workload": NAME, "status": "ok", "seconds": S,
            "maxStallMs": MS, "rssBeforeMb": MB, "rssPeakMb": MB,
-           "referenceSeconds": S, "n": N}
+           "referenceSeconds": S, "replicaReads": R, "n": N}
     BENCH {"type": "result", "workload": NAME, "status": "n/a", "reason": ...}
     BENCH {"type": "error", "workload": NAME, "message": ...}
 
 Started by C{bench/run.py} as C{python bench/child.py SPEC}, where C{SPEC} is
 JSON: C{impl} (C{raw}, C{twistar} or C{twistar2}), C{backend}, C{db} (a
-C{path} for SQLite, else C{host}, C{port}, C{user}, C{database}),
+C{path} for SQLite, else C{host}, C{port}, C{user}, C{database}, maybe the
+PostgreSQL session C{options}, and for the workloads of replicas a
+C{replica} with the same keys),
 C{poolSize}, C{workloads} (names), C{quick}, C{repoRoot} (put first on
 C{sys.path} for C{twistar}) and optionally C{profile} (a file for cProfile
 statistics of the timed parts, pool threads included).
@@ -23,7 +25,10 @@ process's resident memory before it and its peak during it, in MiB, measured
 by L{MemoryMeter} (C{null} where Linux's C{/proc} is missing).  For a
 workload whose step timed its own calls interleaved with a reference's
 (L{Interleaved}), C{seconds} is its calls' time and C{referenceSeconds} the
-reference's (else C{null}).
+reference's (else C{null}); for one that timed its calls itself, leaving out
+the work between them (L{SelfTimed}), C{seconds} is their time, and
+C{replicaReads} how many of them ran on a replica when it says (else
+C{null}).
 
 The twistar 2.0 child runs under its own virtualenv's Python, where
 C{import twistar} finds the published 2.0.
@@ -51,6 +56,7 @@ from workloads import (
     WORKLOADS_BY_NAME,
     Context,
     Interleaved,
+    SelfTimed,
     Workload,
     defineModels,
     recreateTables,
@@ -82,6 +88,8 @@ def makePool(backend: str, db: dict[str, Any], size: int) -> adbapi.ConnectionPo
         return adbapi.ConnectionPool("sqlite3", db["path"], check_same_thread=False,
                                      timeout=30, cp_openfun=_sqliteOpen, **common)
     if backend == "postgres":
+        if db.get("options"):
+            common["options"] = db["options"]
         return adbapi.ConnectionPool("psycopg2", host=db["host"], port=db["port"],
                                      user=db["user"], dbname=db["database"], **common)
     return adbapi.ConnectionPool("MySQLdb", host=db["host"], port=db["port"], user=db["user"],
@@ -340,14 +348,16 @@ async def runWorkload(ctx: Context, workload: Workload, n: int, profiler: Profil
         seconds = time.perf_counter() - began
         maxStallMs = meter.stop()
         rssPeakMb = memory.stop()
-    referenceSeconds = None
+    referenceSeconds = replicaReads = None
     if isinstance(result, Interleaved):
         seconds, referenceSeconds, result = result.seconds, result.referenceSeconds, result.result
+    elif isinstance(result, SelfTimed):
+        seconds, replicaReads, result = result.seconds, result.replicaReads, result.result
     await workload.verify(ctx, n, result)
     ctx.data = result = None
     emit(type="result", workload=workload.name, status="ok", seconds=seconds,
          maxStallMs=maxStallMs, rssBeforeMb=rssBeforeMb, rssPeakMb=rssPeakMb,
-         referenceSeconds=referenceSeconds, n=n)
+         referenceSeconds=referenceSeconds, replicaReads=replicaReads, n=n)
 
 
 async def main(reactor: Any, spec: dict[str, Any]) -> None:
@@ -357,7 +367,9 @@ async def main(reactor: Any, spec: dict[str, Any]) -> None:
     impl, backend = spec["impl"], spec["backend"]
     pool = makePool(backend, spec["db"], spec["poolSize"])
     profiler = Profiler(pool) if spec.get("profile") else None
-    ctx = Context(impl=impl, backend=backend, pool=pool)
+    replica = spec["db"].get("replica")
+    replicaPool = makePool(backend, replica, spec["poolSize"]) if replica else None
+    ctx = Context(impl=impl, backend=backend, pool=pool, replicaPool=replicaPool)
     twistarInfo = "-"
     if impl != "raw":
         twistarInfo = checkTwistar(impl, spec["repoRoot"])
@@ -386,6 +398,8 @@ async def main(reactor: Any, spec: dict[str, Any]) -> None:
         raise
     finally:
         pool.close()
+        if replicaPool is not None:
+            replicaPool.close()
     if profiler:
         profiler.dump(spec["profile"])
 

@@ -61,11 +61,20 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(BENCH))
 
-from servers import DATABASE_NAME, MariaDBServer, PostgresServer  # noqa: E402
-from workloads import WORKLOADS, WORKLOADS_BY_NAME  # noqa: E402
+from servers import (  # noqa: E402
+    DATABASE_NAME,
+    DatabaseServer,
+    MariaDBReplica,
+    MariaDBServer,
+    PostgresServer,
+    PostgresStandby,
+)
+from workloads import IN_FLIGHT, WORKLOADS, WORKLOADS_BY_NAME  # noqa: E402
 
 BACKENDS = ("sqlite", "postgres", "mysql")
 BACKEND_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}
+#: The backends with replicas, where the workloads of replicas run.
+REPLICA_BACKENDS = ("postgres", "mysql")
 IMPLS = ("raw", "twistar", "twistar2")
 IMPL_TITLES = {"raw": "raw adbapi", "twistar": "twistar", "twistar2": "twistar 2.0"}
 
@@ -158,25 +167,60 @@ def ensureTwistar2() -> Path:
 # -- databases -----------------------------------------------------------------
 
 
+def _connection(server: DatabaseServer) -> dict[str, Any]:
+    return {"host": "127.0.0.1", "port": server.port, "user": server.user,
+            "database": DATABASE_NAME}
+
+
 @contextmanager
-def database(backend: str) -> Iterator[dict[str, Any]]:
+def database(backend: str, replicated: bool = False) -> Iterator[dict[str, Any]]:
     """
     Start the backend's throwaway server (stopped and removed on exit).
 
+    @param replicated: also start a replica of it (PostgreSQL: a streaming
+        hot standby; MariaDB: a GTID replica, of a primary writing a binary
+        log), for the workloads of replicas.
     @return: the connection parameters for C{bench/child.py}; for SQLite, a
-        C{dir} in which each child gets its own file.
+        C{dir} in which each child gets its own file; with C{replicated},
+        the replica's in C{replica}.
     """
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="twistar-bench-") as directory:
             yield {"dir": directory}
         return
+    if replicated:
+        with replicatedDatabase(backend) as db:
+            yield db
+        return
     serverClass = PostgresServer if backend == "postgres" else MariaDBServer
     say(f"starting a throwaway {BACKEND_TITLES[backend]} server")
     with serverClass() as server:
         say(f"  {server.url} (started in {server.startSeconds:.1f}s)")
-        yield {"host": "127.0.0.1", "port": server.port, "user": server.user,
-               "database": DATABASE_NAME}
+        yield _connection(server)
     say(f"stopped the {BACKEND_TITLES[backend]} server")
+
+
+@contextmanager
+def replicatedDatabase(backend: str) -> Iterator[dict[str, Any]]:
+    """
+    L{database} with a replica. The primary's pools commit with
+    C{synchronous_commit} on (PostgreSQL's default; the throwaway server's
+    is off, and then a commit reaches the standby only when the WAL writer
+    next writes, every 200 ms); C{fsync} stays off.
+    """
+    title = BACKEND_TITLES[backend]
+    say(f"starting a throwaway {title} server and a replica of it")
+    primaryServer = PostgresServer() if backend == "postgres" else MariaDBServer(logBin=True)
+    replicaClass = PostgresStandby if backend == "postgres" else MariaDBReplica
+    with primaryServer as primary, replicaClass.forPrimary(primary) as replica:
+        say(f"  {primary.url} (started in {primary.startSeconds:.1f}s), replica "
+            f"{replica.url} (started in {replica.startSeconds:.1f}s)")
+        db = _connection(primary)
+        if backend == "postgres":
+            db["options"] = "-c synchronous_commit=on"
+        db["replica"] = _connection(replica)
+        yield db
+    say(f"stopped the {title} server and its replica")
 
 
 # -- running children ---------------------------------------------------------------
@@ -213,6 +257,36 @@ def runChild(python: Path, spec: dict[str, Any]) -> list[dict[str, Any]]:
     return records
 
 
+def plainWorkloads(plan: Plan) -> list[str]:
+    """
+    @return: the planned workloads that run on a database without replica.
+    """
+    return [name for name in plan.workloads if not WORKLOADS_BY_NAME[name].replica]
+
+
+def replicaWorkloads(plan: Plan) -> list[str]:
+    """
+    @return: the planned workloads of replicas.
+    """
+    return [name for name in plan.workloads if WORKLOADS_BY_NAME[name].replica]
+
+
+def plannedRuns(plan: Plan) -> Iterator[tuple[str, bool, list[str]]]:
+    """
+    @return: C{(backend, replicated, workloads)} for each database to start:
+        per backend, one without replica for the plain workloads, then (on
+        PostgreSQL and MariaDB) one with a replica for the workloads of
+        replicas.
+    """
+    for backend in plan.backends:
+        plain = plainWorkloads(plan)
+        if plain:
+            yield backend, False, plain
+        replicated = replicaWorkloads(plan)
+        if replicated and backend in REPLICA_BACKENDS:
+            yield backend, True, replicated
+
+
 @dataclass
 class Plan:
     """
@@ -242,6 +316,9 @@ class Runner:
     @ivar references: C{(backend, workload, impl)} to the seconds of the
         reference's calls in each run, for a workload that interleaves its
         calls with a reference's (in the order of C{samples}).
+    @ivar replicaReads: C{(backend, workload, impl)} to how many of the
+        timed calls of each run ran on a replica, for the workloads that
+        report it (in the order of C{samples}).
     @ivar meta: C{(backend, impl)} to the child's meta record.
     @ivar dropped: the C{(backend, workload, impl)} not repeated any more
         because one run took longer than C{maxSeconds}.
@@ -255,6 +332,7 @@ class Runner:
         self.memory: dict[tuple[str, str, str],
                           list[tuple[Optional[float], Optional[float]]]] = {}
         self.references: dict[tuple[str, str, str], list[float]] = {}
+        self.replicaReads: dict[tuple[str, str, str], list[int]] = {}
         self.meta: dict[tuple[str, str], dict[str, Any]] = {}
         self.dropped: set[tuple[str, str, str]] = set()
 
@@ -274,28 +352,30 @@ class Runner:
         """
         return min(self.plan.repeat, WORKLOADS_BY_NAME[workload].maxRepeat or self.plan.repeat)
 
-    def children(self, backend: str, impl: str, rep: int) -> list[tuple[list[str], str]]:
+    def children(self, backend: str, impl: str, rep: int,
+                 workloads: list[str]) -> list[tuple[list[str], str]]:
         """
-        @return: the workloads of each child that C{impl} runs in repetition
-            C{rep}, with a tag for it: one child for the workloads that
-            share one, then one per workload that runs in its own process.
+        @return: the workloads among C{workloads} of each child that C{impl}
+            runs in repetition C{rep}, with a tag for it: one child for the
+            workloads that share one, then one per workload that runs in
+            its own process.
         """
-        names = [w for w in self.plan.workloads
+        names = [w for w in workloads
                  if (backend, w, impl) not in self.dropped and rep < self.repetitions(w)]
         shared = [w for w in names if not WORKLOADS_BY_NAME[w].ownProcess]
         groups = [(shared, str(rep))] if shared else []
         groups.extend(([w], f"{rep}-{w}") for w in names if WORKLOADS_BY_NAME[w].ownProcess)
         return groups
 
-    def runBackend(self, backend: str, db: dict[str, Any]) -> None:
+    def runBackend(self, backend: str, db: dict[str, Any], workloads: list[str]) -> None:
         """
-        Run every repetition on one backend.
+        Run every repetition of C{workloads} on one backend.
         """
         plan = self.plan
         for rep in range(plan.repeat):
             order = plan.impls[rep % len(plan.impls):] + plan.impls[:rep % len(plan.impls)]
             for impl in order:
-                for names, tag in self.children(backend, impl, rep):
+                for names, tag in self.children(backend, impl, rep, workloads):
                     began = time.monotonic()
                     spec = self.spec(backend, db, impl, names, tag)
                     try:
@@ -327,6 +407,8 @@ class Runner:
                     (record["rssBeforeMb"], record["rssPeakMb"]))
                 if record["referenceSeconds"] is not None:
                     self.references.setdefault(key, []).append(record["referenceSeconds"])
+                if record.get("replicaReads") is not None:
+                    self.replicaReads.setdefault(key, []).append(record["replicaReads"])
                 if record["seconds"] > self.plan.maxSeconds:
                     self.dropped.add(key)
 
@@ -413,26 +495,34 @@ def _ratio(value: Optional[float], base: Optional[float]) -> str:
 # -- reporting ------------------------------------------------------------------------
 
 
-def resultsTable(runner: Runner) -> str:
+def resultsTable(runner: Runner, workloads: Optional[list[str]] = None,
+                 backends: Optional[Sequence[str]] = None,
+                 impls: Optional[Sequence[str]] = None) -> str:
     """
+    @param workloads: the workloads in it (default: the plain ones).
+    @param backends: its backends (default: the planned ones).
+    @param impls: its implementations (default: the planned ones).
     @return: the markdown table of medians and ratios to raw.
     """
     plan = runner.plan
+    workloads = plainWorkloads(plan) if workloads is None else workloads
+    backends = plan.backends if backends is None else backends
+    impls = plan.impls if impls is None else impls
     head = ["backend", "workload", "n"]
-    for impl in plan.impls:
+    for impl in impls:
         head.append(IMPL_TITLES[impl])
         if impl != "raw":
             head.append("/ raw")
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
     dropped = capped = False
-    for backend in plan.backends:
-        for name in plan.workloads:
+    for backend in backends:
+        for name in workloads:
             workload = WORKLOADS_BY_NAME[name]
             size = workload.quickSize if plan.quick else workload.size
             raw = runner.median(backend, name, "raw")
             cells = [BACKEND_TITLES[backend], workload.title, f"{size:,}"]
-            for impl in plan.impls:
+            for impl in impls:
                 value = runner.median(backend, name, impl)
                 samples = runner.samples.get((backend, name, impl)) or []
                 mark = ""
@@ -454,7 +544,7 @@ def resultsTable(runner: Runner) -> str:
     if dropped:
         lines.append(f"(N runs): fewer samples, because one run took over {plan.maxSeconds:g} s "
                      "and it was not repeated.")
-    comparison = queryComparison(runner)
+    comparison = queryComparison(runner) if "query_where" in workloads else ""
     if comparison:
         lines.extend(["", comparison])
     return "\n".join(lines)
@@ -524,6 +614,110 @@ def memoryTable(runner: Runner) -> str:
     return "\n".join(lines)
 
 
+#: The rows of the summary of the workloads of replicas: C{(title, workload,
+#: the workload it is compared with, or None)}. Throughput rows first.
+REPLICA_THROUGHPUT = [
+    (f"read throughput, find(id), {IN_FLIGHT} in flight: primary alone",
+     "replica_in_flight_primary", None),
+    (f"read throughput, find(id), {IN_FLIGHT} in flight: on the replica",
+     "replica_in_flight", "replica_in_flight_primary"),
+]
+REPLICA_PER_CALL = [
+    ("find(id): primary alone", "replica_find_primary", None),
+    ("find(id): replica, its position known", "replica_find_cached", "replica_find_primary"),
+    ("find(id): replica, its position checked", "replica_find_checked",
+     "replica_find_primary"),
+    ("find(id) right after a write", "replica_find_after_write", "replica_find_primary"),
+    ("create: primary alone", "replica_create_primary", None),
+    ("create: with a replica", "replica_create", "replica_create_primary"),
+]
+
+
+#: The workloads of replicas whose share of reads run on the replica
+#: L{replicaSummary} gives (the median over the runs).
+REPLICA_SHARES = ("replica_find_after_write",)
+
+
+def _replicaCell(runner: Runner, backend: str, impl: str, name: str,
+                 reference: Optional[str], throughput: bool) -> str:
+    """
+    @return: a cell of L{replicaSummary}: reads per second or the time per
+        call, and the ratio to C{reference}'s.
+    """
+    workload = WORKLOADS_BY_NAME[name]
+    size = workload.quickSize if runner.plan.quick else workload.size
+    value = runner.median(backend, name, impl)
+    if value is None:
+        return "n/a"
+    cell = f"{size / value:,.0f} reads/s" if throughput else f"{value / size * 1000:.3f} ms"
+    base = runner.median(backend, reference, impl) if reference else None
+    if base:
+        ratio = base / value if throughput else value / base
+        cell += f" ({ratio:.2f}x)"
+    return cell
+
+
+def replicaSummary(runner: Runner) -> str:
+    """
+    @return: the markdown table of what a replica changes, from the
+        workloads of replicas: read throughput with and without it, and
+        the time per call of finds and creates with it, each over the
+        same without it; or C{""} when they did not run.
+    """
+    plan = runner.plan
+    backends = [b for b in plan.backends if b in REPLICA_BACKENDS]
+    impls = [impl for impl in ("twistar", "raw") if impl in plan.impls]
+    planned = set(replicaWorkloads(plan))
+    if not backends or not planned:
+        return ""
+    lines = ["| backend | measure | " + " | ".join(IMPL_TITLES[i] for i in impls) + " |",
+             "|---|---|" + "---:|" * len(impls)]
+    for backend in backends:
+        for rows, throughput in ((REPLICA_THROUGHPUT, True), (REPLICA_PER_CALL, False)):
+            for title, name, reference in rows:
+                if name not in planned:
+                    continue
+                cells = [_replicaCell(runner, backend, impl, name,
+                                      reference if reference in planned else None, throughput)
+                         for impl in impls]
+                lines.append(f"| {BACKEND_TITLES[backend]} | {title} | " + " | ".join(cells)
+                             + " |")
+        for name in REPLICA_SHARES:
+            if name not in planned:
+                continue
+            workload = WORKLOADS_BY_NAME[name]
+            size = workload.quickSize if plan.quick else workload.size
+            cells = []
+            for impl in impls:
+                counts = runner.replicaReads.get((backend, name, impl))
+                cells.append(f"{statistics.median(counts) / size:.0%}" if counts else "-")
+            lines.append(f"| {BACKEND_TITLES[backend]} | {workload.title}: share of the reads "
+                         "run on the replica | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def replicaTables(runner: Runner) -> str:
+    """
+    @return: the results table of the workloads of replicas and their
+        summary (L{replicaSummary}), or C{""} when they did not run.
+    """
+    plan = runner.plan
+    backends = [b for b in plan.backends if b in REPLICA_BACKENDS]
+    workloads = replicaWorkloads(plan)
+    if not backends or not workloads:
+        return ""
+    impls = [impl for impl in plan.impls if impl != "twistar2"]
+    table = resultsTable(runner, workloads, backends, impls)
+    return f"""{replicaSummary(runner)}
+
+Reads per second, or the time per call (the median run's time over its
+calls), with its ratio to the same without a replica in parentheses. raw
+adbapi reads the replica directly (after a write: the primary), with no
+check: the floor of the routing.
+
+{table}"""
+
+
 def _stall(median: Optional[float], worst: Optional[float]) -> str:
     if median is None or worst is None:
         return "n/a"
@@ -541,7 +735,7 @@ def stallsTable(runner: Runner) -> str:
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] * 3 + ["---:"] * len(plan.impls)) + "|"]
     for backend in plan.backends:
-        for name in plan.workloads:
+        for name in plainWorkloads(plan):
             workload = WORKLOADS_BY_NAME[name]
             size = workload.quickSize if plan.quick else workload.size
             cells = [BACKEND_TITLES[backend], workload.title, f"{size:,}"]
@@ -702,6 +896,29 @@ def machineDescription(runner: Runner) -> str:
     return "\n".join(lines)
 
 
+def replicaSection(runner: Runner) -> str:
+    """
+    @return: the section of C{bench/RESULTS.md} on read replicas (from its
+        title), or C{""} when their workloads did not run.
+    """
+    tables = replicaTables(runner)
+    if not tables:
+        return ""
+    return f"""## Read replicas
+
+What a replica changes (`bench/README.md` says what each workload does).
+Both servers, the primary and its replica (a streaming hot standby on
+PostgreSQL, a GTID replica on MariaDB), run on this same machine, with
+{os.cpu_count()} cores, as the benchmark's process: the replica brings no
+processor of its own, so the throughput measures what routing reads to it
+costs, not the capacity a replica on its own machine would add. The
+primary's connections commit with `synchronous_commit` on (PostgreSQL's
+default), so that the standby receives each commit at once.
+
+{tables}
+"""
+
+
 def writeResults(runner: Runner, table: str, stalls: str, memory: str, targets: str,
                  seconds: float) -> None:
     """
@@ -739,11 +956,12 @@ resident memory during the timed work, over its resident memory just before;
 
 {memory}
 
+{replicaSection(runner)}
 ## Targets (twistar)
 
 {targets}
 """
-    RESULTS_MD.write_text(text)
+    RESULTS_MD.write_text(text.replace("\n\n\n## Targets", "\n\n## Targets"))
     say(f"wrote {RESULTS_MD}")
 
 
@@ -759,7 +977,8 @@ def writeSamples(runner: Runner) -> Path:
         "samples": [{"backend": b, "workload": w, "impl": i, "seconds": s,
                      "maxStallMs": runner.stalls.get((b, w, i)),
                      "rssBeforeAndPeakMb": runner.memory.get((b, w, i)),
-                     "referenceSeconds": runner.references.get((b, w, i))}
+                     "referenceSeconds": runner.references.get((b, w, i)),
+                     "replicaReads": runner.replicaReads.get((b, w, i))}
                     for (b, w, i), s in runner.samples.items()],
         "meta": list(runner.meta.values()),
     }
@@ -775,11 +994,11 @@ def profile(plan: Plan, pythons: dict[str, Path], top: int = 30) -> None:
     Run each workload once per implementation under cProfile and print the
     functions with the most own time.
     """
-    for backend in plan.backends:
-        with database(backend) as db:
+    for backend, replicated, workloads in plannedRuns(plan):
+        with database(backend, replicated) as db:
             runner = Runner(plan, pythons)
             for impl in plan.impls:
-                for name in plan.workloads:
+                for name in workloads:
                     with tempfile.NamedTemporaryFile(suffix=".prof") as statsFile:
                         spec = runner.spec(backend, db, impl, [name], f"profile-{name}")
                         spec["profile"] = statsFile.name
@@ -846,19 +1065,24 @@ def main(argv: Sequence[str]) -> int:
             profile(plan, pythons)
             return 0
         runner = Runner(plan, pythons)
-        for backend in plan.backends:
-            with database(backend) as db:
-                runner.runBackend(backend, db)
+        for backend, replicated, workloads in plannedRuns(plan):
+            with database(backend, replicated) as db:
+                runner.runBackend(backend, db, workloads)
     except BenchError as e:
         print(f"\nbench failed: {e}", file=sys.stderr)
         return 1
     samples = writeSamples(runner)
     table, stalls, targets = resultsTable(runner), stallsTable(runner), targetsTable(runner)
     memory = memoryTable(runner)
-    print(f"\n{table}\n\nLongest reactor stalls:\n\n{stalls}\n")
+    if plainWorkloads(plan):
+        print(f"\n{table}\n\nLongest reactor stalls:\n\n{stalls}\n")
     if memory:
         print(f"Peak memory:\n\n{memory}\n")
-    print(f"Targets (twistar):\n\n{targets}\n")
+    replicas = replicaTables(runner)
+    if replicas:
+        print(f"Read replicas:\n\n{replicas}\n")
+    if plainWorkloads(plan):
+        print(f"Targets (twistar):\n\n{targets}\n")
     seconds = time.monotonic() - began
     say(f"samples in {samples}; {seconds / 60:.1f} minutes")
     if plan.full:

@@ -14,6 +14,7 @@ nor a database driver at module level.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import sqlite3
 import time
@@ -21,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from twisted.internet.defer import gatherResults
+from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
 
 #: Children per parent in the has-many workloads.
 CHILDREN_PER_PARENT = 10
@@ -33,6 +34,9 @@ COUNTED_ROWS = 1000
 #: and the most rows one of their queries returns.
 SEARCHED_ROWS = 1000
 SEARCH_LIMIT = 50
+
+#: Calls in flight at once in the concurrent read workloads of replicas.
+IN_FLIGHT = 20
 
 #: Rows per batch of the C{each()} workload (and of raw's keyset batches).
 EACH_BATCH = 1000
@@ -100,6 +104,24 @@ class Interleaved:
 
 
 @dataclass
+class SelfTimed:
+    """
+    What a timed step gives when it timed its calls itself, leaving out
+    the untimed work it did between them: the workload's time is then
+    C{seconds}, not the whole step's.
+
+    @ivar result: what the workload's C{verify} checks.
+    @ivar seconds: the time of the timed calls.
+    @ivar replicaReads: how many of them twistar ran on a replica, for the
+        workloads of replicas that do not require it to run them all.
+    """
+
+    result: Any
+    seconds: float
+    replicaReads: int | None = None
+
+
+@dataclass
 class Context:
     """
     What a workload runs against, in one child process.
@@ -109,6 +131,8 @@ class Context:
     @ivar pool: the C{adbapi.ConnectionPool}.
     @ivar models: the ORM model classes by name (empty for raw).
     @ivar data: what L{Workload.prepare} made for the timed part.
+    @ivar replicaPool: the pool of the replica of the database, for the
+        workloads of replicas (L{Workload.replica}); else C{None}.
     """
 
     impl: str
@@ -116,6 +140,7 @@ class Context:
     pool: Any
     models: dict[str, Any] = field(default_factory=dict)
     data: Any = None
+    replicaPool: Any = None
 
     @property
     def mark(self) -> str:
@@ -374,6 +399,9 @@ class Workload:
         what earlier workloads left in the heap.
     @ivar memory: its peak memory is reported in the memory table.
     @ivar maxRepeat: the most repetitions it runs (C{None}: all of them).
+    @ivar replica: it runs on a database with a replica (a PostgreSQL hot
+        standby, a MariaDB GTID replica; not on SQLite), in
+        C{ctx.replicaPool}.
     """
 
     name: str
@@ -389,6 +417,7 @@ class Workload:
     ownProcess: bool = False
     memory: bool = False
     maxRepeat: int | None = None
+    replica: bool = False
 
 
 def expect(what: str, actual: Any, expected: Any) -> None:
@@ -778,6 +807,306 @@ async def _verifyChildren(ctx: Context, n: int, result: Any) -> None:
     expect("children per parent", result, [CHILDREN_PER_PARENT] * n)
 
 
+# read replicas: read throughput on a replica, and what read-your-writes costs
+
+
+def supportsReplicas(ctx: Context) -> bool:
+    """
+    @return: whether the ORM routes reads to replicas (C{Registry.addReplica});
+        twistar 2.0 does not.
+    """
+    if ctx.impl == "twistar2":
+        return False
+    from twistar.registry import Registry
+
+    return hasattr(Registry, "addReplica")
+
+
+def replicaContext(ctx: Context) -> Context:
+    """
+    @return: C{ctx} with the replica's pool as its pool, for raw SQL there.
+    """
+    return Context(ctx.impl, ctx.backend, ctx.replicaPool)
+
+
+async def primaryPosition(ctx: Context) -> Any:
+    """
+    @return: the primary's log position now (PostgreSQL: its WAL insert
+        position; MariaDB: its binary log's GTID position).
+    """
+    query = ("SELECT pg_current_wal_insert_lsn()::text" if ctx.backend == "postgres"
+             else "SELECT @@gtid_binlog_pos")
+    return await scalar(ctx, query)
+
+
+async def waitForReplica(ctx: Context, position: Any) -> None:
+    """
+    Wait until the replica has replayed the primary's log up to C{position}
+    (see L{primaryPosition}): on PostgreSQL by asking it again every
+    millisecond, on MariaDB with C{MASTER_GTID_WAIT}.
+
+    A PostgreSQL WAL insert position can lie past the WAL written so far,
+    and stay there while nothing else is written (after a record that
+    ends a page, it counts the next page's header): when the standby has
+    not reached it after 20 ms, a transaction with a transaction id, whose
+    commit writes the WAL out, moves it on.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    def reached(cursor: Any) -> bool:
+        if ctx.backend == "postgres":
+            cursor.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (position,))
+            return bool(cursor.fetchone()[0])
+        cursor.execute("SELECT MASTER_GTID_WAIT(%s, 10)", (position,))
+        return bool(cursor.fetchone()[0] == 0)
+
+    began = time.monotonic()
+    nudged = False
+    while not await ctx.replicaPool.runInteraction(reached):
+        waited = time.monotonic() - began
+        if waited > 10:
+            raise AssertionError(f"the replica did not reach {position} within 10 s")
+        if waited > 0.02 and not nudged and ctx.backend == "postgres":
+            await scalar(ctx, "SELECT txid_current()")
+            nudged = True
+        await deferLater(reactor, 0.001, lambda: None)
+
+
+def inFreshContext(work: Callable[[], Awaitable[Any]]) -> Deferred[Any]:
+    """
+    @return: a Deferred of C{work()}, run in a new, empty C{contextvars}
+        context: one without the log positions (read-your-writes) that the
+        child's earlier workloads left in its own.
+    """
+    return contextvars.Context().run(lambda: ensureDeferred(work()))  # type: ignore[arg-type]
+
+
+def replicaReads() -> int:
+    """
+    @return: how many reads twistar's replicas of the default database ran.
+    """
+    from twistar.registry import Registry
+
+    replicas = Registry.replicasOf()
+    return 0 if replicas is None else sum(replica.reads for replica in replicas.replicas)
+
+
+def _write(ctx: Context, itemId: Any) -> Any:
+    """
+    Write to the primary: twistar's low-level update (which keeps the
+    primary's log position in the running context when the database has
+    replicas), or the same C{UPDATE} by hand for raw.
+
+    @return: a Deferred that fires when it is committed.
+    """
+    if ctx.impl == "raw":
+        return ctx.pool.runOperation(ctx.sql("UPDATE items SET price = ? WHERE id = ?"),
+                                     (1.5, itemId))
+    from twistar.registry import Registry
+
+    return Registry.getConfig().update("items", {"price": 1.5}, where=["id = ?", itemId])
+
+
+async def _prepareReplicaSet(ctx: Context, n: int, register: bool) -> tuple[list[Any], bool]:
+    """
+    Fill C{n} items on the primary, wait until the replica has them, and
+    open the replica pool's connections; for twistar, when C{register},
+    make it twistar's replica (with the default options) and let one read
+    check its health.
+
+    @return: the ids of the items, in order, and C{register}.
+    """
+    ids = await _fillItems(ctx, n)
+    await waitForReplica(ctx, await primaryPosition(ctx))
+    await gatherResults([rawSelect(replicaContext(ctx), "SELECT 1") for _ in range(IN_FLIGHT)])
+    if ctx.impl != "raw" and register:
+        from twistar.registry import Registry
+
+        Registry.addReplica(ctx.replicaPool)
+        await inFreshContext(ctx.models["Item"].count)
+    return ids, register
+
+
+async def _prepareNoReplica(ctx: Context, n: int) -> tuple[list[Any], bool]:
+    return await _prepareReplicaSet(ctx, n, False)
+
+
+async def _prepareWithReplica(ctx: Context, n: int) -> tuple[list[Any], bool]:
+    return await _prepareReplicaSet(ctx, n, True)
+
+
+def _forgetReplica(ctx: Context) -> None:
+    """
+    Stop using the replica in twistar, if it is twistar's.
+    """
+    if ctx.impl != "raw":
+        from twistar.registry import Registry
+
+        if Registry.replicasOf() is not None:
+            Registry.removeReplica(ctx.replicaPool)
+
+
+async def _verifyFound(ctx: Context, n: int, result: Any) -> None:
+    """
+    Check that every find found its row (C{result}: how many did, and how
+    many reads twistar's replica ran, or C{None}).
+    """
+    _forgetReplica(ctx)
+    expect("rows found", result[0], n)
+
+
+async def _verifyFoundOnReplica(ctx: Context, n: int, result: Any) -> None:
+    """
+    L{_verifyFound}, and for twistar, that the replica ran every read.
+    """
+    await _verifyFound(ctx, n, result)
+    if ctx.impl != "raw":
+        expect("reads run by the replica", result[1], n)
+
+
+def _rawFindOn(ctx: Context) -> Callable[[Any], Awaitable[bool]]:
+    async def find(itemId: Any) -> bool:
+        row = await rawSelect(ctx, "SELECT * FROM items WHERE id = ?", itemId, one=True)
+        return bool(row[0] == itemId)
+
+    return find
+
+
+def _ormFindOn(ctx: Context) -> Callable[[Any], Awaitable[bool]]:
+    item = ctx.models["Item"]
+
+    async def find(itemId: Any) -> bool:
+        return bool((await item.find(itemId)).id == itemId)
+
+    return find
+
+
+async def _inFlight(ids: Sequence[Any], find: Callable[[Any], Awaitable[bool]]) -> int:
+    """
+    Run C{find} on every id, L{IN_FLIGHT} calls at a time: as many callers,
+    each a coroutine (with a context of its own) making its calls one after
+    another.
+
+    @return: how many found their row.
+    """
+
+    async def caller(share: Sequence[Any]) -> int:
+        return sum([await find(itemId) for itemId in share])
+
+    counts = await gatherResults([Deferred.fromCoroutine(caller(ids[k::IN_FLIGHT]))
+                                  for k in range(IN_FLIGHT)])
+    return sum(counts)
+
+
+async def _ormFindInFlight(ctx: Context, n: int) -> tuple[int, int]:
+    before = replicaReads()
+    found = await inFreshContext(lambda: _inFlight(ctx.data[0], _ormFindOn(ctx)))
+    return found, replicaReads() - before
+
+
+async def _rawFindInFlight(ctx: Context, n: int) -> tuple[int, None]:
+    ids, onReplica = ctx.data
+    return await _inFlight(ids, _rawFindOn(replicaContext(ctx) if onReplica else ctx)), None
+
+
+async def _ormFindCached(ctx: Context, n: int) -> SelfTimed:
+    """
+    find(id) one after another in a fresh context: without a replica, on
+    the primary; with one, first (untimed) a write, a wait until the
+    replica has replayed it and a read that checks that it has, so that
+    the replica's position is known and no later read checks it again.
+    """
+    ids, withReplica = ctx.data
+    find = _ormFindOn(ctx)
+
+    async def finds() -> SelfTimed:
+        if withReplica:
+            await _write(ctx, ids[0])
+            await waitForReplica(ctx, await primaryPosition(ctx))
+            await find(ids[0])
+        before = replicaReads()
+        began = time.perf_counter()
+        found = sum([await find(itemId) for itemId in ids])
+        return SelfTimed((found, replicaReads() - before), time.perf_counter() - began)
+
+    return await inFreshContext(finds)
+
+
+async def _rawFindSequential(ctx: Context, n: int) -> tuple[int, None]:
+    ids, onReplica = ctx.data
+    find = _rawFindOn(replicaContext(ctx) if onReplica else ctx)
+    return sum([await find(itemId) for itemId in ids]), None
+
+
+async def _timedAfterWrites(
+    ctx: Context, find: Callable[[Any], Awaitable[bool]], wait: bool
+) -> SelfTimed:
+    """
+    For each id: a write and, when C{wait}, a wait until the replica has
+    replayed it (untimed), then C{find} of the id (timed).
+    """
+    seconds = 0.0
+    found = 0
+    before = replicaReads() if ctx.impl != "raw" else 0
+    for itemId in ctx.data[0]:
+        await _write(ctx, itemId)
+        if wait:
+            await waitForReplica(ctx, await primaryPosition(ctx))
+        began = time.perf_counter()
+        found += await find(itemId)
+        seconds += time.perf_counter() - began
+    reads = replicaReads() - before if ctx.impl != "raw" else None
+    return SelfTimed((found, reads), seconds, reads)
+
+
+async def _ormFindChecked(ctx: Context, n: int) -> SelfTimed:
+    """
+    Each find(id) after a write that the replica has replayed: it checks
+    the replica's position (reached), then reads there.
+    """
+    return await inFreshContext(lambda: _timedAfterWrites(ctx, _ormFindOn(ctx), True))
+
+
+async def _rawFindChecked(ctx: Context, n: int) -> SelfTimed:
+    """
+    L{_ormFindChecked} by hand: the read on the replica, without a check.
+    """
+    return await _timedAfterWrites(ctx, _rawFindOn(replicaContext(ctx)), True)
+
+
+async def _ormFindAfterWrite(ctx: Context, n: int) -> SelfTimed:
+    """
+    Each find(id) right after a write: it checks whether the replica has
+    replayed the write, and reads there if so, else on the primary.
+    """
+    return await inFreshContext(lambda: _timedAfterWrites(ctx, _ormFindOn(ctx), False))
+
+
+async def _rawFindAfterWrite(ctx: Context, n: int) -> SelfTimed:
+    """
+    L{_ormFindAfterWrite} by hand, reading on the primary.
+    """
+    return await _timedAfterWrites(ctx, _rawFindOn(ctx), False)
+
+
+async def _prepareCreateNoReplica(ctx: Context, n: int) -> tuple[list[Any], bool]:
+    return await _prepareReplicaSet(ctx, 0, False)
+
+
+async def _prepareCreateWithReplica(ctx: Context, n: int) -> tuple[list[Any], bool]:
+    return await _prepareReplicaSet(ctx, 0, True)
+
+
+async def _ormCreateInFreshContext(ctx: Context, n: int) -> None:
+    await inFreshContext(lambda: _ormCreateSeq(ctx, n))
+
+
+async def _verifyCreated(ctx: Context, n: int, result: Any) -> None:
+    _forgetReplica(ctx)
+    await _itemCount(ctx, n, result)
+
+
 WORKLOADS: list[Workload] = [
     Workload("create", "sequential creates", 2000, 200, ("items",),
              _nothing, _ormCreateSeq, _rawCreateSeq, _itemCount),
@@ -809,6 +1138,31 @@ WORKLOADS: list[Workload] = [
              _prepareSearch, _ormFindWhere, _rawFindWhere, _verifySearch),
     Workload("query_where", "Query, same SQL", 1000, 100, ("items",),
              _prepareSearch, _ormQueryWhere, _rawQueryWhere, _verifySearch, supportsQueries),
+    # On a database with a replica (not SQLite): see REPLICA_WORKLOADS.
+    Workload("replica_in_flight_primary", f"find(id), {IN_FLIGHT} in flight, primary alone",
+             2000, 200, ("items",), _prepareNoReplica, _ormFindInFlight, _rawFindInFlight,
+             _verifyFound, supportsReplicas, replica=True),
+    Workload("replica_in_flight", f"find(id), {IN_FLIGHT} in flight, on the replica",
+             2000, 200, ("items",), _prepareWithReplica, _ormFindInFlight, _rawFindInFlight,
+             _verifyFoundOnReplica, supportsReplicas, replica=True),
+    Workload("replica_find_primary", "find(id), primary alone", 1000, 100, ("items",),
+             _prepareNoReplica, _ormFindCached, _rawFindSequential, _verifyFound,
+             supportsReplicas, replica=True),
+    Workload("replica_find_cached", "find(id), replica, its position known", 1000, 100,
+             ("items",), _prepareWithReplica, _ormFindCached, _rawFindSequential,
+             _verifyFoundOnReplica, supportsReplicas, replica=True),
+    Workload("replica_find_checked", "find(id), replica, its position checked", 1000, 100,
+             ("items",), _prepareWithReplica, _ormFindChecked, _rawFindChecked,
+             _verifyFoundOnReplica, supportsReplicas, replica=True),
+    Workload("replica_find_after_write", "find(id) right after a write", 1000, 100,
+             ("items",), _prepareWithReplica, _ormFindAfterWrite, _rawFindAfterWrite,
+             _verifyFound, supportsReplicas, replica=True),
+    Workload("replica_create_primary", "sequential creates, primary alone", 1000, 100,
+             ("items",), _prepareCreateNoReplica, _ormCreateInFreshContext, _rawCreateSeq,
+             _verifyCreated, supportsReplicas, replica=True),
+    Workload("replica_create", "sequential creates, with a replica", 1000, 100, ("items",),
+             _prepareCreateWithReplica, _ormCreateInFreshContext, _rawCreateSeq,
+             _verifyCreated, supportsReplicas, replica=True),
 ]
 
 WORKLOADS_BY_NAME: dict[str, Workload] = {w.name: w for w in WORKLOADS}

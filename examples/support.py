@@ -1,9 +1,9 @@
 """
 What the examples share, so that each of them shows only twistar: the
 auto-increment primary key of each driver, dropping and creating an
-example's tables with raw SQL, collecting the queries twistar sends, and
+example's tables with raw SQL, collecting the queries twistar sends,
 running an example as a script on a SQLite database in a temporary
-directory.
+directory, and the stand-ins for replicas of C{examples/replicas.py}.
 
 This is no part of twistar. The examples import it as C{support}: a script's
 own directory is on C{sys.path}, and C{twistar.tests.test_docs} puts
@@ -13,6 +13,7 @@ README's example, keeps its own copy so that it reads on its own.)
 
 import os
 import shutil
+import socket
 import tempfile
 
 from twisted.enterprise import adbapi
@@ -57,6 +58,30 @@ def recreateTables(tables):
             await config.executeOperation(f"CREATE TABLE {name} ({columns.format(pk=pk)})")
 
     return defer.ensureDeferred(recreate())
+
+
+def secondPool():
+    """
+    @return: a new pool on the database of C{Registry.DBPOOL}, with the same
+        driver and arguments: the examples' stand-in for a read replica,
+        which needs no replication to run.
+    """
+    pool = Registry.DBPOOL
+    return adbapi.ConnectionPool(pool.dbapiName, *pool.connargs, cp_min=1, cp_max=3,
+                                 cp_openfun=pool.openfun, **pool.connkw)
+
+
+def unreachablePool():
+    """
+    @return: a pool like L{secondPool}'s, of a server database, aimed at a
+        port of this machine where nothing listens: a replica that is down.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pool = Registry.DBPOOL
+    connkw = dict(pool.connkw, host="127.0.0.1", port=port)
+    return adbapi.ConnectionPool(pool.dbapiName, *pool.connargs, cp_min=1, cp_max=1, **connkw)
 
 
 def sqliteMain(run, name):

@@ -10,6 +10,10 @@ before a fenced block::
     <!-- snippet: examples/quickstart.py -->     an excerpt of that file;
                                                  a line "..." separates parts
     <!-- output: examples/quickstart.py -->      what running it prints
+    <!-- output: examples/replicas.py on postgres, mysql -->
+                                                 what it prints on those
+                                                 backends (of sqlite,
+                                                 postgres and mysql) only
 
 They need a checkout of twistar (C{README.md}, C{doc/}, C{examples/}): the
 directory above the C{twistar} package, or the one named by the
@@ -33,7 +37,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 import twistar
 from twistar.registry import Registry
-from twistar.tests.helpers import DBTestCase
+from twistar.tests.helpers import MYSQL, POSTGRES, SQLITE, DBTestCase
 
 #: The directory holding the imported C{twistar} package.
 PACKAGE_PARENT = Path(twistar.__file__).resolve().parent.parent
@@ -58,12 +62,17 @@ def _noCheckout() -> str | None:
 
 
 NO_CHECKOUT = _noCheckout()
+#: The backends an output marker may name.
+BACKENDS = (SQLITE, POSTGRES, MYSQL)
 EXAMPLE_NAMES = ("quickstart", "callbacks", "models", "relationships", "transactions",
-                 "validation", "lowlevel", "eager", "queries", "querylog")
+                 "validation", "lowlevel", "eager", "queries", "querylog", "databases",
+                 "replicas")
 # The module of what the examples share; not an example itself.
 SUPPORT = "support"
 
-_MARKER = re.compile(r"^\s*<!--\s*(snippet|output):\s*(\S+)\s*-->\s*$")
+_MARKER = re.compile(
+    r"^\s*<!--\s*(snippet|output):\s*(\S+)(?:\s+on\s+(\w+(?:\s*,\s*\w+)*))?\s*-->\s*$"
+)
 _FENCE = re.compile(r"^\s*(```+|~~~+)")
 _NUMBERED = re.compile(r"(\bid |find\()\d+")
 
@@ -78,8 +87,21 @@ def docFiles() -> list[Path]:
 def markedBlocks(path: Path) -> list[tuple[str, str, int, list[str]]]:
     """
     @return: C{(kind, target, lineNumber, lines)} for each fenced block of
-        C{path} marked by a C{snippet} or C{output} comment.
+        C{path} marked by a C{snippet} or C{output} comment (the backends
+        an output is for left out: see L{backendsOfBlocks}).
     @raise ValueError: if a marker is not followed by a fenced block.
+    """
+    return [block for block, _ in backendsOfBlocks(path)]
+
+
+def backendsOfBlocks(
+    path: Path,
+) -> list[tuple[tuple[str, str, int, list[str]], tuple[str, ...] | None]]:
+    """
+    @return: each of L{markedBlocks}, with the backends its marker names
+        after C{on} (C{None} when it names none: all of them).
+    @raise ValueError: if a marker is not followed by a fenced block, or
+        names an unknown backend.
     """
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks = []
@@ -98,7 +120,13 @@ def markedBlocks(path: Path) -> list[tuple[str, str, int, list[str]]]:
         index = start
         while index < len(lines) and not lines[index].strip().startswith(fence.group(1)):
             index += 1
-        blocks.append((match.group(1), match.group(2), start, lines[start:index]))
+        backends = None
+        if match.group(3):
+            backends = tuple(name.strip() for name in match.group(3).split(","))
+            unknown = set(backends) - set(BACKENDS)
+            if unknown:
+                raise ValueError(f"{path.name}:{start}: unknown backends {sorted(unknown)}")
+        blocks.append(((match.group(1), match.group(2), start, lines[start:index]), backends))
         index += 1
     return blocks
 
@@ -135,14 +163,17 @@ def normalised(lines: list[str]) -> list[str]:
     return [_NUMBERED.sub(r"\1N", line.rstrip()) for line in lines]
 
 
-def documentedOutput(name: str) -> list[list[str]]:
+def documentedOutput(name: str, backend: str | None = None) -> list[list[str]]:
     """
-    @return: every output block the docs show for C{examples/NAME.py}.
+    @return: every output block the docs show for C{examples/NAME.py}, or
+        only those for C{backend} (C{"sqlite"}, C{"postgres"}, C{"mysql"}).
     """
     target = f"examples/{name}.py"
     return [
-        lines for path in docFiles() for kind, blockTarget, _, lines in markedBlocks(path)
+        lines for path in docFiles()
+        for (kind, blockTarget, _, lines), backends in backendsOfBlocks(path)
         if kind == "output" and blockTarget == target
+        and (backend is None or backends is None or backend in backends)
     ]
 
 
@@ -199,8 +230,8 @@ class ExampleTests(DBTestCase):
         printed: list[str] = []
         echo: Callable[[str], Any] = printed.append
         await module.run(echo)
-        shown = documentedOutput(name)
-        self.assertTrue(shown, f"no doc shows the output of examples/{name}.py")
+        shown = documentedOutput(name, self.backend)
+        self.assertTrue(shown, f"no doc shows the output of examples/{name}.py on {self.backend}")
         for block in shown:
             self.assertEqual(normalised(printed), normalised(block))
 
@@ -273,6 +304,22 @@ class ExampleTests(DBTestCase):
         """
         await self.runExample("querylog")
 
+    async def test_databases(self) -> None:
+        """
+        C{examples/databases.py} prints its documented output: models of a
+        named database, C{using()}, relationships between two databases and
+        a transaction on one go where the Scaling out page says.
+        """
+        await self.runExample("databases")
+
+    async def test_replicas(self) -> None:
+        """
+        C{examples/replicas.py} prints the output documented for the
+        backend: on the servers, reads go to the replica or the primary as
+        the Scaling out page says; SQLite refuses replicas.
+        """
+        await self.runExample("replicas")
+
 
 class ExampleScriptTests(TestCase):
     """
@@ -297,7 +344,9 @@ class ExampleScriptTests(TestCase):
             )
             self.assertEqual(code, 0, f"{name}.py failed:\n{err.decode(errors='replace')}")
             printed = out.decode("utf-8").splitlines()
-            for block in documentedOutput(name):
+            shown = documentedOutput(name, SQLITE)
+            self.assertTrue(shown, f"no doc shows the output of examples/{name}.py on SQLite")
+            for block in shown:
                 self.assertEqual(normalised(printed), normalised(block), f"{name}.py")
 
 
@@ -390,3 +439,31 @@ class FindExcerptTests(SynchronousTestCase):
         self.assertFalse(findExcerpt(source, ["a = 1", "b = 2"]))
         self.assertFalse(findExcerpt(source, ["b = 2", "c = 3"]))
         self.assertFalse(findExcerpt(source, ["a = 2"]))
+
+
+class MarkerTests(SynchronousTestCase):
+    """
+    L{backendsOfBlocks}, which needs no checkout.
+    """
+
+    def test_backends(self) -> None:
+        """
+        An output marker may name the backends its block is for, after
+        C{on}; a block without them is for every backend; an unknown
+        backend is refused.
+        """
+        path = Path(self.mktemp())
+        path.write_text(
+            "<!-- output: examples/a.py on postgres, mysql -->\n```\nserver\n```\n"
+            "<!-- output: examples/a.py on sqlite -->\n```\nfile\n```\n"
+            "<!-- snippet: examples/a.py -->\n```python\ncode\n```\n",
+            encoding="utf-8",
+        )
+        self.assertEqual(backendsOfBlocks(path), [
+            (("output", "examples/a.py", 2, ["server"]), ("postgres", "mysql")),
+            (("output", "examples/a.py", 6, ["file"]), ("sqlite",)),
+            (("snippet", "examples/a.py", 10, ["code"]), None),
+        ])
+        path.write_text("<!-- output: examples/a.py on oracle -->\n```\nx\n```\n",
+                        encoding="utf-8")
+        self.assertRaises(ValueError, backendsOfBlocks, path)
