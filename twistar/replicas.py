@@ -17,6 +17,7 @@ This module sits below the SQL layer and the registry: it imports neither.
 from __future__ import annotations
 
 import contextvars
+import enum
 import threading
 import time
 import weakref
@@ -310,12 +311,14 @@ class Replica:
         """
         self.unusableUntil = time.monotonic() + self.checkInterval
 
-    def checked(self, position: Any) -> None:
+    def checked(self, position: Any, lagChecked: bool) -> None:
         """
-        Record the replay position read from it now.
+        Record the replay position read from it now, and whether its lag
+        was checked with it.
         """
         self.position = position
-        self.checkedAt = time.monotonic()
+        if lagChecked:
+            self.checkedAt = time.monotonic()
 
     def __repr__(self) -> str:
         return f"<Replica {self.pool!r}>"
@@ -375,18 +378,31 @@ class ReplicaBehind(Exception):
     """
 
 
-def dueForCheck(replica: Replica, wanted: Any, reached: Callable[[Any, Any], bool]) -> bool:
+class Check(enum.IntEnum):
+    """
+    What a read on a replica reads of it first.
+    """
+
+    NOTHING = 0
+    POSITION = 1
+    """Its replay position (the read needs one it was not seen to reach)."""
+    LAG = 2
+    """Its replay position and its lag (its last check is too old)."""
+
+
+def dueCheck(replica: Replica, wanted: Any, reached: Callable[[Any, Any], bool]) -> Check:
     """
     @param wanted: the position the read needs, or C{None}.
     @param reached: whether a replay position is at or past a wanted one.
-    @return: whether a read on C{replica} must first read its position and
-        lag: its last check is older than its C{checkInterval}, or did not
-        show C{wanted} replayed.
+    @return: what a read on C{replica} must first read of it: its lag
+        (with its position) when its last lag check is older than its
+        C{checkInterval}; its position when it was not seen to reach
+        C{wanted}; else nothing.
     """
     if time.monotonic() - replica.checkedAt >= replica.checkInterval:
-        return True
+        return Check.LAG
     if wanted is None:
-        return False
+        return Check.NOTHING
     if wanted is UNKNOWN_POSITION or replica.position is None:
-        return True
-    return not reached(replica.position, wanted)
+        return Check.POSITION
+    return Check.NOTHING if reached(replica.position, wanted) else Check.POSITION

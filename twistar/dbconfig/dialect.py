@@ -222,11 +222,12 @@ class Dialect:
         """
         raise NotImplementedError(f"{type(self).__name__} has no replicas")
 
-    def replicaState(self, cursor: Any) -> tuple[Any, float | None]:
+    def replicaState(self, cursor: Any, lagToo: bool = True) -> tuple[Any, float | None]:
         """
         Read, on a replica's C{cursor}, how far it has replayed the primary's
         log.
 
+        @param lagToo: read its lag too (else the lag returned is 0).
         @return: its replay position and its lag in seconds (C{None} if
             unknown: replication is broken or stopped).
         """

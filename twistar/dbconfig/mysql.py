@@ -94,9 +94,11 @@ class MySQLDBConfig(InteractionBase):
     def logPositionReached(self, position: Any, wanted: Any) -> bool:
         return all(position.get(domain, -1) >= sequence for domain, sequence in wanted.items())
 
-    def replicaState(self, cursor: Any) -> tuple[Any, float | None]:
+    def replicaState(self, cursor: Any, lagToo: bool = True) -> tuple[Any, float | None]:
         self.run(cursor, "SELECT @@gtid_current_pos", [])
         position = self.parseLogPosition(cursor.fetchone()[0])
+        if not lagToo:
+            return position, 0.0
         self.run(cursor, "SHOW SLAVE STATUS", [])
         row = cursor.fetchone()
         if row is None:

@@ -134,7 +134,8 @@ class PostgreSQLDBConfig(InteractionBase):
     def logPositionReached(self, position: Any, wanted: Any) -> bool:
         return bool(position >= wanted)
 
-    def replicaState(self, cursor: Any) -> tuple[Any, float | None]:
+    def replicaState(self, cursor: Any, lagToo: bool = True) -> tuple[Any, float | None]:
+        # One statement reads both.
         self.run(cursor, self.replicaStateQuery, [])
         text, lag = cursor.fetchone()
         return (None if text is None else self.parseLogPosition(text)), lag

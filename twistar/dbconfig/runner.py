@@ -40,11 +40,12 @@ from twistar.querylog import ObservedStatement, observed, resultContext, rowsRea
 from twistar.replicas import (
     DEFAULT_DATABASE,
     UNKNOWN_POSITION,
+    Check,
     Replica,
     ReplicaBehind,
     ReplicaSet,
     WrittenPositions,
-    dueForCheck,
+    dueCheck,
     primaryForced,
     writerContext,
     writesOfContext,
@@ -304,7 +305,7 @@ class Runner(ErrorTranslation):
                 running[-1].chainDeferred(result)
                 return
             replica = candidates[index]
-            check = dueForCheck(replica, wanted, self.logPositionReached)
+            check = dueCheck(replica, wanted, self.logPositionReached)
             running.append(self._runOnPool(
                 replica.pool, self._readChecked, (replica, check, wanted, func, args, kw), {},
                 then,
@@ -330,19 +331,20 @@ class Runner(ErrorTranslation):
         return result
 
     def _readChecked(
-        self, cursor: Any, replica: Replica, check: bool, wanted: Any,
+        self, cursor: Any, replica: Replica, check: Check, wanted: Any,
         func: Callable[..., Any], args: Sequence[Any], kw: Mapping[str, Any],
     ) -> Any:
         """
-        Run a read on C{cursor}, of C{replica}; first, when C{check}, read
-        the replica's position and lag.
+        Run a read on C{cursor}, of C{replica}; first read what C{check}
+        says of the replica.
 
         @raise ReplicaBehind: if it lags beyond its C{maxLag} or has not
             replayed C{wanted}.
         """
         if check:
-            position, lag = self.replicaState(cursor)
-            replica.checked(position)
+            lagToo = check is Check.LAG
+            position, lag = self.replicaState(cursor, lagToo)
+            replica.checked(position, lagToo)
             if lag is None or lag > replica.maxLag:
                 replica.lagging()
                 raise ReplicaBehind()
