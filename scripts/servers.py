@@ -147,6 +147,16 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _pidIn(pidFile: Path) -> Optional[int]:
+    """
+    @return: the process id a server wrote to C{pidFile}, or L{None}.
+    """
+    try:
+        return int(pidFile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _pidAlive(pid: int) -> bool:
     """
     @return: whether process C{pid} exists and is not a zombie.
@@ -529,12 +539,8 @@ class PostgresServer(DatabaseServer):
     def isRunning(self) -> bool:
         if not (self.dataDir / "PG_VERSION").exists():
             return False
-        pidFile = self.dataDir / "postmaster.pid"
-        try:
-            pid = int(pidFile.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return False
-        return _pidAlive(pid)
+        pid = _pidIn(self.dataDir / "postmaster.pid")
+        return pid is not None and _pidAlive(pid)
 
     def _start(self) -> None:
         if self.isRunning():
@@ -724,14 +730,8 @@ class PgBouncerServer(DatabaseServer):
         self.authFile.write_text('"postgres" ""\n')
         _giveToPostgresUser(self.configFile, self.authFile)
 
-    def _readPid(self) -> Optional[int]:
-        try:
-            return int(self.pidFile.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
     def isRunning(self) -> bool:
-        pid = self._readPid()
+        pid = _pidIn(self.pidFile)
         return pid is not None and _pidAlive(pid)
 
     def _start(self) -> None:
@@ -756,7 +756,7 @@ class PgBouncerServer(DatabaseServer):
             time.sleep(0.05)
 
     def _stop(self) -> None:
-        pid = self._readPid()
+        pid = _pidIn(self.pidFile)
         if pid is None or not _pidAlive(pid):
             return
         # SIGTERM: immediate shutdown (SIGINT would wait for the clients).
@@ -878,16 +878,10 @@ class MariaDBServer(DatabaseServer):
             return ["--server-id=1", "--log-bin=mysql-bin", "--binlog-format=ROW"]
         return ["--skip-log-bin"]
 
-    def _readPid(self) -> Optional[int]:
-        try:
-            return int(self.pidFile.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
     def isRunning(self) -> bool:
         if self._process is not None and self._process.poll() is None:
             return True
-        pid = self._readPid()
+        pid = _pidIn(self.pidFile)
         return pid is not None and _pidAlive(pid)
 
     def _client(self, sql: str, database: Optional[str] = None, timeout: float = 10,
@@ -945,7 +939,7 @@ class MariaDBServer(DatabaseServer):
         return False
 
     def _kill(self) -> None:
-        pid = self._readPid()
+        pid = _pidIn(self.pidFile)
         if pid is None and self._process is not None:
             pid = self._process.pid
         if pid is not None:
@@ -959,7 +953,7 @@ class MariaDBServer(DatabaseServer):
         # Reap a server we started that someone else has already stopped.
         if self._process is not None and self._process.poll() is not None:
             self._process = None
-        pid = self._readPid()
+        pid = _pidIn(self.pidFile)
         if pid is None and self._process is not None:
             pid = self._process.pid
         if pid is None or not _pidAlive(pid):
