@@ -384,6 +384,7 @@ class Check(enum.IntEnum):
     """
 
     NOTHING = 0
+    """Nothing (it was seen to reach the position the read needs)."""
     POSITION = 1
     """Its replay position (the read needs one it was not seen to reach)."""
     LAG = 2
