@@ -400,6 +400,9 @@ class PostgresPool:
     """
 
     dbapiName = "psycopg"
+    waitLimit: float | None = None
+    """Seconds a twistar call may wait for a free connection (see
+    L{twistar.pool.ConnectionPool}); C{None}: no limit."""
 
     def __init__(
         self, conninfo: str, minSize: int = 1, maxSize: int = 10, reactor: Any = None,

@@ -53,6 +53,15 @@ class ConnectionPool(adbapi.ConnectionPool):
         super().__init__(dbapiName, *connargs, **connkw)  # type: ignore[no-untyped-call]
 
 
+def __getattr__(name: str) -> Any:
+    # twistar.pool.PostgresPool, imported when first used.
+    if name == "PostgresPool":
+        from twistar.pgpool import PostgresPool
+
+        return PostgresPool
+    raise AttributeError(f"module 'twistar.pool' has no attribute {name!r}")
+
+
 def waitLimitOf(pool: Any) -> float | None:
     """
     @return: the seconds a call may wait for a free connection of C{pool}, or

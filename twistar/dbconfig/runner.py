@@ -280,9 +280,12 @@ class Runner(ErrorTranslation):
             return unwrapped(failure)
 
         def unwrapped(failure: Failure) -> Any:
-            lost = failure.value
-            if isinstance(lost, _LostBeforeCommit):
-                raise lost.error
+            error = failure.value
+            if isinstance(error, _LostBeforeCommit):
+                raise error.error
+            if isinstance(error, pool.dbapi.Error):
+                # The pool could not open a connection for the work.
+                raise self._connectionLost(f"cannot connect to the database: {error}", error)
             return failure
 
         def cancelled(started: bool) -> None:
