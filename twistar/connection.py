@@ -37,7 +37,7 @@ from twistar.registry import Registry, checkDatabaseName
 if TYPE_CHECKING:
     from twistar.pgpool import PostgresPool
 
-__all__ = ["DATABASE_URL", "TRANSACTION_POOLING", "DatabaseURL", "connect", "parseURL"]
+__all__ = ["DATABASE_URL", "THREADS", "TRANSACTION_POOLING", "DatabaseURL", "connect", "parseURL"]
 
 DATABASE_URL = "DATABASE_URL"
 """The environment variable L{connect} reads when it is given no URL."""
@@ -255,14 +255,13 @@ def _postgresPool(keywords: dict[str, Any], poolOptions: dict[str, Any]) -> Post
     from twistar.pgpool import PostgresPool
     from twistar.pool import _checkedWaitLimit
 
-    if "cp_openfun" in poolOptions:
-        raise TwistarError(f"cp_openfun is for thread pools, not with {THREADS}=False")
+    waitLimit = _checkedWaitLimit(poolOptions.get("waitLimit"))
     minSize = poolOptions.get("cp_min", 1)
     pool = PostgresPool(
         "", minSize, poolOptions.get("cp_max", max(minSize, 5)), poolOptions.get("cp_reactor"),
-        **keywords,
+        openFun=poolOptions.get("cp_openfun"), **keywords,
     )
-    pool.waitLimit = _checkedWaitLimit(poolOptions.get("waitLimit"))
+    pool.waitLimit = waitLimit
     return pool
 
 
@@ -418,7 +417,7 @@ def connect(
     psycopg2); C{cp_min} and C{cp_max} size it, C{waitLimit} works as for
     L{twistar.pool.ConnectionPool}, C{cp_reconnect}, C{cp_noisy} and
     C{cp_good_sql} are ignored (a broken connection is always replaced)
-    and C{cp_openfun} is refused.
+    and C{cp_openfun} is called with each new connection, as by adbapi.
 
     @param url: a database URL (see L{twistar.connection}); by default, the
         environment variable C{DATABASE_URL}.

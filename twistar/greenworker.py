@@ -26,8 +26,14 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistar.exceptions import ConnectionLostError, TransactionError, TransactionTimeoutError
+from twistar.exceptions import (
+    ConnectionLostError,
+    TransactionError,
+    TransactionTimeoutError,
+    TwistarError,
+)
 from twistar.pool import PoolWork, exhausted, waitLimitOf
+from twistar.querylog import threadTransaction
 from twistar.replicas import UNKNOWN_POSITION, WrittenPositions
 from twistar.txnworker import nextTransactionNumber, translated
 
@@ -71,6 +77,7 @@ class GreenTransactionWorker:
         self.error: BaseException | None = None
         self.holding: Deferred[Any] | None = None
         self.reopened = False
+        self.returned = False
         self.snapshots: dict[int, tuple[Any, dict[str, Any]]] | None = None
         self.written: WrittenPositions | None = None
         self.logPosition: Any = UNKNOWN_POSITION
@@ -161,8 +168,10 @@ class GreenTransactionWorker:
         the connection is closed at the end rather than reused, as the
         request may arrive late.
         """
+        if not self.busy or self.connection is None:
+            return
         interrupter = self.config.interrupter(cast(Any, self.pool), self.connection)
-        if interrupter is None or not self.busy or self.connection is None:
+        if interrupter is None:
             return
         self.interrupted = True
 
@@ -213,13 +222,13 @@ class GreenTransactionWorker:
                 self.queue.popleft()
                 self.end(func, report)
                 return
+            if self.connection is None and self.error is None:
+                self.hold()
+                return
             if self.error is None and work is not None and not work.start():
                 self.queue.popleft()
                 report(False, CancelledError())
                 continue
-            if self.connection is None and self.error is None:
-                self.hold()
-                return
             self.queue.popleft()
             if self.error is not None:
                 failed = TransactionError(f"the transaction has failed: {self.error}")
@@ -234,7 +243,11 @@ class GreenTransactionWorker:
         """
         Run C{func(cursor, *args, **kw)}, in the connection's greenlet.
         """
-        return func(self.cursor, *args, **kw)
+        threadTransaction(self.number)
+        try:
+            return func(self.cursor, *args, **kw)
+        finally:
+            threadTransaction(None)
 
     def ran(self, result: Any, report: _Report) -> None:
         self.busy = False
@@ -286,6 +299,7 @@ class GreenTransactionWorker:
         self.started = True
         self.stopWaitTimer()
         self.connection = connection
+        self.returned = False
         self.busy = True
         self.pool.runOn(connection, self.begin).addCallbacks(self.begun, self.beginFailed)
 
@@ -295,8 +309,19 @@ class GreenTransactionWorker:
             return  # given up (closeUnstarted)
         self.started = True
         self.stopWaitTimer()
-        self.error = translated(self.config, cast(BaseException, failure.value))
+        self.error = self.connectError(cast(BaseException, failure.value))
         self.next()
+
+    def connectError(self, error: BaseException) -> BaseException:
+        """
+        @return: the error of a transaction whose pool could not give it a
+            connection because of C{error}.
+        """
+        if isinstance(error, self.pool.dbapi.Error) and not isinstance(error, TwistarError):
+            lost = self.config._connectionLost(f"cannot connect to the database: {error}", error)
+            lost.__cause__ = error
+            return lost
+        return translated(self.config, error)
 
     def begin(self, connection: Any) -> None:
         """
@@ -304,11 +329,15 @@ class GreenTransactionWorker:
         greenlet).
         """
         self.cursor = connection.cursor()
-        self.config.run(self.cursor, "BEGIN", [])
-        if self.isolation:
-            statement = self.config.isolationStatement(self.isolation)
-            if statement:
-                self.config.run(self.cursor, statement, [])
+        threadTransaction(self.number)
+        try:
+            self.config.run(self.cursor, "BEGIN", [])
+            if self.isolation:
+                statement = self.config.isolationStatement(self.isolation)
+                if statement:
+                    self.config.run(self.cursor, statement, [])
+        finally:
+            threadTransaction(None)
 
     def begun(self, _: Any) -> None:
         self.busy = False
@@ -323,6 +352,7 @@ class GreenTransactionWorker:
             # The pool's connection was dead: begin once more on another.
             self.reopened = True
             self.started = False
+            self.connection = None
             self.next()
             return
         self.error = translated(self.config, error)
@@ -332,10 +362,12 @@ class GreenTransactionWorker:
         """
         Give the connection back to the pool (closed if an interrupt may
         still reach it); rolled back by the pool if a transaction is open.
+        The transaction keeps it as C{connection}, to run nothing more.
         """
-        connection, self.connection, self.cursor = self.connection, None, None
-        if connection is None:
+        connection, self.cursor = self.connection, None
+        if connection is None or self.returned:
             return
+        self.returned = True
         if self.interrupted:
             connection.close()
         self.pool.release(connection)
@@ -411,11 +443,8 @@ class GreenTransactionWorker:
         if self.closed or self.error is not None:
             raise self.closedError or self.error or TransactionError(
                 "the transaction has ended")
-        if self.cursor is None:
-            raise TransactionError(
-                "a synchronous call on a transaction of a PostgresPool needs one of its "
-                "statements to have run first (yield one of its Deferreds)"
-            )
+        if self.connection is None:
+            self.holdNow()
         if self.busy and not inWork:
             raise TransactionError(
                 "a synchronous call on a transaction of a PostgresPool cannot run while "
@@ -425,3 +454,38 @@ class GreenTransactionWorker:
             return func(self.cursor, *args)
         except BaseException as e:
             raise translated(self.config, e) from e
+
+    def holdNow(self) -> None:
+        """
+        Take a free connection of the pool and begin the transaction on it,
+        blocking, for a synchronous call made before any statement.
+
+        @raise TransactionError: if no connection is free now.
+        """
+        if self.holding is not None:
+            raise TransactionError(
+                "a synchronous call on a transaction of a PostgresPool cannot run while "
+                "it waits for a connection"
+            )
+        taken: list[Any] = []
+        holding = self.pool.hold()
+        holding.addBoth(taken.append)
+        if not taken:
+            holding.cancel()
+            raise TransactionError(
+                "a synchronous call on a transaction of a PostgresPool needs a free "
+                "connection, or one of its statements to have run first"
+            )
+        self.started = True
+        if isinstance(taken[0], Failure):
+            self.error = self.connectError(cast(BaseException, taken[0].value))
+            raise self.error
+        self.stopWaitTimer()
+        self.connection = taken[0]
+        self.returned = False
+        try:
+            self.begin(self.connection)
+        except BaseException as e:
+            self.giveBack()
+            self.error = translated(self.config, e)
+            raise self.error from e

@@ -162,6 +162,7 @@ class _Channel:
         self.closed = False
         self.root = _rootGreenlet()
         self.worker = greenlet(self._serve, parent=self.root)
+        self.worker.channel = self
         self.outcome: tuple[bool, Any] | None = None
         self.parked = False
         self.wantRead = False
@@ -231,6 +232,27 @@ class _Channel:
                     raise errors._WaitTimeout("wait timeout expired")
         except StopIteration as stop:
             return stop.value
+
+    def waitFor(self, d: Deferred[Any]) -> Any:
+        """
+        Park the worker greenlet until C{d} fires (see L{waitFor}).
+        """
+        box: list[Any] = []
+
+        def fired(result: Any) -> None:
+            box.append(result)
+            if self.parked:
+                self._wake(0)
+
+        d.addBoth(fired)
+        if not box:
+            self.wantRead = False
+            self.parked = True
+            self.root.switch()
+        result = box[0]
+        if isinstance(result, Failure):
+            result.raiseException()
+        return result
 
     def _park(self, state: int, deadline: float | None) -> int:
         """
@@ -406,13 +428,15 @@ class PostgresPool:
 
     def __init__(
         self, conninfo: str, minSize: int = 1, maxSize: int = 10, reactor: Any = None,
-        **connectKw: Any,
+        *, openFun: Callable[[Any], object] | None = None, **connectKw: Any,
     ) -> None:
         """
         @param conninfo: a libpq connection string or URL.
         @param minSize: the connections opened at the start.
         @param maxSize: the most connections open at once (at least 1).
         @param reactor: the reactor (default: the global one).
+        @param openFun: called with each new connection, in the thread that
+            made it (as adbapi's C{cp_openfun}).
         @param connectKw: more arguments of C{psycopg.Connection.connect}
             (but C{autocommit}: the pool's connections are in autocommit
             mode, and send C{BEGIN} for a transaction).
@@ -429,6 +453,7 @@ class PostgresPool:
         self._reactor: Any = reactor
         self.conninfo = conninfo
         self.connectKw = connectKw
+        self.openFun = openFun
         self.min = minSize
         self.max = maxSize
         self.running = False
@@ -439,6 +464,43 @@ class PostgresPool:
         self._queue: deque[_Work] = deque()
         self._shutdownID: Any = None
         self.startID: Any = reactor.callWhenRunning(self._start)
+
+    @property
+    def size(self) -> int:
+        """
+        How many connections are open (or being opened).
+        """
+        return self._size()
+
+    @property
+    def waiting(self) -> int:
+        """
+        How much work waits for a free connection.
+        """
+        return len(self._queue)
+
+    @property
+    def busy(self) -> int:
+        """
+        How many connections run work or are held (by a transaction).
+        """
+        return len(self._busy)
+
+    @property
+    def connargs(self) -> tuple[str]:
+        """
+        The positional arguments of C{psycopg.connect} for this pool's
+        database (as in adbapi): its C{conninfo}.
+        """
+        return (self.conninfo,)
+
+    @property
+    def connkw(self) -> dict[str, Any]:
+        """
+        The keyword arguments of C{psycopg.connect} for this pool's database
+        (as in adbapi), but C{autocommit}.
+        """
+        return dict(self.connectKw)
 
     @property
     def dbapi(self) -> Any:
@@ -480,7 +542,8 @@ class PostgresPool:
         self._closed = True
         self.running = False
         if self.startID is not None:
-            self.startID.cancel()
+            # callWhenRunning's trigger (a call made at once gives None).
+            self._reactor.removeSystemEventTrigger(self.startID)
             self.startID = None
         if self._shutdownID is not None:
             self._reactor.removeSystemEventTrigger(self._shutdownID)
@@ -532,6 +595,13 @@ class PostgresPool:
         @return: a L{Deferred} of what C{func} returns, or of its exception.
         """
         return self._submit(_direct, func, args, {})
+
+    def runWithConnection(self, func: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        """
+        L{runGreen}, under the name of adbapi's method (whose C{func} is
+        also given a connection; here one in autocommit mode).
+        """
+        return self.runGreen(func, *args)
 
     def hold(self) -> Deferred[Any]:
         """
@@ -620,10 +690,8 @@ class PostgresPool:
         error is logged if C{logFailure}).
         """
         self._opening += 1
-        connect = _greenConnectionClass().connect
         opened = deferToThreadPool(
-            self._reactor, self._reactor.getThreadPool(), connect, self.conninfo,
-            **{**self.connectKw, "autocommit": True})
+            self._reactor, self._reactor.getThreadPool(), self._connect)
 
         def ready(connection: Any) -> None:
             self._opening -= 1
@@ -638,13 +706,29 @@ class PostgresPool:
             self._opening -= 1
             if not self._queue:
                 if logFailure:
-                    _log.failure("cannot open a PostgreSQL connection", failure)
+                    # A warning, not an error: the next work tries again.
+                    _log.warn("cannot open a PostgreSQL connection: {error}",
+                              error=failure.value)
                 return
             self._queue.popleft().deferred.errback(failure)
             if self._queue and self._size() < self.max:
                 self._open()  # for the next work: each fails on its own try
 
         opened.addCallbacks(ready, failed)
+
+    def _connect(self) -> Any:
+        """
+        @return: a new connection (called in a thread: it blocks).
+        """
+        connection = _greenConnectionClass().connect(
+            self.conninfo, **{**self.connectKw, "autocommit": True})
+        if self.openFun is not None:
+            try:
+                self.openFun(connection)
+            except BaseException:
+                connection.close()
+                raise
+        return connection
 
     def _finished(self, channel: _Channel) -> None:
         """
@@ -673,6 +757,24 @@ class PostgresPool:
         self._busy.discard(channel)
         if channel in self._idle:
             self._idle.remove(channel)
+
+
+def waitFor(d: Deferred[Any]) -> Any:
+    """
+    Wait for C{d} in work running on a L{PostgresPool} connection (in its
+    greenlet): the reactor goes on meanwhile; the work's connection stays
+    its own.
+
+    @return: C{d}'s result.
+    @raise Exception: C{d}'s failure.
+    @raise TwistarError: if not called in such work.
+    """
+    from greenlet import getcurrent
+
+    channel = getattr(getcurrent(), "channel", None)
+    if not isinstance(channel, _Channel):
+        raise TwistarError("waitFor is for work running on a PostgresPool connection")
+    return channel.waitFor(d)
 
 
 def _interaction(connection: Any, work: _Work) -> Any:

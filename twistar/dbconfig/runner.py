@@ -283,9 +283,10 @@ class Runner(ErrorTranslation):
             error = failure.value
             if isinstance(error, _LostBeforeCommit):
                 raise error.error
-            if isinstance(error, pool.dbapi.Error):
+            if isinstance(error, pool.dbapi.Error) and not isinstance(error, TwistarError):
                 # The pool could not open a connection for the work.
-                raise self._connectionLost(f"cannot connect to the database: {error}", error)
+                raise self._connectionLost(
+                    f"cannot connect to the database: {error}", error) from error
             return failure
 
         def cancelled(started: bool) -> None:
@@ -295,9 +296,9 @@ class Runner(ErrorTranslation):
 
         def giveUp() -> None:
             if work.drop():
-                running[-1].cancel()
                 if not result.called:
                     result.errback(exhausted(pool, limit or 0.0))
+                running[-1].cancel()
 
         def stopTimer(_: Any = None) -> Any:
             if timer is not None and timer.active():

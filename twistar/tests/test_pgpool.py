@@ -67,7 +67,7 @@ class PostgresPoolTests(unittest.TestCase):
             f"CREATE TABLE IF NOT EXISTS {self.table} (id serial PRIMARY KEY, name text)"
             f"; TRUNCATE {self.table}")
 
-    def makePool(self, **sizes: int) -> Any:
+    def makePool(self, **sizes: Any) -> Any:
         """
         @return: a started L{PostgresPool} on the test server, closed at the
             test's end.
