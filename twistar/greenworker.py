@@ -250,11 +250,18 @@ class GreenTransactionWorker:
             threadTransaction(None)
 
     def ran(self, result: Any, report: _Report) -> None:
+        """
+        A statement ran: report its result, and run the next.
+        """
         self.busy = False
         report(True, result)
         self.next()
 
     def failed(self, failure: Failure, report: _Report) -> None:
+        """
+        A statement failed: report its error (translated), which stops the
+        transaction if the connection is lost or the server rolled back.
+        """
         self.busy = False
         error = cast(BaseException, failure.value)
         if self.isLost(error):
@@ -292,6 +299,9 @@ class GreenTransactionWorker:
         self.holding.addCallbacks(self.held, self.notHeld)
 
     def held(self, connection: Any) -> None:
+        """
+        The pool gave C{connection}: begin the transaction on it.
+        """
         self.holding = None
         if self.closed:
             self.pool.release(connection)
@@ -304,6 +314,9 @@ class GreenTransactionWorker:
         self.pool.runOn(connection, self.begin).addCallbacks(self.begun, self.beginFailed)
 
     def notHeld(self, failure: Failure) -> None:
+        """
+        The pool could not give a connection: the transaction fails.
+        """
         self.holding = None
         if self.closed:
             return  # given up (closeUnstarted)
@@ -340,10 +353,17 @@ class GreenTransactionWorker:
             threadTransaction(None)
 
     def begun(self, _: Any) -> None:
+        """
+        The transaction has begun: run the queued work.
+        """
         self.busy = False
         self.next()
 
     def beginFailed(self, failure: Failure) -> None:
+        """
+        Beginning failed: on a dead connection, once more on another; else
+        the transaction fails.
+        """
         self.busy = False
         error = cast(BaseException, failure.value)
         lost = self.isLost(error)
@@ -398,6 +418,9 @@ class GreenTransactionWorker:
             self.logPosition = self.config.readLogPosition(connection)
 
     def ended(self, outcome: Any, how: str, report: _Report) -> None:
+        """
+        The commit or rollback ended with C{outcome}: report it.
+        """
         self.busy = False
         error = outcome.value if isinstance(outcome, Failure) else None
         lost = error is not None and self.isLost(error)

@@ -85,7 +85,10 @@ class Transaction:
     Its cursor methods (C{execute}, C{fetchall}, ...) may be called directly,
     as on an C{adbapi} transaction; from the reactor thread they wait for the
     statement, so prefer the L{DBObject} and L{InteractionBase} calls, which
-    return Deferreds and run in this transaction automatically.
+    return Deferreds and run in this transaction automatically. On a
+    L{PostgresPool<twistar.pgpool.PostgresPool>} they block the reactor
+    meanwhile, and cannot run while another statement of the transaction
+    runs (see L{twistar.greenworker}).
     """
 
     def __init__(
