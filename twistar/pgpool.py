@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import select
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -775,6 +776,23 @@ def waitFor(d: Deferred[Any]) -> Any:
     if not isinstance(channel, _Channel):
         raise TwistarError("waitFor is for work running on a PostgresPool connection")
     return channel.waitFor(d)
+
+
+def giveTurn() -> None:
+    """
+    In work running on a L{PostgresPool} connection that has run a while
+    without waiting for the server (reading a large result, say): let the
+    reactor run a turn first. Elsewhere (on a thread), nothing.
+    """
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return
+    channel = getattr(greenlet.getcurrent(), "channel", None)
+    if not isinstance(channel, _Channel) or time.monotonic() - channel.resumedAt < _SLICE:
+        return
+    turn: Deferred[None] = Deferred()
+    channel.reactor.callLater(0, turn.callback, None)
+    channel.waitFor(turn)
 
 
 def _interaction(connection: Any, work: _Work) -> Any:

@@ -35,7 +35,7 @@ from twistar.exceptions import (
     UnknownColumnError,
     UnsupportedValueError,
 )
-from twistar.pgpool import PostgresPool
+from twistar.pgpool import PostgresPool, giveTurn
 from twistar.pool import (
     PoolWork,
     cancellable,
@@ -760,6 +760,7 @@ class Runner(ErrorTranslation):
             if len(batch) < size:
                 rowsRead(txn, len(rows))
                 return rows
+            giveTurn()  # on a PostgresPool, the reactor's thread runs this
 
     def columnReaders(
         self, txn: Any, tablename: str
