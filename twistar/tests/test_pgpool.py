@@ -353,9 +353,14 @@ class PostgresPoolTests(unittest.TestCase):
         )
         import json
 
+        import twistar
+
+        # The subprocess imports the twistar under test (not an installed one).
+        source = os.path.dirname(os.path.dirname(os.path.abspath(twistar.__file__)))
+        path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
         output = subprocess.run(
             [sys.executable, "-c", script, json.dumps(self.keywords)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": path},
         )
         self.assertEqual(output.stdout.strip(), str([[(n,)] for n in range(5)] + [[(7,)]]),
                          output.stderr)
