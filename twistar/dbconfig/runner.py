@@ -341,8 +341,10 @@ class Runner(ErrorTranslation):
             self._rollbackGreen(connection)
             self.raiseTranslated(e)
         if not work.commit():
-            # Cancelled while it ran: undo it.
-            self._rollbackGreen(connection)
+            # Cancelled while it ran: undo it. The server's cancel request
+            # may still be on its way, and could stop the connection's next
+            # statement: the pool drops the connection.
+            connection.close()
             raise CancelledError()
         if not read:
             try:
