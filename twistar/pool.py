@@ -7,6 +7,9 @@ threads. L{PoolWork} is the state that work shares between the reactor (which
 may cancel it, or stop waiting for a thread) and the pool thread (which starts
 it and commits it), so that cancelling before the commit undoes everything and
 cancelling after it changes nothing.
+
+C{twistar.pool.PostgresPool} is L{twistar.pgpool.PostgresPool} (imported
+when first used), the pool without threads for PostgreSQL.
 """
 
 from __future__ import annotations
