@@ -654,6 +654,7 @@ class Runner(ErrorTranslation):
         elif not isinstance(args, (list, tuple)):
             args = given = list(args)
         statement = None if watch is None else ObservedStatement(watch, self, txn, query, given)
+        giveTurn()  # on a PostgresPool, the reactor's thread runs this
         try:
             result = txn.execute(query, args)
         except Exception as e:
