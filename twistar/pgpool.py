@@ -488,6 +488,13 @@ class PostgresPool:
         return len(self._busy)
 
     @property
+    def openfun(self) -> Callable[[Any], object] | None:
+        """
+        L{openFun}, under the name of adbapi's attribute.
+        """
+        return self.openFun
+
+    @property
     def connargs(self) -> tuple[str]:
         """
         The positional arguments of C{psycopg.connect} for this pool's
