@@ -33,6 +33,14 @@ _log = Logger(namespace="twistar")
 _numbers = itertools.count(1)
 
 
+def nextTransactionNumber() -> int:
+    """
+    @return: the number of a new top-level transaction, unique in the
+        process (see L{twistar.transaction.Transaction.number}).
+    """
+    return next(_numbers)
+
+
 class TransactionWorker:
     """
     The pool thread and connection of one top-level transaction, running the
@@ -46,7 +54,7 @@ class TransactionWorker:
         self.pool = pool
         self.config = config
         self.isolation = isolation
-        self.number = next(_numbers)
+        self.number = nextTransactionNumber()
         # A safety net: the reactor side rolls back at the timeout itself.
         self.deadline = time.monotonic() + timeout + 30.0
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
