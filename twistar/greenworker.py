@@ -35,7 +35,7 @@ from twistar.exceptions import (
 from twistar.pool import PoolWork, exhausted, waitLimitOf
 from twistar.querylog import threadTransaction
 from twistar.replicas import UNKNOWN_POSITION, WrittenPositions
-from twistar.txnworker import nextTransactionNumber, translated
+from twistar.txnworker import WorkerBase, nextTransactionNumber, translated
 
 if TYPE_CHECKING:
     from twistar.dbconfig.base import InteractionBase
@@ -46,7 +46,7 @@ _log = Logger(namespace="twistar")
 _Report = Callable[[bool, Any], None]
 
 
-class GreenTransactionWorker:
+class GreenTransactionWorker(WorkerBase):
     """
     The held connection of one top-level transaction on a L{PostgresPool},
     running the work queued by the transaction and its savepoints, in
@@ -129,13 +129,6 @@ class GreenTransactionWorker:
             func, _, _, report, _ = self.queue.popleft()
             self.answerClosed(func, report)
 
-    def stopWaitTimer(self) -> None:
-        """
-        Called once the transaction has its connection.
-        """
-        if self.waitTimer is not None and self.waitTimer.active():
-            self.waitTimer.cancel()
-
     def stopTimers(self) -> None:
         """
         Stop the wait limit's timer and the safety net's.
@@ -143,16 +136,6 @@ class GreenTransactionWorker:
         self.stopWaitTimer()
         if self.deadline.active():
             self.deadline.cancel()
-
-    def answerClosed(self, func: Any, report: _Report) -> None:
-        """
-        Answer work submitted after the end: a rollback succeeds (there is
-        nothing to roll back), anything else fails.
-        """
-        if func == "rollback":
-            report(True, None)
-        else:
-            report(False, self.closedError or TransactionError("the transaction has ended"))
 
     def level(self) -> str | None:
         """
@@ -174,27 +157,7 @@ class GreenTransactionWorker:
         if interrupter is None:
             return
         self.interrupted = True
-
-        def stop() -> None:
-            try:
-                interrupter()
-            except Exception:
-                if self.busy:
-                    _log.failure("could not interrupt a statement of a timed-out transaction")
-
-        self.pool._reactor.callInThread(stop)
-
-    def abandon(self, error: BaseException) -> None:
-        """
-        Fail the Deferreds of the statements still queued or running with
-        C{error}, without waiting for them.
-        """
-        while self.pending:
-            d, context = self.pending.popitem()
-            if context is None:
-                d.errback(error)
-            else:
-                context.copy().run(d.errback, error)
+        self.interruptWith(interrupter)
 
     def outlived(self) -> None:
         """
