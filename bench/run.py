@@ -75,8 +75,13 @@ BACKENDS = ("sqlite", "postgres", "mysql")
 BACKEND_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}
 #: The backends with replicas, where the workloads of replicas run.
 REPLICA_BACKENDS = ("postgres", "mysql")
-IMPLS = ("raw", "twistar", "twistar2")
-IMPL_TITLES = {"raw": "raw adbapi", "twistar": "twistar", "twistar2": "twistar 2.0"}
+IMPLS = ("raw", "sync", "twistar", "twistar-nothreads", "twistar2")
+IMPL_TITLES = {"raw": "raw adbapi", "sync": "sync floor", "twistar": "twistar",
+               "twistar-nothreads": "twistar, no threads", "twistar2": "twistar 2.0"}
+#: The backends of the implementations that do not run on all of them: the
+#: C{sync} floor (one plain psycopg 3 connection) and twistar on a
+#: C{PostgresPool} (C{threads=False}) are PostgreSQL's.
+IMPL_BACKENDS = {"sync": ("postgres",), "twistar-nothreads": ("postgres",)}
 
 #: Connections per pool, the same for every implementation: one for SQLite
 #: (a single writer; more connections only wait on its lock), five for the
@@ -375,6 +380,8 @@ class Runner:
         for rep in range(plan.repeat):
             order = plan.impls[rep % len(plan.impls):] + plan.impls[:rep % len(plan.impls)]
             for impl in order:
+                if backend not in IMPL_BACKENDS.get(impl, BACKENDS):
+                    continue
                 for names, tag in self.children(backend, impl, rep, workloads):
                     began = time.monotonic()
                     spec = self.spec(backend, db, impl, names, tag)
@@ -750,7 +757,7 @@ def stallsTable(runner: Runner) -> str:
 @dataclass(frozen=True)
 class Target:
     """
-    One target of the issue: C{twistar}'s median over a reference median.
+    One target of an issue: C{impl}'s median over a reference median.
 
     @ivar workload: the twistar workload.
     @ivar reference: the C{(workload, impl)} compared with.
@@ -760,6 +767,7 @@ class Target:
         calls it interleaved them with (L{Runner.interleavedRatio}), run by
         run, rather than the medians of two workloads; C{reference} then
         names the workload itself, and the title says what its reference is.
+    @ivar impl: the implementation measured.
     """
 
     title: str
@@ -769,6 +777,35 @@ class Target:
     backends: tuple[str, ...] = BACKENDS
     inverse: bool = False
     interleaved: bool = False
+    impl: str = "twistar"
+
+
+def _noThreadsTargets() -> list[Target]:
+    """
+    @return: issue 17's targets for twistar on a C{PostgresPool}
+        (C{threads=False}), on PostgreSQL: per call, at most 2x the sync
+        floor and at least 2.5x faster than raw adbapi; 2,000 concurrent
+        creates at least 2x raw's throughput; all() at most 1.5x raw;
+        insertMany at most 1.0x raw.
+    """
+    targets = []
+    for name, title in (("find", "find(id)"), ("count", "count()"),
+                        ("update", "load-modify-save"), ("create", "sequential creates")):
+        targets.append(Target(f"no threads: {title} <= 2x the sync floor", name,
+                              (name, "sync"), 2.0, ("postgres",), impl="twistar-nothreads"))
+        targets.append(Target(f"no threads: {title} >= 2.5x faster than raw", name,
+                              (name, "raw"), 2.5, ("postgres",), inverse=True,
+                              impl="twistar-nothreads"))
+    targets.extend([
+        Target("no threads: concurrent creates >= 2x raw's throughput", "create_concurrent",
+               ("create_concurrent", "raw"), 2.0, ("postgres",), inverse=True,
+               impl="twistar-nothreads"),
+        Target("no threads: all() over 100,000 rows <= 1.5x raw", "all", ("all", "raw"), 1.5,
+               ("postgres",), impl="twistar-nothreads"),
+        Target("no threads: insertMany <= 1.0x raw", "insert_many", ("insert_many", "raw"),
+               1.0, ("postgres",), impl="twistar-nothreads"),
+    ])
+    return targets
 
 
 TARGETS = [
@@ -785,6 +822,7 @@ TARGETS = [
            ("children_eager", "raw"), 3.0),
     Target("eager has-many >= 4x faster than raw per parent", "children_eager",
            ("children_each", "raw"), 4.0, inverse=True),
+    *_noThreadsTargets(),
 ]
 
 #: The bound on twistar's longest reactor stall (the median of the runs'
@@ -792,6 +830,8 @@ TARGETS = [
 #: handle many rows in one call.
 STALL_LIMIT_MS = 50.0
 STALL_WORKLOADS = ("create_many", "all", "each", "insert_many", "children_eager")
+#: The implementations whose stalls are judged (each on its backends).
+STALL_IMPLS = ("twistar", "twistar-nothreads")
 
 #: The bound on twistar's peak memory growth (the median over the runs), in
 #: MiB, and the workloads it applies to: those that stream their rows (all()
@@ -808,15 +848,15 @@ def targetsTable(runner: Runner) -> str:
     for backend in runner.plan.backends:
         for target in TARGETS:
             planned = runner.plan.workloads
-            if backend not in target.backends or not (
+            if backend not in target.backends or target.impl not in runner.plan.impls or not (
                     target.workload in planned and target.reference[0] in planned):
                 continue
             reference: Optional[float]
             if target.interleaved:
-                value = runner.interleavedRatio(backend, target.workload, "twistar")
+                value = runner.interleavedRatio(backend, target.workload, target.impl)
                 reference = 1.0
             else:
-                value = runner.median(backend, target.workload, "twistar")
+                value = runner.median(backend, target.workload, target.impl)
                 reference = runner.median(backend, *target.reference)
             if value is None or reference is None:
                 measured, met = "n/a", "not measured"
@@ -827,18 +867,21 @@ def targetsTable(runner: Runner) -> str:
                 ratio = value / reference
                 measured, met = f"{ratio:.2f}x", "yes" if ratio <= target.limit else "NO"
             lines.append(f"| {BACKEND_TITLES[backend]} | {target.title} | {measured} | {met} |")
-        for name in STALL_WORKLOADS:
-            if name not in runner.plan.workloads:
+        for impl, name in [(impl, name) for impl in STALL_IMPLS for name in STALL_WORKLOADS]:
+            if name not in runner.plan.workloads or impl not in runner.plan.impls or (
+                    backend not in IMPL_BACKENDS.get(impl, BACKENDS)):
                 continue
             workload = WORKLOADS_BY_NAME[name]
             size = workload.quickSize if runner.plan.quick else workload.size
-            median, worst = runner.stall(backend, name, "twistar")
+            median, worst = runner.stall(backend, name, impl)
             if median is None or worst is None:
                 measured, met = "n/a", "not measured"
             else:
                 measured = f"{median:.1f} ms (worst {worst:.1f} ms)"
                 met = "yes" if median < STALL_LIMIT_MS else "NO"
             title = f"max reactor stall < {STALL_LIMIT_MS:g} ms: {workload.title}, {size:,}"
+            if impl != "twistar":
+                title = f"{IMPL_TITLES[impl]}: {title}"
             lines.append(f"| {BACKEND_TITLES[backend]} | {title} | {measured} | {met} |")
         for name in MEMORY_WORKLOADS:
             if name not in runner.plan.workloads:
@@ -1057,7 +1100,7 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan, profiling = parseArgs(argv)
     began = time.monotonic()
-    pythons = {"raw": Path(sys.executable), "twistar": Path(sys.executable)}
+    pythons = {impl: Path(sys.executable) for impl in IMPLS if impl != "twistar2"}
     try:
         if "twistar2" in plan.impls:
             pythons["twistar2"] = ensureTwistar2()
