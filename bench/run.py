@@ -554,6 +554,56 @@ def resultsTable(runner: Runner, workloads: Optional[list[str]] = None,
     comparison = queryComparison(runner) if "query_where" in workloads else ""
     if comparison:
         lines.extend(["", comparison])
+    perCall = perCallTable(runner) if "postgres" in backends and not any(
+        WORKLOADS_BY_NAME[name].replica for name in workloads) else ""
+    if perCall:
+        lines.extend(["", "Per call, without threads:", "", perCall])
+    return "\n".join(lines)
+
+
+#: The implementations in L{perCallTable}, and the one its ratios are of.
+PER_CALL_IMPLS = ("raw", "sync", "twistar", "twistar-nothreads")
+PER_CALL_MEASURED = "twistar-nothreads"
+
+
+def perCallTable(runner: Runner) -> str:
+    """
+    @return: the markdown table of the time per call, on PostgreSQL, of the
+        workloads that the sync floor runs (and the throughput of the
+        concurrent creates), with twistar's without threads over the sync
+        floor's and raw adbapi's (issue 17's targets); or C{""} when the
+        sync floor or twistar without threads did not run there.
+    """
+    plan = runner.plan
+    impls = [impl for impl in PER_CALL_IMPLS if impl in plan.impls]
+    if "postgres" not in plan.backends or "sync" not in impls or (
+            PER_CALL_MEASURED not in impls):
+        return ""
+    head = ["workload", "n"] + [IMPL_TITLES[impl] for impl in impls]
+    head += [f"{IMPL_TITLES[PER_CALL_MEASURED]} / sync floor",
+             f"{IMPL_TITLES[PER_CALL_MEASURED]} / raw adbapi"]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    names = [w.name for w in WORKLOADS if w.sync is not None] + ["create_concurrent"]
+    for name in names:
+        if name not in plan.workloads:
+            continue
+        workload = WORKLOADS_BY_NAME[name]
+        size = workload.quickSize if plan.quick else workload.size
+        cells = [workload.title, f"{size:,}"]
+        for impl in impls:
+            value = runner.median("postgres", name, impl)
+            cells.append("n/a" if value is None else f"{value / size * 1e6:,.0f} us")
+        measured = runner.median("postgres", name, PER_CALL_MEASURED)
+        cells.append(_ratio(measured, runner.median("postgres", name, "sync")))
+        cells.append(_ratio(measured, runner.median("postgres", name, "raw")))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("PostgreSQL, microseconds per call (a load-modify-save is one call; the "
+                 "concurrent creates' time over their count, the inverse of their "
+                 "throughput), medians of the runs; issue 17 wants at most 2x the sync floor and "
+                 "at most 0.4x raw adbapi (2.5x faster) per call, and at most 0.5x raw for the "
+                 "concurrent creates (2x the throughput).")
     return "\n".join(lines)
 
 
@@ -746,11 +796,13 @@ def stallsTable(runner: Runner) -> str:
             workload = WORKLOADS_BY_NAME[name]
             size = workload.quickSize if plan.quick else workload.size
             cells = [BACKEND_TITLES[backend], workload.title, f"{size:,}"]
-            cells.extend(_stall(*runner.stall(backend, name, impl)) for impl in plan.impls)
+            cells.extend("blocks" if impl == "sync" and runner.median(backend, name, impl)
+                         else _stall(*runner.stall(backend, name, impl))
+                         for impl in plan.impls)
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Median of the runs' longest stalls (the longest of all runs); n/a: not "
-                 "supported.")
+                 "supported; blocks: the sync floor blocks the process for all of its work.")
     return "\n".join(lines)
 
 
@@ -862,7 +914,8 @@ def targetsTable(runner: Runner) -> str:
                 measured, met = "n/a", "not measured"
             elif target.inverse:
                 ratio = reference / value
-                measured, met = f"{ratio:.2f}x faster", "yes" if ratio >= target.limit else "NO"
+                measured = f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
+                met = "yes" if ratio >= target.limit else "NO"
             else:
                 ratio = value / reference
                 measured, met = f"{ratio:.2f}x", "yes" if ratio <= target.limit else "NO"
@@ -935,7 +988,11 @@ def machineDescription(runner: Runner) -> str:
     for impl in runner.plan.impls:
         if impl != "raw":
             meta = next((m for (_, i), m in runner.meta.items() if i == impl), {})
-            lines.append(f"- {IMPL_TITLES[impl]}: {meta.get('twistar', '?')}")
+            what = meta.get("twistar", "?")
+            if impl in IMPL_BACKENDS:
+                what = f"{what}, driver {meta.get('driver', '?')}" if what != "-" else (
+                    f"driver {meta.get('driver', '?')}, no Twisted in the timed work")
+            lines.append(f"- {IMPL_TITLES[impl]}: {what}")
     return "\n".join(lines)
 
 
