@@ -363,10 +363,12 @@ class Runner:
         @return: the workloads among C{workloads} of each child that C{impl}
             runs in repetition C{rep}, with a tag for it: one child for the
             workloads that share one, then one per workload that runs in
-            its own process.
+            its own process (the sync floor's workloads only for C{sync}:
+            the others are not run, and read n/a).
         """
         names = [w for w in workloads
-                 if (backend, w, impl) not in self.dropped and rep < self.repetitions(w)]
+                 if (backend, w, impl) not in self.dropped and rep < self.repetitions(w)
+                 and (impl != "sync" or WORKLOADS_BY_NAME[w].sync is not None)]
         shared = [w for w in names if not WORKLOADS_BY_NAME[w].ownProcess]
         groups = [(shared, str(rep))] if shared else []
         groups.extend(([w], f"{rep}-{w}") for w in names if WORKLOADS_BY_NAME[w].ownProcess)
