@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """
 twistar's benchmark: this checkout's twistar, raw adbapi and the published
-twistar 2.0, on SQLite, PostgreSQL and MariaDB.
+twistar 2.0, on SQLite, PostgreSQL and MariaDB; on PostgreSQL also the sync
+floor (raw's statements on one plain synchronous psycopg 3 connection) and
+this checkout's twistar on a C{PostgresPool} (C{threads=False}).
 
     .venv/bin/python bench/run.py [--quick] [--repeat N] [--backend NAME ...]
                                   [--impl NAME ...] [--workload NAME ...]
