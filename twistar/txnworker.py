@@ -48,12 +48,16 @@ class WorkerBase:
     """
 
     busy: bool
+    """Whether a statement of the transaction is running."""
     closedError: BaseException | None
+    """Why the transaction ended early, if it did."""
     waitTimer: Any
+    """The timer of the pool's wait limit, or C{None}."""
     pool: Any
-    # The Deferreds of queued or running statements, with the contexts to
-    # fire them in (used on the reactor thread only).
+    """The pool whose connection the transaction holds."""
     pending: dict[Deferred[Any], contextvars.Context | None]
+    """The Deferreds of queued or running statements, with the contexts to
+    fire them in (used on the reactor thread only)."""
 
     def stopWaitTimer(self) -> None:
         """
