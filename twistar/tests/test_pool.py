@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from twisted.internet import reactor, task
+from twisted.internet import reactor, task, threads
 from twisted.internet.defer import CancelledError, Deferred
 
 from twistar.exceptions import (
@@ -17,7 +17,7 @@ from twistar.exceptions import (
     TransactionTimeoutError,
     TwistarError,
 )
-from twistar.tests.helpers import DBTestCase, Pause, makePool, poolBusy, poolSize
+from twistar.tests.helpers import DBTestCase, makePool
 from twistar.tests.models import FavoriteColor, Picture, User
 from twistar.transaction import transaction
 
@@ -31,11 +31,11 @@ async def sleep(seconds: float) -> None:
 
 async def poolIdle(pool: Any) -> None:
     """
-    Wait until no work runs on, or waits for, C{pool}'s threads (its
-    connections, for a PostgresPool).
+    Wait until no work runs on, or waits for, C{pool}'s threads.
     """
+    threadpool = pool.threadpool
     for _ in range(1000):
-        if not poolBusy(pool):
+        if not threadpool.working and not threadpool._queue.qsize():
             return
         await sleep(0.01)
     raise AssertionError("the pool stayed busy")
@@ -43,25 +43,30 @@ async def poolIdle(pool: Any) -> None:
 
 class Holder:
     """
-    Keeps one pool thread (connection) busy until released, with raw
-    adbapi work.
+    Keeps one pool thread busy until released, with raw adbapi work.
     """
 
     def __init__(self, pool: Any) -> None:
-        self.pause = Pause()
-        self.done = pool.runInteraction(lambda cursor: self.pause())
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+        def hold(cursor: Any) -> None:
+            self.started.set()
+            self.release.wait(30)
+
+        self.done = pool.runInteraction(hold)
 
     async def waitStarted(self) -> None:
         """
         Wait until the holder runs on its thread.
         """
-        await self.pause.reached
+        await threads.deferToThread(self.started.wait, 30)
 
     async def finish(self) -> None:
         """
         Let the thread go and wait for it.
         """
-        self.pause.release()
+        self.release.set()
         await self.done
 
 
@@ -83,7 +88,7 @@ class HeldPoolTestCase(DBTestCase):
     async def setUp(self) -> None:
         await super().setUp()
         self.holder = Holder(self.pool)
-        self.addCleanup(self.holder.pause.release)
+        self.addCleanup(self.holder.release.set)
         await self.holder.waitStarted()
 
 
@@ -189,7 +194,7 @@ class WaitTests(HeldPoolTestCase):
         await self.holder.finish()
         await poolIdle(self.pool)
         self.assertEqual(await userNames(), [])
-        self.assertEqual(poolSize(self.pool), 1)
+        self.assertEqual(len(self.pool.connections), 1)
 
     async def test_blockTimeoutCountsTheWait(self) -> None:
         """
@@ -250,21 +255,23 @@ class CancelTests(DBTestCase):
     leaves the objects as they were; after the commit it changes nothing.
     """
 
-    def blocked(self, write: Any) -> tuple[Deferred[Any], Pause]:
+    def blocked(self, write: Any) -> tuple[Deferred[Any], threading.Event, threading.Event]:
         """
         Start C{write(cursor)} through twistar, holding its thread after it
         ran until released.
 
-        @return: its Deferred, and the pause it reaches once it ran.
+        @return: its Deferred, an event set once it ran, and the release.
         """
-        pause = Pause()
-        self.addCleanup(pause.release)
+        ran = threading.Event()
+        release = threading.Event()
+        self.addCleanup(release.set)
 
         def work(cursor: Any) -> None:
             write(cursor)
-            pause()
+            ran.set()
+            release.wait(30)
 
-        return self.config.runInteraction(work), pause
+        return self.config.runInteraction(work), ran, release
 
     def insertUser(self, name: str) -> Any:
         """
@@ -298,11 +305,11 @@ class CancelTests(DBTestCase):
         """
         A write cancelled while it runs is rolled back.
         """
-        d, pause = self.blocked(self.insertUser("running"))
-        await pause.reached
+        d, ran, release = self.blocked(self.insertUser("running"))
+        await threads.deferToThread(ran.wait, 30)
         d.cancel()
         await self.assertFailure(d, CancelledError)
-        pause.release()
+        release.set()
         await poolIdle(self.pool)
         self.assertEqual(await userNames(), [])
 
@@ -404,10 +411,10 @@ class CancelTests(DBTestCase):
         with self.assertRaises(TransactionError) as caught:
             async with transaction():
                 await User(first_name="first").save()
-                d, pause = self.blocked(self.insertUser("cancelled"))
-                await pause.reached
+                d, ran, release = self.blocked(self.insertUser("cancelled"))
+                await threads.deferToThread(ran.wait, 30)
                 d.cancel()
-                pause.release()
+                release.set()
                 try:
                     await d
                 except CancelledError:
@@ -424,18 +431,20 @@ class CancelTests(DBTestCase):
         applied: list[Any] = []
         with self.assertRaises(TransactionError):
             async with transaction():
-                pause = Pause()
-                self.addCleanup(pause.release)
+                ran = threading.Event()
+                release = threading.Event()
+                self.addCleanup(release.set)
 
                 def write(cursor: Any) -> str:
                     self.insertUser("cancelled")(cursor)
-                    pause()
+                    ran.set()
+                    release.wait(30)
                     return "written"
 
                 d = self.config.runWork(write, then=applied.append)
-                await pause.reached
+                await threads.deferToThread(ran.wait, 30)
                 d.cancel()
-                pause.release()
+                release.set()
                 await self.assertFailure(d, CancelledError)
                 await User.count()  # the write has ended
         self.assertEqual(applied, [])
@@ -449,10 +458,10 @@ class CancelTests(DBTestCase):
 
         @transaction
         async def work(txn: Any) -> None:
-            first, pause = self.blocked(self.insertUser("first"))
+            first, ran, release = self.blocked(self.insertUser("first"))
             second = User(first_name="second").save()
             second.cancel()
-            pause.release()
+            release.set()
             await first
             await self.assertFailure(second, CancelledError)
             await User(first_name="third").save()
