@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 
 from twistar.dbconfig.objects import timestampColumns
 from twistar.dbconfig.sqltext import safeRepr
 from twistar.dbconfig.writes import upsertKeys
 from twistar.exceptions import DBObjectSaveError, InvalidQueryError, ValidationError
 from twistar.registry import Registry
-from twistar.replicas import currentRoute, routedTo
+from twistar.replicas import DEFAULT_DATABASE, currentRoute, routedTo
 from twistar.slicing import inSlices
 from twistar.validation import Uniqueness, Validator, runValidators
 
@@ -51,9 +51,6 @@ class BulkWrites(Validator):
 
         @staticmethod
         def _beforeWriteOfMany(objects: list[Any], pool: Any) -> Deferred[Any]: ...
-
-        @classmethod
-        def _storedIn(cls, database: str, objects: Iterable[Any]) -> None: ...
 
     @classmethod
     def createMany(cls: type[T], objects: Iterable[T]) -> Deferred[list[T]]:
@@ -135,16 +132,35 @@ class BulkWrites(Validator):
         def written(chosen: list[T]) -> Deferred[list[T]]:
             with routedTo(route):
                 config = Registry.configFor(cls, owner)
-            if chosenDatabase:
-                # Written through Model.using(name): they remember it alone.
-                for obj in chosen:
-                    obj.__dict__.pop("_database", None)
-            cls._storedIn(config.database, chosen)
-            d = cls._beforeWriteOfMany(chosen, config.pool)
+            d = cls._rememberDatabase(chosen, config.database, chosenDatabase)
+            d.addCallback(lambda _: cls._beforeWriteOfMany(chosen, config.pool))
             d.addCallback(lambda _: write(config, chosen))
             return d.addCallback(lambda _: chosen)
 
         return cls._validatedAndHooked(objects, uniqueness).addCallback(written)
+
+    @classmethod
+    def _rememberDatabase(
+        cls, objects: list[Any], database: str, chosen: bool
+    ) -> Deferred[Any]:
+        """
+        Have C{objects}, about to be written to C{database}, remember it
+        when it is not the model's own, a few milliseconds at a time; when it was
+        C{chosen} through C{Model.using(name)}, they forget any other.
+
+        @return: a L{Deferred} that fires when done.
+        """
+        own = database == (getattr(cls, "DATABASE", None) or DEFAULT_DATABASE)
+        if own and not chosen:
+            return succeed(None)
+
+        def remember(obj: Any) -> None:
+            if own:
+                obj.__dict__.pop("_database", None)
+            else:
+                obj.__dict__["_database"] = database
+
+        return inSlices(remember, objects, cancellable=False)
 
     @classmethod
     def _validatedAndHooked(cls: type[T], objects: list[T], uniqueness: bool) -> Deferred[list[T]]:
