@@ -11,7 +11,8 @@ prefixed with C{BENCH }:
     BENCH {"type": "error", "workload": NAME, "message": ...}
 
 Started by C{bench/run.py} as C{python bench/child.py SPEC}, where C{SPEC} is
-JSON: C{impl} (C{raw}, C{twistar} or C{twistar2}), C{backend}, C{db} (a
+JSON: C{impl} (C{raw}, C{sync}, C{twistar}, C{twistar-nothreads} or
+C{twistar2}), C{backend}, C{db} (a
 C{path} for SQLite, else C{host}, C{port}, C{user}, C{database}, maybe the
 PostgreSQL session C{options}, and for the workloads of replicas a
 C{replica} with the same keys),
@@ -31,7 +32,12 @@ C{replicaReads} how many of them ran on a replica when it says (else
 C{null}).
 
 The twistar 2.0 child runs under its own virtualenv's Python, where
-C{import twistar} finds the published 2.0.
+C{import twistar} finds the published 2.0.  The C{sync} child (PostgreSQL)
+runs the workloads' C{sync} steps, blocking, on one plain psycopg (3)
+connection in autocommit mode; the C{twistar-nothreads} child gives twistar
+a L{twistar.pgpool.PostgresPool} made by C{twistar.connect(url,
+threads=False)}, of the same size.  Both still use the adbapi pool for the
+untimed setup and checks.
 """
 
 from __future__ import annotations
@@ -101,6 +107,14 @@ def _serverVersionQuery(backend: str) -> str:
             "mysql": "SELECT VERSION()"}[backend]
 
 
+def _conninfo(db: dict[str, Any]) -> str:
+    """
+    @return: the libpq connection string of a PostgreSQL C{db}.
+    """
+    info = f"host={db['host']} port={db['port']} user={db['user']} dbname={db['database']}"
+    return info + (f" options='{db['options']}'" if db.get("options") else "")
+
+
 def _driverVersion(backend: str) -> str:
     if backend == "sqlite":
         import sqlite3
@@ -129,7 +143,7 @@ def checkTwistar(impl: str, repoRoot: str) -> str:
 
     where = Path(twistar.__file__).resolve()
     inRepo = where.parent == Path(repoRoot).resolve() / "twistar"
-    if impl == "twistar" and not inRepo:
+    if impl in ("twistar", "twistar-nothreads") and not inRepo:
         raise RuntimeError(f"expected this checkout's twistar, imported {where}")
     if impl == "twistar2":
         found = version("twistar")
@@ -332,13 +346,13 @@ async def runWorkload(ctx: Context, workload: Workload, n: int, profiler: Profil
     stall with C{meter} and the peak RSS with C{memory} meanwhile), and
     report it.
     """
-    if ctx.impl != "raw" and not workload.supported(ctx):
+    step = {"raw": workload.raw, "sync": workload.sync}.get(ctx.impl, workload.orm)
+    if step is None or ctx.impl not in ("raw", "sync") and not workload.supported(ctx):
         emit(type="result", workload=workload.name, status="n/a",
              reason="not supported by this implementation")
         return
     await recreateTables(ctx, workload.tables)
     ctx.data = await workload.prepare(ctx, n)
-    step = workload.raw if ctx.impl == "raw" else workload.orm
     gc.collect()
     with profiler.running() if profiler else _noProfile():
         rssBeforeMb = memory.start()
@@ -371,17 +385,35 @@ async def main(reactor: Any, spec: dict[str, Any]) -> None:
     replicaPool = makePool(backend, replica, spec["poolSize"]) if replica else None
     ctx = Context(impl=impl, backend=backend, pool=pool, replicaPool=replicaPool)
     twistarInfo = "-"
-    if impl != "raw":
+    driver = _driverVersion(backend)
+    ormPool: Any = pool
+    if impl == "sync":
+        import psycopg
+
+        ctx.syncConnection = psycopg.connect(_conninfo(spec["db"]), autocommit=True)
+        driver = f"psycopg {psycopg.__version__} (one synchronous connection, autocommit)"
+    elif impl != "raw":
         twistarInfo = checkTwistar(impl, spec["repoRoot"])
         from twistar.registry import Registry
 
-        Registry.DBPOOL = pool
+        if impl == "twistar-nothreads":
+            import psycopg
+
+            import twistar
+
+            db = spec["db"]
+            ormPool = twistar.connect(
+                f"postgresql://{db['user']}@{db['host']}:{db['port']}/{db['database']}",
+                register=False, threads=False, cp_min=spec["poolSize"],
+                cp_max=spec["poolSize"])
+            driver = f"psycopg {psycopg.__version__} (twistar.pgpool.PostgresPool)"
+        Registry.DBPOOL = ormPool
         ctx.models = defineModels()
     import twisted
 
     serverVersion = (await pool.runQuery(_serverVersionQuery(backend)))[0][0]
     emit(type="meta", impl=impl, backend=backend, python=platform.python_version(),
-         twisted=twisted.__version__, driver=_driverVersion(backend), server=str(serverVersion),
+         twisted=twisted.__version__, driver=driver, server=str(serverVersion),
          twistar=twistarInfo, poolSize=spec["poolSize"])
     current = None
     meter = StallMeter(reactor)
@@ -398,6 +430,10 @@ async def main(reactor: Any, spec: dict[str, Any]) -> None:
         raise
     finally:
         pool.close()
+        if ormPool is not pool:
+            ormPool.close()
+        if ctx.syncConnection is not None:
+            ctx.syncConnection.close()
         if replicaPool is not None:
             replicaPool.close()
     if profiler:
@@ -409,7 +445,7 @@ def run(argv: list[str]) -> None:
     Entry point: C{argv[1]} is the JSON spec.
     """
     spec = json.loads(argv[1])
-    if spec["impl"] == "twistar":
+    if spec["impl"] in ("twistar", "twistar-nothreads"):
         sys.path.insert(0, spec["repoRoot"])
     task.react(lambda reactor: Deferred.fromCoroutine(main(reactor, spec)))
 

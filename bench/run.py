@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """
 twistar's benchmark: this checkout's twistar, raw adbapi and the published
-twistar 2.0, on SQLite, PostgreSQL and MariaDB.
+twistar 2.0, on SQLite, PostgreSQL and MariaDB; on PostgreSQL also the sync
+floor (raw's statements on one plain synchronous psycopg 3 connection) and
+this checkout's twistar on a C{PostgresPool} (C{threads=False}).
 
     .venv/bin/python bench/run.py [--quick] [--repeat N] [--backend NAME ...]
                                   [--impl NAME ...] [--workload NAME ...]
@@ -75,8 +77,13 @@ BACKENDS = ("sqlite", "postgres", "mysql")
 BACKEND_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}
 #: The backends with replicas, where the workloads of replicas run.
 REPLICA_BACKENDS = ("postgres", "mysql")
-IMPLS = ("raw", "twistar", "twistar2")
-IMPL_TITLES = {"raw": "raw adbapi", "twistar": "twistar", "twistar2": "twistar 2.0"}
+IMPLS = ("raw", "sync", "twistar", "twistar-nothreads", "twistar2")
+IMPL_TITLES = {"raw": "raw adbapi", "sync": "sync floor", "twistar": "twistar",
+               "twistar-nothreads": "twistar, no threads", "twistar2": "twistar 2.0"}
+#: The backends of the implementations that do not run on all of them: the
+#: C{sync} floor (one plain psycopg 3 connection) and twistar on a
+#: C{PostgresPool} (C{threads=False}) are PostgreSQL's.
+IMPL_BACKENDS = {"sync": ("postgres",), "twistar-nothreads": ("postgres",)}
 
 #: Connections per pool, the same for every implementation: one for SQLite
 #: (a single writer; more connections only wait on its lock), five for the
@@ -358,10 +365,12 @@ class Runner:
         @return: the workloads among C{workloads} of each child that C{impl}
             runs in repetition C{rep}, with a tag for it: one child for the
             workloads that share one, then one per workload that runs in
-            its own process.
+            its own process (the sync floor's workloads only for C{sync}:
+            the others are not run, and read n/a).
         """
         names = [w for w in workloads
-                 if (backend, w, impl) not in self.dropped and rep < self.repetitions(w)]
+                 if (backend, w, impl) not in self.dropped and rep < self.repetitions(w)
+                 and (impl != "sync" or WORKLOADS_BY_NAME[w].sync is not None)]
         shared = [w for w in names if not WORKLOADS_BY_NAME[w].ownProcess]
         groups = [(shared, str(rep))] if shared else []
         groups.extend(([w], f"{rep}-{w}") for w in names if WORKLOADS_BY_NAME[w].ownProcess)
@@ -375,6 +384,8 @@ class Runner:
         for rep in range(plan.repeat):
             order = plan.impls[rep % len(plan.impls):] + plan.impls[:rep % len(plan.impls)]
             for impl in order:
+                if backend not in IMPL_BACKENDS.get(impl, BACKENDS):
+                    continue
                 for names, tag in self.children(backend, impl, rep, workloads):
                     began = time.monotonic()
                     spec = self.spec(backend, db, impl, names, tag)
@@ -547,6 +558,56 @@ def resultsTable(runner: Runner, workloads: Optional[list[str]] = None,
     comparison = queryComparison(runner) if "query_where" in workloads else ""
     if comparison:
         lines.extend(["", comparison])
+    perCall = perCallTable(runner) if "postgres" in backends and not any(
+        WORKLOADS_BY_NAME[name].replica for name in workloads) else ""
+    if perCall:
+        lines.extend(["", "Per call, without threads:", "", perCall])
+    return "\n".join(lines)
+
+
+#: The implementations in L{perCallTable}, and the one its ratios are of.
+PER_CALL_IMPLS = ("raw", "sync", "twistar", "twistar-nothreads")
+PER_CALL_MEASURED = "twistar-nothreads"
+
+
+def perCallTable(runner: Runner) -> str:
+    """
+    @return: the markdown table of the time per call, on PostgreSQL, of the
+        workloads that the sync floor runs (and the throughput of the
+        concurrent creates), with twistar's without threads over the sync
+        floor's and raw adbapi's (issue 17's targets); or C{""} when the
+        sync floor or twistar without threads did not run there.
+    """
+    plan = runner.plan
+    impls = [impl for impl in PER_CALL_IMPLS if impl in plan.impls]
+    if "postgres" not in plan.backends or "sync" not in impls or (
+            PER_CALL_MEASURED not in impls):
+        return ""
+    head = ["workload", "n"] + [IMPL_TITLES[impl] for impl in impls]
+    head += [f"{IMPL_TITLES[PER_CALL_MEASURED]} / sync floor",
+             f"{IMPL_TITLES[PER_CALL_MEASURED]} / raw adbapi"]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    names = [w.name for w in WORKLOADS if w.sync is not None] + ["create_concurrent"]
+    for name in names:
+        if name not in plan.workloads:
+            continue
+        workload = WORKLOADS_BY_NAME[name]
+        size = workload.quickSize if plan.quick else workload.size
+        cells = [workload.title, f"{size:,}"]
+        for impl in impls:
+            value = runner.median("postgres", name, impl)
+            cells.append("n/a" if value is None else f"{value / size * 1e6:,.0f} us")
+        measured = runner.median("postgres", name, PER_CALL_MEASURED)
+        cells.append(_ratio(measured, runner.median("postgres", name, "sync")))
+        cells.append(_ratio(measured, runner.median("postgres", name, "raw")))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("PostgreSQL, microseconds per call (a load-modify-save is one call; the "
+                 "concurrent creates' time over their count, the inverse of their "
+                 "throughput), medians of the runs; issue 17 wants at most 2x the sync floor and "
+                 "at most 0.4x raw adbapi (2.5x faster) per call, and at most 0.5x raw for the "
+                 "concurrent creates (2x the throughput).")
     return "\n".join(lines)
 
 
@@ -739,18 +800,20 @@ def stallsTable(runner: Runner) -> str:
             workload = WORKLOADS_BY_NAME[name]
             size = workload.quickSize if plan.quick else workload.size
             cells = [BACKEND_TITLES[backend], workload.title, f"{size:,}"]
-            cells.extend(_stall(*runner.stall(backend, name, impl)) for impl in plan.impls)
+            cells.extend("blocks" if impl == "sync" and runner.median(backend, name, impl)
+                         else _stall(*runner.stall(backend, name, impl))
+                         for impl in plan.impls)
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Median of the runs' longest stalls (the longest of all runs); n/a: not "
-                 "supported.")
+                 "supported; blocks: the sync floor blocks the process for all of its work.")
     return "\n".join(lines)
 
 
 @dataclass(frozen=True)
 class Target:
     """
-    One target of the issue: C{twistar}'s median over a reference median.
+    One target of an issue: C{impl}'s median over a reference median.
 
     @ivar workload: the twistar workload.
     @ivar reference: the C{(workload, impl)} compared with.
@@ -760,6 +823,7 @@ class Target:
         calls it interleaved them with (L{Runner.interleavedRatio}), run by
         run, rather than the medians of two workloads; C{reference} then
         names the workload itself, and the title says what its reference is.
+    @ivar impl: the implementation measured.
     """
 
     title: str
@@ -769,6 +833,35 @@ class Target:
     backends: tuple[str, ...] = BACKENDS
     inverse: bool = False
     interleaved: bool = False
+    impl: str = "twistar"
+
+
+def _noThreadsTargets() -> list[Target]:
+    """
+    @return: issue 17's targets for twistar on a C{PostgresPool}
+        (C{threads=False}), on PostgreSQL: per call, at most 2x the sync
+        floor and at least 2.5x faster than raw adbapi; 2,000 concurrent
+        creates at least 2x raw's throughput; all() at most 1.5x raw;
+        insertMany at most 1.0x raw.
+    """
+    targets = []
+    for name, title in (("find", "find(id)"), ("count", "count()"),
+                        ("update", "load-modify-save"), ("create", "sequential creates")):
+        targets.append(Target(f"no threads: {title} <= 2x the sync floor", name,
+                              (name, "sync"), 2.0, ("postgres",), impl="twistar-nothreads"))
+        targets.append(Target(f"no threads: {title} >= 2.5x faster than raw", name,
+                              (name, "raw"), 2.5, ("postgres",), inverse=True,
+                              impl="twistar-nothreads"))
+    targets.extend([
+        Target("no threads: concurrent creates >= 2x raw's throughput", "create_concurrent",
+               ("create_concurrent", "raw"), 2.0, ("postgres",), inverse=True,
+               impl="twistar-nothreads"),
+        Target("no threads: all() over 100,000 rows <= 1.5x raw", "all", ("all", "raw"), 1.5,
+               ("postgres",), impl="twistar-nothreads"),
+        Target("no threads: insertMany <= 1.0x raw", "insert_many", ("insert_many", "raw"),
+               1.0, ("postgres",), impl="twistar-nothreads"),
+    ])
+    return targets
 
 
 TARGETS = [
@@ -785,6 +878,7 @@ TARGETS = [
            ("children_eager", "raw"), 3.0),
     Target("eager has-many >= 4x faster than raw per parent", "children_eager",
            ("children_each", "raw"), 4.0, inverse=True),
+    *_noThreadsTargets(),
 ]
 
 #: The bound on twistar's longest reactor stall (the median of the runs'
@@ -792,6 +886,8 @@ TARGETS = [
 #: handle many rows in one call.
 STALL_LIMIT_MS = 50.0
 STALL_WORKLOADS = ("create_many", "all", "each", "insert_many", "children_eager")
+#: The implementations whose stalls are judged (each on its backends).
+STALL_IMPLS = ("twistar", "twistar-nothreads")
 
 #: The bound on twistar's peak memory growth (the median over the runs), in
 #: MiB, and the workloads it applies to: those that stream their rows (all()
@@ -808,37 +904,41 @@ def targetsTable(runner: Runner) -> str:
     for backend in runner.plan.backends:
         for target in TARGETS:
             planned = runner.plan.workloads
-            if backend not in target.backends or not (
+            if backend not in target.backends or target.impl not in runner.plan.impls or not (
                     target.workload in planned and target.reference[0] in planned):
                 continue
             reference: Optional[float]
             if target.interleaved:
-                value = runner.interleavedRatio(backend, target.workload, "twistar")
+                value = runner.interleavedRatio(backend, target.workload, target.impl)
                 reference = 1.0
             else:
-                value = runner.median(backend, target.workload, "twistar")
+                value = runner.median(backend, target.workload, target.impl)
                 reference = runner.median(backend, *target.reference)
             if value is None or reference is None:
                 measured, met = "n/a", "not measured"
             elif target.inverse:
                 ratio = reference / value
-                measured, met = f"{ratio:.2f}x faster", "yes" if ratio >= target.limit else "NO"
+                measured = f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
+                met = "yes" if ratio >= target.limit else "NO"
             else:
                 ratio = value / reference
                 measured, met = f"{ratio:.2f}x", "yes" if ratio <= target.limit else "NO"
             lines.append(f"| {BACKEND_TITLES[backend]} | {target.title} | {measured} | {met} |")
-        for name in STALL_WORKLOADS:
-            if name not in runner.plan.workloads:
+        for impl, name in [(impl, name) for impl in STALL_IMPLS for name in STALL_WORKLOADS]:
+            if name not in runner.plan.workloads or impl not in runner.plan.impls or (
+                    backend not in IMPL_BACKENDS.get(impl, BACKENDS)):
                 continue
             workload = WORKLOADS_BY_NAME[name]
             size = workload.quickSize if runner.plan.quick else workload.size
-            median, worst = runner.stall(backend, name, "twistar")
+            median, worst = runner.stall(backend, name, impl)
             if median is None or worst is None:
                 measured, met = "n/a", "not measured"
             else:
                 measured = f"{median:.1f} ms (worst {worst:.1f} ms)"
                 met = "yes" if median < STALL_LIMIT_MS else "NO"
             title = f"max reactor stall < {STALL_LIMIT_MS:g} ms: {workload.title}, {size:,}"
+            if impl != "twistar":
+                title = f"{IMPL_TITLES[impl]}: {title}"
             lines.append(f"| {BACKEND_TITLES[backend]} | {title} | {measured} | {met} |")
         for name in MEMORY_WORKLOADS:
             if name not in runner.plan.workloads:
@@ -892,7 +992,11 @@ def machineDescription(runner: Runner) -> str:
     for impl in runner.plan.impls:
         if impl != "raw":
             meta = next((m for (_, i), m in runner.meta.items() if i == impl), {})
-            lines.append(f"- {IMPL_TITLES[impl]}: {meta.get('twistar', '?')}")
+            what = meta.get("twistar", "?")
+            if impl in IMPL_BACKENDS:
+                what = f"{what}, driver {meta.get('driver', '?')}" if what != "-" else (
+                    f"driver {meta.get('driver', '?')}, no Twisted in the timed work")
+            lines.append(f"- {IMPL_TITLES[impl]}: {what}")
     return "\n".join(lines)
 
 
@@ -1057,7 +1161,7 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan, profiling = parseArgs(argv)
     began = time.monotonic()
-    pythons = {"raw": Path(sys.executable), "twistar": Path(sys.executable)}
+    pythons = {impl: Path(sys.executable) for impl in IMPLS if impl != "twistar2"}
     try:
         if "twistar2" in plan.impls:
             pythons["twistar2"] = ensureTwistar2()

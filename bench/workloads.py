@@ -126,13 +126,17 @@ class Context:
     """
     What a workload runs against, in one child process.
 
-    @ivar impl: C{"raw"}, C{"twistar"} or C{"twistar2"}.
+    @ivar impl: C{"raw"}, C{"sync"}, C{"twistar"}, C{"twistar-nothreads"}
+        or C{"twistar2"}.
     @ivar backend: C{"sqlite"}, C{"postgres"} or C{"mysql"}.
     @ivar pool: the C{adbapi.ConnectionPool}.
     @ivar models: the ORM model classes by name (empty for raw).
     @ivar data: what L{Workload.prepare} made for the timed part.
     @ivar replicaPool: the pool of the replica of the database, for the
         workloads of replicas (L{Workload.replica}); else C{None}.
+    @ivar syncConnection: for C{sync}, a plain synchronous psycopg (3)
+        connection in autocommit mode, that its timed steps use with no
+        Twisted (the pool still serves setup and checks); else C{None}.
     """
 
     impl: str
@@ -141,6 +145,7 @@ class Context:
     models: dict[str, Any] = field(default_factory=dict)
     data: Any = None
     replicaPool: Any = None
+    syncConnection: Any = None
 
     @property
     def mark(self) -> str:
@@ -408,6 +413,8 @@ class Workload:
     @ivar replica: it runs on a database with a replica (a PostgreSQL hot
         standby, a MariaDB GTID replica; not on SQLite), in
         C{ctx.replicaPool}.
+    @ivar sync: the timed work of the C{sync} floor: raw's statements on
+        C{ctx.syncConnection}, blocking, with no Twisted (C{None}: n/a).
     """
 
     name: str
@@ -424,6 +431,7 @@ class Workload:
     memory: bool = False
     maxRepeat: int | None = None
     replica: bool = False
+    sync: Step | None = None
 
 
 def expect(what: str, actual: Any, expected: Any) -> None:
@@ -644,6 +652,40 @@ async def _rawCount(ctx: Context, n: int) -> int:
                 == COUNTED_ROWS for _ in range(n)])
 
 
+# the sync floor: raw's statements on one plain synchronous connection
+
+
+def _syncRow(ctx: Context, query: str, *args: Any) -> Any:
+    """
+    @return: the first row of C{query} (written with C{?}), run on
+        C{ctx.syncConnection}, blocking.
+    """
+    return ctx.syncConnection.execute(ctx.sql(query), args).fetchone()
+
+
+async def _syncCreateSeq(ctx: Context, n: int) -> None:
+    query = _insertSQL(ctx, "items", ITEM_COLUMNS) + " RETURNING id"
+    for i in range(n):
+        ctx.syncConnection.execute(query, itemRow(i)).fetchone()
+
+
+async def _syncFind(ctx: Context, n: int) -> int:
+    return sum([_syncRow(ctx, "SELECT * FROM items WHERE id = ?", itemId)[0] == itemId
+                for itemId in ctx.data])
+
+
+async def _syncUpdate(ctx: Context, n: int) -> None:
+    query = ctx.sql("UPDATE items SET quantity = ? WHERE id = ?")
+    for itemId in ctx.data:
+        row = _syncRow(ctx, "SELECT * FROM items WHERE id = ?", itemId)
+        ctx.syncConnection.execute(query, (row[3] + 1, itemId))
+
+
+async def _syncCount(ctx: Context, n: int) -> int:
+    return sum([_syncRow(ctx, "SELECT COUNT(*) FROM items")[0] == COUNTED_ROWS
+                for _ in range(n)])
+
+
 # each()
 
 
@@ -819,9 +861,10 @@ async def _verifyChildren(ctx: Context, n: int, result: Any) -> None:
 def supportsReplicas(ctx: Context) -> bool:
     """
     @return: whether the ORM routes reads to replicas (C{Registry.addReplica});
-        twistar 2.0 does not.
+        twistar 2.0 does not. Not measured for C{twistar-nothreads}: these
+        workloads give twistar the replica's adbapi pool.
     """
-    if ctx.impl == "twistar2":
+    if ctx.impl in ("twistar2", "twistar-nothreads"):
         return False
     from twistar.registry import Registry
 
@@ -1115,7 +1158,7 @@ async def _verifyCreated(ctx: Context, n: int, result: Any) -> None:
 
 WORKLOADS: list[Workload] = [
     Workload("create", "sequential creates", 2000, 200, ("items",),
-             _nothing, _ormCreateSeq, _rawCreateSeq, _itemCount),
+             _nothing, _ormCreateSeq, _rawCreateSeq, _itemCount, sync=_syncCreateSeq),
     Workload("create_concurrent", "concurrent creates", 2000, 200, ("items",),
              _nothing, _ormCreateConcurrent, _rawCreateConcurrent, _itemCount),
     Workload("insert_many", "insertMany", 50_000, 5000, ("items",),
@@ -1129,11 +1172,11 @@ WORKLOADS: list[Workload] = [
              _generateItems, _ormEach, _rawEach, _verifyEach, supportsQueries,
              ownProcess=True, memory=True, maxRepeat=3),
     Workload("find", "find(id)", 2000, 200, ("items",),
-             _fillItems, _ormFind, _rawFind, _resultIs),
+             _fillItems, _ormFind, _rawFind, _resultIs, sync=_syncFind),
     Workload("update", "load-modify-save", 1000, 100, ("items",),
-             _fillItems, _ormUpdate, _rawUpdate, _verifyUpdate),
+             _fillItems, _ormUpdate, _rawUpdate, _verifyUpdate, sync=_syncUpdate),
     Workload("count", "count()", 2000, 200, ("items",),
-             _prepareCount, _ormCount, _rawCount, _resultIs),
+             _prepareCount, _ormCount, _rawCount, _resultIs, sync=_syncCount),
     Workload("children_each", "has-many, per parent", 1000, 100, ("parents", "children"),
              _fillParents, _ormChildrenEach, _rawChildrenEach,
              _verifyChildren),

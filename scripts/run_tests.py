@@ -2,7 +2,8 @@
 """
 Run twistar's checks and test suite against every backend.
 
-    scripts/run_tests.py [--backend sqlite|postgres|pgbouncer|pgbouncer-psycopg|mysql ...]
+    scripts/run_tests.py [--backend sqlite|postgres|postgres-nothreads|pgbouncer|
+                                    pgbouncer-psycopg|mysql ...]
                          [--url URL]
                          [--skip-lint] [--package] [--matrix]
                          [trial args / test names]
@@ -12,8 +13,8 @@ Steps:
  1. C{ruff check} (the package, examples, bench, scripts), C{mypy twistar}
     and the API reference (C{scripts/apidocs.py}: pydoctor, no warning
     allowed) (their findings fail the run, but the tests run anyway);
- 2. for each backend (default: sqlite, postgres, pgbouncer,
-    pgbouncer-psycopg, mysql), run C{python -m twisted.trial twistar}
+ 2. for each backend (default: sqlite, postgres, postgres-nothreads,
+    pgbouncer, pgbouncer-psycopg, mysql), run C{python -m twisted.trial twistar}
     against throwaway servers on loopback (see C{scripts/servers.py}),
     unless C{--url} names an existing database.  The servers start in the
     background, concurrently, while the runs before theirs go on: for
@@ -24,7 +25,9 @@ Steps:
        (C{postgresql://postgres@127.0.0.1:PORT/twistar_test},
        C{mysql://root@127.0.0.1:PORT/twistar_test}) or of PgBouncer
        (C{postgresql://...} for C{pgbouncer}, psycopg2;
-       C{postgresql+psycopg://...} for C{pgbouncer-psycopg}, psycopg 3);
+       C{postgresql+psycopg://...} for C{pgbouncer-psycopg}, psycopg 3;
+       C{postgresql+psycopg://...?threads=false} on the primary for
+       C{postgres-nothreads}, a L{twistar.pgpool.PostgresPool});
      - C{TWISTAR_TEST_SERVER_STATE}: path of the primary's JSON state file
        (only for servers this script started), which
        L{twistar.tests.servercontrol.serverFromEnvironment} reads;
@@ -90,17 +93,24 @@ from servers import (  # scripts/servers.py, beside this script
 )
 
 DB_ENV_VAR = "TWISTAR_TEST_DB"
-BACKENDS = ("sqlite", "postgres", "pgbouncer", "pgbouncer-psycopg", "mysql")
+BACKENDS = ("sqlite", "postgres", "postgres-nothreads", "pgbouncer", "pgbouncer-psycopg",
+            "mysql")
 #: Other names C{--backend} accepts.
 BACKEND_ALIASES = {"postgresql": "postgres", "mariadb": "mysql"}
 #: The server set (see L{ServerSet}) each server backend runs against.
-SERVER_SETS = {"postgres": "postgres", "pgbouncer": "postgres",
+SERVER_SETS = {"postgres": "postgres", "postgres-nothreads": "postgres", "pgbouncer": "postgres",
                "pgbouncer-psycopg": "postgres", "mysql": "mysql"}
 #: The URL scheme and query string (driver options) of each PgBouncer backend;
 #: L{pgbouncerURL} builds their URLs.
 PGBOUNCER_URLS = {
     "pgbouncer": ("postgresql", "transaction_pooling=true"),
     "pgbouncer-psycopg": ("postgresql+psycopg", "transaction_pooling=true"),
+}
+#: The URL scheme and query string of each backend run on the PostgreSQL
+#: primary other than C{postgres}: C{postgres-nothreads} is twistar's
+#: PostgresPool (psycopg 3 in greenlets, no thread).
+PRIMARY_URLS = {
+    "postgres-nothreads": ("postgresql+psycopg", "threads=false"),
 }
 SCHEMES = {
     "postgres": "postgres",
@@ -545,6 +555,9 @@ def runOnServers(backend: str, serverSet: ServerSet, trialArgs: list[str],
         url = pgbouncerURL(backend, serverSet.servers["pgbouncer"])
     else:
         url = serverSet.servers["primary"].url
+        if backend in PRIMARY_URLS:
+            scheme, query = PRIMARY_URLS[backend]
+            url = scheme + url[url.index("://"):] + "?" + query
     replica = None
     if "replica" in problems:
         banner("!!! %s\n!!! the %s backend is tested WITHOUT A REPLICA"
@@ -574,7 +587,7 @@ def parseArgs(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--backend", action="append",
                         choices=BACKENDS + tuple(BACKEND_ALIASES),
                         help="backend to test (repeatable; default: sqlite, postgres,"
-                             " pgbouncer, pgbouncer-psycopg, mysql)")
+                             " postgres-nothreads, pgbouncer, pgbouncer-psycopg, mysql)")
     parser.add_argument("--url", help="use this existing database instead of starting a"
                                       " server (needs exactly one --backend)")
     parser.add_argument("--timeout", type=float,

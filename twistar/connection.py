@@ -17,7 +17,7 @@ query string holds options: pool options (C{cp_min}, C{cp_max},
 C{cp_reconnect}, C{cp_noisy}, C{cp_good_sql}, C{waitLimit}) for the pool,
 every other one for the driver's C{connect()} (C{sslmode},
 C{connect_timeout}, C{unix_socket}, C{charset}, ...), but for
-C{transaction_pooling} (see L{connect}).
+C{transaction_pooling} and C{threads} (see L{connect}).
 """
 
 from __future__ import annotations
@@ -27,14 +27,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from twistar.exceptions import InvalidURLError, MissingDriverError, TwistarError
 from twistar.pool import ConnectionPool
 from twistar.registry import Registry, checkDatabaseName
 
-__all__ = ["DATABASE_URL", "TRANSACTION_POOLING", "DatabaseURL", "connect", "parseURL"]
+if TYPE_CHECKING:
+    from twistar.pgpool import PostgresPool
+
+__all__ = ["DATABASE_URL", "THREADS", "TRANSACTION_POOLING", "DatabaseURL", "connect", "parseURL"]
 
 DATABASE_URL = "DATABASE_URL"
 """The environment variable L{connect} reads when it is given no URL."""
@@ -43,6 +46,11 @@ TRANSACTION_POOLING = "transaction_pooling"
 """The option of L{connect} (and of a PostgreSQL URL's query string) saying
 that the database is reached through a pooler in transaction pooling mode,
 such as PgBouncer's C{pool_mode = transaction}."""
+
+THREADS = "threads"
+"""The option of L{connect} (and of a PostgreSQL URL's query string) that,
+false, makes a L{PostgresPool<twistar.pgpool.PostgresPool>} (psycopg 3
+connections driven by the reactor, no thread) instead of an adbapi pool."""
 
 SQLITE = "sqlite"
 """L{DatabaseURL.backend} of SQLite."""
@@ -134,6 +142,10 @@ class DatabaseURL:
     """Whether the database is reached through a transaction pooler (the
     C{transaction_pooling} option): L{connectKeywords} then hold what the
     driver needs there."""
+    threads: bool = True
+    """Whether the pool runs statements on threads (an adbapi pool); false
+    (the C{threads=false} option, PostgreSQL only) for a
+    L{PostgresPool<twistar.pgpool.PostgresPool>}."""
 
     def __repr__(self) -> str:
         keywords = {
@@ -144,7 +156,7 @@ class DatabaseURL:
             f"DatabaseURL(backend={self.backend!r}, driver={self.driver!r}, "
             f"connectArgs={self.connectArgs!r}, connectKeywords={keywords!r}, "
             f"poolOptions={dict(self.poolOptions)!r}, memory={self.memory!r}, "
-            f"transactionPooling={self.transactionPooling!r})"
+            f"transactionPooling={self.transactionPooling!r}, threads={self.threads!r})"
         )
 
 
@@ -186,6 +198,9 @@ def parseURL(url: str) -> DatabaseURL:
     pooling = TRANSACTION_POOLING in options and _converted(
         url, TRANSACTION_POOLING, options.pop(TRANSACTION_POOLING), _flag
     )
+    threads = THREADS not in options or _converted(url, THREADS, options.pop(THREADS), _flag)
+    if not threads and backend != POSTGRES:
+        raise InvalidURLError(f"{THREADS}=false is for PostgreSQL, not {backend}")
     poolOptions = {
         name: _converted(url, name, options.pop(name), _POOL_QUERY_OPTIONS[name])
         for name in list(options) if name in _POOL_QUERY_OPTIONS
@@ -226,7 +241,28 @@ def parseURL(url: str) -> DatabaseURL:
         keywords[name] = value
     if backend == MYSQL:
         keywords.setdefault("charset", "utf8mb4")
-    return _pooled(DatabaseURL(backend, driver, (), keywords, poolOptions), pooling)
+    if not threads:
+        driver = "psycopg"
+    return _pooled(
+        DatabaseURL(backend, driver, (), keywords, poolOptions, threads=threads), pooling
+    )
+
+
+def _postgresPool(keywords: dict[str, Any], poolOptions: dict[str, Any]) -> PostgresPool:
+    """
+    @return: the L{PostgresPool} of L{connect} with C{threads=False}.
+    """
+    from twistar.pgpool import PostgresPool
+    from twistar.pool import _checkedWaitLimit
+
+    waitLimit = _checkedWaitLimit(poolOptions.get("waitLimit"))
+    minSize = poolOptions.get("cp_min", 1)
+    pool = PostgresPool(
+        "", minSize, poolOptions.get("cp_max", max(minSize, 5)), poolOptions.get("cp_reactor"),
+        openFun=poolOptions.get("cp_openfun"), **keywords,
+    )
+    pool.waitLimit = waitLimit
+    return pool
 
 
 def _pooled(url: DatabaseURL, pooling: bool) -> DatabaseURL:
@@ -373,6 +409,16 @@ def connect(
     made by hand with C{adbapi.ConnectionPool("psycopg", ...)} needs
     C{prepare_threshold=None} among its arguments. See doc/scaling.md.
 
+    For PostgreSQL, C{threads=False} (or C{?threads=false} in the URL)
+    makes a L{PostgresPool<twistar.pgpool.PostgresPool>}: psycopg 3
+    connections whose statements run on the reactor's thread, in
+    greenlets, without the thread hop of an adbapi pool. It always uses
+    psycopg 3 (also for a C{postgresql://} URL, which otherwise means
+    psycopg2); C{cp_min} and C{cp_max} size it, C{waitLimit} works as for
+    L{twistar.pool.ConnectionPool}, C{cp_reconnect}, C{cp_noisy} and
+    C{cp_good_sql} are ignored (a broken connection is always replaced)
+    and C{cp_openfun} is called with each new connection, as by adbapi.
+
     @param url: a database URL (see L{twistar.connection}); by default, the
         environment variable C{DATABASE_URL}.
     @param register: whether to make the pool L{Registry.DBPOOL
@@ -387,9 +433,13 @@ def connect(
     @param options: as for C{adbapi.ConnectionPool}: pool options (C{cp_min},
         C{cp_max}, C{cp_reconnect}, C{cp_openfun}, C{cp_reactor}, ...) and
         C{waitLimit} (see L{twistar.pool.ConnectionPool}); C{transaction_pooling}
-        (a C{bool}, PostgreSQL only); any other keyword goes to the driver's
+        (a C{bool}, PostgreSQL only); C{threads} (a C{bool}, C{False}
+        for PostgreSQL only); any other keyword goes to the driver's
         C{connect()}. They take precedence over the URL's query string.
-    @return: the new pool; it connects when the reactor runs.
+    @return: the new pool; it connects when the reactor runs. (With
+        C{threads=False}, a L{PostgresPool<twistar.pgpool.PostgresPool>},
+        typed as the C{adbapi} pool whose surface it has, as for
+        L{Registry.DBPOOL<twistar.registry.Registry.DBPOOL>}.)
     @raise InvalidURLError: for a malformed URL, an unknown scheme, an
         option of the wrong kind, no URL and no C{DATABASE_URL}, or
         C{transaction_pooling} for a database that is not PostgreSQL.
@@ -415,6 +465,13 @@ def connect(
         if not isinstance(pooling, bool):
             raise TwistarError(f"{TRANSACTION_POOLING} is True or False, not {pooling!r}")
         parsed = _pooled(parsed, pooling)
+    if THREADS in options:
+        threads = options.pop(THREADS)
+        if not isinstance(threads, bool):
+            raise TwistarError(f"{THREADS} is True or False, not {threads!r}")
+        if not threads and parsed.backend != POSTGRES:
+            raise InvalidURLError(f"{THREADS}=False is for PostgreSQL, not {parsed.backend}")
+        parsed = replace(parsed, threads=threads, driver=parsed.driver if threads else "psycopg")
     requireDriver(parsed)
     if replicaOf is not None and parsed.backend == SQLITE:
         raise TwistarError("SQLite has no replicas: replicaOf needs a PostgreSQL or MySQL URL")
@@ -433,7 +490,10 @@ def connect(
             poolOptions[name] = 1
     elif parsed.backend == SQLITE:
         args = (os.path.abspath(args[0]),)
-    pool = ConnectionPool(parsed.driver, *args, **keywords, **poolOptions)
+    if parsed.threads:
+        pool = ConnectionPool(parsed.driver, *args, **keywords, **poolOptions)
+    else:
+        pool = cast(ConnectionPool, _postgresPool(keywords, poolOptions))
     if replicaOf is not None:
         Registry.addReplica(pool, replicaOf)
     elif register is True:

@@ -31,6 +31,7 @@ from twistar.exceptions import (
     TransactionError,
     UnknownColumnError,
 )
+from twistar.pgpool import giveTurn
 from twistar.query import Page, Query
 from twistar.querylog import addSecretColumns, loaded
 from twistar.registry import Registry
@@ -276,6 +277,7 @@ class DBObject(BulkWrites, RoutedModel, metaclass=DBObjectType):
             for start in range(0, len(rows), _ROWS_PER_COLLECTION):
                 if start:
                     gc.collect(0)
+                    giveTurn()  # built on the reactor's thread (a PostgresPool)
                 objects += cls._buildFromRows(
                     columns, rows[start:start + _ROWS_PER_COLLECTION], mutable
                 )

@@ -38,6 +38,7 @@ from twistar.connection import (
     MYSQL,
     POSTGRES,
     SQLITE,
+    THREADS,
     TRANSACTION_POOLING,
     parseURL,
 )
@@ -87,7 +88,7 @@ def yoyoURL(url: str) -> str:
     @return: the URL of the same database and driver in yoyo's schemes,
         for yoyo's command line too (its C{mysql://} is PyMySQL, so
         twistar's C{mysql://} becomes C{mysql+mysqldb://}), without the
-        pool's options and C{transaction_pooling}; a SQLite path made
+        pool's options, C{transaction_pooling} and C{threads}; a SQLite path made
         absolute; C{charset=utf8mb4}
         for MySQL unless the URL sets one, as twistar's pool has it.
     @raise InvalidURLError: for a URL twistar cannot use, and for an
@@ -106,7 +107,7 @@ def yoyoURL(url: str) -> str:
         return f"{scheme}:///" + quote(os.path.abspath(parsed.connectArgs[0]))
     parts = urlsplit(url)
     options = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
-               if name not in parsed.poolOptions and name != TRANSACTION_POOLING]
+               if name not in parsed.poolOptions and name not in (TRANSACTION_POOLING, THREADS)]
     if parsed.backend == MYSQL and "charset" not in dict(options):
         options.append(("charset", "utf8mb4"))
     # yoyo does not percent-decode the database name.

@@ -7,6 +7,9 @@ threads. L{PoolWork} is the state that work shares between the reactor (which
 may cancel it, or stop waiting for a thread) and the pool thread (which starts
 it and commits it), so that cancelling before the commit undoes everything and
 cancelling after it changes nothing.
+
+C{twistar.pool.PostgresPool} is L{twistar.pgpool.PostgresPool} (imported
+when first used), the pool without threads for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -51,6 +54,15 @@ class ConnectionPool(adbapi.ConnectionPool):
         """
         self.waitLimit = _checkedWaitLimit(waitLimit)
         super().__init__(dbapiName, *connargs, **connkw)  # type: ignore[no-untyped-call]
+
+
+def __getattr__(name: str) -> Any:
+    # twistar.pool.PostgresPool, imported when first used.
+    if name == "PostgresPool":
+        from twistar.pgpool import PostgresPool
+
+        return PostgresPool
+    raise AttributeError(f"module 'twistar.pool' has no attribute {name!r}")
 
 
 def waitLimitOf(pool: Any) -> float | None:
@@ -169,21 +181,24 @@ class PoolWork:
 def cancellable(
     work: PoolWork, done: Deferred[Any], then: Callable[[Any], Any] | None = None,
     onCancel: Callable[[bool], None] | None = None,
+    context: contextvars.Context | None = None,
 ) -> Deferred[Any]:
     """
     @param done: fires with the work's result once it has run (it is never
-        cancelled itself).
+        cancelled itself by this function).
     @param then: applied to a successful result before the caller sees it,
         even when the caller has cancelled meanwhile (the work committed
         anyway): it updates the objects the work wrote.
     @param onCancel: called with L{PoolWork.cancel}'s answer when the caller
         cancels.
+    @param context: the context to fire the result in (by default, the one
+        C{done} fires in).
     @return: a L{Deferred} of C{done}'s result (through C{then}) whose
         cancellation cancels C{work}; a result that arrives after the
         caller cancelled is dropped.
     """
 
-    call = _PoolCall(None, work, then, onCancel)
+    call = _PoolCall(None, work, then, onCancel, context)
     done.addBoth(call.settle)
     return call.result
 
@@ -248,7 +263,10 @@ class _PoolCall:
         """
         L{deliver} the result of a L{Deferred}: a L{Failure} or a value.
         """
-        self.deliver(not isinstance(value, Failure), value)
+        if self.context is None:
+            self.deliver(not isinstance(value, Failure), value)
+        else:
+            self.context.run(self.deliver, not isinstance(value, Failure), value)
 
     def deliver(self, ok: bool, value: Any) -> None:
         if ok and self.then is not None:

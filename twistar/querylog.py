@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -250,7 +251,35 @@ class _ThreadState(threading.local):
     pending: ObservedStatement | None = None
 
 
-_thread = _ThreadState()
+_threadState = _ThreadState()
+
+
+class _GreenletState:
+    """
+    L{_ThreadState} for work running in a greenlet (on a
+    L{PostgresPool<twistar.pgpool.PostgresPool>}, several on one thread).
+    """
+
+    watch: _Watch | None = None
+    transaction: int | None = None
+    pending: ObservedStatement | None = None
+
+
+def _state() -> _ThreadState | _GreenletState:
+    """
+    @return: the state of the work running now: its greenlet's, in a
+        greenlet other than the thread's first; else its thread's.
+    """
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return _threadState
+    current = greenlet.getcurrent()
+    if current.parent is None:
+        return _threadState
+    state: _GreenletState | None = getattr(current, "twistarState", None)
+    if state is None:
+        state = current.twistarState = _GreenletState()
+    return state
 
 
 def threadTransaction(number: int | None) -> None:
@@ -258,7 +287,7 @@ def threadTransaction(number: int | None) -> None:
     Called on a transaction's thread: the statements it runs from now on
     belong to transaction C{number} (none for C{None}).
     """
-    _thread.transaction = number
+    _state().transaction = number
 
 
 def watched(config: StatementRunner, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -277,15 +306,16 @@ def watched(config: StatementRunner, func: Callable[..., Any]) -> Callable[..., 
         watch = _UNWATCHED
 
     def run(cursor: Any, *args: Any, **kw: Any) -> Any:
-        previous = _thread.watch
-        _thread.watch = watch
+        state = _state()
+        previous = state.watch
+        state.watch = watch
         try:
             return func(cursor, *args, **kw)
         finally:
-            pending = _thread.pending
+            pending = state.pending
             if pending is not None:
                 pending.finish(None)
-            _thread.watch = previous
+            state.watch = previous
 
     return run
 
@@ -322,7 +352,7 @@ def observed(config: StatementRunner) -> _Watch | None:
 
     @return: what observes it, or C{None} when nothing does.
     """
-    watch = _thread.watch
+    watch = _state().watch
     if watch is None and (config.QUERY_EVENTS or config.SLOW_QUERY is not None):
         return _UNWATCHED
     return watch
@@ -346,7 +376,7 @@ class ObservedStatement:
         self.sql = sql
         self.args = args
         self.rows: int | None = None
-        pending = _thread.pending
+        pending = _state().pending
         if pending is not None:
             pending.finish(None)
         self.start = perf_counter()
@@ -362,10 +392,10 @@ class ObservedStatement:
         except Exception:
             rowcount = -1
         self.rows = rowcount if rowcount >= 0 else None
-        if cursor.description is None or _thread.watch is not self.watch:
+        if cursor.description is None or _state().watch is not self.watch:
             self.finish(None)
         else:
-            _thread.pending = self
+            _state().pending = self
 
     def failed(self, error: BaseException) -> None:
         """
@@ -378,8 +408,8 @@ class ObservedStatement:
         """
         Its rows (C{rows} of them, or as many as the driver said) are read.
         """
-        if _thread.pending is self:
-            _thread.pending = None
+        if _state().pending is self:
+            _state().pending = None
         self.report(None, self.rows if rows is None else rows)
 
     def report(self, error: BaseException | None, rows: int | None) -> None:
@@ -410,7 +440,7 @@ class ObservedStatement:
         pool = config.registry.poolOf(config.database)
         record = QueryRecord(
             self.sql, redacted(config, self.sql, self.args), duration, rows,
-            getattr(pool, "dbapiName", None), _thread.transaction, error,
+            getattr(pool, "dbapiName", None), _state().transaction, error,
         )
         for recorder in watch.recorders:
             recorder.records.append(record)
@@ -425,7 +455,7 @@ def rowsRead(cursor: Any, count: int) -> None:
     Called on a pool thread when all C{count} rows of the result of the
     statement last run on C{cursor} have been read.
     """
-    pending = _thread.pending
+    pending = _state().pending
     if pending is not None and pending.cursor is cursor:
         pending.finish(count)
 
@@ -556,7 +586,7 @@ def loaded(objects: Sequence[Any]) -> None:
     Called (on a pool thread) with the objects built from the rows of one
     result: inside an L{NPlusOneDetector}, they are marked as a batch.
     """
-    watch = _thread.watch
+    watch = _state().watch
     if watch is None or watch.detector is None or len(objects) < 2:
         return
     batch = next(_batchNumbers)

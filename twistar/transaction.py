@@ -36,6 +36,8 @@ from twistar.exceptions import (
     TransactionTimeoutError,
     TwistarError,
 )
+from twistar.greenworker import GreenTransactionWorker
+from twistar.pgpool import PostgresPool
 from twistar.pool import PoolWork, cancellable
 from twistar.querylog import watched, withWatchers
 from twistar.registry import Registry
@@ -44,6 +46,7 @@ from twistar.slicing import inSlices
 from twistar.txnworker import TransactionWorker
 
 if TYPE_CHECKING:
+    from twisted.enterprise.adbapi import ConnectionPool
 
     from twistar.dbconfig.base import InteractionBase
 
@@ -82,13 +85,18 @@ class Transaction:
     Its cursor methods (C{execute}, C{fetchall}, ...) may be called directly,
     as on an C{adbapi} transaction; from the reactor thread they wait for the
     statement, so prefer the L{DBObject} and L{InteractionBase} calls, which
-    return Deferreds and run in this transaction automatically.
+    return Deferreds and run in this transaction automatically. On a
+    L{PostgresPool<twistar.pgpool.PostgresPool>} they block the reactor
+    meanwhile, and cannot run while another statement of the transaction
+    runs (see L{twistar.greenworker}).
     """
 
     def __init__(
-        self, worker: TransactionWorker, parent: Transaction | None, savepoint: str | None
+        self, worker: TransactionWorker | GreenTransactionWorker, parent: Transaction | None,
+        savepoint: str | None,
     ) -> None:
-        self.pool = worker.pool
+        # A PostgresPool has the surface of the adbapi pool twistar uses.
+        self.pool = cast("ConnectionPool", worker.pool)
         self.config = worker.config
         self._worker = worker
         self.parent = parent
@@ -146,7 +154,12 @@ class Transaction:
             txn = cls(parent._worker, parent, name)
             txn.run(_runStatement, config, f"SAVEPOINT {name}").addErrback(lambda f: None)
             return txn
-        worker = TransactionWorker(config.pool, config, isolation, timeout or DEFAULT_TIMEOUT)
+        pool = config.pool
+        worker: TransactionWorker | GreenTransactionWorker
+        if isinstance(pool, PostgresPool):
+            worker = GreenTransactionWorker(pool, config, isolation, timeout or DEFAULT_TIMEOUT)
+        else:
+            worker = TransactionWorker(pool, config, isolation, timeout or DEFAULT_TIMEOUT)
         if Registry.replicasOf(config.database) is not None:
             # Reads after it in this context must see what it wrote.
             worker.written = writesOfContext()
@@ -309,6 +322,8 @@ class Transaction:
 
     def _sync(self, func: Callable[..., T], *args: Any) -> T:
         worker = self._worker
+        if isinstance(worker, GreenTransactionWorker):
+            return worker.runSync(func, args)  # type: ignore[no-any-return]
         if threading.get_ident() == worker.threadId:
             return func(worker.cursor, *args)
         event = threading.Event()

@@ -33,7 +33,79 @@ _log = Logger(namespace="twistar")
 _numbers = itertools.count(1)
 
 
-class TransactionWorker:
+def nextTransactionNumber() -> int:
+    """
+    @return: the number of a new top-level transaction, unique in the
+        process (see L{twistar.transaction.Transaction.number}).
+    """
+    return next(_numbers)
+
+
+class WorkerBase:
+    """
+    What the two kinds of transaction worker share: this one, on a pool
+    thread, and L{twistar.greenworker.GreenTransactionWorker}, without one.
+    """
+
+    busy: bool
+    """Whether a statement of the transaction is running."""
+    closedError: BaseException | None
+    """Why the transaction ended early, if it did."""
+    waitTimer: Any
+    """The timer of the pool's wait limit, or C{None}."""
+    pool: Any
+    """The pool whose connection the transaction holds."""
+    pending: dict[Deferred[Any], contextvars.Context | None]
+    """The Deferreds of queued or running statements, with the contexts to
+    fire them in (used on the reactor thread only)."""
+
+    def stopWaitTimer(self) -> None:
+        """
+        Called on the reactor thread once the transaction has its connection.
+        """
+        if self.waitTimer is not None and self.waitTimer.active():
+            self.waitTimer.cancel()
+
+    def answerClosed(self, func: Any, report: Callable[[bool, Any], None]) -> None:
+        """
+        Answer work submitted after the end: a rollback succeeds (there is
+        nothing to roll back), anything else fails.
+        """
+        if func == "rollback":
+            report(True, None)
+        else:
+            report(False, self.closedError or TransactionError("the transaction has ended"))
+
+    def abandon(self, error: BaseException) -> None:
+        """
+        Fail the Deferreds of the statements still queued or running with
+        C{error}, without waiting for them. Called on the reactor thread.
+        """
+        while self.pending:
+            d, context = self.pending.popitem()
+            if context is None:
+                d.errback(error)
+            else:
+                context.copy().run(d.errback, error)
+
+    def interruptWith(self, interrupter: Callable[[], None]) -> None:
+        """
+        Call C{interrupter} (which stops the running statement, and may
+        block) in a thread; a failure while the statement still runs is
+        logged (once it is over, it is no matter).
+        """
+
+        def stop() -> None:
+            try:
+                interrupter()
+            except Exception:
+                if self.busy:
+                    _log.failure("could not interrupt a statement of a timed-out transaction")
+
+        self.pool._reactor.callInThread(stop)
+
+
+class TransactionWorker(WorkerBase):
     """
     The pool thread and connection of one top-level transaction, running the
     work queued by the transaction and its savepoints, in order.
@@ -46,7 +118,7 @@ class TransactionWorker:
         self.pool = pool
         self.config = config
         self.isolation = isolation
-        self.number = next(_numbers)
+        self.number = nextTransactionNumber()
         # A safety net: the reactor side rolls back at the timeout itself.
         self.deadline = time.monotonic() + timeout + 30.0
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -124,23 +196,6 @@ class TransactionWorker:
             except queue.Empty:
                 break
             self.answerClosed(func, report)
-
-    def stopWaitTimer(self) -> None:
-        """
-        Called on the reactor thread once a pool thread runs the transaction.
-        """
-        if self.waitTimer is not None and self.waitTimer.active():
-            self.waitTimer.cancel()
-
-    def answerClosed(self, func: Any, report: Callable[[bool, Any], None]) -> None:
-        """
-        Answer work submitted after the end: a rollback succeeds (there is
-        nothing to roll back), anything else fails.
-        """
-        if func == "rollback":
-            report(True, None)
-        else:
-            report(False, self.closedError or TransactionError("the transaction has ended"))
 
     def loop(self) -> None:
         """
@@ -301,29 +356,7 @@ class TransactionWorker:
         if interrupter is None or not self.busy:
             return
         self.interrupted = True
-
-        def stop() -> None:
-            try:
-                interrupter()
-            except Exception:
-                # Failing once the statement is over (its connection since
-                # closed, see end) is no matter.
-                if self.busy:
-                    _log.failure("could not interrupt a statement of a timed-out transaction")
-
-        self.pool._reactor.callInThread(stop)
-
-    def abandon(self, error: BaseException) -> None:
-        """
-        Fail the Deferreds of the statements still queued or running with
-        C{error}, without waiting for them. Called on the reactor thread.
-        """
-        while self.pending:
-            d, context = self.pending.popitem()
-            if context is None:
-                d.errback(error)
-            else:
-                context.copy().run(d.errback, error)
+        self.interruptWith(interrupter)
 
     def begin(self) -> None:
         """

@@ -21,6 +21,7 @@ from twistar.dbconfig.runner import Runner, utcNow
 from twistar.dbconfig.sqltext import safeText
 from twistar.dbconfig.writes import Upsert, compileUpsert, upsertKeys, upsertOf
 from twistar.exceptions import DBObjectSaveError, InvalidQueryError, UnknownColumnError
+from twistar.pgpool import giveTurn
 
 
 class BatchInserts(Runner):
@@ -220,10 +221,13 @@ class BatchInserts(Runner):
         @raise UnsupportedValueError: for a value the driver cannot store.
         """
         plain = self.storableTypes.difference(self.valueAdapters)
-        return [
-            batch if plain.issuperset(map(type, batch)) else self.adaptedBatch(batch, columns)
-            for batch in batches
-        ]
+        checked = []
+        for batch in batches:
+            giveTurn()  # on a PostgresPool, the reactor's thread runs this
+            checked.append(
+                batch if plain.issuperset(map(type, batch)) else self.adaptedBatch(batch, columns)
+            )
+        return checked
 
     def insertBatches(
         self, txn: Any, tablename: str, columns: Sequence[str], batches: list[list[Any]],

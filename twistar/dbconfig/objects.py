@@ -27,6 +27,7 @@ from twistar.exceptions import (
     StaleObjectError,
     UnknownColumnError,
 )
+from twistar.pgpool import giveTurn
 from twistar.slicing import inSlices
 
 
@@ -206,7 +207,9 @@ class ObjectRows(BatchInserts):
         shapes: dict[tuple[str, ...], list[tuple[M, list[Any]]]] = {}
         stamped: dict[int, dict[str, Any]] = {}
         key = objects[0]._keyColumns if objects[0]._keyTracked else None
-        for obj in objects:
+        for index, obj in enumerate(objects):
+            if not index % 256:
+                giveTurn()  # on a PostgresPool, the reactor's thread runs this
             _startVersion(obj, tablename, columns)
             if key is not None:
                 _startKey(obj, tablename, columns)
@@ -231,13 +234,13 @@ class ObjectRows(BatchInserts):
                     self.insertBatches(txn, tablename, names, batches, True) if names
                     else [self.insertRow(txn, tablename, [], [], True) for _ in members]
                 )
-            inserted.extend(
-                (
+            for index, ((obj, _), newId) in enumerate(zip(members, ids)):
+                if not index % 256:
+                    giveTurn()  # on a PostgresPool, the reactor's thread runs this
+                inserted.append((
                     obj, _withValues(obj._savedState(columns), stamped[id(obj)]), newId,
                     stamped[id(obj)],
-                )
-                for (obj, _), newId in zip(members, ids)
-            )
+                ))
         return inserted
 
     def upsertObjs(

@@ -35,7 +35,15 @@ from twistar.exceptions import (
     UnknownColumnError,
     UnsupportedValueError,
 )
-from twistar.pool import PoolWork, deferToPool, exhausted, raiseIfCancelled, waitLimitOf
+from twistar.pgpool import PostgresPool, giveTurn
+from twistar.pool import (
+    PoolWork,
+    cancellable,
+    deferToPool,
+    exhausted,
+    raiseIfCancelled,
+    waitLimitOf,
+)
 from twistar.querylog import ObservedStatement, observed, resultContext, rowsRead, watched
 from twistar.replicas import (
     DEFAULT_DATABASE,
@@ -181,26 +189,30 @@ class Runner(ErrorTranslation):
             return txn.runWork(func, args, kw, then)
         replicas = self.registry.replicasOf(self.database)
         if replicas is None:
-            return self._runOnPool(pool, func, args, kw, then)
+            return self._runOnPool(pool, func, args, kw, then, read=read)
         if not read:
             return self._writeOnPrimary(pool, func, args, kw, then)
         if self.primaryOnly or primaryForced():
-            return self._runOnPool(pool, func, args, kw, then)
+            return self._runOnPool(pool, func, args, kw, then, read=True)
         return self._readOnReplica(replicas, func, args, kw, then)
 
     def _runOnPool(
         self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Sequence[Any],
         kw: Mapping[str, Any], then: Callable[[Any], Any] | None,
         position: _LogPosition | None = None, context: contextvars.Context | None = None,
+        read: bool = False,
     ) -> Deferred[Any]:
         """
         Run C{func(cursor, *args, **kw)} in an interaction of its own on
-        C{pool} (see L{runWork}).
+        C{pool} (see L{runWork}); on a L{PostgresPool}, in a greenlet of the
+        reactor's thread (see L{_runGreen}).
 
         @param position: where to keep the primary's log position after the
             commit.
         @param context: the context to fire the result in (by default, see
             L{resultContext}).
+        @param read: the work only reads (on a L{PostgresPool}, it then runs
+            without C{BEGIN} and C{COMMIT}).
         """
         limit = waitLimitOf(pool)
         work = PoolWork()
@@ -208,6 +220,8 @@ class Runner(ErrorTranslation):
         func = watched(self, func)
         if context is None:
             context = resultContext()
+        if isinstance(pool, PostgresPool):
+            return self._runGreen(pool, func, args, kw, then, work, position, context, read, limit)
         interaction = (pool, func, args, kw, True, work, position)
         if limit is None:
             return deferToPool(
@@ -234,6 +248,128 @@ class Runner(ErrorTranslation):
         )
         result.addErrback(stopTimer)
         return result
+
+    def _runGreen(
+        self, pool: PostgresPool, func: Callable[..., Any], args: Sequence[Any],
+        kw: Mapping[str, Any], then: Callable[[Any], Any] | None, work: PoolWork,
+        position: _LogPosition | None, context: contextvars.Context | None, read: bool,
+        limit: float | None,
+    ) -> Deferred[Any]:
+        """
+        L{_runOnPool} on a L{PostgresPool}: C{func} runs with
+        L{PostgresPool.runGreen}, in the caller's context, between C{BEGIN}
+        and C{COMMIT} (without them when C{read}: each statement then
+        commits alone, one round trip). Cancelling it before the commit
+        cancels the running statement on the server and rolls back; work
+        that finds its connection lost before committing runs once more,
+        on a new connection.
+        """
+        running: list[Deferred[Any]] = []
+        callerContext = contextvars.copy_context()
+
+        def submit(first: bool) -> Deferred[Any]:
+            running[:] = [pool.runGreen(
+                _runIn, callerContext.copy(), self._interactGreen, func, args, kw, work,
+                position, read, first,
+            )]
+            return running[0]
+
+        def retried(failure: Failure) -> Any:
+            if failure.check(_LostBeforeCommit) and not work.cancelledWhileRunning:
+                return submit(False).addErrback(unwrapped)
+            return unwrapped(failure)
+
+        def unwrapped(failure: Failure) -> Any:
+            error = failure.value
+            if isinstance(error, _LostBeforeCommit):
+                raise error.error
+            if isinstance(error, pool.dbapi.Error) and not isinstance(error, TwistarError):
+                # The pool could not open a connection for the work.
+                raise self._connectionLost(
+                    f"cannot connect to the database: {error}", error) from error
+            return failure
+
+        def cancelled(started: bool) -> None:
+            stopTimer()
+            if not started or work.cancelledWhileRunning:
+                running[-1].cancel()
+
+        def giveUp() -> None:
+            if work.drop():
+                if not result.called:
+                    result.errback(exhausted(pool, limit or 0.0))
+                running[-1].cancel()
+
+        def stopTimer(_: Any = None) -> Any:
+            if timer is not None and timer.active():
+                timer.cancel()
+            return _
+
+        timer = None if limit is None else pool._reactor.callLater(limit, giveUp)
+        done = submit(True).addErrback(retried)
+        result = cancellable(work, done, then, cancelled, context)
+        if timer is not None:
+            result.addBoth(stopTimer)
+        return result
+
+    def _interactGreen(
+        self, connection: Any, func: Callable[..., Any], args: Any, kw: Any, work: PoolWork,
+        position: _LogPosition | None, read: bool, first: bool,
+    ) -> Any:
+        """
+        L{_interact} on a connection of a L{PostgresPool} (in autocommit
+        mode), in its worker greenlet.
+
+        @param first: whether this is the work's first attempt (not the one
+            after a lost connection).
+        @raise _LostBeforeCommit: if the connection was lost before the
+            commit (nothing was applied).
+        """
+        if first:
+            raiseIfCancelled(work)
+        elif work.cancelledWhileRunning:
+            raise CancelledError()
+        try:
+            cursor = connection.cursor()
+            if not read:
+                cursor.execute("BEGIN")
+            result = func(cursor, *args, **kw)
+            cursor.close()
+        except BaseException as e:
+            if self.isConnectionLost(e, connection):
+                raise _LostBeforeCommit(self._lostError(e)) from e
+            self._rollbackGreen(connection)
+            self.raiseTranslated(e)
+        if not work.commit():
+            # Cancelled while it ran: undo it. The server's cancel request
+            # may still be on its way, and could stop the connection's next
+            # statement: the pool drops the connection.
+            connection.close()
+            raise CancelledError()
+        if not read:
+            try:
+                connection.commit()
+            except BaseException as e:
+                alive = not self.isConnectionLost(e, connection)
+                if alive:
+                    self._rollbackGreen(connection)
+                self.raiseTranslated(e, lost=not alive, committing=True)
+        if position is not None:
+            position.value = self.readLogPosition(connection)
+        return result
+
+    def _rollbackGreen(self, connection: Any) -> None:
+        try:
+            connection.rollback()
+        except Exception:
+            pass  # lost: the pool drops it
+
+    def _lostError(self, error: BaseException) -> BaseException:
+        try:
+            self.raiseTranslated(error, lost=True)
+        except BaseException as e:
+            return e
+        raise AssertionError("unreachable")
 
     # -- replicas -----------------------------------------------------------
 
@@ -518,6 +654,7 @@ class Runner(ErrorTranslation):
         elif not isinstance(args, (list, tuple)):
             args = given = list(args)
         statement = None if watch is None else ObservedStatement(watch, self, txn, query, given)
+        giveTurn()  # on a PostgresPool, the reactor's thread runs this
         try:
             result = txn.execute(query, args)
         except Exception as e:
@@ -626,6 +763,7 @@ class Runner(ErrorTranslation):
             if len(batch) < size:
                 rowsRead(txn, len(rows))
                 return rows
+            giveTurn()  # on a PostgresPool, the reactor's thread runs this
 
     def columnReaders(
         self, txn: Any, tablename: str
@@ -725,6 +863,24 @@ class Runner(ErrorTranslation):
         """
         self.run(txn, self.lastInsertIDQuery(), [])
         return txn.fetchone()[0]
+
+
+def _runIn(connection: Any, context: contextvars.Context, func: Callable[..., Any],
+           *args: Any) -> Any:
+    return context.run(func, connection, *args)
+
+
+class _LostBeforeCommit(Exception):
+    """
+    Work on a L{PostgresPool} found its connection lost before committing:
+    it may run again on a new connection.
+
+    @ivar error: the L{ConnectionLostError} to raise if it does not.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _LogPosition:

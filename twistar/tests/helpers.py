@@ -22,13 +22,15 @@ from typing import Any
 from urllib.parse import quote
 
 from twisted.enterprise import adbapi
-from twisted.internet import defer
+from twisted.internet import defer, threads
+from twisted.python.threadable import isInIOThread
 from twisted.trial import unittest
 
 from twistar.connection import MYSQL as MYSQL
 from twistar.connection import POSTGRES as POSTGRES
 from twistar.connection import SQLITE as SQLITE
 from twistar.connection import connect, parseURL
+from twistar.pgpool import PostgresPool, waitFor
 from twistar.pool import ConnectionPool
 from twistar.registry import Registry
 from twistar.replicas import DEFAULT_DATABASE
@@ -129,6 +131,82 @@ def withDriver(url: str, driver: str) -> str:
     @return: the server database URL C{url} with the scheme of C{driver}.
     """
     return _DRIVER_SCHEMES[driver] + url[url.index("://"):]
+
+
+def callInWork(func: Any, *args: Any) -> Any:
+    """
+    Called in work that a pool runs (C{func(cursor)}, on a pool thread or,
+    on a L{PostgresPool}, in a greenlet of the reactor's thread): call
+    C{func(*args)} as the reactor's code and wait for its result (a
+    L{Deferred}'s), without blocking the reactor.
+    """
+    if isInIOThread():
+        return waitFor(defer.maybeDeferred(func, *args))
+    return threads.blockingCallFromThread(_reactor(), func, *args)
+
+
+def _reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+class Pause:
+    """
+    A point where work that a pool runs waits until the test releases it,
+    whichever the pool: call it in the work.
+
+    @ivar reached: fires when the work reaches it.
+    """
+
+    def __init__(self) -> None:
+        self.reached: defer.Deferred[None] = defer.Deferred()
+        self.released: defer.Deferred[None] = defer.Deferred()
+
+    def __call__(self) -> None:
+        callInWork(self._reach)
+
+    def _reach(self) -> defer.Deferred[None]:
+        if not self.reached.called:
+            self.reached.callback(None)
+        return self.released
+
+    def release(self) -> None:
+        """
+        Let the work go on (again harmless).
+        """
+        if not self.released.called:
+            self.released.callback(None)
+
+
+def poolBusy(pool: Any) -> int:
+    """
+    @return: how much work runs on or waits for C{pool}: its busy threads
+        and queued work, or a L{PostgresPool}'s busy connections and
+        queued work.
+    """
+    if isinstance(pool, PostgresPool):
+        return pool.busy + pool.waiting
+    return len(pool.threadpool.working) + pool.threadpool._queue.qsize()
+
+
+def poolConnections(pool: Any) -> list[Any]:
+    """
+    @return: the DB-API connections C{pool} keeps.
+    """
+    if isinstance(pool, PostgresPool):
+        channels = [*pool._idle, *pool._busy]
+        return [channel.connection for channel in channels]
+    return list(pool.connections.values())
+
+
+def poolSize(pool: Any) -> int:
+    """
+    @return: how many connections C{pool} has open.
+    """
+    if isinstance(pool, PostgresPool):
+        return pool.size
+    return len(pool.connections)
 
 
 def makePool(url: str | None = None, driver: str | None = None, **poolArgs: Any) -> ConnectionPool:

@@ -16,7 +16,7 @@ from datetime import time as clock
 from decimal import Decimal
 from typing import Any
 
-from twisted.internet import defer, reactor, threads
+from twisted.internet import defer, threads
 from twisted.trial import unittest
 
 from twistar.dbconfig.mysql import ReconnectingMySQLConnectionPool
@@ -37,6 +37,7 @@ from twistar.tests.helpers import (
     TABLES,
     DBTestCase,
     _createTables,
+    callInWork,
     closePool,
     makePool,
     waitUntilReachable,
@@ -717,9 +718,7 @@ class ReconnectTests(DBTestCase):
             if len(attempts) == 1:
                 cursor.execute(ownId)
                 (connectionId,) = cursor.fetchone()
-                threads.blockingCallFromThread(
-                    reactor, killer.runQuery, kill.format(int(connectionId))
-                )
+                callInWork(killer.runQuery, kill.format(int(connectionId)))
             cursor.execute("SELECT 1")
 
         if self.backend == MYSQL:

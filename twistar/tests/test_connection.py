@@ -18,6 +18,7 @@ import twistar
 from twistar.connection import DatabaseURL, connect, parseURL, redacted
 from twistar.dbobject import DBObject
 from twistar.exceptions import InvalidURLError, MissingDriverError, TwistarError
+from twistar.pgpool import PostgresPool
 from twistar.pool import ConnectionPool
 from twistar.registry import Registry
 from twistar.tests.helpers import (
@@ -288,6 +289,25 @@ class ParseServerTests(unittest.SynchronousTestCase):
             error = self.assertRaises(InvalidURLError, parseURL, text)
             self.assertIn("PostgreSQL", str(error))
 
+    def test_threads(self) -> None:
+        """
+        C{threads=false} in a PostgreSQL URL asks for a PostgresPool, which
+        uses psycopg 3 whatever the scheme; it is no driver option, and
+        other databases refuse it.
+        """
+        for text in ("postgresql://h/d?threads=false", "postgresql+psycopg://h/d?threads=0"):
+            url = parseURL(text)
+            self.assertFalse(url.threads)
+            self.assertEqual(url.driver, "psycopg")
+            self.assertEqual(dict(url.connectKeywords), {"host": "h", "dbname": "d"})
+        self.assertTrue(parseURL("postgresql://h/d").threads)
+        url = parseURL("postgresql://h/d?threads=true")
+        self.assertEqual((url.threads, url.driver), (True, "psycopg2"))
+        for text in ("mysql://h/d?threads=false", "sqlite:///a.db?threads=off"):
+            error = self.assertRaises(InvalidURLError, parseURL, text)
+            self.assertIn("PostgreSQL", str(error))
+        self.assertRaises(InvalidURLError, parseURL, "postgresql://h/d?threads=maybe")
+
     def test_invalidURLIsValueError(self) -> None:
         """
         L{InvalidURLError} is a L{TwistarError} and a C{ValueError}.
@@ -420,6 +440,31 @@ class ConnectOptionTests(unittest.TestCase):
         error = self.assertRaises(
             InvalidURLError, connect, "sqlite:///p.db", transaction_pooling=True
         )
+        self.assertIn("PostgreSQL", str(error))
+        self.assertIsNone(Registry.DBPOOL)
+
+    def test_threadsKeyword(self) -> None:
+        """
+        The keyword C{threads} overrides the URL's: C{False} makes a
+        L{PostgresPool} sized by C{cp_min} and C{cp_max}, with the URL's
+        connection arguments and C{waitLimit}; it is a C{bool}, C{False}
+        for PostgreSQL only.
+        """
+        try:
+            import greenlet  # noqa: F401
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise unittest.SkipTest("psycopg (3) or greenlet is not installed") from None
+        pool = self.connect("postgresql://h/d", register=False, threads=False, cp_min=0,
+                            cp_max=3, waitLimit=2)
+        self.assertIsInstance(pool, PostgresPool)
+        self.assertEqual((pool.min, pool.max, pool.waitLimit), (0, 3, 2.0))
+        self.assertEqual(pool.connkw, {"host": "h", "dbname": "d"})
+        pool = self.connect("postgresql+psycopg://h/d?threads=false&cp_min=0", register=False,
+                            threads=True)
+        self.assertIsInstance(pool, ConnectionPool)
+        self.assertRaises(TwistarError, connect, "postgresql://h/d", threads="no")
+        error = self.assertRaises(InvalidURLError, connect, "sqlite:///p.db", threads=False)
         self.assertIn("PostgreSQL", str(error))
         self.assertIsNone(Registry.DBPOOL)
 

@@ -196,6 +196,18 @@ class ImportCycleTests(SynchronousTestCase):
                     allowed = _DRIVER_IMPORTERS.get(name, frozenset())
                     self.assertIn(module, allowed, f"{module} imports {name}")
 
+    def test_greenletNotImported(self) -> None:
+        """
+        No module of twistar imports C{greenlet} when it is imported (a
+        L{twistar.pgpool.PostgresPool} imports it when made); the pool is
+        also C{twistar.pool.PostgresPool}.
+        """
+        for module, path in moduleFiles().items():
+            self.assertNotIn("greenlet", moduleLevelImports(path.read_text()), module)
+        from twistar import pgpool, pool
+
+        self.assertIs(pool.PostgresPool, pgpool.PostgresPool)
+
     def test_builderIsPure(self) -> None:
         """
         Building SQL needs nothing but SQL text and twistar's exceptions: no

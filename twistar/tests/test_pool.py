@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from twisted.internet import reactor, task, threads
+from twisted.internet import reactor, task
 from twisted.internet.defer import CancelledError, Deferred
 
 from twistar.exceptions import (
@@ -17,7 +17,7 @@ from twistar.exceptions import (
     TransactionTimeoutError,
     TwistarError,
 )
-from twistar.tests.helpers import DBTestCase, makePool
+from twistar.tests.helpers import DBTestCase, Pause, makePool, poolBusy, poolSize
 from twistar.tests.models import FavoriteColor, Picture, User
 from twistar.transaction import transaction
 
@@ -31,11 +31,11 @@ async def sleep(seconds: float) -> None:
 
 async def poolIdle(pool: Any) -> None:
     """
-    Wait until no work runs on, or waits for, C{pool}'s threads.
+    Wait until no work runs on, or waits for, C{pool}'s threads (its
+    connections, for a PostgresPool).
     """
-    threadpool = pool.threadpool
     for _ in range(1000):
-        if not threadpool.working and not threadpool._queue.qsize():
+        if not poolBusy(pool):
             return
         await sleep(0.01)
     raise AssertionError("the pool stayed busy")
@@ -43,30 +43,25 @@ async def poolIdle(pool: Any) -> None:
 
 class Holder:
     """
-    Keeps one pool thread busy until released, with raw adbapi work.
+    Keeps one pool thread (connection) busy until released, with raw
+    adbapi work.
     """
 
     def __init__(self, pool: Any) -> None:
-        self.release = threading.Event()
-        self.started = threading.Event()
-
-        def hold(cursor: Any) -> None:
-            self.started.set()
-            self.release.wait(30)
-
-        self.done = pool.runInteraction(hold)
+        self.pause = Pause()
+        self.done = pool.runInteraction(lambda cursor: self.pause())
 
     async def waitStarted(self) -> None:
         """
         Wait until the holder runs on its thread.
         """
-        await threads.deferToThread(self.started.wait, 30)
+        await self.pause.reached
 
     async def finish(self) -> None:
         """
         Let the thread go and wait for it.
         """
-        self.release.set()
+        self.pause.release()
         await self.done
 
 
@@ -88,7 +83,7 @@ class HeldPoolTestCase(DBTestCase):
     async def setUp(self) -> None:
         await super().setUp()
         self.holder = Holder(self.pool)
-        self.addCleanup(self.holder.release.set)
+        self.addCleanup(self.holder.pause.release)
         await self.holder.waitStarted()
 
 
@@ -194,7 +189,7 @@ class WaitTests(HeldPoolTestCase):
         await self.holder.finish()
         await poolIdle(self.pool)
         self.assertEqual(await userNames(), [])
-        self.assertEqual(len(self.pool.connections), 1)
+        self.assertEqual(poolSize(self.pool), 1)
 
     async def test_blockTimeoutCountsTheWait(self) -> None:
         """
@@ -255,23 +250,21 @@ class CancelTests(DBTestCase):
     leaves the objects as they were; after the commit it changes nothing.
     """
 
-    def blocked(self, write: Any) -> tuple[Deferred[Any], threading.Event, threading.Event]:
+    def blocked(self, write: Any) -> tuple[Deferred[Any], Pause]:
         """
         Start C{write(cursor)} through twistar, holding its thread after it
         ran until released.
 
-        @return: its Deferred, an event set once it ran, and the release.
+        @return: its Deferred, and the pause it reaches once it ran.
         """
-        ran = threading.Event()
-        release = threading.Event()
-        self.addCleanup(release.set)
+        pause = Pause()
+        self.addCleanup(pause.release)
 
         def work(cursor: Any) -> None:
             write(cursor)
-            ran.set()
-            release.wait(30)
+            pause()
 
-        return self.config.runInteraction(work), ran, release
+        return self.config.runInteraction(work), pause
 
     def insertUser(self, name: str) -> Any:
         """
@@ -305,11 +298,11 @@ class CancelTests(DBTestCase):
         """
         A write cancelled while it runs is rolled back.
         """
-        d, ran, release = self.blocked(self.insertUser("running"))
-        await threads.deferToThread(ran.wait, 30)
+        d, pause = self.blocked(self.insertUser("running"))
+        await pause.reached
         d.cancel()
         await self.assertFailure(d, CancelledError)
-        release.set()
+        pause.release()
         await poolIdle(self.pool)
         self.assertEqual(await userNames(), [])
 
@@ -411,10 +404,10 @@ class CancelTests(DBTestCase):
         with self.assertRaises(TransactionError) as caught:
             async with transaction():
                 await User(first_name="first").save()
-                d, ran, release = self.blocked(self.insertUser("cancelled"))
-                await threads.deferToThread(ran.wait, 30)
+                d, pause = self.blocked(self.insertUser("cancelled"))
+                await pause.reached
                 d.cancel()
-                release.set()
+                pause.release()
                 try:
                     await d
                 except CancelledError:
@@ -431,20 +424,18 @@ class CancelTests(DBTestCase):
         applied: list[Any] = []
         with self.assertRaises(TransactionError):
             async with transaction():
-                ran = threading.Event()
-                release = threading.Event()
-                self.addCleanup(release.set)
+                pause = Pause()
+                self.addCleanup(pause.release)
 
                 def write(cursor: Any) -> str:
                     self.insertUser("cancelled")(cursor)
-                    ran.set()
-                    release.wait(30)
+                    pause()
                     return "written"
 
                 d = self.config.runWork(write, then=applied.append)
-                await threads.deferToThread(ran.wait, 30)
+                await pause.reached
                 d.cancel()
-                release.set()
+                pause.release()
                 await self.assertFailure(d, CancelledError)
                 await User.count()  # the write has ended
         self.assertEqual(applied, [])
@@ -458,10 +449,10 @@ class CancelTests(DBTestCase):
 
         @transaction
         async def work(txn: Any) -> None:
-            first, ran, release = self.blocked(self.insertUser("first"))
+            first, pause = self.blocked(self.insertUser("first"))
             second = User(first_name="second").save()
             second.cancel()
-            release.set()
+            pause.release()
             await first
             await self.assertFailure(second, CancelledError)
             await User(first_name="third").save()

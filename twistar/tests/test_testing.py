@@ -20,6 +20,7 @@ from twistar.connection import connect, parseURL
 from twistar.dbconfig import configForDriver
 from twistar.dbobject import DBObject
 from twistar.exceptions import IntegrityError
+from twistar.pgpool import PostgresPool
 from twistar.pool import ConnectionPool
 from twistar.registry import Registry
 from twistar.testing import (
@@ -187,8 +188,9 @@ class ApplicationTests(DatabaseTestCase):
         The test's pool is L{Registry.DBPOOL}, on the test's database.
         """
         self.assertIs(Registry.DBPOOL, self.pool)
-        self.assertIsInstance(self.pool, ConnectionPool)
-        self.assertEqual(self.pool.dbapiName, parseURL(self.databaseURL).driver)
+        parsed = parseURL(self.databaseURL)
+        self.assertIsInstance(self.pool, ConnectionPool if parsed.threads else PostgresPool)
+        self.assertEqual(self.pool.dbapiName, parsed.driver)
 
     async def test_throwaway(self) -> None:
         """

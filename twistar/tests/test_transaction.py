@@ -22,6 +22,7 @@ from twistar.exceptions import (
     TransactionError,
     TransactionTimeoutError,
 )
+from twistar.pgpool import PostgresPool
 from twistar.registry import Registry
 from twistar.tests.helpers import (
     POSTGRES,
@@ -29,6 +30,7 @@ from twistar.tests.helpers import (
     DBTestCase,
     closePool,
     makePool,
+    poolConnections,
     testDatabase,
 )
 from twistar.utils import gather, runInTransaction, transaction
@@ -420,13 +422,20 @@ class TransactionTests(DBTestCase):
 
     async def assertPoolIdle(self) -> None:
         """
-        Wait until no pool thread is busy, then check a query still works.
+        Wait until no pool thread (no connection of a PostgresPool) is busy,
+        then check a query still works.
         """
+
+        def busy() -> int:
+            if isinstance(self.pool, PostgresPool):
+                return self.pool.busy
+            return len(self.pool.threadpool.working)
+
         for _ in range(200):
-            if not self.pool.threadpool.working:
+            if not busy():
                 break
             await sleep(0.01)
-        self.assertEqual(self.pool.threadpool.working, [])
+        self.assertEqual(busy(), 0)
         self.assertIsInstance(await Transactor.count(), int)
 
     async def test_noLeakOnError(self) -> None:
@@ -524,7 +533,7 @@ class TransactionTests(DBTestCase):
         # connection is not kept for the pool thread's later work.
         (worker,) = interrupted
         self.assertTrue(worker.interrupted)
-        self.assertNotIn(worker.connection, list(self.pool.connections.values()))
+        self.assertNotIn(worker.connection, poolConnections(self.pool))
 
     async def test_badOptions(self) -> None:
         """

@@ -1,0 +1,835 @@
+# -*- test-case-name: twistar.tests.test_pgpool -*-
+"""
+A PostgreSQL connection pool without threads: L{PostgresPool}.
+
+Work given to the pool is a synchronous function, as with
+C{twisted.enterprise.adbapi}: C{func(cursor, *args)} calls C{execute} and
+C{fetch*}. The pool runs it in a greenlet (the C{greenlet} package) on the
+reactor's thread, over a psycopg 3 connection whose waits for the server
+do not block: the connection's L{wait<_greenConnectionClass>} hands its
+socket to the reactor and switches back to the reactor's greenlet, which
+switches to the work again when the socket is ready. No statement crosses
+to a thread, so one call costs a round trip and a reactor turn.
+
+Each pooled connection has one worker greenlet, kept for the connection's
+life (a new greenlet per call would cost more than the round trip). The
+reactor watches each connection's socket for reading for its whole life,
+so that a connection that the server closes while it is idle is dropped
+at once. Connections are made in the reactor's thread pool (a few
+milliseconds, rarely).
+
+Needs psycopg 3 and greenlet (C{pip install twistar[psycopg]}); neither is
+imported until a pool is made.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from twistar.exceptions import TwistarError
+
+_log = Logger(namespace="twistar")
+
+_SLICE = 0.005
+"""Seconds a worker may go on without handing the reactor a turn, while
+its socket is writable at once (a pipeline sending many statements)."""
+
+_READY_R = 1
+_READY_W = 2
+"""psycopg's C{Ready.R} and C{Ready.W} (C{selectors.EVENT_READ} and
+C{EVENT_WRITE}), also its C{Wait.R} and C{Wait.W}."""
+
+_greenConnection: Any = None
+
+
+def _greenConnectionClass() -> Any:
+    """
+    @return: the subclass of C{psycopg.Connection} that the pool connects
+        with (made on the first call, so that importing this module imports
+        neither psycopg nor greenlet). Its C{wait}, called by psycopg for
+        every exchange with the server, gives the wait to the connection's
+        L{_Channel} when it runs in that channel's worker greenlet, and
+        blocks as usual anywhere else.
+    """
+    global _greenConnection
+    if _greenConnection is None:
+        import psycopg
+
+        class GreenConnection(psycopg.Connection):
+            _channel: _Channel | None = None
+
+            def wait(self, gen: Any, *args: Any, **kw: Any) -> Any:
+                channel = self._channel
+                if channel is None or not channel.inWorker():
+                    return super().wait(gen, *args, **kw)
+                return channel.wait(gen, kw.get("timeout"))
+
+        _greenConnection = GreenConnection
+    return _greenConnection
+
+
+def _rootGreenlet() -> Any:
+    """
+    @return: the main greenlet of this thread: the one the reactor runs in.
+    """
+    from greenlet import getcurrent
+
+    current = getcurrent()
+    while current.parent is not None:
+        current = current.parent
+    return current
+
+
+def _readyNow(fd: int, state: int) -> int:
+    """
+    @return: which of the events of C{state} (psycopg's C{Wait} flags) the
+        socket C{fd} is ready for right now, without waiting.
+    """
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, (select.POLLIN if state & _READY_R else 0)
+                        | (select.POLLOUT if state & _READY_W else 0))
+        events = poller.poll(0)
+        if not events:
+            return 0
+        flags = events[0][1]
+        return (_READY_R if flags & select.POLLIN else 0) | (
+            _READY_W if flags & select.POLLOUT else 0)
+    readable, writable, _ = select.select(
+        [fd] if state & _READY_R else [], [fd] if state & _READY_W else [], [], 0)
+    return (_READY_R if readable else 0) | (_READY_W if writable else 0)
+
+
+class _Work:
+    """
+    One call given to the pool: queued for a connection, then running on one.
+
+    @ivar body: the function the worker greenlet runs, given the connection
+        and this work.
+    @ivar channel: the channel it runs on, once it runs.
+    @ivar cancelled: whether its L{deferred} was cancelled.
+    """
+
+    def __init__(
+        self, body: Callable[[Any, _Work], Any], func: Callable[..., Any],
+        args: tuple[Any, ...], kw: dict[str, Any],
+    ) -> None:
+        self.body = body
+        self.func = func
+        self.args = args
+        self.kw = kw
+        self.channel: _Channel | None = None
+        self.cancelled = False
+        self.deferred: Deferred[Any] = Deferred(self._cancel)
+
+    def _cancel(self, _: Deferred[Any]) -> None:
+        self.cancelled = True
+        if self.channel is not None:
+            self.channel.interrupt()
+
+
+class _Channel:
+    """
+    One pooled connection: its worker greenlet, and its socket as the
+    reactor watches it (an C{IReadDescriptor} and C{IWriteDescriptor}).
+
+    @ivar work: the work running on it, or C{None} when it is idle or held.
+    @ivar held: whether L{PostgresPool.hold} gave it out.
+    """
+
+    def __init__(self, pool: PostgresPool, connection: Any) -> None:
+        from greenlet import getcurrent, greenlet
+
+        self.getcurrent = getcurrent
+        self.pool = pool
+        self.reactor = pool._reactor
+        self.connection = connection
+        # libpq closes its socket when the connection breaks, and the number
+        # may then be reused: the reactor watches a duplicate of it instead.
+        self.fd: int = os.dup(connection.pgconn.socket)
+        self.work: _Work | None = None
+        self.held = False
+        self.closed = False
+        self.root = _rootGreenlet()
+        self.worker = greenlet(self._serve, parent=self.root)
+        self.worker.channel = self
+        self.outcome: tuple[bool, Any] | None = None
+        self.parked = False
+        self.wantRead = False
+        self.writing = False
+        self.resumedAt = 0.0
+        connection._channel = self
+        self.reactor.addReader(self)
+
+    # -- in the worker greenlet ----------------------------------------
+
+    def inWorker(self) -> bool:
+        """
+        @return: whether the caller runs in this channel's worker greenlet.
+        """
+        return self.getcurrent() is self.worker
+
+    def _serve(self, work: _Work) -> None:
+        """
+        The worker greenlet: run each work given by L{start}, then put the
+        connection back to idle (rolled back if a transaction is open), and
+        switch back to the reactor with the outcome.
+        """
+        from greenlet import GreenletExit
+
+        while True:
+            try:
+                if work.cancelled:
+                    raise CancelledError()
+                outcome: tuple[bool, Any] = (True, work.body(self.connection, work))
+            except GreenletExit:
+                raise
+            except BaseException:
+                outcome = (False, Failure())
+            connection = self.connection
+            if (not self.held and not connection.closed
+                    and connection.pgconn.transaction_status != 0):
+                try:
+                    connection.rollback()
+                except Exception:
+                    pass
+            self.outcome = outcome
+            work = self.root.switch()
+
+    def wait(self, gen: Any, timeout: float | None) -> Any:
+        """
+        Run psycopg's generator C{gen} (it yields the events it waits for,
+        and is sent those that happened), parking the worker greenlet until
+        the reactor sees the socket ready. Called by the connection's
+        C{wait}, in the worker greenlet.
+
+        @param timeout: seconds after which psycopg's C{_WaitTimeout} is
+            raised, or C{None}.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            state = next(gen)
+            while True:
+                ready = 0
+                if state & _READY_W and time.monotonic() - self.resumedAt < _SLICE:
+                    ready = _readyNow(self.fd, state)
+                if not ready:
+                    ready = self._park(state, deadline)
+                state = gen.send(ready)
+                if ready == 0 and deadline is not None and time.monotonic() >= deadline:
+                    from psycopg import errors
+
+                    raise errors._WaitTimeout("wait timeout expired")
+        except StopIteration as stop:
+            return stop.value
+
+    def waitFor(self, d: Deferred[Any]) -> Any:
+        """
+        Park the worker greenlet until C{d} fires (see L{waitFor}).
+        """
+        box: list[Any] = []
+
+        def fired(result: Any) -> None:
+            box.append(result)
+            if self.parked:
+                self._wake(0)
+
+        d.addBoth(fired)
+        if not box:
+            self.wantRead = False
+            self.parked = True
+            self.root.switch()
+        result = box[0]
+        if isinstance(result, Failure):
+            result.raiseException()
+        return result
+
+    def _park(self, state: int, deadline: float | None) -> int:
+        """
+        Switch to the reactor until the socket is ready for an event of
+        C{state} (or until C{deadline}).
+
+        @return: the events that happened (0 at the deadline).
+        """
+        if self.closed or self.connection.pgconn.status != 0:
+            return _READY_R  # the driver finds the connection closed or broken
+        self.wantRead = bool(state & _READY_R)
+        if state & _READY_W:
+            self.reactor.addWriter(self)
+            self.writing = True
+        timer = None
+        if deadline is not None:
+            timer = self.reactor.callLater(
+                max(0.0, deadline - time.monotonic()), self._wake, 0)
+        self.parked = True
+        ready: int = self.root.switch()
+        if timer is not None and timer.active():
+            timer.cancel()
+        return ready
+
+    # -- in the reactor's greenlet -------------------------------------
+
+    def start(self, work: _Work) -> None:
+        """
+        Run C{work} in the worker greenlet (from the reactor's greenlet: if
+        called from a worker, on the reactor's next turn).
+        """
+        if self.getcurrent() is not self.root:
+            self.reactor.callLater(0, self.start, work)
+            return
+        work.channel = self
+        self.work = work
+        self._switch(work)
+
+    def _switch(self, value: Any) -> None:
+        """
+        Switch to the worker greenlet until it parks or ends its work; at
+        its end, fire the work's L{Deferred} and give the connection back.
+        """
+        self.parked = False
+        self.resumedAt = time.monotonic()
+        self.worker.switch(value)
+        outcome, self.outcome = self.outcome, None
+        if outcome is None:
+            return
+        work, self.work = self.work, None
+        assert work is not None
+        self.pool._finished(self)
+        if not work.cancelled:
+            ok, result = outcome
+            if ok:
+                work.deferred.callback(result)
+            else:
+                work.deferred.errback(result)
+
+    def _wake(self, ready: int) -> None:
+        if not self.parked:
+            return
+        self.wantRead = False
+        if self.writing:
+            self.reactor.removeWriter(self)
+            self.writing = False
+        self._switch(ready)
+
+    def doRead(self) -> None:
+        """
+        The socket is readable: wake the worker if it waits for it; while
+        idle, read what came (a notice, or the server closing the
+        connection: then drop it).
+        """
+        if self.parked and self.wantRead:
+            self._wake(_READY_R)
+            return
+        pgconn = self.connection.pgconn
+        try:
+            pgconn.consume_input()
+        except Exception:
+            pass
+        if pgconn.status != 0:
+            if self.work is None and not self.held:
+                self.pool._drop(self)
+            else:
+                # Nothing more will come; the work finds out when it waits.
+                self.reactor.removeReader(self)
+
+    def doWrite(self) -> None:
+        """
+        The socket is writable: wake the worker.
+        """
+        self._wake(_READY_W)
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        The reactor stopped watching the socket (it broke, or the reactor
+        stops): drop the connection; work running on it fails.
+        """
+        self.pool._drop(self)
+
+    def fileno(self) -> int:
+        """
+        @return: the connection's socket.
+        """
+        return self.fd
+
+    def logPrefix(self) -> str:
+        """
+        @return: the name of the reactor's log context.
+        """
+        return "PostgresPool"
+
+    def interrupt(self) -> None:
+        """
+        Ask the server, from a thread, to cancel the statement that the
+        running work waits for: it fails, and the work is rolled back.
+        """
+        if self.closed:
+            return
+        cancel = self.connection.pgconn.get_cancel()
+        deferToThreadPool(self.reactor, self.reactor.getThreadPool(), cancel.cancel).addErrback(
+            lambda failure: _log.failure("cancelling a statement failed", failure))
+
+    def close(self) -> None:
+        """
+        Stop watching the socket and close the connection; work running on
+        it fails with the driver's error, and its statement is cancelled.
+        """
+        if self.closed:
+            return
+        if self.parked:
+            self.interrupt()
+        self.closed = True
+        self.reactor.removeReader(self)
+        if self.writing:
+            self.reactor.removeWriter(self)
+            self.writing = False
+        os.close(self.fd)
+        self.connection.close()
+        if self.parked:
+            self._wake(_READY_R)
+
+
+class PostgresPool:
+    """
+    A pool of psycopg 3 connections to one PostgreSQL database, with the
+    surface of C{adbapi.ConnectionPool} that twistar uses, whose work runs
+    on the reactor's thread (see L{twistar.pgpool}).
+
+    The connections are in autocommit mode: L{runInteraction} sends
+    C{BEGIN} and C{COMMIT} around its function, L{runQuery} and
+    L{runOperation} send their statement alone. Work waits, first come
+    first served, for a free connection when all C{maxSize} are busy.
+    Cancelling the L{Deferred} of work that runs asks the server to cancel
+    its statement; the work fails and is rolled back, and its connection
+    serves the next work. A connection found broken is closed and
+    dropped; the next work that needs one makes a new one.
+
+    @ivar dbapiName: C{"psycopg"}, as for an adbapi pool of psycopg 3.
+    @ivar running: whether the pool was started and not closed.
+    @ivar min: the connections opened at the start.
+    @ivar max: the most connections open at once.
+    @ivar startID: the reactor's C{callWhenRunning} of L{start}, until it
+        has run (as in adbapi).
+    """
+
+    dbapiName = "psycopg"
+    waitLimit: float | None = None
+    """Seconds a twistar call may wait for a free connection (see
+    L{twistar.pool.ConnectionPool}); C{None}: no limit."""
+
+    def __init__(
+        self, conninfo: str, minSize: int = 1, maxSize: int = 10, reactor: Any = None,
+        *, openFun: Callable[[Any], object] | None = None, **connectKw: Any,
+    ) -> None:
+        """
+        @param conninfo: a libpq connection string or URL.
+        @param minSize: the connections opened at the start.
+        @param maxSize: the most connections open at once (at least 1).
+        @param reactor: the reactor (default: the global one).
+        @param openFun: called with each new connection, in the thread that
+            made it (as adbapi's C{cp_openfun}).
+        @param connectKw: more arguments of C{psycopg.Connection.connect}
+            (but C{autocommit}: the pool's connections are in autocommit
+            mode, and send C{BEGIN} for a transaction).
+        @raise TwistarError: if the sizes are not 0 <= minSize <= maxSize,
+            1 <= maxSize.
+        """
+        if not 0 <= minSize <= maxSize or maxSize < 1:
+            raise TwistarError(f"need 0 <= minSize <= maxSize and maxSize >= 1, "
+                               f"not {minSize} and {maxSize}")
+        if reactor is None:
+            from twisted.internet import reactor as globalReactor
+
+            reactor = globalReactor
+        self._reactor: Any = reactor
+        self.conninfo = conninfo
+        self.connectKw = connectKw
+        self.openFun = openFun
+        self.min = minSize
+        self.max = maxSize
+        self.running = False
+        self._closed = False
+        self._idle: list[_Channel] = []
+        self._busy: set[_Channel] = set()
+        self._opening = 0
+        self._queue: deque[_Work] = deque()
+        self._shutdownID: Any = None
+        self.startID: Any = reactor.callWhenRunning(self._start)
+
+    @property
+    def size(self) -> int:
+        """
+        How many connections are open (or being opened).
+        """
+        return self._size()
+
+    @property
+    def waiting(self) -> int:
+        """
+        How much work waits for a free connection.
+        """
+        return len(self._queue)
+
+    @property
+    def busy(self) -> int:
+        """
+        How many connections run work or are held (by a transaction).
+        """
+        return len(self._busy)
+
+    @property
+    def openfun(self) -> Callable[[Any], object] | None:
+        """
+        L{openFun}, under the name of adbapi's attribute.
+        """
+        return self.openFun
+
+    @property
+    def connargs(self) -> tuple[str]:
+        """
+        The positional arguments of C{psycopg.connect} for this pool's
+        database (as in adbapi): its C{conninfo}.
+        """
+        return (self.conninfo,)
+
+    @property
+    def connkw(self) -> dict[str, Any]:
+        """
+        The keyword arguments of C{psycopg.connect} for this pool's database
+        (as in adbapi), but C{autocommit}.
+        """
+        return dict(self.connectKw)
+
+    @property
+    def dbapi(self) -> Any:
+        """
+        The psycopg module (for its exceptions).
+        """
+        import psycopg
+
+        return psycopg
+
+    def _start(self) -> None:
+        self.startID = None
+        self.start()
+
+    def start(self) -> None:
+        """
+        Open the first C{min} connections (in the background) and close the
+        pool when the reactor stops. Called when the reactor runs.
+        """
+        if self.running or self._closed:
+            return
+        self.running = True
+        self._shutdownID = self._reactor.addSystemEventTrigger(
+            "during", "shutdown", self._finalClose)
+        for _ in range(self.min - self._size()):
+            self._open(logFailure=True)
+
+    def _finalClose(self) -> None:
+        self._shutdownID = None
+        self.close()
+
+    def close(self) -> None:
+        """
+        Close every connection: work waiting for one fails with a
+        L{TwistarError}, work running fails with the driver's error.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self.running = False
+        if self.startID is not None:
+            # callWhenRunning's trigger (a call made at once gives None).
+            self._reactor.removeSystemEventTrigger(self.startID)
+            self.startID = None
+        if self._shutdownID is not None:
+            self._reactor.removeSystemEventTrigger(self._shutdownID)
+            self._shutdownID = None
+        queued, self._queue = self._queue, deque()
+        for work in queued:
+            work.deferred.errback(TwistarError("the connection pool is closed"))
+        for channel in [*self._idle, *self._busy]:
+            channel.close()
+        self._idle.clear()
+
+    # -- the work ----------------------------------------------------------
+
+    def runInteraction(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Deferred[Any]:
+        """
+        Run C{func(cursor, *args, **kw)} in a transaction on a free
+        connection: committed after it returns, rolled back if it raises.
+
+        @return: a L{Deferred} of what C{func} returns, or of its exception
+            (the driver's as it is).
+        """
+        return self._submit(_interaction, func, args, kw)
+
+    def runQuery(self, *args: Any, **kw: Any) -> Deferred[list[Any]]:
+        """
+        Run one statement (C{cursor.execute(*args, **kw)}) alone: without
+        C{BEGIN}, PostgreSQL runs it in a transaction of its own (one round
+        trip, where C{BEGIN}, the statement and C{COMMIT} take three).
+
+        @return: a L{Deferred} of its rows.
+        """
+        return self._submit(_query, _fetchAll, args, kw)
+
+    def runOperation(self, *args: Any, **kw: Any) -> Deferred[None]:
+        """
+        Run one statement as L{runQuery} does, without fetching rows.
+
+        @return: a L{Deferred} that fires with C{None}.
+        """
+        return self._submit(_query, _noRows, args, kw)
+
+    def runGreen(self, func: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        """
+        Run C{func(connection, *args)} on a free connection (in autocommit
+        mode), in a greenlet; C{func} sends C{BEGIN} and commits or rolls
+        back itself. A transaction that it leaves open is rolled back before
+        the connection serves other work.
+
+        @return: a L{Deferred} of what C{func} returns, or of its exception.
+        """
+        return self._submit(_direct, func, args, {})
+
+    def runWithConnection(self, func: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        """
+        L{runGreen}, under the name of adbapi's method (whose C{func} is
+        also given a connection; here one in autocommit mode).
+        """
+        return self.runGreen(func, *args)
+
+    def hold(self) -> Deferred[Any]:
+        """
+        Take a connection for a while (a transaction), for L{runOn}; give it
+        back with L{release}.
+
+        @return: a L{Deferred} of the connection, when one is free.
+        """
+        return self._submit(_holding, _noRows, (), {})
+
+    def runOn(self, connection: Any, func: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        """
+        Run C{func(connection, *args)} in a greenlet on C{connection}, which
+        L{hold} gave and no other work runs on.
+
+        @return: a L{Deferred} of what C{func} returns, or of its exception.
+        """
+        channel = connection._channel
+        if channel is None or not channel.held or channel.work is not None:
+            raise TwistarError("runOn needs a held connection with no work running")
+        work = _Work(_direct, func, args, {})
+        if channel.closed:
+            work.deferred.errback(TwistarError("the connection pool is closed"))
+        else:
+            channel.start(work)
+        return work.deferred
+
+    def release(self, connection: Any) -> None:
+        """
+        Give back a connection that L{hold} gave (rolled back first if a
+        transaction is open on it).
+        """
+        channel = connection._channel
+        if channel is None or not channel.held or channel.work is not None:
+            raise TwistarError("release needs a held connection with no work running")
+        channel.held = False
+        if channel.closed or connection.closed or connection.pgconn.transaction_status == 0:
+            self._finished(channel)
+        else:
+            channel.start(_Work(_direct, _noRows, (), {}))
+
+    # -- connections -----------------------------------------------------
+
+    def _size(self) -> int:
+        return len(self._idle) + len(self._busy) + self._opening
+
+    def _submit(
+        self, body: Callable[[Any, _Work], Any], func: Callable[..., Any],
+        args: tuple[Any, ...], kw: dict[str, Any],
+    ) -> Deferred[Any]:
+        work = _Work(body, func, args, kw)
+        deferred = work.deferred
+        if self._closed:
+            deferred.errback(TwistarError("the connection pool is closed"))
+            return deferred
+        while self._idle:
+            channel = self._idle.pop()
+            if channel.connection.closed:
+                self._drop(channel)
+                continue
+            self._busy.add(channel)
+            self._run(channel, work)
+            return deferred
+        self._queue.append(work)
+        deferred.addErrback(self._unqueue, work)
+        if self._size() < self.max:
+            self._open()
+        return deferred
+
+    def _unqueue(self, failure: Failure, work: _Work) -> Failure:
+        if work.cancelled and work in self._queue:
+            self._queue.remove(work)
+        return failure
+
+    def _run(self, channel: _Channel, work: _Work) -> None:
+        if work.body is _holding:
+            channel.held = True
+            work.deferred.callback(channel.connection)
+        else:
+            channel.start(work)
+
+    def _open(self, logFailure: bool = False) -> None:
+        """
+        Open one more connection (in a thread); it serves the first queued
+        work, or the first queued work fails with the error (with none, the
+        error is logged if C{logFailure}).
+        """
+        self._opening += 1
+        opened = deferToThreadPool(
+            self._reactor, self._reactor.getThreadPool(), self._connect)
+
+        def ready(connection: Any) -> None:
+            self._opening -= 1
+            if self._closed:
+                connection.close()
+                return
+            channel = _Channel(self, connection)
+            self._busy.add(channel)
+            self._finished(channel)
+
+        def failed(failure: Failure) -> None:
+            self._opening -= 1
+            if not self._queue:
+                if logFailure:
+                    # A warning, not an error: the next work tries again.
+                    _log.warn("cannot open a PostgreSQL connection: {error}",
+                              error=failure.value)
+                return
+            self._queue.popleft().deferred.errback(failure)
+            if self._queue and self._size() < self.max:
+                self._open()  # for the next work: each fails on its own try
+
+        opened.addCallbacks(ready, failed)
+
+    def _connect(self) -> Any:
+        """
+        @return: a new connection (called in a thread: it blocks).
+        """
+        connection = _greenConnectionClass().connect(
+            self.conninfo, **{**self.connectKw, "autocommit": True})
+        if self.openFun is not None:
+            try:
+                self.openFun(connection)
+            except BaseException:
+                connection.close()
+                raise
+        return connection
+
+    def _finished(self, channel: _Channel) -> None:
+        """
+        C{channel}'s work ended: give it to the first queued work, or make
+        it idle; drop it if it is broken.
+        """
+        if channel.held:
+            return
+        connection = channel.connection
+        if channel.closed or connection.closed:
+            self._drop(channel)
+            if self._queue and not self._closed and self._size() < self.max:
+                self._open()
+            return
+        if self._queue:
+            self._run(channel, self._queue.popleft())
+        else:
+            self._busy.discard(channel)
+            self._idle.append(channel)
+
+    def _drop(self, channel: _Channel) -> None:
+        """
+        Close C{channel} and forget it.
+        """
+        channel.close()
+        self._busy.discard(channel)
+        if channel in self._idle:
+            self._idle.remove(channel)
+
+
+def waitFor(d: Deferred[Any]) -> Any:
+    """
+    Wait for C{d} in work running on a L{PostgresPool} connection (in its
+    greenlet): the reactor goes on meanwhile; the work's connection stays
+    its own.
+
+    @return: C{d}'s result.
+    @raise Exception: C{d}'s failure.
+    @raise TwistarError: if not called in such work.
+    """
+    from greenlet import getcurrent
+
+    channel = getattr(getcurrent(), "channel", None)
+    if not isinstance(channel, _Channel):
+        raise TwistarError("waitFor is for work running on a PostgresPool connection")
+    return channel.waitFor(d)
+
+
+def giveTurn() -> None:
+    """
+    In work running on a L{PostgresPool} connection that has run a while
+    without waiting for the server (reading a large result, say): let the
+    reactor run a turn first. Elsewhere (on a thread), nothing.
+    """
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return
+    channel = getattr(greenlet.getcurrent(), "channel", None)
+    if not isinstance(channel, _Channel) or time.monotonic() - channel.resumedAt < _SLICE:
+        return
+    turn: Deferred[None] = Deferred()
+    channel.reactor.callLater(0, turn.callback, None)
+    channel.waitFor(turn)
+
+
+def _interaction(connection: Any, work: _Work) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        result = work.func(cursor, *work.args, **work.kw)
+        if work.cancelled:
+            raise CancelledError()
+        connection.commit()
+        return result
+
+
+def _query(connection: Any, work: _Work) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(*work.args, **work.kw)
+        return work.func(cursor)
+
+
+def _direct(connection: Any, work: _Work) -> Any:
+    return work.func(connection, *work.args)
+
+
+def _holding(connection: Any, work: _Work) -> None:
+    raise AssertionError("a hold runs no work")
+
+
+def _fetchAll(cursor: Any) -> list[Any]:
+    rows: list[Any] = cursor.fetchall()
+    return rows
+
+
+def _noRows(*_: Any) -> None:
+    return None

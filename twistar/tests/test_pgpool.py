@@ -1,0 +1,366 @@
+"""
+Tests for L{twistar.pgpool.PostgresPool}, on the PostgreSQL server of the
+test run (directly, also when the run goes through PgBouncer).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+from twisted.internet import reactor, task
+from twisted.internet.defer import CancelledError, gatherResults
+from twisted.trial import unittest
+
+from twistar.connection import POSTGRES, parseURL
+from twistar.exceptions import TwistarError
+from twistar.tests.helpers import backend, unpooledURL
+
+try:
+    import greenlet  # noqa: F401
+    import psycopg
+except ImportError:
+    psycopg = None  # type: ignore[assignment]
+
+
+def serverKeywords() -> dict[str, Any]:
+    """
+    @return: the libpq parameters of the test run's PostgreSQL server
+        (itself, not a pooler in front of it).
+    """
+    url = unpooledURL()
+    assert url is not None
+    keywords = dict(parseURL(url).connectKeywords)
+    keywords.pop("prepare_threshold", None)
+    return keywords
+
+
+async def sleep(seconds: float) -> None:
+    """
+    Let the reactor run for C{seconds}.
+    """
+    await task.deferLater(reactor, seconds, lambda: None)
+
+
+class PostgresPoolTests(unittest.TestCase):
+    """
+    L{PostgresPool} runs work in greenlets on the reactor's thread.
+    """
+
+    if backend() != POSTGRES:
+        skip = "PostgresPool is for PostgreSQL; this run's database is not"
+    elif psycopg is None:
+        skip = "PostgresPool needs psycopg 3 and greenlet"
+
+    timeout = 60
+
+    async def setUp(self) -> None:
+        self.keywords = serverKeywords()
+        self.table = f"pgpool_items_{os.getpid()}"
+        self.admin = self.makePool(maxSize=2)
+        # Cleanups run last first: the table goes before the pool.
+        self.addCleanup(self.admin.runOperation, f"DROP TABLE IF EXISTS {self.table}")
+        await self.admin.runOperation(
+            f"CREATE TABLE IF NOT EXISTS {self.table} (id serial PRIMARY KEY, name text)"
+            f"; TRUNCATE {self.table}")
+
+    def makePool(self, **sizes: Any) -> Any:
+        """
+        @return: a started L{PostgresPool} on the test server, closed at the
+            test's end.
+        """
+        from twistar.pgpool import PostgresPool
+
+        pool = PostgresPool("", reactor=reactor, **sizes, **self.keywords)
+        pool.start()
+        self.addCleanup(pool.close)
+        return pool
+
+    async def names(self) -> list[str]:
+        """
+        @return: the names in the test table, in insertion order.
+        """
+        rows = await self.admin.runQuery(f"SELECT name FROM {self.table} ORDER BY id")
+        return [row[0] for row in rows]
+
+    async def activity(self, pid: int) -> tuple[str, str] | None:
+        """
+        @return: the state and query of the server process C{pid}, or
+            C{None} if it has gone.
+        """
+        rows = await self.admin.runQuery(
+            "SELECT state, query FROM pg_stat_activity WHERE pid = %s", (pid,))
+        return tuple(rows[0]) if rows else None
+
+    async def test_surface(self) -> None:
+        """
+        The pool names its driver as adbapi does, starts when the reactor
+        runs, and refuses work once closed.
+        """
+        from twistar.pgpool import PostgresPool
+
+        pool = PostgresPool("", reactor=reactor, **self.keywords)
+        self.addCleanup(pool.close)
+        self.assertEqual((pool.dbapiName, pool.dbapi, pool._reactor), ("psycopg", psycopg, reactor))
+        # As an adbapi pool, it starts when the reactor runs: here at once.
+        self.assertTrue(pool.running)
+        self.assertEqual(await pool.runQuery("SELECT %s::int + 1", (41,)), [(42,)])
+        pool.close()
+        self.assertFalse(pool.running)
+        with self.assertRaises(TwistarError):
+            await pool.runQuery("SELECT 1")
+
+    def test_badSizes(self) -> None:
+        """
+        The sizes must satisfy 0 <= minSize <= maxSize, 1 <= maxSize.
+        """
+        from twistar.pgpool import PostgresPool
+
+        for minSize, maxSize in [(2, 1), (-1, 3), (0, 0)]:
+            self.assertRaises(TwistarError, PostgresPool, "", minSize, maxSize, reactor)
+
+    async def test_work(self) -> None:
+        """
+        runInteraction runs a function of a cursor and commits after it;
+        runOperation and runQuery run one statement.
+        """
+        pool = self.makePool(maxSize=2)
+
+        def insert(cursor: Any, name: str) -> int:
+            cursor.execute(f"INSERT INTO {self.table} (name) VALUES (%s) RETURNING id", (name,))
+            return int(cursor.fetchone()[0])
+
+        first = await pool.runInteraction(insert, "a")
+        await pool.runOperation(f"INSERT INTO {self.table} (name) VALUES (%s)", ("b",))
+        rows = await pool.runQuery(f"SELECT id, name FROM {self.table} ORDER BY id")
+        self.assertEqual(rows[0], (first, "a"))
+        self.assertEqual(await self.names(), ["a", "b"])
+
+    async def test_errorsRollBack(self) -> None:
+        """
+        Work that raises is rolled back and fails with its exception: the
+        driver's as it is.
+        """
+        pool = self.makePool(maxSize=1)
+
+        def failing(cursor: Any, error: Exception | None) -> None:
+            cursor.execute(f"INSERT INTO {self.table} (name) VALUES ('gone')")
+            if error is not None:
+                raise error
+            cursor.execute("SELECT * FROM no_such_table_here")
+
+        with self.assertRaises(psycopg.errors.UndefinedTable):
+            await pool.runInteraction(failing, None)
+        with self.assertRaises(ZeroDivisionError):
+            await pool.runInteraction(failing, ZeroDivisionError())
+        self.assertEqual(await self.names(), [])
+        # The connection serves the next work.
+        self.assertEqual(await pool.runQuery("SELECT 1"), [(1,)])
+
+    async def test_queueBeyondMaxSize(self) -> None:
+        """
+        Work beyond C{maxSize} waits for a free connection, first come first
+        served, on no more than C{maxSize} connections.
+        """
+        pool = self.makePool(maxSize=2)
+        started: list[int] = []
+
+        def work(connection: Any, number: int) -> int:
+            started.append(number)
+            return int(connection.execute(
+                "SELECT pg_backend_pid(), pg_sleep(0.02)").fetchone()[0])
+
+        pids = await gatherResults([pool.runGreen(work, n) for n in range(8)])
+        self.assertEqual(started, list(range(8)))
+        self.assertEqual(len(set(pids)), 2)
+
+    async def test_runGreen(self) -> None:
+        """
+        runGreen gives the connection, in autocommit mode, to a function
+        that begins and commits itself; a transaction it leaves open is
+        rolled back.
+        """
+        pool = self.makePool(maxSize=1)
+
+        def insert(connection: Any, name: str, commit: bool) -> str:
+            self.assertTrue(connection.autocommit)
+            connection.execute("BEGIN")
+            connection.execute(f"INSERT INTO {self.table} (name) VALUES (%s)", (name,))
+            if commit:
+                connection.commit()
+            return name
+
+        self.assertEqual(await pool.runGreen(insert, "kept", True), "kept")
+        await pool.runGreen(insert, "open", False)
+        self.assertEqual(await self.names(), ["kept"])
+        states = await pool.runGreen(lambda c: c.pgconn.transaction_status)
+        self.assertEqual(states, psycopg.pq.TransactionStatus.IDLE)
+
+    async def test_hold(self) -> None:
+        """
+        A held connection runs several works in one transaction; other work
+        waits until it is released, which rolls back what is left open.
+        """
+        pool = self.makePool(maxSize=1)
+        connection = await pool.hold()
+        await pool.runOn(connection, lambda connection: connection.execute("BEGIN"))
+
+        def insert(connection: Any, name: str) -> int:
+            connection.execute(f"INSERT INTO {self.table} (name) VALUES (%s)", (name,))
+            return int(connection.execute("SELECT txid_current()").fetchone()[0])
+
+        waiting = pool.runQuery(f"SELECT count(*) FROM {self.table}")
+        first = await pool.runOn(connection, insert, "one")
+        second = await pool.runOn(connection, insert, "two")
+        self.assertEqual(first, second)
+        self.assertFalse(waiting.called)
+        pool.release(connection)
+        self.assertEqual(await waiting, [(0,)])
+        self.assertEqual(await self.names(), [])
+        self.assertRaises(TwistarError, pool.release, connection)
+
+    async def test_cancelRunning(self) -> None:
+        """
+        Cancelling running work cancels its statement on the server: the
+        connection, idle again, serves the next work.
+        """
+        pool = self.makePool(maxSize=1)
+        [(pid,)] = await pool.runQuery("SELECT pg_backend_pid()")
+        sleeping = pool.runQuery("SELECT pg_sleep(1000)")
+        while (await self.activity(pid)) != ("active", "SELECT pg_sleep(1000)"):
+            await sleep(0.01)
+        sleeping.cancel()
+        with self.assertRaises(CancelledError):
+            await sleeping
+        self.assertEqual(await pool.runQuery("SELECT pg_backend_pid()"), [(pid,)])
+        self.assertEqual(await self.activity(pid), ("idle", "SELECT pg_backend_pid()"))
+
+    async def test_cancelQueued(self) -> None:
+        """
+        Work cancelled while it waits for a connection never runs.
+        """
+        pool = self.makePool(maxSize=1)
+        connection = await pool.hold()
+        queued = pool.runOperation(f"INSERT INTO {self.table} (name) VALUES ('never')")
+        queued.cancel()
+        with self.assertRaises(CancelledError):
+            await queued
+        pool.release(connection)
+        await pool.runOperation(f"INSERT INTO {self.table} (name) VALUES ('after')")
+        self.assertEqual(await self.names(), ["after"])
+
+    async def test_deadConnectionReplaced(self) -> None:
+        """
+        A connection that the server ends is dropped and a new one serves
+        the next work; the pool stays within C{maxSize}.
+        """
+        pool = self.makePool(maxSize=1)
+        [(pid,)] = await pool.runQuery("SELECT pg_backend_pid()")
+        self.assertEqual(await self.admin.runQuery("SELECT pg_terminate_backend(%s)", (pid,)),
+                         [(True,)])
+        while await self.activity(pid) is not None:
+            await sleep(0.01)
+        try:
+            [(newPid,)] = await pool.runQuery("SELECT pg_backend_pid()")
+        except psycopg.OperationalError:
+            # The work started before the reactor saw the connection end.
+            [(newPid,)] = await pool.runQuery("SELECT pg_backend_pid()")
+        self.assertNotEqual(newPid, pid)
+        self.assertEqual(len(pool._idle) + len(pool._busy), 1)
+
+    async def test_connectFails(self) -> None:
+        """
+        When no connection can be made, each work waiting for one fails with
+        the driver's error.
+        """
+        from twistar.pgpool import PostgresPool
+
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+        pool = PostgresPool("", minSize=0, maxSize=2, reactor=reactor,
+                            **{**self.keywords, "host": "127.0.0.1", "port": port})
+        self.addCleanup(pool.close)
+        works = [pool.runQuery("SELECT 1") for _ in range(5)]
+        for work in works:
+            with self.assertRaises(psycopg.OperationalError):
+                await work
+
+    async def test_reactorRuns(self) -> None:
+        """
+        The reactor runs while statements wait for the server: a looping
+        call ticks during each of 100 statements.
+        """
+        pool = self.makePool(maxSize=4)
+        ticks = [0]
+
+        def tick() -> None:
+            ticks[0] += 1
+
+        looping = task.LoopingCall(tick)
+        looping.start(0)
+        self.addCleanup(looping.stop)
+
+        def statement(cursor: Any) -> int:
+            before = ticks[0]
+            cursor.execute("SELECT pg_sleep(0.001)")
+            return ticks[0] - before
+
+        during = await gatherResults([pool.runInteraction(statement) for _ in range(100)])
+        self.assertEqual([n for n in during if n < 1], [])
+
+    async def test_close(self) -> None:
+        """
+        Closing the pool fails the work waiting for a connection and the
+        work running (the driver's error), and cancels its statement.
+        """
+        pool = self.makePool(maxSize=1)
+        [(pid,)] = await pool.runQuery("SELECT pg_backend_pid()")
+        running = pool.runQuery("SELECT pg_sleep(1000)")
+        queued = pool.runQuery("SELECT 1")
+        while (await self.activity(pid)) != ("active", "SELECT pg_sleep(1000)"):
+            await sleep(0.01)
+        pool.close()
+        with self.assertRaises(TwistarError):
+            await queued
+        with self.assertRaises(psycopg.OperationalError):
+            await running
+        while (await self.activity(pid)) is not None:
+            await sleep(0.01)
+
+    def test_asyncioReactor(self) -> None:
+        """
+        The pool works on Twisted's asyncio reactor too (in a subprocess).
+        """
+        script = (
+            "import sys, json\n"
+            "from twisted.internet import asyncioreactor\n"
+            "asyncioreactor.install()\n"
+            "from twisted.internet import reactor, defer, task\n"
+            "from twistar.pgpool import PostgresPool\n"
+            "async def main():\n"
+            "    pool = PostgresPool('', maxSize=2, **json.loads(sys.argv[1]))\n"
+            "    rows = await defer.gatherResults([pool.runQuery('SELECT %s::int', (n,))\n"
+            "                                      for n in range(5)])\n"
+            "    rows.append(await pool.runInteraction(\n"
+            "        lambda cursor: cursor.execute('SELECT 7').fetchall()))\n"
+            "    pool.close()\n"
+            "    print(rows)\n"
+            "task.react(lambda _: defer.ensureDeferred(main()))\n"
+        )
+        import json
+
+        import twistar
+
+        # The subprocess imports the twistar under test (not an installed one).
+        source = os.path.dirname(os.path.dirname(os.path.abspath(twistar.__file__)))
+        path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+        output = subprocess.run(
+            [sys.executable, "-c", script, json.dumps(self.keywords)],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": path},
+        )
+        self.assertEqual(output.stdout.strip(), str([[(n,)] for n in range(5)] + [[(7,)]]),
+                         output.stderr)
