@@ -593,16 +593,22 @@ class PostgresPool:
         """
         return self._submit(_query, _noRows, args, kw)
 
-    def runGreen(self, func: Callable[..., Any], *args: Any) -> Deferred[Any]:
+    def runGreen(
+        self, func: Callable[..., Any], *args: Any, nextTurn: bool = False
+    ) -> Deferred[Any]:
         """
         Run C{func(connection, *args)} on a free connection (in autocommit
         mode), in a greenlet; C{func} sends C{BEGIN} and commits or rolls
         back itself. A transaction that it leaves open is rolled back before
         the connection serves other work.
 
+        @param nextTurn: start C{func} on the reactor's next turn at the
+            earliest (not at once when a connection is free), so that a
+            caller cancelling in the turn it called stops it before it sends
+            anything.
         @return: a L{Deferred} of what C{func} returns, or of its exception.
         """
-        return self._submit(_direct, func, args, {})
+        return self._submit(_direct, func, args, {}, nextTurn)
 
     def runWithConnection(self, func: Callable[..., Any], *args: Any) -> Deferred[Any]:
         """
@@ -658,7 +664,7 @@ class PostgresPool:
 
     def _submit(
         self, body: Callable[[Any, _Work], Any], func: Callable[..., Any],
-        args: tuple[Any, ...], kw: dict[str, Any],
+        args: tuple[Any, ...], kw: dict[str, Any], nextTurn: bool = False,
     ) -> Deferred[Any]:
         work = _Work(body, func, args, kw)
         deferred = work.deferred
@@ -671,7 +677,10 @@ class PostgresPool:
                 self._drop(channel)
                 continue
             self._busy.add(channel)
-            self._run(channel, work)
+            if nextTurn:
+                self._reactor.callLater(0, self._run, channel, work)
+            else:
+                self._run(channel, work)
             return deferred
         self._queue.append(work)
         deferred.addErrback(self._unqueue, work)

@@ -464,7 +464,7 @@ class Query(Generic[T]):
         except Exception:
             return fail()
         if pair is None or pair[1] in values:
-            return config.runInteraction(_matchedRows, config, sql, args)
+            return config.runWork(_matchedRows, (config, sql, args), oneStatement=True)
         statement, table = self.statement, self.statement.table
 
         def stamped(txn: Any) -> int:
@@ -476,7 +476,7 @@ class Query(Generic[T]):
             )
             return _matchedRows(txn, config, stampedSQL, stampedArgs)
 
-        return config.runInteraction(stamped)
+        return config.runWork(stamped, oneStatement=True)
 
     def deleteAll(self) -> Deferred[int]:
         """
@@ -493,7 +493,7 @@ class Query(Generic[T]):
             config.checkValues(args, "where argument", config.sequenceArguments)
         except Exception:
             return fail()
-        return config.runInteraction(config.runAndCount, sql, args)
+        return config.runWork(config.runAndCount, (sql, args), oneStatement=True)
 
     def page(self, number: int, perPage: int = 20) -> Deferred[Page[T]]:
         """

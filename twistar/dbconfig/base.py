@@ -83,7 +83,9 @@ class InteractionBase(ObjectRows, Introspection):
         self.escapeColNames(columns)
         self.checkValues(values, columns)
         if txn is None:
-            return self.runInteraction(lambda cursor: self.insert(tablename, vals, cursor))
+            return self.runWork(
+                lambda cursor: self.insert(tablename, vals, cursor), oneStatement=True
+            )
         returnId = "id" in self.getSchema(tablename, txn)
         return self.insertRow(txn, tablename, columns, values, returnId)
 
@@ -109,7 +111,7 @@ class InteractionBase(ObjectRows, Introspection):
         self.checkValues(values, columns)
         query, whereArgs = self.buildUpdate(tablename, columns, where, limit)
         if txn is None:
-            return self.runInteraction(self.runAndCount, query, values + whereArgs)
+            return self.runWork(self.runAndCount, (query, values + whereArgs), oneStatement=True)
         return self.runAndCount(txn, query, values + whereArgs)
 
     def runAndCount(self, txn: Any, query: str, args: Sequence[Any]) -> int:
@@ -128,7 +130,7 @@ class InteractionBase(ObjectRows, Introspection):
         @return: a L{Deferred} of the number of rows deleted.
         """
         query, args = self.buildDelete(tablename, where)
-        return self.runInteraction(self.runAndCount, query, args)
+        return self.runWork(self.runAndCount, (query, args), oneStatement=True)
 
     def count(self, tablename: str, where: Where | None = None) -> Deferred[int]:
         """

@@ -128,7 +128,9 @@ class ObjectRows(BatchInserts):
 
         # A key the database may fail to report is read in a transaction.
         atomic = obj._keyTracked and not self.insertReturning
-        return self.runWork(self._insertObj, (obj,), atomic=atomic, then=inserted)
+        return self.runWork(
+            self._insertObj, (obj,), atomic=atomic, then=inserted, oneStatement=not atomic
+        )
 
     def _insertObj(self, txn: Any, obj: Model) -> tuple[Any, Any, dict[str, Any]]:
         """
@@ -357,7 +359,7 @@ class ObjectRows(BatchInserts):
                 written(obj)
             return obj
 
-        return self.runWork(self._updateObj, (obj,), then=updated)
+        return self.runWork(self._updateObj, (obj,), then=updated, oneStatement=True)
 
     def _updateObj(self, txn: Any, obj: Model) -> tuple[Any, Any, dict[str, Any]]:
         """

@@ -161,6 +161,7 @@ class Runner(ErrorTranslation):
         self, func: Callable[..., Any], args: Sequence[Any] = (),
         kw: Mapping[str, Any] | None = None, atomic: bool = False,
         then: Callable[[Any], Any] | None = None, read: bool = False,
+        oneStatement: bool = False,
     ) -> Deferred[Any]:
         """
         Run C{func(cursor, *args, **kw)} as L{runInteraction} does (as
@@ -179,6 +180,13 @@ class Runner(ErrorTranslation):
         @param read: whether the work only reads; outside a transaction,
             it then runs on a replica when the database has one that has
             replayed the running context's writes.
+        @param oneStatement: whether the work writes with one statement
+            (after reads, if any): outside a transaction, on a
+            L{PostgresPool}, it then runs without C{BEGIN} and C{COMMIT}
+            (the statement commits alone), and its commit counts as begun
+            when it starts: cancelling it then changes nothing, and a lost
+            connection fails it (its outcome unknown) instead of running it
+            again.
         """
         kw = kw or {}
         txn = currentTransaction()
@@ -189,9 +197,9 @@ class Runner(ErrorTranslation):
             return txn.runWork(func, args, kw, then)
         replicas = self.registry.replicasOf(self.database)
         if replicas is None:
-            return self._runOnPool(pool, func, args, kw, then, read=read)
+            return self._runOnPool(pool, func, args, kw, then, read=read, oneStatement=oneStatement)
         if not read:
-            return self._writeOnPrimary(pool, func, args, kw, then)
+            return self._writeOnPrimary(pool, func, args, kw, then, oneStatement)
         if self.primaryOnly or primaryForced():
             return self._runOnPool(pool, func, args, kw, then, read=True)
         return self._readOnReplica(replicas, func, args, kw, then)
@@ -200,7 +208,7 @@ class Runner(ErrorTranslation):
         self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Sequence[Any],
         kw: Mapping[str, Any], then: Callable[[Any], Any] | None,
         position: _LogPosition | None = None, context: contextvars.Context | None = None,
-        read: bool = False,
+        read: bool = False, oneStatement: bool = False,
     ) -> Deferred[Any]:
         """
         Run C{func(cursor, *args, **kw)} in an interaction of its own on
@@ -213,6 +221,8 @@ class Runner(ErrorTranslation):
             L{resultContext}).
         @param read: the work only reads (on a L{PostgresPool}, it then runs
             without C{BEGIN} and C{COMMIT}).
+        @param oneStatement: the work writes with one statement (see
+            L{runWork}).
         """
         limit = waitLimitOf(pool)
         work = PoolWork()
@@ -221,7 +231,9 @@ class Runner(ErrorTranslation):
         if context is None:
             context = resultContext()
         if isinstance(pool, PostgresPool):
-            return self._runGreen(pool, func, args, kw, then, work, position, context, read, limit)
+            return self._runGreen(
+                pool, func, args, kw, then, work, position, context, limit, read, oneStatement
+            )
         interaction = (pool, func, args, kw, True, work, position)
         if limit is None:
             return deferToPool(
@@ -252,17 +264,17 @@ class Runner(ErrorTranslation):
     def _runGreen(
         self, pool: PostgresPool, func: Callable[..., Any], args: Sequence[Any],
         kw: Mapping[str, Any], then: Callable[[Any], Any] | None, work: PoolWork,
-        position: _LogPosition | None, context: contextvars.Context | None, read: bool,
-        limit: float | None,
+        position: _LogPosition | None, context: contextvars.Context | None,
+        limit: float | None, read: bool, oneStatement: bool,
     ) -> Deferred[Any]:
         """
         L{_runOnPool} on a L{PostgresPool}: C{func} runs with
         L{PostgresPool.runGreen}, in the caller's context, between C{BEGIN}
-        and C{COMMIT} (without them when C{read}: each statement then
-        commits alone, one round trip). Cancelling it before the commit
-        cancels the running statement on the server and rolls back; work
-        that finds its connection lost before committing runs once more,
-        on a new connection.
+        and C{COMMIT} (without them when C{read} or C{oneStatement}: each
+        statement then commits alone, one round trip). Cancelling it before
+        the commit cancels the running statement on the server and rolls
+        back; work that finds its connection lost before committing runs
+        once more, on a new connection.
         """
         running: list[Deferred[Any]] = []
         callerContext = contextvars.copy_context()
@@ -270,7 +282,7 @@ class Runner(ErrorTranslation):
         def submit(first: bool) -> Deferred[Any]:
             running[:] = [pool.runGreen(
                 _runIn, callerContext.copy(), self._interactGreen, func, args, kw, work,
-                position, read, first,
+                position, first, read, oneStatement, nextTurn=oneStatement,
             )]
             return running[0]
 
@@ -314,7 +326,7 @@ class Runner(ErrorTranslation):
 
     def _interactGreen(
         self, connection: Any, func: Callable[..., Any], args: Any, kw: Any, work: PoolWork,
-        position: _LogPosition | None, read: bool, first: bool,
+        position: _LogPosition | None, first: bool, read: bool, oneStatement: bool,
     ) -> Any:
         """
         L{_interact} on a connection of a L{PostgresPool} (in autocommit
@@ -329,24 +341,29 @@ class Runner(ErrorTranslation):
             raiseIfCancelled(work)
         elif work.cancelledWhileRunning:
             raise CancelledError()
+        alone = read or oneStatement
+        if oneStatement and not work.commit():
+            raise CancelledError()  # given up meanwhile
         try:
             cursor = connection.cursor()
-            if not read:
+            if not alone:
                 cursor.execute("BEGIN")
             result = func(cursor, *args, **kw)
             cursor.close()
         except BaseException as e:
             if self.isConnectionLost(e, connection):
+                if oneStatement:
+                    self.raiseTranslated(e, lost=True, committing=True)
                 raise _LostBeforeCommit(self._lostError(e)) from e
             self._rollbackGreen(connection)
             self.raiseTranslated(e)
-        if not work.commit():
+        if not oneStatement and not work.commit():
             # Cancelled while it ran: undo it. The server's cancel request
             # may still be on its way, and could stop the connection's next
             # statement: the pool drops the connection.
             connection.close()
             raise CancelledError()
-        if not read:
+        if not alone:
             try:
                 connection.commit()
             except BaseException as e:
@@ -375,7 +392,7 @@ class Runner(ErrorTranslation):
 
     def _writeOnPrimary(
         self, pool: adbapi.ConnectionPool, func: Callable[..., Any], args: Sequence[Any],
-        kw: Mapping[str, Any], then: Callable[[Any], Any] | None,
+        kw: Mapping[str, Any], then: Callable[[Any], Any] | None, oneStatement: bool,
     ) -> Deferred[Any]:
         """
         Run work that may write on the primary of a database with replicas,
@@ -388,7 +405,9 @@ class Runner(ErrorTranslation):
             self.rememberWrite(written, position.value)
             return value if then is None else then(value)
 
-        return self._runOnPool(pool, func, args, kw, record, position, writerContext())
+        return self._runOnPool(
+            pool, func, args, kw, record, position, writerContext(), oneStatement=oneStatement
+        )
 
     def rememberWrite(self, written: WrittenPositions, position: Any) -> None:
         """
