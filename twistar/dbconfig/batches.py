@@ -242,7 +242,6 @@ class BatchInserts(Runner):
             C{returningInOrder}): each row's value, or tuple of values.
         """
         width = len(columns)
-        rowPlaceholders = "(" + ", ".join([self.placeholder] * width) + ")"
         head = (
             f"INSERT INTO {self.quoteIdentifier(tablename)} "
             f"({', '.join(self.escapeColNames(columns))}) VALUES "
@@ -256,19 +255,53 @@ class BatchInserts(Runner):
         )
         queries: dict[int, str] = {}
         ids: list[Any] = []
-        for batch in batches:
-            size = len(batch) // width
-            query = queries.get(size)
-            if query is None:
-                query = queries[size] = head + ", ".join([rowPlaceholders] * size) + returning
-            self.run(txn, query, batch, adapt=False)
-            if len(returned) == 1:
-                ids.extend(row[0] for row in txn.fetchall())
-            elif returning:
-                ids.extend(map(tuple, txn.fetchall()))
-            elif returnIds:
-                ids.extend(self.batchIds(txn, size))
+        cursor = self.bulkCursor(txn)
+        try:
+            for batch in batches:
+                size = len(batch) // width
+                query = queries.get(size)
+                if query is None:
+                    query = queries[size] = (
+                        head + self._valuesList(width, size, cursor is not txn) + returning
+                    )
+                self.run(cursor, query, batch, adapt=False)
+                if len(returned) == 1:
+                    ids.extend(row[0] for row in cursor.fetchall())
+                elif returning:
+                    ids.extend(map(tuple, cursor.fetchall()))
+                elif returnIds:
+                    ids.extend(self.batchIds(cursor, size))
+        finally:
+            if cursor is not txn:
+                cursor.close()
         return ids
+
+    numberedPlaceholder = ""
+    """The format of a numbered placeholder (of the 1-based number) for
+    statements run on a L{bulkCursor} other than the transaction's own."""
+
+    def bulkCursor(self, txn: Any) -> Any:
+        """
+        @return: the cursor to run multi-row C{INSERT}s on: C{txn}, or
+            (where the driver would parse a long statement for its
+            placeholders slowly) a cursor on its connection that takes
+            L{numberedPlaceholder}s as they are.
+        """
+        return txn
+
+    def _valuesList(self, width: int, size: int, numbered: bool) -> str:
+        """
+        @return: the placeholders of C{size} rows of C{width} values, as
+            in C{VALUES (?, ?), (?, ?)}, numbered or not.
+        """
+        if not numbered:
+            return ", ".join(["(" + ", ".join([self.placeholder] * width) + ")"] * size)
+        form = self.numberedPlaceholder
+        numbers = iter(range(1, width * size + 1))
+        return ", ".join(
+            "(" + ", ".join([form.format(next(numbers)) for _ in range(width)]) + ")"
+            for _ in range(size)
+        )
 
     def upsertMany(
         self, tablename: str, vals: Sequence[dict[str, Any]], uniqueBy: str | Sequence[str],

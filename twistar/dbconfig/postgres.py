@@ -274,6 +274,16 @@ class PsycopgDBConfig(PostgreSQLDBConfig):
 
     # psycopg writes a Decimal NaN and the infinities itself.
     valueAdapters = {Decimal: _storedDecimal}
+    numberedPlaceholder = "${}"
+
+    def bulkCursor(self, txn: Any) -> Any:
+        # psycopg parses a statement for its %s placeholders in Python (and
+        # caches it only up to 4 kB): about 1.5 us a placeholder, most of
+        # the time of a multi-row INSERT. A raw cursor sends $1, $2... as
+        # they are.
+        import psycopg
+
+        return psycopg.RawCursor(txn.connection)
 
     def run(self, txn: Any, query: str, args: Sequence[Any], adapt: bool = True) -> Any:
         # twistar's INSERTs have no conditions.

@@ -484,6 +484,39 @@ class _CountingCursor:
         return getattr(self.cursor, name)
 
 
+class BulkInsertTests(DBTestCase):
+    """
+    Multi-row C{INSERT}s: through psycopg 3, on a raw cursor with numbered
+    placeholders, which psycopg does not parse.
+    """
+
+    async def test_placeholders(self) -> None:
+        """
+        C{insertMany} and C{createMany} write every value as given (also
+        texts that look like placeholders, and C{None}), and return the ids
+        in order; through psycopg 3 their statements number their
+        placeholders, elsewhere they use the driver's own.
+        """
+        queries = captureQueries(self)
+        texts = ["%s", "$1", "?", "%%", None, "it's"]
+        await self.config.insertMany("users", [{"first_name": t, "age": i}
+                                               for i, t in enumerate(texts)])
+        users = await User.createMany([User(first_name=t, age=10 + i)
+                                       for i, t in enumerate(texts)])
+        # One for insertMany; createMany's object without a name is apart.
+        inserts = [q for q in queries if q.startswith("INSERT INTO")]
+        self.assertEqual(len(inserts), 3)
+        numbered = isinstance(self.config, PsycopgDBConfig)
+        for insert in inserts:
+            self.assertEqual("$1" in insert, numbered)
+            self.assertEqual(self.config.placeholder in insert, not numbered)
+        rows = await self.pool.runQuery("SELECT id, first_name, age FROM users ORDER BY age")
+        self.assertEqual([(row[1], row[2]) for row in rows],
+                         [(t, i) for i, t in enumerate(texts)]
+                         + [(t, 10 + i) for i, t in enumerate(texts)])
+        self.assertEqual([user.id for user in users], [row[0] for row in rows[6:]])
+
+
 class FetchTests(DBTestCase):
     """
     Results are fetched L{InteractionBase.fetchSize} rows at a time, so
