@@ -42,7 +42,7 @@ from twistar.relationships import (
     habtmJoinColumns,
 )
 from twistar.replicas import DEFAULT_DATABASE, RoutedModel, currentRoute, routedTo
-from twistar.slicing import collectorPaused, inSlices
+from twistar.slicing import ROWS_PER_COLLECTION, collectorPaused, inSlices
 from twistar.through import checkPath, checkThroughs, loadRelationship, relationClass
 from twistar.transaction import transaction
 from twistar.utils import deferredDict, deferredOf
@@ -72,10 +72,8 @@ def _savedCopy(value: Any) -> Any:
     return deepcopy(value) if type(value) in _MUTABLE_TYPES else value
 
 
-# Rows from which objects are made with the garbage collector paused, and
-# how many objects are made between two collections of the young generation.
+# Rows from which objects are made with the garbage collector paused.
 _MANY_ROWS = 256
-_ROWS_PER_COLLECTION = 10_000
 
 
 class _LazyErrors:
@@ -274,12 +272,12 @@ class DBObject(BulkWrites, RoutedModel, metaclass=DBObjectType):
         gc.collect(0)
         objects: list[T] = []
         with collectorPaused():
-            for start in range(0, len(rows), _ROWS_PER_COLLECTION):
+            for start in range(0, len(rows), ROWS_PER_COLLECTION):
                 if start:
                     gc.collect(0)
                     giveTurn()  # built on the reactor's thread (a PostgresPool)
                 objects += cls._buildFromRows(
-                    columns, rows[start:start + _ROWS_PER_COLLECTION], mutable
+                    columns, rows[start:start + ROWS_PER_COLLECTION], mutable
                 )
         return objects
 

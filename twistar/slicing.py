@@ -207,6 +207,10 @@ class _Slices:
             self.call.cancel()
 
 
+ROWS_PER_COLLECTION = 10_000
+"""How many rows (or objects) are made under L{collectorPaused} between two
+collections of the youngest generation."""
+
 # How many collectorPaused blocks are open, in any thread, and whether the
 # collector is to be turned back on when the last one ends.
 _pauseLock = threading.Lock()

@@ -14,6 +14,7 @@ the database's conversions of column values applied.
 from __future__ import annotations
 
 import contextvars
+import gc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -59,6 +60,7 @@ from twistar.replicas import (
     writesOfContext,
     writtenPosition,
 )
+from twistar.slicing import ROWS_PER_COLLECTION, collectorPaused
 
 # Names for the savepoints of atomic work inside transactions.
 _savepointNumbers = count(1)
@@ -769,20 +771,31 @@ class Runner(ErrorTranslation):
     ) -> list[Any]:
         """
         Fetch the rest of C{txn}'s result, C{fetchSize} rows at a time.
+        Past the first batch, the rows are fetched under
+        L{collectorPaused}, with a collection of the youngest generation
+        every L{ROWS_PER_COLLECTION} rows (which stops tracking the tuples
+        of plain values): otherwise the collector scans the growing list
+        of rows again and again.
 
         @param convert: applied to each row.
         @return: the rows.
         """
         size = self.fetchSize
-        rows: list[Any] = []
-        while True:
-            batch = txn.fetchmany(size)
-            rows.extend(batch if convert is None else map(convert, batch))
-            # Fewer rows than asked for: there are no more (PEP 249).
-            if len(batch) < size:
-                rowsRead(txn, len(rows))
-                return rows
-            giveTurn()  # on a PostgresPool, the reactor's thread runs this
+        batch = txn.fetchmany(size)
+        rows = list(batch if convert is None else map(convert, batch))
+        # Fewer rows than asked for: there are no more (PEP 249).
+        if len(batch) == size:
+            collectAt = ROWS_PER_COLLECTION
+            with collectorPaused():
+                while len(batch) == size:
+                    giveTurn()  # on a PostgresPool, the reactor's thread runs this
+                    if len(rows) >= collectAt:
+                        gc.collect(0)
+                        collectAt += ROWS_PER_COLLECTION
+                    batch = txn.fetchmany(size)
+                    rows.extend(batch if convert is None else map(convert, batch))
+        rowsRead(txn, len(rows))
+        return rows
 
     def columnReaders(
         self, txn: Any, tablename: str

@@ -7,6 +7,7 @@ driver.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -472,9 +473,11 @@ class _CountingCursor:
     def __init__(self, cursor: Any) -> None:
         self.cursor = cursor
         self.sizes: list[int] = []
+        self.collecting: list[bool] = []
 
     def fetchmany(self, size: int) -> Any:
         self.sizes.append(size)
+        self.collecting.append(gc.isenabled())
         return self.cursor.fetchmany(size)
 
     def fetchall(self) -> Any:
@@ -547,6 +550,25 @@ class FetchTests(DBTestCase):
             self.assertEqual([(key, user.first_name) for key, user in pairs],
                              list(enumerate(names)))
             self.assertEqual([user.first_name for user in await User.all()], names)
+
+    async def test_collectorPaused(self) -> None:
+        """
+        The garbage collector is paused while rows are fetched past the
+        first batch, and on again once they are all fetched.
+        """
+        self.patch(type(self.config), "fetchSize", 4)
+        await self.config.insertMany("users", [{"first_name": f"u{i}"} for i in range(10)])
+        query, args = self.config.buildSelect("users")
+
+        def fetch(txn: Any) -> tuple[list[bool], int, bool]:
+            cursor = _CountingCursor(txn)
+            self.config.run(cursor, query, args)
+            rows = self.config.fetchRows(cursor)
+            return cursor.collecting, len(rows), gc.isenabled()
+
+        self.assertTrue(gc.isenabled())
+        collecting, count, after = await self.pool.runInteraction(fetch)
+        self.assertEqual((collecting, count, after), ([True, False, False], 10, True))
 
     def read(self, txn: Any, query: str, args: list[Any]) -> tuple[list[int], Any, Any]:
         """
