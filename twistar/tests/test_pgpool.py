@@ -9,15 +9,29 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from twisted.internet import reactor, task
-from twisted.internet.defer import CancelledError, gatherResults
+from twisted.internet.defer import CancelledError, Deferred, gatherResults
 from twisted.trial import unittest
 
 from twistar.connection import POSTGRES, parseURL
-from twistar.exceptions import TwistarError
-from twistar.tests.helpers import backend, unpooledURL
+from twistar.exceptions import ConnectionLostError, TwistarError
+from twistar.tests.helpers import (
+    DBTestCase,
+    Pause,
+    backend,
+    closePool,
+    makePool,
+    poolBusy,
+    poolConnections,
+    poolSize,
+    testDatabase,
+    unpooledURL,
+)
+from twistar.tests.models import User
+from twistar.transaction import transaction
 
 try:
     import greenlet  # noqa: F401
@@ -364,3 +378,221 @@ class PostgresPoolTests(unittest.TestCase):
         )
         self.assertEqual(output.stdout.strip(), str([[(n,)] for n in range(5)] + [[(7,)]]),
                          output.stderr)
+
+
+class OneStatementWritesTests(DBTestCase):
+    """
+    On a L{PostgresPool}, outside a transaction, a write of one statement
+    runs without C{BEGIN} and C{COMMIT}; it starts on the reactor's next
+    turn, and once started it is neither undone by a cancel nor run again
+    after a lost connection.
+    """
+
+    if backend() != POSTGRES or parseURL(testDatabase()).threads:
+        skip = "one-statement writes are a PostgresPool's; this run's pool is not one"
+    elif psycopg is None:
+        skip = "PostgresPool needs psycopg 3 and greenlet"
+
+    timeout = 60
+    # One connection: the trace sees every statement the pool sends.
+    poolArgs = {"cp_min": 1, "cp_max": 1}
+
+    async def setUp(self) -> None:
+        await super().setUp()
+        self.admin = makePool(cp_min=1, cp_max=1)
+        self.addCleanup(closePool, self.admin)
+
+    async def names(self) -> list[str]:
+        """
+        @return: the first names in C{users}, in insertion order.
+        """
+        rows = await self.config.select("users", orderby="id")
+        return [row["first_name"] for row in rows]
+
+    async def idle(self) -> None:
+        """
+        Wait until the pool has its connection open, and free.
+        """
+        await self.config.count("users")
+        while poolBusy(self.pool):
+            await sleep(0.01)
+        self.assertEqual(poolSize(self.pool), 1)
+
+    async def roundTrips(
+        self, writes: Callable[[], Awaitable[None]]
+    ) -> list[tuple[list[str], str]]:
+        """
+        Run C{writes} with libpq's protocol trace on the pool's connection.
+
+        @return: for each round trip: the tags of the statements that the
+            server completed, and the transaction status it then reported
+            (C{I} idle, C{T} in a transaction).
+        """
+        await self.idle()
+        [connection] = poolConnections(self.pool)
+        path = self.mktemp()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+        try:
+            connection.pgconn.trace(fd)
+            connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                await writes()
+            finally:
+                # Flushes the trace. (psycopg never closes the stream it
+                # opened on fd: it stays behind, empty.)
+                connection.pgconn.untrace()
+        finally:
+            os.close(fd)
+        self.assertEqual(poolConnections(self.pool), [connection])
+        trips: list[tuple[list[str], str]] = []
+        tags: list[str] = []
+        with open(path) as trace:
+            for line in trace:
+                # F(rontend) or B(ackend), length, message type, its fields.
+                origin, _, kind, *fields = line.rstrip("\n").split("\t")
+                if origin != "B":
+                    continue
+                if kind == "CommandComplete":
+                    tags.append(fields[0].strip().strip('"'))
+                elif kind == "ReadyForQuery":
+                    trips.append((tags, fields[0].strip()))
+                    tags = []
+        return trips
+
+    async def lockedRow(self, userId: int) -> tuple[Pause, Deferred[None], int]:
+        """
+        Lock the row of user C{userId} in a transaction on another pool.
+
+        @return: the L{Pause} that ends the transaction when released, the
+            transaction's L{Deferred}, and its server process id.
+        """
+        pause = Pause()
+        pids: list[int] = []
+
+        def hold(cursor: Any) -> None:
+            cursor.execute(
+                "SELECT pg_backend_pid() FROM users WHERE id = %s FOR UPDATE", (userId,))
+            pids.append(cursor.fetchone()[0])
+            pause()
+
+        locker = makePool(cp_min=1, cp_max=1)
+        self.addCleanup(closePool, locker)
+        held = locker.runInteraction(hold)
+        self.addCleanup(pause.release)
+        await pause.reached
+        return pause, held, pids[0]
+
+    async def waitingFor(self, lockerPid: int) -> int:
+        """
+        @return: the server process id of the pool's connection, once its
+            statement waits for a lock that C{lockerPid} holds.
+        """
+        query = "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+        while not (rows := await self.admin.runQuery(query, (lockerPid,))):
+            await sleep(0.01)
+        [(pid,)] = rows
+        [connection] = poolConnections(self.pool)
+        self.assertEqual(pid, connection.info.backend_pid)
+        return int(pid)
+
+    async def test_oneRoundTrip(self) -> None:
+        """
+        Saving a new object and a loaded one, the low-level C{insert},
+        C{update} and C{delete}, C{updateAll} and C{deleteAll}: each is one
+        round trip, its statement alone, outside a transaction. A
+        C{createMany} and a transaction run between C{BEGIN} and C{COMMIT}.
+        """
+        await User(first_name="warm").save()  # the schema is read once
+
+        async def writes() -> None:
+            user: Any = await User(first_name="new").save()
+            user.first_name = "changed"
+            await user.save()
+            await self.config.insert("users", {"first_name": "low"})
+            await self.config.update("users", {"age": 3}, where=["first_name = ?", "low"])
+            await self.config.delete("users", where=["first_name = ?", "low"])
+            await User.where(first_name="changed").updateAll(age=4)
+            await User.where(age=4).deleteAll()
+
+        self.assertEqual(await self.roundTrips(writes), [
+            (["INSERT 0 1"], "I"), (["UPDATE 1"], "I"), (["INSERT 0 1"], "I"),
+            (["UPDATE 1"], "I"), (["DELETE 1"], "I"), (["UPDATE 1"], "I"), (["DELETE 1"], "I"),
+        ])
+
+        @transaction
+        async def inTransaction(txn: Any) -> None:
+            await User(first_name="txn").save()
+
+        async def atomic() -> None:
+            await User.createMany([User(first_name="a"), User(first_name="b")])
+            await inTransaction()
+
+        self.assertEqual(await self.roundTrips(atomic), [
+            (["BEGIN"], "T"), (["INSERT 0 2"], "T"), (["COMMIT"], "I"),
+            (["BEGIN"], "T"), (["INSERT 0 1"], "T"), (["COMMIT"], "I"),
+        ])
+        self.assertEqual(await self.names(), ["warm", "a", "b", "txn"])
+
+    async def test_cancelInCallersTurn(self) -> None:
+        """
+        A one-statement write cancelled in the turn it was called, while the
+        pool's connection is free, fails with C{CancelledError} and writes
+        nothing.
+        """
+        await User(first_name="kept").save()
+        writes = [
+            lambda: User(first_name="new").save(),
+            lambda: self.config.insert("users", {"first_name": "low"}),
+            lambda: self.config.update("users", {"first_name": "changed"}),
+            lambda: self.config.delete("users"),
+            lambda: User.where(first_name="kept").updateAll(first_name="changed"),
+        ]
+        for write in writes:
+            await self.idle()
+            d = write()
+            d.cancel()
+            await self.assertFailure(d, CancelledError)
+        await self.idle()
+        self.assertEqual(await self.names(), ["kept"])
+
+    async def test_cancelOnceStarted(self) -> None:
+        """
+        Cancelling a save whose C{UPDATE} has reached the server (waiting
+        for a row lock) fails the caller's L{Deferred} with
+        C{CancelledError} but does not undo the update.
+        """
+        user: Any = await User(first_name="before").save()
+        pause, held, lockerPid = await self.lockedRow(user.id)
+        user.first_name = "after"
+        saving = user.save()
+        await self.waitingFor(lockerPid)
+        saving.cancel()
+        await self.assertFailure(saving, CancelledError)
+        pause.release()
+        await held
+        await self.idle()
+        self.assertEqual(await self.names(), ["after"])
+
+    async def test_lostConnectionNotRetried(self) -> None:
+        """
+        A save whose connection is lost while its C{UPDATE} runs fails with
+        L{ConnectionLostError} (its commit "may or may not" have been
+        applied) and is not run again; the pool serves the next call.
+        """
+        user: Any = await User(first_name="before").save()
+        pause, held, lockerPid = await self.lockedRow(user.id)
+        user.first_name = "after"
+        saving = user.save()
+        pid = await self.waitingFor(lockerPid)
+        await self.admin.runQuery("SELECT pg_terminate_backend(%s)", (pid,))
+        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+        while await self.admin.runQuery(query, (pid,)):
+            await sleep(0.01)
+        # Run again, the update would now get the lock and succeed.
+        pause.release()
+        await held
+        error = await self.assertFailure(saving, ConnectionLostError)
+        self.assertIn("may or may not have been applied", str(error))
+        self.assertEqual(await self.names(), ["before"])
+        await User(first_name="next").save()
+        self.assertEqual(await self.names(), ["before", "next"])
