@@ -466,7 +466,7 @@ class DBObject(BulkWrites, RoutedModel, metaclass=DBObjectType):
             self.__dict__.pop("_database", None)
             self._storedIn(route.database, (self,))
         if not type(self)._allValidators():
-            self.errors = Errors()
+            self.__dict__.pop("errors", None)  # new ones when next read
             return maybeDeferred(self._saveIfValid, None)
         return self.validate().addCallback(self._saveIfValid)
 

@@ -278,52 +278,11 @@ class Runner(ErrorTranslation):
         back; work that finds its connection lost before committing runs
         once more, on a new connection.
         """
-        running: list[Deferred[Any]] = []
-        callerContext = contextvars.copy_context()
-
-        def submit(first: bool) -> Deferred[Any]:
-            running[:] = [pool.runGreen(
-                _runIn, callerContext.copy(), self._interactGreen, func, args, kw, work,
-                position, first, read, oneStatement, nextTurn=oneStatement,
-            )]
-            return running[0]
-
-        def retried(failure: Failure) -> Any:
-            if failure.check(_LostBeforeCommit) and not work.cancelledWhileRunning:
-                return submit(False).addErrback(unwrapped)
-            return unwrapped(failure)
-
-        def unwrapped(failure: Failure) -> Any:
-            error = failure.value
-            if isinstance(error, _LostBeforeCommit):
-                raise error.error
-            if isinstance(error, pool.dbapi.Error) and not isinstance(error, TwistarError):
-                # The pool could not open a connection for the work.
-                raise self._connectionLost(
-                    f"cannot connect to the database: {error}", error) from error
-            return failure
-
-        def cancelled(started: bool) -> None:
-            stopTimer()
-            if not started or work.cancelledWhileRunning:
-                running[-1].cancel()
-
-        def giveUp() -> None:
-            if work.drop():
-                if not result.called:
-                    result.errback(exhausted(pool, limit or 0.0))
-                running[-1].cancel()
-
-        def stopTimer(_: Any = None) -> Any:
-            if timer is not None and timer.active():
-                timer.cancel()
-            return _
-
-        timer = None if limit is None else pool._reactor.callLater(limit, giveUp)
-        done = submit(True).addErrback(retried)
-        result = cancellable(work, done, then, cancelled, context)
-        if timer is not None:
-            result.addBoth(stopTimer)
+        call = _GreenCall(self, pool, func, args, kw, work, position, limit, read, oneStatement)
+        done = call.submit(True).addErrback(call.retried)
+        result = call.result = cancellable(work, done, then, call.cancelled, context)
+        if call.timer is not None:
+            result.addBoth(call.stopTimer)
         return result
 
     def _interactGreen(
@@ -900,6 +859,107 @@ class Runner(ErrorTranslation):
 def _runIn(connection: Any, context: contextvars.Context, func: Callable[..., Any],
            *args: Any) -> Any:
     return context.run(func, connection, *args)
+
+
+class _GreenCall:
+    """
+    One call of L{Runner._runGreen}: its work's attempts on the pool, and
+    what cancels them (an object with slots rather than closures: many
+    calls may be pending at once).
+
+    @ivar running: the L{Deferred} of the work's current attempt.
+    @ivar timer: the call giving up waiting for a connection, if any.
+    @ivar result: the caller's L{Deferred}.
+    """
+
+    __slots__ = (
+        "runner", "pool", "func", "args", "kw", "work", "position", "limit", "read",
+        "oneStatement", "callerContext", "running", "timer", "result",
+    )
+
+    def __init__(
+        self, runner: Runner, pool: PostgresPool, func: Callable[..., Any],
+        args: Sequence[Any], kw: Mapping[str, Any], work: PoolWork,
+        position: _LogPosition | None, limit: float | None, read: bool, oneStatement: bool,
+    ) -> None:
+        self.runner = runner
+        self.pool = pool
+        self.func = func
+        self.args = args
+        self.kw = kw
+        self.work = work
+        self.position = position
+        self.limit = limit
+        self.read = read
+        self.oneStatement = oneStatement
+        self.callerContext = contextvars.copy_context()
+        self.running: Deferred[Any] | None = None
+        self.result: Deferred[Any] | None = None
+        self.timer = None if limit is None else pool._reactor.callLater(limit, self.giveUp)
+
+    def submit(self, first: bool) -> Deferred[Any]:
+        """
+        Give the work to the pool, in a copy of the caller's context as it
+        was when the work was given (each attempt's own).
+
+        @param first: whether this is the first attempt.
+        """
+        running = self.running = self.pool.runGreen(
+            _runIn, self.callerContext.copy(), self.runner._interactGreen, self.func,
+            self.args, self.kw, self.work, self.position, first, self.read,
+            self.oneStatement, nextTurn=self.oneStatement,
+        )
+        return running
+
+    def retried(self, failure: Failure) -> Any:
+        """
+        Run the work again after its connection was lost before it
+        committed (unless it was cancelled meanwhile).
+        """
+        if failure.check(_LostBeforeCommit) and not self.work.cancelledWhileRunning:
+            return self.submit(False).addErrback(self.unwrapped)
+        return self.unwrapped(failure)
+
+    def unwrapped(self, failure: Failure) -> Any:
+        """
+        @return: C{failure}, or raise the error the caller is to see.
+        """
+        error = failure.value
+        if isinstance(error, _LostBeforeCommit):
+            raise error.error
+        if isinstance(error, self.pool.dbapi.Error) and not isinstance(error, TwistarError):
+            # The pool could not open a connection for the work.
+            raise self.runner._connectionLost(
+                f"cannot connect to the database: {error}", error) from error
+        return failure
+
+    def cancelled(self, started: bool) -> None:
+        """
+        The caller cancelled: stop the attempt unless its commit began.
+        """
+        self.stopTimer()
+        if (not started or self.work.cancelledWhileRunning) and self.running is not None:
+            self.running.cancel()
+
+    def giveUp(self) -> None:
+        """
+        The work waited C{limit} seconds for a connection: fail it.
+        """
+        if self.work.drop():
+            result = self.result
+            if result is not None and not result.called:
+                result.errback(exhausted(self.pool, self.limit or 0.0))
+            if self.running is not None:
+                self.running.cancel()
+
+    def stopTimer(self, value: Any = None) -> Any:
+        """
+        Stop waiting to give up; pass C{value} on.
+        """
+        timer = self.timer
+        if timer is not None and timer.active():
+            timer.cancel()
+        return value
 
 
 class _LostBeforeCommit(Exception):
