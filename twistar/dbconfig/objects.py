@@ -17,8 +17,9 @@ from twisted.internet.defer import Deferred
 
 from twistar.dbconfig.batches import BatchInserts
 from twistar.dbconfig.builder import Column, Select, Text, compileSelect, keyEquals, keyIn
-from twistar.dbconfig.runner import rowConverter, utcNow
+from twistar.dbconfig.runner import utcNow
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
+from twistar.dbconfig.statements import rowConverter
 from twistar.dbconfig.writes import UpdateMany, compileUpdateMany, updateManyBatch
 from twistar.exceptions import (
     CannotRefreshError,
@@ -621,10 +622,10 @@ class ObjectRows(BatchInserts):
             readers = self.columnReaders(txn, klass.tablename())
             with self.manyRowsCursor(txn) as cursor:
                 self.run(cursor, query, args)
-                description = cursor.description
-                columns = tuple(d[0] for d in description)[:-width]
+                columns, mutable = self.resultColumns(cursor)
+                columns = columns[:-width]
                 rows = self.fetchRows(cursor, rowConverter(columns, readers))
-            mutable = self.mutableColumns(description[:-width])
+            mutable = tuple(index for index in mutable if index < len(columns))
             objects = klass._fromRows(columns, [row[:-width] for row in rows], mutable)
             klass._storedIn(self.database, objects)
             if width == 1:
@@ -639,21 +640,28 @@ class ObjectRows(BatchInserts):
         readers = self.columnReaders(txn, klass.tablename())
         with self.manyRowsCursor(txn, not one) as cursor:
             self.run(cursor, query, args)
-            description = cursor.description
-            columns = tuple(d[0] for d in description)
+            columns, mutable = self.resultColumns(cursor)
             convert = rowConverter(columns, readers)
             if one:
                 row = cursor.fetchone()
                 if row is None:
                     return None
-                mutable = self.mutableColumns(description)
                 obj = klass._fromRow(columns, row if convert is None else convert(row), mutable)
                 klass._storedIn(self.database, (obj,))
                 return obj
             rows = self.fetchRows(cursor, convert)
-        objects = klass._fromRows(columns, rows, self.mutableColumns(description))
+        objects = klass._fromRows(columns, rows, mutable)
         klass._storedIn(self.database, objects)
         return objects
+
+    def resultColumns(self, cursor: Any) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """
+        @return: the names of the columns of the result on C{cursor}, and
+            the positions of those whose values may be mutable (see
+            L{mutableColumns}).
+        """
+        description = cursor.description
+        return tuple(d[0] for d in description), self.mutableColumns(description)
 
 
 def _recorder(
