@@ -10,9 +10,11 @@ one before:
      statements built from it.
   2. L{twistar.dbconfig.errors}: driver exceptions translated into
      L{twistar.exceptions}.
-  3. L{twistar.dbconfig.runner}: running statements on the pool's threads
-     (in an interaction of their own or in the running transaction), and
-     reading results.
+  3. Running statements, in three steps: L{twistar.dbconfig.statements}
+     on a cursor, reading results too; L{twistar.dbconfig.green} in
+     greenlets, on a C{PostgresPool}; L{twistar.dbconfig.runner} on the
+     database's pools (in an interaction of its own or in the running
+     transaction; reads on a replica).
   4. L{twistar.dbconfig.batches}: inserting rows, many per statement.
   5. L{twistar.dbconfig.objects}: the rows of model objects.
   6. Here: selecting, inserting, updating, deleting and counting rows as

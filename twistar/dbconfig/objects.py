@@ -658,7 +658,7 @@ class ObjectRows(BatchInserts):
         """
         @return: the names of the columns of the result on C{cursor}, and
             the positions of those whose values may be mutable (see
-            L{mutableColumns}).
+            C{mutableColumns}).
         """
         description = cursor.description
         return tuple(d[0] for d in description), self.mutableColumns(description)
