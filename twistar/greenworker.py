@@ -17,7 +17,6 @@ meanwhile), and it needs a statement of the transaction to have run first
 
 from __future__ import annotations
 
-import contextvars
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -34,8 +33,7 @@ from twistar.exceptions import (
 )
 from twistar.pool import PoolWork, exhausted, waitLimitOf
 from twistar.querylog import threadTransaction
-from twistar.replicas import UNKNOWN_POSITION, WrittenPositions
-from twistar.txnworker import WorkerBase, nextTransactionNumber, translated
+from twistar.txnworker import WorkerBase, translated
 
 if TYPE_CHECKING:
     from twistar.dbconfig.base import InteractionBase
@@ -61,28 +59,13 @@ class GreenTransactionWorker(WorkerBase):
         self, pool: PostgresPool, config: InteractionBase, isolation: str | None,
         timeout: float,
     ) -> None:
-        self.pool = pool
-        self.config = config
-        self.isolation = isolation
-        self.number = nextTransactionNumber()
+        super().__init__(pool, config, isolation)
         self.queue: deque[tuple[Any, Any, Any, _Report, PoolWork | None]] = deque()
-        self.started = False
-        self.closed = False
-        self.closedError: BaseException | None = None
-        self.connection: Any = None
-        self.cursor: Any = None
-        self.busy = False
-        self.interrupted = False
         # The error that stops the transaction: later statements fail.
         self.error: BaseException | None = None
         self.holding: Deferred[Any] | None = None
         self.reopened = False
         self.returned = False
-        self.snapshots: dict[int, tuple[Any, dict[str, Any]]] | None = None
-        self.written: WrittenPositions | None = None
-        self.logPosition: Any = UNKNOWN_POSITION
-        self.pending: dict[Deferred[Any], contextvars.Context | None] = {}
-        self.waitTimer: Any = None
         # A safety net: the reactor side rolls back at the timeout itself.
         self.deadline = pool._reactor.callLater(timeout + 30.0, self.outlived)
 

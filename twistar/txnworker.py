@@ -59,6 +59,29 @@ class WorkerBase:
     """The Deferreds of queued or running statements, with the contexts to
     fire them in (used on the reactor thread only)."""
 
+    def __init__(self, pool: Any, config: InteractionBase, isolation: str | None) -> None:
+        self.pool = pool
+        self.config = config
+        self.isolation = isolation
+        self.number = nextTransactionNumber()
+        self.started = False
+        self.closed = False
+        self.closedError = None
+        self.connection: Any = None
+        self.cursor: Any = None
+        self.busy = False
+        # An interrupt was sent: it may reach the connection late.
+        self.interrupted = False
+        # For a retried transaction: the objects written in it, by id(), with
+        # their attributes from before their first write.
+        self.snapshots: dict[int, tuple[Any, dict[str, Any]]] | None = None
+        # On a database with replicas: the writes of the context that began
+        # it, and the primary's log position after its commit.
+        self.written: WrittenPositions | None = None
+        self.logPosition: Any = UNKNOWN_POSITION
+        self.pending = {}
+        self.waitTimer = None
+
     def stopWaitTimer(self) -> None:
         """
         Called on the reactor thread once the transaction has its connection.
@@ -115,35 +138,13 @@ class TransactionWorker(WorkerBase):
         self, pool: ConnectionPool, config: InteractionBase, isolation: str | None,
         timeout: float,
     ) -> None:
-        self.pool = pool
-        self.config = config
-        self.isolation = isolation
-        self.number = nextTransactionNumber()
+        super().__init__(pool, config, isolation)
         # A safety net: the reactor side rolls back at the timeout itself.
         self.deadline = time.monotonic() + timeout + 30.0
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.threadId: int | None = None
-        self.started = False
-        self.closed = False
-        self.closedError: BaseException | None = None
         self.lock = threading.Lock()
-        self.connection: Any = None
-        self.cursor: Any = None
-        self.busy = False
         self.interrupter: Callable[[], None] | None = None
-        # An interrupt was sent: it may reach the connection late.
-        self.interrupted = False
-        # For a retried transaction: the objects written in it, by id(), with
-        # their attributes from before their first write.
-        self.snapshots: dict[int, tuple[Any, dict[str, Any]]] | None = None
-        # On a database with replicas: the writes of the context that began
-        # it, and the primary's log position after its commit.
-        self.written: WrittenPositions | None = None
-        self.logPosition: Any = UNKNOWN_POSITION
-        # The Deferreds of queued or running statements, with the contexts
-        # to fire them in (used on the reactor thread only).
-        self.pending: dict[Deferred[Any], contextvars.Context | None] = {}
-        self.waitTimer: Any = None
         limit = waitLimitOf(pool)
         if limit is not None:
             self.waitTimer = pool._reactor.callLater(
