@@ -42,7 +42,8 @@ from typing import Any
 from inflection import camelize, pluralize, singularize, underscore
 
 from twistar.dbconfig.introspection import ForeignKeyInfo, TableInfo
-from twistar.dbobject import QUERY_STARTERS, DBObject
+from twistar.dbobject import DBObject
+from twistar.finders import QUERY_STARTERS
 
 _KINDS = ("BELONGSTO", "HASONE", "HASMANY", "HABTM")
 _ANNOTATIONS = {
