@@ -37,7 +37,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistar.exceptions import TwistarError
+from twistar.exceptions import ConnectionLostError, TwistarError
 
 _log = Logger(namespace="twistar")
 
@@ -250,6 +250,8 @@ class _Channel:
             self.wantRead = False
             self.parked = True
             self.root.switch()
+            if not box:
+                raise ConnectionLostError("the connection was closed while its work waited")
         result = box[0]
         if isinstance(result, Failure):
             result.raiseException()
@@ -667,26 +669,35 @@ class PostgresPool:
         args: tuple[Any, ...], kw: dict[str, Any], nextTurn: bool = False,
     ) -> Deferred[Any]:
         work = _Work(body, func, args, kw)
+        if nextTurn and not self._closed:
+            self._reactor.callLater(0, self._dispatch, work)
+        else:
+            self._dispatch(work)
+        return work.deferred
+
+    def _dispatch(self, work: _Work) -> None:
+        """
+        Run C{work} on an idle connection, or queue it (opening a connection
+        if the pool may): unless it was cancelled before this.
+        """
         deferred = work.deferred
+        if work.cancelled:
+            return
         if self._closed:
             deferred.errback(TwistarError("the connection pool is closed"))
-            return deferred
+            return
         while self._idle:
             channel = self._idle.pop()
             if channel.connection.closed:
                 self._drop(channel)
                 continue
             self._busy.add(channel)
-            if nextTurn:
-                self._reactor.callLater(0, self._run, channel, work)
-            else:
-                self._run(channel, work)
-            return deferred
+            self._run(channel, work)
+            return
         self._queue.append(work)
         deferred.addErrback(self._unqueue, work)
         if self._size() < self.max:
             self._open()
-        return deferred
 
     def _unqueue(self, failure: Failure, work: _Work) -> Failure:
         if work.cancelled and work in self._queue:
@@ -794,17 +805,35 @@ def waitFor(d: Deferred[Any]) -> Any:
     return channel.waitFor(d)
 
 
+def _dueChannel() -> _Channel | None:
+    """
+    @return: the channel of the work running in this greenlet, if it has
+        run a while without waiting for the server; else C{None}.
+    """
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return None
+    channel = getattr(greenlet.getcurrent(), "channel", None)
+    if not isinstance(channel, _Channel) or time.monotonic() - channel.resumedAt < _SLICE:
+        return None
+    return channel
+
+
+def turnDue() -> bool:
+    """
+    @return: whether L{giveTurn} would let the reactor run a turn now.
+    """
+    return _dueChannel() is not None
+
+
 def giveTurn() -> None:
     """
     In work running on a L{PostgresPool} connection that has run a while
     without waiting for the server (reading a large result, say): let the
     reactor run a turn first. Elsewhere (on a thread), nothing.
     """
-    greenlet = sys.modules.get("greenlet")
-    if greenlet is None:
-        return
-    channel = getattr(greenlet.getcurrent(), "channel", None)
-    if not isinstance(channel, _Channel) or time.monotonic() - channel.resumedAt < _SLICE:
+    channel = _dueChannel()
+    if channel is None:
         return
     turn: Deferred[None] = Deferred()
     channel.reactor.callLater(0, turn.callback, None)

@@ -235,7 +235,7 @@ class Query(QueryChain[T]):
         except Exception:
             return fail()
         if pair is None or pair[1] in values:
-            return config.runWork(_matchedRows, (config, sql, args), oneStatement=True)
+            return config.runInteraction(_matchedRows, config, sql, args)
         statement, table = self.statement, self.statement.table
 
         def stamped(txn: Any) -> int:
@@ -247,7 +247,7 @@ class Query(QueryChain[T]):
             )
             return _matchedRows(txn, config, stampedSQL, stampedArgs)
 
-        return config.runWork(stamped, oneStatement=True)
+        return config.runInteraction(stamped)
 
     def deleteAll(self) -> Deferred[int]:
         """
@@ -264,7 +264,7 @@ class Query(QueryChain[T]):
             config.checkValues(args, "where argument", config.sequenceArguments)
         except Exception:
             return fail()
-        return config.runWork(config.runAndCount, (sql, args), oneStatement=True)
+        return config.runInteraction(config.runAndCount, sql, args)
 
     def page(self, number: int, perPage: int = 20) -> Deferred[Page[T]]:
         """

@@ -43,8 +43,9 @@ def nextTransactionNumber() -> int:
 
 class WorkerBase:
     """
-    What the two kinds of transaction worker share: this one, on a pool
-    thread, and L{twistar.greenworker.GreenTransactionWorker}, without one.
+    What the two kinds of transaction worker share: L{TransactionWorker},
+    on a pool thread, and L{twistar.greenworker.GreenTransactionWorker},
+    without one.
     """
 
     busy: bool

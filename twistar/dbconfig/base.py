@@ -113,7 +113,7 @@ class InteractionBase(ObjectRows, Introspection):
         self.checkValues(values, columns)
         query, whereArgs = self.buildUpdate(tablename, columns, where, limit)
         if txn is None:
-            return self.runWork(self.runAndCount, (query, values + whereArgs), oneStatement=True)
+            return self.runInteraction(self.runAndCount, query, values + whereArgs)
         return self.runAndCount(txn, query, values + whereArgs)
 
     def runAndCount(self, txn: Any, query: str, args: Sequence[Any]) -> int:
@@ -132,7 +132,7 @@ class InteractionBase(ObjectRows, Introspection):
         @return: a L{Deferred} of the number of rows deleted.
         """
         query, args = self.buildDelete(tablename, where)
-        return self.runWork(self.runAndCount, (query, args), oneStatement=True)
+        return self.runInteraction(self.runAndCount, query, args)
 
     def count(self, tablename: str, where: Where | None = None) -> Deferred[int]:
         """

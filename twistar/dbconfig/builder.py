@@ -8,7 +8,8 @@ A L{Select} says what to ask of the database: its table, conditions,
 joins, order, limit. L{compileSelect} and its siblings turn one into SQL
 text in a dialect's paramstyle plus the argument list, and do nothing
 else: no pool, no reactor, no driver. The running side
-(L{twistar.dbconfig.runner}) sends what they return.
+(L{twistar.dbconfig.statements}, on the pools of
+L{twistar.dbconfig.runner}) sends what they return.
 
 Names given as identifiers (keyword conditions, selected and plucked
 columns) are checked and quoted here; L{Fragment}s are the caller's trusted

@@ -4,9 +4,11 @@ L{GreenRunner}: running work on a L{PostgresPool}, in greenlets of the
 reactor's thread.
 
 Each call is a L{_GreenCall}: its work runs in the caller's context, between
-C{BEGIN} and C{COMMIT} or (one statement, or reads) without them; cancelling
-it before the commit cancels the statement on the server; work whose
-connection was lost before the commit runs once more.
+C{BEGIN} and C{COMMIT} or (reads, or a write of one statement) without them;
+cancelling it before the commit cancels the statement on the server; work
+whose connection was lost before the commit runs once more. A write of one
+statement commits as it runs: once started, cancelling it changes nothing,
+and a lost connection fails it, its outcome unknown.
 """
 
 from __future__ import annotations
@@ -64,15 +66,17 @@ class GreenRunner(StatementRunner):
         @param first: whether this is the work's first attempt (not the one
             after a lost connection).
         @raise _LostBeforeCommit: if the connection was lost before the
-            commit (nothing was applied).
+            commit (nothing was applied); a one-statement write raises
+            L{twistar.exceptions.ConnectionLostError} instead (it may have
+            been applied).
         """
         if first:
             raiseIfCancelled(work)
         elif work.cancelledWhileRunning:
             raise CancelledError()
         alone = read or oneStatement
-        if oneStatement and not work.commit():
-            raise CancelledError()  # given up meanwhile
+        if oneStatement:
+            work.commit()  # its commit begins with its statement
         try:
             cursor = connection.cursor()
             if not alone:
@@ -121,7 +125,6 @@ class GreenRunner(StatementRunner):
 def _runIn(connection: Any, context: contextvars.Context, func: Callable[..., Any],
            *args: Any) -> Any:
     return context.run(func, connection, *args)
-
 
 
 class _GreenCall:
@@ -223,7 +226,6 @@ class _GreenCall:
         if timer is not None and timer.active():
             timer.cancel()
         return value
-
 
 
 class _LostBeforeCommit(Exception):

@@ -218,9 +218,7 @@ class PostgreSQLDBConfig(InteractionBase):
         return f"CAST({placeholder} AS {declared})"
 
     def mutableColumns(self, description: Sequence[Any]) -> tuple[int, ...]:
-        return tuple(
-            index for index, column in enumerate(description) if column[1] not in _SCALAR_TYPES
-        )
+        return _mutablePositions([column[1] for column in description])
 
     def lastInsertIDQuery(self) -> str:
         return "SELECT lastval()"
@@ -286,7 +284,7 @@ class PsycopgDBConfig(PostgreSQLDBConfig):
         count = result.nfields
         return (
             tuple(result.fname(index).decode(encoding) for index in range(count)),
-            tuple(index for index in range(count) if result.ftype(index) not in _SCALAR_TYPES),
+            _mutablePositions([result.ftype(index) for index in range(count)]),
         )
 
     def bulkCursor(self, txn: Any) -> Any:
@@ -305,6 +303,14 @@ class PsycopgDBConfig(PostgreSQLDBConfig):
             if split is not None and len(split[0]) == len(args) + 1:
                 query, args = _inlineTruthValues(split, args)
         return super().run(txn, query, args, adapt)
+
+
+def _mutablePositions(types: Sequence[int]) -> tuple[int, ...]:
+    """
+    @param types: the type OIDs of a result's columns.
+    @return: the positions of the columns whose values may be mutable.
+    """
+    return tuple(index for index, oid in enumerate(types) if oid not in _SCALAR_TYPES)
 
 
 def _inlineTruthValues(

@@ -56,9 +56,10 @@ def utcNow() -> datetime:
 
 class Runner(GreenRunner):
     """
-    L{GreenRunner}, running work on the database's pools: methods that take
-    a C{txn} run synchronously on it (inside L{runInteraction}); the others
-    return a L{Deferred}.
+    L{GreenRunner}, running work on the database's pools (a pool's threads,
+    a L{PostgresPool}'s greenlets, the running transaction, a replica): the
+    calls that start work return a L{Deferred}; the others serve that work
+    where it runs (connecting, rolling back, interrupting).
     """
 
     # -- running statements ---------------------------------------------

@@ -25,7 +25,7 @@ from twistar.exceptions import (
     UnknownColumnError,
     UnsupportedValueError,
 )
-from twistar.pgpool import giveTurn
+from twistar.pgpool import giveTurn, turnDue
 from twistar.querylog import ObservedStatement, observed, rowsRead
 from twistar.replicas import UNKNOWN_POSITION
 from twistar.slicing import ROWS_PER_COLLECTION, collectorPaused
@@ -194,16 +194,20 @@ class StatementRunner(ErrorTranslation):
         batch = txn.fetchmany(size)
         rows = list(batch if convert is None else map(convert, batch))
         # Fewer rows than asked for: there are no more (PEP 249).
-        if len(batch) == size:
-            collectAt = ROWS_PER_COLLECTION
+        collectAt = ROWS_PER_COLLECTION
+        while len(batch) == size:
+            # On a PostgresPool, the reactor's thread runs this: the
+            # collector is on again while the reactor has its turns.
+            giveTurn()
             with collectorPaused():
                 while len(batch) == size:
-                    giveTurn()  # on a PostgresPool, the reactor's thread runs this
                     if len(rows) >= collectAt:
                         gc.collect(0)
                         collectAt += ROWS_PER_COLLECTION
                     batch = txn.fetchmany(size)
                     rows.extend(batch if convert is None else map(convert, batch))
+                    if turnDue():
+                        break
         rowsRead(txn, len(rows))
         return rows
 

@@ -426,7 +426,9 @@ class OneStatementWritesTests(DBTestCase):
 
         @return: for each round trip: the tags of the statements that the
             server completed, and the transaction status it then reported
-            (C{I} idle, C{T} in a transaction).
+            (C{I} idle, C{T} in a transaction). Round trips that only
+            prepared a statement are left out: psycopg prepares one, in a
+            round trip of its own, the fifth time a connection runs it.
         """
         await self.idle()
         [connection] = poolConnections(self.pool)
@@ -446,17 +448,22 @@ class OneStatementWritesTests(DBTestCase):
         self.assertEqual(poolConnections(self.pool), [connection])
         trips: list[tuple[list[str], str]] = []
         tags: list[str] = []
+        prepared = False
         with open(path) as trace:
             for line in trace:
                 # F(rontend) or B(ackend), length, message type, its fields.
                 origin, _, kind, *fields = line.rstrip("\n").split("\t")
                 if origin != "B":
                     continue
-                if kind == "CommandComplete":
+                if kind == "ParseComplete":
+                    prepared = True
+                elif kind == "CommandComplete":
                     tags.append(fields[0].strip().strip('"'))
                 elif kind == "ReadyForQuery":
-                    trips.append((tags, fields[0].strip()))
+                    if tags or not prepared:
+                        trips.append((tags, fields[0].strip()))
                     tags = []
+                    prepared = False
         return trips
 
     async def lockedRow(self, userId: int) -> tuple[Pause, Deferred[None], int]:
@@ -497,10 +504,11 @@ class OneStatementWritesTests(DBTestCase):
 
     async def test_oneRoundTrip(self) -> None:
         """
-        Saving a new object and a loaded one, the low-level C{insert},
-        C{update} and C{delete}, C{updateAll} and C{deleteAll}: each is one
-        round trip, its statement alone, outside a transaction. A
-        C{createMany} and a transaction run between C{BEGIN} and C{COMMIT}.
+        Saving a new object and a loaded one, and the low-level C{insert}
+        of a row: each is one round trip, its statement alone, outside a
+        transaction. Writes of many rows (the low-level C{update} and
+        C{delete}, C{updateAll}, C{deleteAll}), a C{createMany} and a
+        transaction run between C{BEGIN} and C{COMMIT}.
         """
         await User(first_name="warm").save()  # the schema is read once
 
@@ -509,14 +517,22 @@ class OneStatementWritesTests(DBTestCase):
             user.first_name = "changed"
             await user.save()
             await self.config.insert("users", {"first_name": "low"})
+
+        self.assertEqual(await self.roundTrips(writes), [
+            (["INSERT 0 1"], "I"), (["UPDATE 1"], "I"), (["INSERT 0 1"], "I"),
+        ])
+
+        async def manyRows() -> None:
             await self.config.update("users", {"age": 3}, where=["first_name = ?", "low"])
             await self.config.delete("users", where=["first_name = ?", "low"])
             await User.where(first_name="changed").updateAll(age=4)
             await User.where(age=4).deleteAll()
 
-        self.assertEqual(await self.roundTrips(writes), [
-            (["INSERT 0 1"], "I"), (["UPDATE 1"], "I"), (["INSERT 0 1"], "I"),
-            (["UPDATE 1"], "I"), (["DELETE 1"], "I"), (["UPDATE 1"], "I"), (["DELETE 1"], "I"),
+        self.assertEqual(await self.roundTrips(manyRows), [
+            (["BEGIN"], "T"), (["UPDATE 1"], "T"), (["COMMIT"], "I"),
+            (["BEGIN"], "T"), (["DELETE 1"], "T"), (["COMMIT"], "I"),
+            (["BEGIN"], "T"), (["UPDATE 1"], "T"), (["COMMIT"], "I"),
+            (["BEGIN"], "T"), (["DELETE 1"], "T"), (["COMMIT"], "I"),
         ])
 
         @transaction
@@ -543,9 +559,6 @@ class OneStatementWritesTests(DBTestCase):
         writes = [
             lambda: User(first_name="new").save(),
             lambda: self.config.insert("users", {"first_name": "low"}),
-            lambda: self.config.update("users", {"first_name": "changed"}),
-            lambda: self.config.delete("users"),
-            lambda: User.where(first_name="kept").updateAll(first_name="changed"),
         ]
         for write in writes:
             await self.idle()

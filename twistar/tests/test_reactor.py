@@ -53,11 +53,11 @@ class Ticker:
     used between two (which, unlike the wall-clock time, does not grow when
     other processes take the CPU).
 
-    The CPU time leaves out the garbage collector's collections on the
-    reactor's thread: a full one scans the whole process's heap (here, all
-    that the test run has left alive), whoever's allocation set it off, and
-    on a thread pool it lands on whichever thread allocates. The wall-clock
-    time counts them.
+    The CPU time leaves out the garbage collector's full collections on the
+    reactor's thread: one scans the whole process's heap (here, all that the
+    test run has left alive), whoever's allocation set it off, and on a
+    thread pool it lands on whichever thread allocates. The wall-clock time
+    counts them.
     """
 
     def __init__(self) -> None:
@@ -78,7 +78,7 @@ class Ticker:
         self._call = reactor.callLater(0.001, self._tick)
 
     def _collection(self, phase: str, info: dict[str, int]) -> None:
-        if threading.get_ident() != self._thread:
+        if threading.get_ident() != self._thread or info["generation"] != 2:
             return
         if phase == "start":
             self._collectionStart = time.thread_time()
