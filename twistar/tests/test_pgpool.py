@@ -174,6 +174,27 @@ class PostgresPoolTests(unittest.TestCase):
         # The connection serves the next work.
         self.assertEqual(await pool.runQuery("SELECT 1"), [(1,)])
 
+    async def test_nextTurn(self) -> None:
+        """
+        Work given with C{nextTurn} takes its connection on the reactor's
+        next turn: one closed meanwhile is dropped and the work runs on a
+        new one; on a pool closed meanwhile it fails and never runs.
+        """
+        pool = self.makePool(maxSize=1)
+        [(pid,)] = await pool.runQuery("SELECT pg_backend_pid()")
+        running = pool.runGreen(
+            lambda connection: connection.execute("SELECT pg_backend_pid()").fetchone()[0],
+            nextTurn=True)
+        [connection] = poolConnections(pool)
+        connection.close()
+        self.assertNotEqual(await running, pid)
+        ran: list[int] = []
+        running = pool.runGreen(lambda connection: ran.append(1), nextTurn=True)
+        pool.close()
+        with self.assertRaises(TwistarError):
+            await running
+        self.assertEqual(ran, [])
+
     async def test_queueBeyondMaxSize(self) -> None:
         """
         Work beyond C{maxSize} waits for a free connection, first come first
