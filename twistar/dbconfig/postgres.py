@@ -36,6 +36,9 @@ _SCALAR_TYPES = frozenset({
     1186, 1266, 1700, 2950,
 })
 
+# A numbered placeholder, as psycopg (3) sends it as it is ($1, $2...).
+_NUMBERED = re.compile(r"\$[0-9]+")
+
 # What is written for psycopg (3) in place of an argument after IS or IS NOT.
 _TRUTH_VALUES = {None: "NULL", True: "TRUE", False: "FALSE"}
 _IS = re.compile(r"(?i)\bIS\b")
@@ -273,6 +276,10 @@ class PsycopgDBConfig(PostgreSQLDBConfig):
     # psycopg writes a Decimal NaN and the infinities itself.
     valueAdapters = {Decimal: _storedDecimal}
     numberedPlaceholder = "${}"
+
+    def placeholderColumns(self, query: str) -> tuple[tuple[str | None, ...], frozenset[str]]:
+        # A multi-row INSERT of bulkCursor's numbers its placeholders in order.
+        return super().placeholderColumns(_NUMBERED.sub("%s", query))
 
     def resultColumns(self, cursor: Any) -> tuple[tuple[str, ...], tuple[int, ...]]:
         # From the result itself: psycopg's description makes an object

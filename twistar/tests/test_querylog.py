@@ -15,7 +15,7 @@ from twisted.trial.unittest import FailTest, SynchronousTestCase
 
 from twistar.dbconfig.base import InteractionBase
 from twistar.dbconfig.mysql import MySQLDBConfig
-from twistar.dbconfig.postgres import PostgreSQLDBConfig
+from twistar.dbconfig.postgres import PostgreSQLDBConfig, PsycopgDBConfig
 from twistar.dbconfig.sqlite import SQLiteDBConfig
 from twistar.dbconfig.sqltext import placeholderColumns
 from twistar.dbobject import DBObject
@@ -192,6 +192,18 @@ class RedactionTests(SynchronousTestCase):
             redacted(self.config, "SELECT * FROM a WHERE login = ?", ["bob"]), ("bob",)
         )
         self.assertEqual(repr(REDACTED), "<redacted>")
+
+    def test_numberedPlaceholders(self) -> None:
+        """
+        Through psycopg 3, whose multi-row C{INSERT}s number their
+        placeholders, only the values for secret columns are redacted.
+        """
+        config = PsycopgDBConfig()
+        self.assertEqual(
+            redacted(config, 'INSERT INTO "a" ("login", "password") VALUES ($1, $2), ($3, $4)',
+                     ["bob", "x", "ann", "y"]),
+            ("bob", REDACTED, "ann", REDACTED),
+        )
 
     def test_unknownPlaceholders(self) -> None:
         """
