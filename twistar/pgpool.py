@@ -465,6 +465,7 @@ class PostgresPool:
         self._busy: set[_Channel] = set()
         self._opening = 0
         self._queue: deque[_Work] = deque()
+        self._nextTurn: list[_Work] = []
         self._shutdownID: Any = None
         self.startID: Any = reactor.callWhenRunning(self._start)
 
@@ -670,10 +671,20 @@ class PostgresPool:
     ) -> Deferred[Any]:
         work = _Work(body, func, args, kw)
         if nextTurn and not self._closed:
-            self._reactor.callLater(0, self._dispatch, work)
+            if not self._nextTurn:
+                self._reactor.callLater(0, self._dispatchNextTurn)
+            self._nextTurn.append(work)
         else:
             self._dispatch(work)
         return work.deferred
+
+    def _dispatchNextTurn(self) -> None:
+        """
+        L{_dispatch} the work given for the reactor's next turn, in order.
+        """
+        works, self._nextTurn = self._nextTurn, []
+        for work in works:
+            self._dispatch(work)
 
     def _dispatch(self, work: _Work) -> None:
         """
