@@ -38,6 +38,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twistar.exceptions import ConnectionLostError, TwistarError
+from twistar.pipelining import PIPELINE_SIZE, runPipelined
 
 _log = Logger(namespace="twistar")
 
@@ -119,16 +120,19 @@ class _Work:
         and this work.
     @ivar channel: the channel it runs on, once it runs.
     @ivar cancelled: whether its L{deferred} was cancelled.
+    @ivar pipelined: whether it may share a pipeline with other work (see
+        L{PostgresPool.runGreen}).
     """
 
     def __init__(
         self, body: Callable[[Any, _Work], Any], func: Callable[..., Any],
-        args: tuple[Any, ...], kw: dict[str, Any],
+        args: tuple[Any, ...], kw: dict[str, Any], pipelined: bool = False,
     ) -> None:
         self.body = body
         self.func = func
         self.args = args
         self.kw = kw
+        self.pipelined = pipelined
         self.channel: _Channel | None = None
         self.cancelled = False
         self.deferred: Deferred[Any] = Deferred(self._cancel)
@@ -597,7 +601,8 @@ class PostgresPool:
         return self._submit(_query, _noRows, args, kw)
 
     def runGreen(
-        self, func: Callable[..., Any], *args: Any, nextTurn: bool = False
+        self, func: Callable[..., Any], *args: Any, nextTurn: bool = False,
+        pipelined: bool = False,
     ) -> Deferred[Any]:
         """
         Run C{func(connection, *args)} on a free connection (in autocommit
@@ -609,9 +614,15 @@ class PostgresPool:
             earliest (not at once when a connection is free), so that a
             caller cancelling in the turn it called stops it before it sends
             anything.
+        @param pipelined: C{func} only executes statements with
+            C{connection.cursor()}, reading their results, and sends no
+            C{BEGIN}: work so given in one turn may run (on the next) in one
+            pipeline with others on one connection, their statements sent
+            together and committed together (see L{twistar.pipelining}).
+            Implies C{nextTurn}.
         @return: a L{Deferred} of what C{func} returns, or of its exception.
         """
-        return self._submit(_direct, func, args, {}, nextTurn)
+        return self._submit(_direct, func, args, {}, nextTurn or pipelined, pipelined)
 
     def runWithConnection(self, func: Callable[..., Any], *args: Any) -> Deferred[Any]:
         """
@@ -668,8 +679,9 @@ class PostgresPool:
     def _submit(
         self, body: Callable[[Any, _Work], Any], func: Callable[..., Any],
         args: tuple[Any, ...], kw: dict[str, Any], nextTurn: bool = False,
+        pipelined: bool = False,
     ) -> Deferred[Any]:
-        work = _Work(body, func, args, kw)
+        work = _Work(body, func, args, kw, pipelined)
         if nextTurn and not self._closed:
             if not self._nextTurn:
                 self._reactor.callLater(0, self._dispatchNextTurn)
@@ -680,11 +692,34 @@ class PostgresPool:
 
     def _dispatchNextTurn(self) -> None:
         """
-        L{_dispatch} the work given for the reactor's next turn, in order.
+        L{_dispatch} the work given for the reactor's next turn, in order;
+        pipelined work in pipelines of up to L{PIPELINE_SIZE} works.
         """
         works, self._nextTurn = self._nextTurn, []
+        pipeline: list[_Work] = []
         for work in works:
-            self._dispatch(work)
+            if not work.pipelined or work.cancelled:
+                self._dispatch(work)
+                continue
+            pipeline.append(work)
+            if len(pipeline) == PIPELINE_SIZE:
+                self._dispatchPipeline(pipeline)
+                pipeline = []
+        if pipeline:
+            self._dispatchPipeline(pipeline)
+
+    def _dispatchPipeline(self, works: list[_Work]) -> None:
+        """
+        L{_dispatch} C{works} as one work running them in a pipeline (one
+        alone as itself).
+        """
+        if len(works) == 1:
+            self._dispatch(works[0])
+            return
+        pipeline = _Work(_pipelined, _noRows, (works,), {})
+        pipeline.deferred.addCallbacks(
+            _reportOutcomes, _reportFailure, callbackArgs=(works,), errbackArgs=(works,))
+        self._dispatch(pipeline)
 
     def _dispatch(self, work: _Work) -> None:
         """
@@ -869,6 +904,44 @@ def _query(connection: Any, work: _Work) -> Any:
 
 def _direct(connection: Any, work: _Work) -> Any:
     return work.func(connection, *work.args)
+
+
+def _pipelined(connection: Any, work: _Work) -> list[tuple[bool, Any] | None]:
+    return runPipelined(connection, work.args[0], _pause)
+
+
+def _pause() -> None:
+    """
+    L{giveTurn}, in work running in a pipeline; if the connection closes
+    meanwhile, the next statement finds it closed.
+    """
+    try:
+        giveTurn()
+    except ConnectionLostError:
+        pass
+
+
+def _reportOutcomes(outcomes: list[tuple[bool, Any] | None], works: list[_Work]) -> None:
+    """
+    Fire the L{Deferred} of each work of a pipeline with its outcome
+    (unless it was cancelled).
+    """
+    for work, outcome in zip(works, outcomes):
+        if outcome is not None and not work.cancelled:
+            ok, result = outcome
+            if ok:
+                work.deferred.callback(result)
+            else:
+                work.deferred.errback(result)
+
+
+def _reportFailure(failure: Failure, works: list[_Work]) -> None:
+    """
+    Fail each work of a pipeline that could not run (unless cancelled).
+    """
+    for work in works:
+        if not work.cancelled:
+            work.deferred.errback(failure)
 
 
 def _holding(connection: Any, work: _Work) -> None:

@@ -174,6 +174,7 @@ class _GreenCall:
             _runIn, self.callerContext.copy(), self.runner._interactGreen, self.func,
             self.args, self.kw, self.work, self.position, first, self.read,
             self.oneStatement, nextTurn=self.oneStatement,
+            pipelined=self.oneStatement and self.position is None,
         )
         return running
 

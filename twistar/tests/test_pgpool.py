@@ -401,16 +401,14 @@ class PostgresPoolTests(unittest.TestCase):
                          output.stderr)
 
 
-class OneStatementWritesTests(DBTestCase):
+class TracedPool(DBTestCase):
     """
-    On a L{PostgresPool}, outside a transaction, a write of one statement
-    runs without C{BEGIN} and C{COMMIT}; it starts on the reactor's next
-    turn, and once started it is neither undone by a cancel nor run again
-    after a lost connection.
+    A test case whose registry's pool is a L{PostgresPool} of one
+    connection, whose statements it can trace; no tests of its own.
     """
 
     if backend() != POSTGRES or parseURL(testDatabase()).threads:
-        skip = "one-statement writes are a PostgresPool's; this run's pool is not one"
+        skip = "the run's pool is no PostgresPool"
     elif psycopg is None:
         skip = "PostgresPool needs psycopg 3 and greenlet"
 
@@ -446,8 +444,9 @@ class OneStatementWritesTests(DBTestCase):
         Run C{writes} with libpq's protocol trace on the pool's connection.
 
         @return: for each round trip: the tags of the statements that the
-            server completed, and the transaction status it then reported
-            (C{I} idle, C{T} in a transaction). Round trips that only
+            server completed (C{ERROR} for one that failed), and the
+            transaction status it then reported (C{I} idle, C{T} in a
+            transaction, C{E} in a failed one). Round trips that only
             prepared a statement are left out: psycopg prepares one, in a
             round trip of its own, the fifth time a connection runs it.
         """
@@ -480,6 +479,8 @@ class OneStatementWritesTests(DBTestCase):
                     prepared = True
                 elif kind == "CommandComplete":
                     tags.append(fields[0].strip().strip('"'))
+                elif kind == "ErrorResponse":
+                    tags.append("ERROR")
                 elif kind == "ReadyForQuery":
                     if tags or not prepared:
                         trips.append((tags, fields[0].strip()))
@@ -522,6 +523,16 @@ class OneStatementWritesTests(DBTestCase):
         [connection] = poolConnections(self.pool)
         self.assertEqual(pid, connection.info.backend_pid)
         return int(pid)
+
+
+
+class OneStatementWritesTests(TracedPool):
+    """
+    On a L{PostgresPool}, outside a transaction, a write of one statement
+    runs without C{BEGIN} and C{COMMIT}; it starts on the reactor's next
+    turn, and once started it is neither undone by a cancel nor run again
+    after a lost connection.
+    """
 
     async def test_oneRoundTrip(self) -> None:
         """

@@ -1,0 +1,159 @@
+"""
+Tests for L{twistar.pipelining}: on a L{PostgresPool}, one-statement writes
+given in one reactor turn share a pipeline and a commit, and each still
+gets its own outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import CancelledError, Deferred, DeferredList
+
+from twistar.exceptions import ConnectionLostError, DatabaseError
+from twistar.querylog import QueryRecorder
+from twistar.tests.models import User
+from twistar.tests.test_pgpool import TracedPool, sleep
+
+
+async def outcomes(writes: list[Deferred[Any]]) -> list[tuple[bool, Any]]:
+    """
+    @return: each write's success and result (or failure), once all ended.
+    """
+    return await DeferredList(writes, consumeErrors=True)
+
+
+class PipelinedWritesTests(TracedPool):
+    """
+    Saves and low-level inserts given in one turn run, on the next, in one
+    pipeline: one round trip and one commit. When one of their statements
+    fails, each runs again alone, so that only it fails.
+    """
+
+    async def test_onePipeline(self) -> None:
+        """
+        New and loaded objects saved, and a row inserted, in one turn: their
+        statements go to the server in one round trip, in one transaction,
+        and each object gets its own id.
+        """
+        loaded: Any = await User(first_name="loaded").save()
+        loaded.first_name = "changed"
+        first, second = User(first_name="first"), User(first_name="second")
+
+        async def writes() -> None:
+            results = await outcomes([
+                first.save(), loaded.save(), second.save(),
+                self.config.insert("users", {"first_name": "low"}),
+            ])
+            self.assertTrue(all(ok for ok, _ in results), results)
+
+        self.assertEqual(await self.roundTrips(writes), [
+            (["BEGIN", "INSERT 0 1", "UPDATE 1", "INSERT 0 1", "INSERT 0 1", "COMMIT"], "I"),
+        ])
+        self.assertEqual(await self.names(), ["changed", "first", "second", "low"])
+        rows = await self.config.select("users", orderby="id")
+        self.assertEqual([first.id, second.id], [row["id"] for row in rows[1:3]])
+
+    async def test_pipelinesOfAHundred(self) -> None:
+        """
+        Of 250 saves given in one turn, each pipeline takes at most 100.
+        """
+        await User(first_name="warm").save()
+        users = [User(first_name=f"user {index}") for index in range(250)]
+
+        async def writes() -> None:
+            await outcomes([user.save() for user in users])
+
+        trips = await self.roundTrips(writes)
+        self.assertEqual([len(tags) for tags, _ in trips], [102, 102, 52])
+        self.assertEqual(len({user.id for user in users}), 250)
+        self.assertEqual(await self.names(), ["warm"] + [user.first_name for user in users])
+
+    async def test_rounds(self) -> None:
+        """
+        Works that read before writing (here the table's columns, not read
+        yet) send their reads in one pipeline, then their writes in the
+        next.
+        """
+        await self.idle()
+        self.config.schemas.pop("users", None)
+        users = [User(first_name="one"), User(first_name="two")]
+
+        async def writes() -> None:
+            await outcomes([user.save() for user in users])
+
+        self.assertEqual(await self.roundTrips(writes), [
+            (["BEGIN", "SELECT 5", "SELECT 5", "COMMIT"], "I"),
+            (["BEGIN", "INSERT 0 1", "INSERT 0 1", "COMMIT"], "I"),
+        ])
+        self.assertEqual(await self.names(), ["one", "two"])
+
+    async def test_failedStatement(self) -> None:
+        """
+        When a statement of a pipeline fails, its transaction rolls back
+        and each statement runs again alone: only the failing save fails,
+        the others are written once, and the query log sees each statement
+        once, with its own outcome.
+        """
+        await User(first_name="warm").save()
+        good, bad, other = User(first_name="good"), User(age="many"), User(first_name="other")
+
+        async def writes() -> None:
+            with QueryRecorder() as recorder:
+                results = await outcomes([good.save(), bad.save(), other.save()])
+            self.assertEqual([ok for ok, _ in results], [True, False, True])
+            results[1][1].trap(DatabaseError)
+            self.assertEqual(recorder.count, 3)
+            self.assertEqual(
+                [record.error is not None for record in recorder.records],
+                [False, True, False],
+            )
+
+        self.assertEqual(await self.roundTrips(writes), [
+            (["BEGIN", "INSERT 0 1", "ERROR"], "E"),
+            (["ROLLBACK"], "I"),
+            (["INSERT 0 1"], "I"),
+            (["ERROR"], "I"),
+            (["INSERT 0 1"], "I"),
+        ])
+        self.assertEqual(await self.names(), ["warm", "good", "other"])
+        self.assertIsNone(bad.id)
+        self.assertEqual(await self.config.count("users"), 3)
+
+    async def test_cancelledInCallersTurn(self) -> None:
+        """
+        A save cancelled in the turn it was given is left out of the
+        pipeline; the others are written.
+        """
+        await User(first_name="warm").save()
+        writes = [User(first_name=name).save() for name in ("first", "cancelled", "last")]
+        writes[1].cancel()
+        results = await outcomes(writes)
+        self.assertEqual([ok for ok, _ in results], [True, False, True])
+        results[1][1].trap(CancelledError)
+        self.assertEqual(await self.names(), ["warm", "first", "last"])
+
+    async def test_lostConnection(self) -> None:
+        """
+        When the connection is lost while its pipeline runs, each of its
+        saves fails with L{ConnectionLostError} (it "may or may not" have
+        been applied) and none runs again; the pool serves the next call.
+        """
+        user: Any = await User(first_name="before").save()
+        pause, held, lockerPid = await self.lockedRow(user.id)
+        user.first_name = "after"
+        saving = [user.save(), User(first_name="new").save()]
+        pid = await self.waitingFor(lockerPid)
+        await self.admin.runQuery("SELECT pg_terminate_backend(%s)", (pid,))
+        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+        while await self.admin.runQuery(query, (pid,)):
+            await sleep(0.01)
+        pause.release()
+        await held
+        for ok, failure in await outcomes(saving):
+            self.assertFalse(ok)
+            failure.trap(ConnectionLostError)
+            self.assertIn("may or may not have been applied", str(failure.value))
+        self.assertEqual(await self.names(), ["before"])
+        await User(first_name="next").save()
+        self.assertEqual(await self.names(), ["before", "next"])
