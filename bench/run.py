@@ -7,7 +7,7 @@ this checkout's twistar on a C{PostgresPool} (C{threads=False}).
 
     .venv/bin/python bench/run.py [--quick] [--repeat N] [--backend NAME ...]
                                   [--impl NAME ...] [--workload NAME ...]
-                                  [--profile] [--max-seconds S]
+                                  [--profile] [--max-seconds S] [--latency MS]
 
 (C{make bench} runs it with no options.)  For each backend it starts a
 throwaway server (C{scripts/servers.py}; SQLite uses a file in a temporary
@@ -30,6 +30,10 @@ twistar 2.0 runs in its own virtualenv, C{bench/.venv-twistar2}, made on
 first use; its bundled inflector needs a one-line fix to import on Python
 3.11 (a regex flag C{(?i)} not at the start of its pattern), which is applied
 to that virtualenv only.
+
+With C{--latency MS}, the children reach the server (a replica directly)
+through C{bench/lagproxy.py}, which delays each way by half of C{MS}: a
+stand-in for a network (the proxy's own work takes a share of the machine).
 
 With C{--profile}, each selected workload runs once per selected
 implementation (default: twistar) under cProfile, pool threads included, and
@@ -70,6 +74,7 @@ from servers import (  # noqa: E402
     MariaDBServer,
     PostgresServer,
     PostgresStandby,
+    findFreePort,
 )
 from workloads import IN_FLIGHT, WORKLOADS, WORKLOADS_BY_NAME  # noqa: E402
 
@@ -180,13 +185,17 @@ def _connection(server: DatabaseServer) -> dict[str, Any]:
 
 
 @contextmanager
-def database(backend: str, replicated: bool = False) -> Iterator[dict[str, Any]]:
+def database(
+    backend: str, replicated: bool = False, latency: float = 0.0
+) -> Iterator[dict[str, Any]]:
     """
     Start the backend's throwaway server (stopped and removed on exit).
 
     @param replicated: also start a replica of it (PostgreSQL: a streaming
         hot standby; MariaDB: a GTID replica, of a primary writing a binary
         log), for the workloads of replicas.
+    @param latency: milliseconds that a round trip to the server (the
+        primary) takes more, through C{bench/lagproxy.py}.
     @return: the connection parameters for C{bench/child.py}; for SQLite, a
         C{dir} in which each child gets its own file; with C{replicated},
         the replica's in C{replica}.
@@ -196,15 +205,43 @@ def database(backend: str, replicated: bool = False) -> Iterator[dict[str, Any]]
             yield {"dir": directory}
         return
     if replicated:
-        with replicatedDatabase(backend) as db:
+        with replicatedDatabase(backend) as db, delayed(db, latency):
             yield db
         return
     serverClass = PostgresServer if backend == "postgres" else MariaDBServer
     say(f"starting a throwaway {BACKEND_TITLES[backend]} server")
     with serverClass() as server:
         say(f"  {server.url} (started in {server.startSeconds:.1f}s)")
-        yield _connection(server)
+        db = _connection(server)
+        with delayed(db, latency):
+            yield db
     say(f"stopped the {BACKEND_TITLES[backend]} server")
+
+
+@contextmanager
+def delayed(db: dict[str, Any], latency: float) -> Iterator[None]:
+    """
+    With a C{latency} (milliseconds), put C{bench/lagproxy.py} between the
+    children and the server of C{db} (whose port then becomes the proxy's)
+    while the context runs.
+    """
+    if not latency:
+        yield
+        return
+    port = findFreePort()
+    proxy = subprocess.Popen(
+        [sys.executable, str(BENCH / "lagproxy.py"), str(port), str(db["port"]),
+         str(latency / 2000)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proxy.stdout is not None
+        if proxy.stdout.readline().strip() != "ready":
+            raise BenchError("the delaying proxy did not start")
+        say(f"  through a proxy adding {latency:g} ms to each round trip")
+        db["port"] = port
+        yield
+    finally:
+        proxy.kill()
+        proxy.wait()
 
 
 @contextmanager
@@ -307,6 +344,7 @@ class Plan:
     quick: bool
     maxSeconds: float
     full: bool
+    latency: float = 0.0
 
 
 class Runner:
@@ -1099,7 +1137,7 @@ def profile(plan: Plan, pythons: dict[str, Path], top: int = 30) -> None:
     functions with the most own time.
     """
     for backend, replicated, workloads in plannedRuns(plan):
-        with database(backend, replicated) as db:
+        with database(backend, replicated, plan.latency) as db:
             runner = Runner(plan, pythons)
             for impl in plan.impls:
                 for name in workloads:
@@ -1137,11 +1175,15 @@ def parseArgs(argv: Sequence[str]) -> tuple[Plan, bool]:
                              "took longer (default 15)")
     parser.add_argument("--profile", action="store_true",
                         help="profile each workload once (default implementation: twistar)")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="MS",
+                        help="add MS milliseconds to each round trip to the server, through "
+                             "a delaying proxy (bench/lagproxy.py)")
     args = parser.parse_args(argv)
     impls = args.impl or (["twistar"] if args.profile else list(IMPLS))
     if not args.profile and "raw" not in impls:
         impls.insert(0, "raw")
-    full = not args.quick and not args.backend and not args.impl and not args.workload
+    full = (not args.quick and not args.backend and not args.impl and not args.workload
+            and not args.latency)
     plan = Plan(
         backends=args.backend or list(BACKENDS),
         impls=[impl for impl in IMPLS if impl in impls],
@@ -1150,6 +1192,7 @@ def parseArgs(argv: Sequence[str]) -> tuple[Plan, bool]:
         quick=args.quick,
         maxSeconds=args.max_seconds,
         full=full,
+        latency=args.latency,
     )
     return plan, args.profile
 
@@ -1170,7 +1213,7 @@ def main(argv: Sequence[str]) -> int:
             return 0
         runner = Runner(plan, pythons)
         for backend, replicated, workloads in plannedRuns(plan):
-            with database(backend, replicated) as db:
+            with database(backend, replicated, plan.latency) as db:
                 runner.runBackend(backend, db, workloads)
     except BenchError as e:
         print(f"\nbench failed: {e}", file=sys.stderr)

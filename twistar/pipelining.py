@@ -4,12 +4,13 @@ Running several works, each writing with one statement, on one connection of
 a L{PostgresPool<twistar.pgpool.PostgresPool>} in libpq's pipeline mode: their
 statements go to the server together, in one round trip and one commit.
 
-Each work runs in a greenlet of its own (a child of the connection's worker
-greenlet) until it executes a statement; once every work waits so, their
-statements are sent at once, between C{BEGIN} and C{COMMIT}, and each work
-resumes with its statement's result (it may then execute another: the next
-round). If any statement of a round fails, the round commits nothing, and each
-of its statements runs again alone, so that each work sees its own outcome. A
+The pool gives a pipeline up to L{PIPELINE_SIZE} works. Each work runs in a
+greenlet of its own (a child of the connection's worker greenlet) until it
+executes a statement; once every work waits so, their statements are sent at
+once, between C{BEGIN} and C{COMMIT}, and each work resumes with its
+statement's result (it may then execute another: the next round). If any
+statement of a round fails, the round commits nothing, and each of its
+statements runs again alone, so that each work sees its own outcome. A
 connection lost during a round fails each of its works (the commit may or may
 not have happened).
 """
@@ -21,8 +22,13 @@ from typing import Any
 
 from twisted.python.failure import Failure
 
-PIPELINE_SIZE = 100
-"""The most works run in one pipeline."""
+PIPELINE_SIZE = 20
+"""
+The most works run in one pipeline: enough that a round trip is shared by
+many statements, few enough that the works waiting in pipelines stay young
+objects for the garbage collector, and that a pipeline's works resume in a
+short reactor turn.
+"""
 
 _pipelinedCursor: Any = None
 

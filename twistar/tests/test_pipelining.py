@@ -11,6 +11,7 @@ from typing import Any
 from twisted.internet.defer import CancelledError, Deferred, DeferredList
 
 from twistar.exceptions import ConnectionLostError, DatabaseError
+from twistar.pipelining import PIPELINE_SIZE
 from twistar.querylog import QueryRecorder
 from twistar.tests.models import User
 from twistar.tests.test_pgpool import TracedPool, sleep
@@ -54,19 +55,21 @@ class PipelinedWritesTests(TracedPool):
         rows = await self.config.select("users", orderby="id")
         self.assertEqual([first.id, second.id], [row["id"] for row in rows[1:3]])
 
-    async def test_pipelinesOfAHundred(self) -> None:
+    async def test_pipelineSize(self) -> None:
         """
-        Of 250 saves given in one turn, each pipeline takes at most 100.
+        Of the saves given in one turn, each pipeline takes at most
+        L{PIPELINE_SIZE}.
         """
         await User(first_name="warm").save()
-        users = [User(first_name=f"user {index}") for index in range(250)]
+        users = [User(first_name=f"user {index}") for index in range(2 * PIPELINE_SIZE + 5)]
 
         async def writes() -> None:
             await outcomes([user.save() for user in users])
 
         trips = await self.roundTrips(writes)
-        self.assertEqual([len(tags) for tags, _ in trips], [102, 102, 52])
-        self.assertEqual(len({user.id for user in users}), 250)
+        # Each with its BEGIN and COMMIT.
+        self.assertEqual([len(tags) for tags, _ in trips], [PIPELINE_SIZE + 2] * 2 + [7])
+        self.assertEqual(len({user.id for user in users}), len(users))
         self.assertEqual(await self.names(), ["warm"] + [user.first_name for user in users])
 
     async def test_rounds(self) -> None:
