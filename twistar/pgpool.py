@@ -417,7 +417,8 @@ class PostgresPool:
     first served, for a free connection when all C{maxSize} are busy.
     Cancelling the L{Deferred} of work that runs asks the server to cancel
     its statement; the work fails and is rolled back, and its connection
-    serves the next work. A connection found broken is closed and
+    serves the next work (pipelined work, see L{runGreen}, is neither
+    stopped nor undone once it runs). A connection found broken is closed and
     dropped; the next work that needs one makes a new one.
 
     @ivar dbapiName: C{"psycopg"}, as for an adbapi pool of psycopg 3.
@@ -614,12 +615,15 @@ class PostgresPool:
             earliest (not at once when a connection is free), so that a
             caller cancelling in the turn it called stops it before it sends
             anything.
-        @param pipelined: C{func} only executes statements with
-            C{connection.cursor()}, reading their results, and sends no
-            C{BEGIN}: work so given in one turn may run (on the next) in one
-            pipeline with others on one connection, their statements sent
-            together and committed together (see L{twistar.pipelining}).
-            Implies C{nextTurn}.
+        @param pipelined: C{func} only runs C{execute} on cursors of
+            C{connection.cursor()} and reads their results (no
+            C{executemany}, C{copy}, C{stream}, server-side cursors,
+            C{BEGIN} or commit: in a pipeline, those would block the reactor
+            or break the pipeline): work so given in one turn may run (on
+            the next) in one pipeline with others on one connection, their
+            statements sent together and committed together (see
+            L{twistar.pipelining}). Once it runs, cancelling it changes
+            nothing. Implies C{nextTurn}.
         @return: a L{Deferred} of what C{func} returns, or of its exception.
         """
         return self._submit(_direct, func, args, {}, nextTurn or pipelined, pipelined)

@@ -30,7 +30,7 @@ objects for the garbage collector, and that a pipeline's works resume in a
 short reactor turn.
 """
 
-_pipelinedCursor: Any = None
+_pipelinedCursors: dict[type, type] = {}
 
 
 def runPipelined(
@@ -38,7 +38,8 @@ def runPipelined(
 ) -> list[tuple[bool, Any] | None]:
     """
     Run C{works} on C{connection} (in autocommit mode), in the connection's
-    worker greenlet, their statements pipelined.
+    worker greenlet, their statements pipelined. (With a C{cursor_factory}
+    that is no C{psycopg.Cursor} class, they run one after the other.)
 
     @param works: objects with a C{body(connection, work)} to run and a
         C{cancelled} flag (works cancelled are left out).
@@ -49,21 +50,29 @@ def runPipelined(
     """
     from greenlet import getcurrent, greenlet
 
-    here = getcurrent()
     outcomes: list[tuple[bool, Any] | None] = [None] * len(works)
+    previous = connection.cursor_factory
+    pipelined = _pipelinedCursorClass(previous)
+    if pipelined is None:
+        for index, work in enumerate(works):
+            if not work.cancelled:
+                outcomes[index] = _runWork(connection, work)
+        return outcomes
+    here = getcurrent()
+    started = []
     steps: list[tuple[int, Any, tuple[Any, ...]]] = []
     for index, work in enumerate(works):
         if not work.cancelled:
             child = greenlet(_runWork, parent=here)
             child.pipelined = True
             steps.append((index, child, (connection, work)))
-    previous = connection.cursor_factory
-    connection.cursor_factory = _pipelinedCursorClass()
+    connection.cursor_factory = pipelined
     try:
         while steps:
             waiting = []
             for index, child, given in steps:
                 pause()
+                started.append(child)
                 value = child.switch(*given)
                 if isinstance(value, _Statement):
                     waiting.append((index, child, value))
@@ -71,6 +80,13 @@ def runPipelined(
                     outcomes[index] = value
             errors = _runRound(connection, [statement for _, _, statement in waiting])
             steps = [(index, child, (error,)) for (index, child, _), error in zip(waiting, errors)]
+    except BaseException:
+        # Finish the works left waiting for their statements (their
+        # outcomes are this error's).
+        for child in started:
+            if child:
+                child.throw()
+        raise
     finally:
         connection.cursor_factory = previous
     return outcomes
@@ -78,16 +94,12 @@ def runPipelined(
 
 def _runWork(connection: Any, work: Any) -> tuple[bool, Any]:
     """
-    A work's greenlet: run it.
+    Run a work (in a greenlet of its own).
 
     @return: its outcome.
     """
-    from greenlet import GreenletExit
-
     try:
         return True, work.body(connection, work)
-    except GreenletExit:
-        raise
     except BaseException:
         return False, Failure()
 
@@ -101,23 +113,32 @@ def _runRound(connection: Any, statements: list[_Statement]) -> list[BaseExcepti
     """
     if len(statements) < 2:
         return [statement.runAlone() for statement in statements]
+    failure: Exception | None = None
+    commit = None
     try:
         with connection.pipeline():
             connection.execute("BEGIN")
-            for statement in statements:
-                statement.run()
-            connection.execute("COMMIT")
+            try:
+                for statement in statements:
+                    statement.run()
+            except Exception as e:
+                # Sent no further: the pipeline ends without a COMMIT.
+                failure = e
+            else:
+                commit = connection.execute("COMMIT")
     except Exception as e:
-        if connection.closed:
-            return [e] * len(statements)
-        # Nothing was committed: each statement runs again, for its own
-        # outcome.
-        try:
-            connection.rollback()
-        except Exception as lost:
-            return [lost] * len(statements)
-        return [statement.runAlone() for statement in statements]
-    return [None] * len(statements)
+        failure = failure or e
+    if commit is not None and commit.statusmessage == "COMMIT":
+        return [None] * len(statements)
+    assert failure is not None
+    if connection.closed:
+        return [failure] * len(statements)
+    # Nothing was committed: each statement runs again, for its own outcome.
+    try:
+        connection.rollback()
+    except Exception as lost:
+        return [lost] * len(statements)
+    return [statement.runAlone() for statement in statements]
 
 
 class _Statement:
@@ -138,9 +159,7 @@ class _Statement:
         """
         Execute the statement (in a pipeline, only send it).
         """
-        import psycopg
-
-        psycopg.Cursor.execute(self.cursor, self.query, self.params, **self.kw)
+        self.cursor.executeNow(self.query, self.params, **self.kw)
 
     def runAlone(self) -> BaseException | None:
         """
@@ -155,28 +174,45 @@ class _Statement:
         return None
 
 
-def _pipelinedCursorClass() -> Any:
+class _PipelinedExecute:
     """
-    @return: the cursor class the works' connection makes while they run
-        (made on the first call: importing this module imports neither
-        psycopg nor greenlet). Its C{execute}, in a work's greenlet, hands
-        the statement to the connection's worker greenlet and returns once
-        it has run; elsewhere it executes as usual.
+    What a cursor class made by L{_pipelinedCursorClass} adds to its base.
     """
-    global _pipelinedCursor
-    if _pipelinedCursor is None:
-        import psycopg
+
+    def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+        """
+        In a work's greenlet, hand the statement to the connection's worker
+        greenlet and return once it has run; elsewhere, execute it.
+        """
         from greenlet import getcurrent
 
-        class PipelinedCursor(psycopg.Cursor):
-            def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
-                current = getcurrent()
-                if not getattr(current, "pipelined", False):
-                    return super().execute(query, params, **kw)
-                error = current.parent.switch(_Statement(self, query, params, kw))
-                if error is not None:
-                    raise error
-                return self
+        current = getcurrent()
+        if not getattr(current, "pipelined", False):
+            return self.executeNow(query, params, **kw)
+        error = current.parent.switch(_Statement(self, query, params, kw))
+        if error is not None:
+            raise error.with_traceback(None)
+        return self
 
-        _pipelinedCursor = PipelinedCursor
-    return _pipelinedCursor
+    def executeNow(self, query: Any, params: Any = None, **kw: Any) -> Any:
+        """
+        Execute the statement (as the base class does).
+        """
+        return super().execute(query, params, **kw)  # type: ignore[misc]
+
+
+def _pipelinedCursorClass(base: Any) -> type | None:
+    """
+    @return: the cursor class that the works' connection makes while they
+        run: C{base} with L{_PipelinedExecute}'s C{execute}; C{None} if
+        C{base} is no subclass of C{psycopg.Cursor}.
+    """
+    import psycopg
+
+    if not (isinstance(base, type) and issubclass(base, psycopg.Cursor)):
+        return None
+    pipelined = _pipelinedCursors.get(base)
+    if pipelined is None:
+        pipelined = _pipelinedCursors[base] = type(
+            f"Pipelined{base.__name__}", (_PipelinedExecute, base), {})
+    return pipelined

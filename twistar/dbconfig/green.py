@@ -7,8 +7,9 @@ Each call is a L{_GreenCall}: its work runs in the caller's context, between
 C{BEGIN} and C{COMMIT} or (reads, or a write of one statement) without them;
 cancelling it before the commit cancels the statement on the server; work
 whose connection was lost before the commit runs once more. A write of one
-statement commits as it runs: once started, cancelling it changes nothing,
-and a lost connection fails it, its outcome unknown.
+statement commits as it runs (with the others given in the same reactor
+turn, in one pipeline: see L{twistar.pipelining}): once started, cancelling
+it changes nothing, and a lost connection fails it, its outcome unknown.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ class GreenRunner(StatementRunner):
         L{_runOnPool<twistar.dbconfig.runner.Runner._runOnPool>} on a
         L{PostgresPool}: C{func} runs with L{PostgresPool.runGreen}, in the
         caller's context, between C{BEGIN} and C{COMMIT} (without them when
-        C{read} or C{oneStatement}: each statement then commits alone, one
-        round trip). Cancelling it before the commit cancels the running
+        C{read}: each statement then commits alone, one round trip; with
+        C{oneStatement} the statement commits alone, or with those of the
+        other such writes given in the same turn, in one pipeline, unless
+        the primary's log position is to be kept). Cancelling it before
+        the commit cancels the running
         statement on the server and rolls back; work that finds its
         connection lost before committing runs once more, on a new
         connection.

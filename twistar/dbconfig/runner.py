@@ -143,7 +143,9 @@ class Runner(GreenRunner):
         @param oneStatement: whether the work writes with one statement
             (after reads, if any): outside a transaction, on a
             L{PostgresPool}, it then runs without C{BEGIN} and C{COMMIT}
-            (the statement commits alone), and its commit counts as begun
+            (the statement commits alone, or with those of the other such
+            writes given in the same reactor turn, in one pipeline: see
+            L{twistar.pipelining}), and its commit counts as begun
             when it starts: cancelling it then changes nothing, and a lost
             connection fails it (its outcome unknown) instead of running it
             again.

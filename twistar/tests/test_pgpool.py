@@ -59,9 +59,10 @@ async def sleep(seconds: float) -> None:
     await task.deferLater(reactor, seconds, lambda: None)
 
 
-class PostgresPoolTests(unittest.TestCase):
+class PoolCase(unittest.TestCase):
     """
-    L{PostgresPool} runs work in greenlets on the reactor's thread.
+    A test case making L{PostgresPool}s on the test run's PostgreSQL
+    server, with a table of names; no tests of its own.
     """
 
     if backend() != POSTGRES:
@@ -108,6 +109,12 @@ class PostgresPoolTests(unittest.TestCase):
         rows = await self.admin.runQuery(
             "SELECT state, query FROM pg_stat_activity WHERE pid = %s", (pid,))
         return tuple(rows[0]) if rows else None
+
+
+class PostgresPoolTests(PoolCase):
+    """
+    L{PostgresPool} runs work in greenlets on the reactor's thread.
+    """
 
     async def test_surface(self) -> None:
         """
@@ -525,13 +532,13 @@ class TracedPool(DBTestCase):
         return int(pid)
 
 
-
 class OneStatementWritesTests(TracedPool):
     """
     On a L{PostgresPool}, outside a transaction, a write of one statement
-    runs without C{BEGIN} and C{COMMIT}; it starts on the reactor's next
-    turn, and once started it is neither undone by a cancel nor run again
-    after a lost connection.
+    given alone in its turn runs without C{BEGIN} and C{COMMIT} (several are
+    pipelined: see L{twistar.tests.test_pipelining}); it starts on the
+    reactor's next turn, and once started it is neither undone by a cancel
+    nor run again after a lost connection.
     """
 
     async def test_oneRoundTrip(self) -> None:

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import CancelledError, Deferred, DeferredList
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, gatherResults
 
-from twistar.exceptions import ConnectionLostError, DatabaseError
+from twistar.exceptions import (
+    ConnectionLostError,
+    DatabaseError,
+    PoolExhaustedError,
+    StaleObjectError,
+    TwistarError,
+    UnsupportedValueError,
+)
 from twistar.pipelining import PIPELINE_SIZE
 from twistar.querylog import QueryRecorder
-from twistar.tests.models import User
-from twistar.tests.test_pgpool import TracedPool, sleep
+from twistar.tests.models import Draft, User
+from twistar.tests.test_pgpool import PoolCase, TracedPool, sleep
+
+try:
+    import psycopg
+except ImportError:
+    psycopg = None  # type: ignore[assignment]  # the tests are skipped
 
 
 async def outcomes(writes: list[Deferred[Any]]) -> list[tuple[bool, Any]]:
@@ -96,13 +108,13 @@ class PipelinedWritesTests(TracedPool):
         When a statement of a pipeline fails, its transaction rolls back
         and each statement runs again alone: only the failing save fails,
         the others are written once, and the query log sees each statement
-        once, with its own outcome.
+        once, with its own outcome (and psycopg logs no warning).
         """
         await User(first_name="warm").save()
         good, bad, other = User(first_name="good"), User(age="many"), User(first_name="other")
 
         async def writes() -> None:
-            with QueryRecorder() as recorder:
+            with QueryRecorder() as recorder, self.assertNoLogs("psycopg", "WARNING"):
                 results = await outcomes([good.save(), bad.save(), other.save()])
             self.assertEqual([ok for ok, _ in results], [True, False, True])
             results[1][1].trap(DatabaseError)
@@ -122,6 +134,65 @@ class PipelinedWritesTests(TracedPool):
         self.assertEqual(await self.names(), ["warm", "good", "other"])
         self.assertIsNone(bad.id)
         self.assertEqual(await self.config.count("users"), 3)
+
+    async def test_failedBeforeSending(self) -> None:
+        """
+        A statement that the driver refuses before sending it (a text with
+        a NUL character) ends the pipeline without a C{COMMIT}: what was
+        sent is rolled back, and each statement runs again alone.
+        """
+        await User(first_name="warm").save()
+        good, bad, other = (
+            User(first_name="good"), User(first_name="nul\x00"), User(first_name="other"))
+
+        async def writes() -> None:
+            results = await outcomes([good.save(), bad.save(), other.save()])
+            self.assertEqual([ok for ok, _ in results], [True, False, True])
+            results[1][1].trap(UnsupportedValueError)
+
+        self.assertEqual(await self.roundTrips(writes), [
+            (["BEGIN", "INSERT 0 1"], "T"),
+            (["ROLLBACK"], "I"),
+            (["INSERT 0 1"], "I"),
+            (["INSERT 0 1"], "I"),
+        ])
+        self.assertEqual(await self.names(), ["warm", "good", "other"])
+
+    async def test_staleObject(self) -> None:
+        """
+        Two copies of one optimistically locked row saved in one pipeline:
+        the first writes, the second finds the row at a newer version.
+        """
+        draft: Any = await Draft(title="first").save()
+        mine, theirs = await Draft.find(draft.id), await Draft.find(draft.id)
+        mine.title, theirs.title = "mine", "theirs"
+
+        async def writes() -> None:
+            results = await outcomes([mine.save(), theirs.save()])
+            self.assertTrue(results[0][0])
+            results[1][1].trap(StaleObjectError)
+
+        trips = await self.roundTrips(writes)
+        self.assertEqual(trips, [(["BEGIN", "UPDATE 1", "UPDATE 0", "COMMIT"], "I")])
+        saved = await Draft.find(draft.id)
+        self.assertEqual((saved.title, saved.lock_version), ("mine", mine.lock_version))
+
+    async def test_waitLimit(self) -> None:
+        """
+        Saves whose pipeline waits longer than the pool's C{waitLimit} for a
+        connection fail with L{PoolExhaustedError}, and never run.
+        """
+        await self.idle()
+        held = await self.pool.hold()
+        self.pool.waitLimit = 0.1
+        self.addCleanup(setattr, self.pool, "waitLimit", None)
+        results = await outcomes([User(first_name=name).save() for name in ("a", "b")])
+        for ok, failure in results:
+            self.assertFalse(ok)
+            failure.trap(PoolExhaustedError)
+        self.pool.release(held)
+        await self.idle()
+        self.assertEqual(await self.names(), [])
 
     async def test_cancelledInCallersTurn(self) -> None:
         """
@@ -160,3 +231,110 @@ class PipelinedWritesTests(TracedPool):
         self.assertEqual(await self.names(), ["before"])
         await User(first_name="next").save()
         self.assertEqual(await self.names(), ["before", "next"])
+
+
+class PipelinedWorkTests(PoolCase):
+    """
+    L{PostgresPool.runGreen} with C{pipelined}: the work given in one turn
+    runs in pipelines.
+    """
+
+    def insert(self, name: str) -> Any:
+        """
+        @return: work inserting C{name} into the test table, returning the
+            row's id and the id of the transaction it ran in.
+        """
+
+        def work(connection: Any) -> tuple[int, int]:
+            cursor = connection.cursor()
+            cursor.execute(
+                f"INSERT INTO {self.table} (name) VALUES (%s) RETURNING id, txid_current()",
+                (name,))
+            row: tuple[int, int] = cursor.fetchone()
+            return row
+
+        return work
+
+    async def test_oneTransaction(self) -> None:
+        """
+        Pipelined work given in one turn runs in one transaction, each with
+        its own result; work given without C{pipelined} runs alone.
+        """
+        pool = self.makePool(maxSize=1)
+        rows = await gatherResults([
+            pool.runGreen(self.insert(name), pipelined=True) for name in ("a", "b", "c")])
+        self.assertEqual(len({rowId for rowId, _ in rows}), 3)
+        self.assertEqual(len({txid for _, txid in rows}), 1)
+        rows = await gatherResults([pool.runGreen(self.insert(name)) for name in ("d", "e")])
+        self.assertEqual(len({txid for _, txid in rows}), 2)
+        self.assertEqual(await self.names(), ["a", "b", "c", "d", "e"])
+
+    async def test_cursorFactory(self) -> None:
+        """
+        A connection's C{cursor_factory} class is kept (its C{execute}
+        pipelined); with a factory that is no cursor class, the work runs
+        one after the other.
+        """
+        kinds = []
+
+        def insertWith(name: str) -> Any:
+            insert = self.insert(name)
+
+            def work(connection: Any) -> tuple[int, int]:
+                kinds.append(type(connection.cursor()))
+                return insert(connection)  # type: ignore[no-any-return]
+
+            return work
+
+        pool = self.makePool(maxSize=1, cursor_factory=psycopg.ClientCursor)
+        rows = await gatherResults([
+            pool.runGreen(insertWith(name), pipelined=True) for name in ("a", "b")])
+        self.assertEqual(len({txid for _, txid in rows}), 1)
+        self.assertTrue(all(issubclass(kind, psycopg.ClientCursor) for kind in kinds))
+
+        def makeCursor(connection: Any, **kw: Any) -> Any:
+            return psycopg.Cursor(connection, **kw)
+
+        pool = self.makePool(maxSize=1, cursor_factory=makeCursor)
+        rows = await gatherResults([
+            pool.runGreen(insertWith(name), pipelined=True) for name in ("c", "d")])
+        self.assertEqual(len({txid for _, txid in rows}), 2)
+        self.assertEqual(await self.names(), ["a", "b", "c", "d"])
+
+    async def test_closeWhileQueued(self) -> None:
+        """
+        Closing the pool fails each work of a pipeline waiting for a
+        connection with L{TwistarError}.
+        """
+        pool = self.makePool(maxSize=1)
+        await pool.hold()
+        works = [pool.runGreen(self.insert(name), pipelined=True) for name in ("a", "b")]
+        await sleep(0.05)
+        pool.close()
+        for ok, failure in await outcomes(works):
+            self.assertFalse(ok)
+            failure.trap(TwistarError)
+        self.assertEqual(await self.names(), [])
+
+    async def test_closeWhileRunning(self) -> None:
+        """
+        Closing the pool while a pipeline runs fails each of its works with
+        the driver's error; none of them is committed.
+        """
+        pool = self.makePool(maxSize=1)
+        [(pid,)] = await pool.runQuery("SELECT pg_backend_pid()")
+
+        def sleeping(connection: Any) -> None:
+            connection.cursor().execute("SELECT pg_sleep(1000)")
+
+        works = [
+            pool.runGreen(self.insert("a"), pipelined=True),
+            pool.runGreen(sleeping, pipelined=True),
+        ]
+        while (await self.activity(pid)) != ("active", "SELECT pg_sleep(1000)"):
+            await sleep(0.01)
+        pool.close()
+        for ok, failure in await outcomes(works):
+            self.assertFalse(ok)
+            failure.trap(psycopg.OperationalError)
+        self.assertEqual(await self.names(), [])
