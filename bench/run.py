@@ -33,7 +33,9 @@ to that virtualenv only.
 
 With C{--latency MS}, the children reach the server (a replica directly)
 through C{bench/lagproxy.py}, which delays each way by half of C{MS}: a
-stand-in for a network (the proxy's own work takes a share of the machine).
+stand-in for a network. Its timers have the event loop's millisecond
+resolution, so a round trip takes longer than C{MS} (the run measures and
+says how long); the proxy's own work takes a share of the machine.
 
 With C{--profile}, each selected workload runs once per selected
 implementation (default: twistar) under cProfile, pool threads included, and
@@ -194,8 +196,8 @@ def database(
     @param replicated: also start a replica of it (PostgreSQL: a streaming
         hot standby; MariaDB: a GTID replica, of a primary writing a binary
         log), for the workloads of replicas.
-    @param latency: milliseconds that a round trip to the server (the
-        primary) takes more, through C{bench/lagproxy.py}.
+    @param latency: milliseconds by which C{bench/lagproxy.py} delays a
+        round trip to the server (the primary), half each way.
     @return: the connection parameters for C{bench/child.py}; for SQLite, a
         C{dir} in which each child gets its own file; with C{replicated},
         the replica's in C{replica}.
@@ -205,7 +207,7 @@ def database(
             yield {"dir": directory}
         return
     if replicated:
-        with replicatedDatabase(backend) as db, delayed(db, latency):
+        with replicatedDatabase(backend) as db, delayed(backend, db, latency):
             yield db
         return
     serverClass = PostgresServer if backend == "postgres" else MariaDBServer
@@ -213,17 +215,17 @@ def database(
     with serverClass() as server:
         say(f"  {server.url} (started in {server.startSeconds:.1f}s)")
         db = _connection(server)
-        with delayed(db, latency):
+        with delayed(backend, db, latency):
             yield db
     say(f"stopped the {BACKEND_TITLES[backend]} server")
 
 
 @contextmanager
-def delayed(db: dict[str, Any], latency: float) -> Iterator[None]:
+def delayed(backend: str, db: dict[str, Any], latency: float) -> Iterator[None]:
     """
     With a C{latency} (milliseconds), put C{bench/lagproxy.py} between the
     children and the server of C{db} (whose port then becomes the proxy's)
-    while the context runs.
+    while the context runs; say how long a round trip takes through it.
     """
     if not latency:
         yield
@@ -236,12 +238,43 @@ def delayed(db: dict[str, Any], latency: float) -> Iterator[None]:
         assert proxy.stdout is not None
         if proxy.stdout.readline().strip() != "ready":
             raise BenchError("the delaying proxy did not start")
-        say(f"  through a proxy adding {latency:g} ms to each round trip")
+        direct = roundTrip(backend, db)
         db["port"] = port
+        say(f"  through a proxy delaying each way by {latency / 2:g} ms: a round trip "
+            f"takes {roundTrip(backend, db) * 1000:.2f} ms ({direct * 1000:.2f} ms without it)")
         yield
     finally:
         proxy.kill()
         proxy.wait()
+
+
+def roundTrip(backend: str, db: dict[str, Any]) -> float:
+    """
+    @return: the median seconds of a C{SELECT 1} on a plain synchronous
+        connection to C{db}.
+    """
+    if backend == "postgres":
+        import psycopg
+
+        connection: Any = psycopg.connect(
+            host=db["host"], port=db["port"], user=db["user"], dbname=db["database"],
+            autocommit=True)
+    else:
+        import MySQLdb
+
+        connection = MySQLdb.connect(
+            host=db["host"], port=db["port"], user=db["user"], database=db["database"])
+    try:
+        cursor = connection.cursor()
+        times = []
+        for _ in range(21):
+            began = time.perf_counter()
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+            times.append(time.perf_counter() - began)
+        return statistics.median(times)
+    finally:
+        connection.close()
 
 
 @contextmanager
@@ -1176,8 +1209,9 @@ def parseArgs(argv: Sequence[str]) -> tuple[Plan, bool]:
     parser.add_argument("--profile", action="store_true",
                         help="profile each workload once (default implementation: twistar)")
     parser.add_argument("--latency", type=float, default=0.0, metavar="MS",
-                        help="add MS milliseconds to each round trip to the server, through "
-                             "a delaying proxy (bench/lagproxy.py)")
+                        help="reach the server through a proxy delaying each way by MS/2 "
+                             "milliseconds (bench/lagproxy.py; the run says how long a round "
+                             "trip then takes)")
     args = parser.parse_args(argv)
     impls = args.impl or (["twistar"] if args.profile else list(IMPLS))
     if not args.profile and "raw" not in impls:
