@@ -23,7 +23,7 @@ from twistar.exceptions import (
     InvalidRelationshipError,
     StaleObjectError,
 )
-from twistar.finders import QUERY_STARTERS, Finders, savedCopy
+from twistar.finders import QUERY_STARTERS, Finders, savedCopies
 from twistar.querylog import addSecretColumns
 from twistar.registry import Registry
 from twistar.relationships import (
@@ -428,8 +428,8 @@ class DBObject(BulkWrites, Finders, RoutedModel, metaclass=DBObjectType):
             so that they are what was written.
         """
         state = self.__dict__
-        names = tuple(name for name in columns if name in state)
-        return names, tuple(savedCopy(state[name]) for name in names)
+        names = tuple([name for name in columns if name in state])
+        return names, savedCopies(tuple([state[name] for name in names]))
 
     def _setSaved(
         self, saved: tuple[tuple[str, ...], tuple[Any, ...]], newId: Any = None

@@ -58,6 +58,16 @@ def savedCopy(value: Any) -> Any:
     return deepcopy(value) if type(value) in _MUTABLE_TYPES else value
 
 
+def savedCopies(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """
+    @return: the L{savedCopy} of each of C{values} (C{values} itself when
+        none can change in place).
+    """
+    if _MUTABLE_TYPES.isdisjoint(map(type, values)):
+        return values
+    return tuple(map(savedCopy, values))
+
+
 # Rows from which objects are made with the garbage collector paused.
 _MANY_ROWS = 256
 

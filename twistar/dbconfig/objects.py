@@ -207,8 +207,7 @@ class ObjectRows(BatchInserts):
         columns = self.getSchema(tablename, txn)
         # One reading of the clock for every row.
         timestamps = self._creationStamps(txn, objects[0], tablename)
-        shapes: dict[tuple[str, ...], list[tuple[M, list[Any]]]] = {}
-        stamped: dict[int, dict[str, Any]] = {}
+        shapes: dict[tuple[str, ...], list[tuple[M, list[Any], dict[str, Any]]]] = {}
         key = objects[0]._keyColumns if objects[0]._keyTracked else None
         for index, obj in enumerate(objects):
             if not index % 256:
@@ -217,12 +216,12 @@ class ObjectRows(BatchInserts):
             if key is not None:
                 _startKey(obj, tablename, columns)
             values = obj.toHash(columns, exclude=["id"] if key is None else None)
-            stamps = stamped[id(obj)] = _missing(timestamps, values)
+            stamps = _missing(timestamps, values) if timestamps else {}
             values.update(stamps)
-            shapes.setdefault(tuple(values), []).append((obj, list(values.values())))
+            shapes.setdefault(tuple(values), []).append((obj, list(values.values()), stamps))
         # Every shape's values are checked before anything is sent.
         checked = [
-            (names, members, self.rowBatches(names, [values for _, values in members]))
+            (names, members, self.rowBatches(names, [values for _, values, _ in members]))
             for names, members in shapes.items()
         ]
         inserted: list[tuple[M, Any, Any, dict[str, Any]]] = []
@@ -237,13 +236,11 @@ class ObjectRows(BatchInserts):
                     self.insertBatches(txn, tablename, names, batches, True) if names
                     else [self.insertRow(txn, tablename, [], [], True) for _ in members]
                 )
-            for index, ((obj, _), newId) in enumerate(zip(members, ids)):
+            for index, ((obj, _, stamps), newId) in enumerate(zip(members, ids)):
                 if not index % 256:
                     giveTurn()  # on a PostgresPool, the reactor's thread runs this
-                inserted.append((
-                    obj, _withValues(obj._savedState(columns), stamped[id(obj)]), newId,
-                    stamped[id(obj)],
-                ))
+                inserted.append(
+                    (obj, _withValues(obj._savedState(columns), stamps), newId, stamps))
         return inserted
 
     def upsertObjs(

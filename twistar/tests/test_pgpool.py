@@ -531,6 +531,15 @@ class TracedPool(DBTestCase):
         self.assertEqual(pid, connection.info.backend_pid)
         return int(pid)
 
+    async def terminate(self, pid: int) -> None:
+        """
+        End the server process C{pid}, and wait until it has gone.
+        """
+        await self.admin.runQuery("SELECT pg_terminate_backend(%s)", (pid,))
+        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+        while await self.admin.runQuery(query, (pid,)):
+            await sleep(0.01)
+
 
 class OneStatementWritesTests(TracedPool):
     """
@@ -636,10 +645,7 @@ class OneStatementWritesTests(TracedPool):
         user.first_name = "after"
         saving = user.save()
         pid = await self.waitingFor(lockerPid)
-        await self.admin.runQuery("SELECT pg_terminate_backend(%s)", (pid,))
-        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
-        while await self.admin.runQuery(query, (pid,)):
-            await sleep(0.01)
+        await self.terminate(pid)
         # Run again, the update would now get the lock and succeed.
         pause.release()
         await held

@@ -218,10 +218,7 @@ class PipelinedWritesTests(TracedPool):
         user.first_name = "after"
         saving = [user.save(), User(first_name="new").save()]
         pid = await self.waitingFor(lockerPid)
-        await self.admin.runQuery("SELECT pg_terminate_backend(%s)", (pid,))
-        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
-        while await self.admin.runQuery(query, (pid,)):
-            await sleep(0.01)
+        await self.terminate(pid)
         pause.release()
         await held
         for ok, failure in await outcomes(saving):
