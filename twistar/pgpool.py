@@ -6,17 +6,10 @@ Work given to the pool is a synchronous function, as with
 C{twisted.enterprise.adbapi}: C{func(cursor, *args)} calls C{execute} and
 C{fetch*}. The pool runs it in a greenlet (the C{greenlet} package) on the
 reactor's thread, over a psycopg 3 connection whose waits for the server
-do not block: the connection's L{wait<_greenConnectionClass>} hands its
-socket to the reactor and switches back to the reactor's greenlet, which
-switches to the work again when the socket is ready. No statement crosses
-to a thread, so one call costs a round trip and a reactor turn.
-
-Each pooled connection has one worker greenlet, kept for the connection's
-life (a new greenlet per call would cost more than the round trip). The
-reactor watches each connection's socket for reading for its whole life,
-so that a connection that the server closes while it is idle is dropped
-at once. Connections are made in the reactor's thread pool (a few
-milliseconds, rarely).
+do not block (see L{twistar.pgchannel}). No statement crosses to a thread,
+so one call costs a round trip and a reactor turn. Connections are made in
+the reactor's thread pool (a few milliseconds, rarely). One-statement
+writes given in one turn may share a pipeline (see L{twistar.pipelining}).
 
 Needs psycopg 3 and greenlet (C{pip install twistar[psycopg]}); neither is
 imported until a pool is made.
@@ -24,10 +17,6 @@ imported until a pool is made.
 
 from __future__ import annotations
 
-import os
-import select
-import sys
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -38,371 +27,19 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twistar.exceptions import ConnectionLostError, TwistarError
+from twistar.pgchannel import (
+    Channel,
+    ChannelWork,
+    giveTurn,
+    greenConnectionClass,
+    turnDue,
+    waitFor,
+)
 from twistar.pipelining import PIPELINE_SIZE, runPipelined
 
+__all__ = ["PostgresPool", "giveTurn", "turnDue", "waitFor"]
+
 _log = Logger(namespace="twistar")
-
-_SLICE = 0.005
-"""Seconds a worker may go on without handing the reactor a turn, while
-its socket is writable at once (a pipeline sending many statements)."""
-
-_READY_R = 1
-_READY_W = 2
-"""psycopg's C{Ready.R} and C{Ready.W} (C{selectors.EVENT_READ} and
-C{EVENT_WRITE}), also its C{Wait.R} and C{Wait.W}."""
-
-_greenConnection: Any = None
-
-
-def _greenConnectionClass() -> Any:
-    """
-    @return: the subclass of C{psycopg.Connection} that the pool connects
-        with (made on the first call, so that importing this module imports
-        neither psycopg nor greenlet). Its C{wait}, called by psycopg for
-        every exchange with the server, gives the wait to the connection's
-        L{_Channel} when it runs in that channel's worker greenlet, and
-        blocks as usual anywhere else.
-    """
-    global _greenConnection
-    if _greenConnection is None:
-        import psycopg
-
-        class GreenConnection(psycopg.Connection):
-            _channel: _Channel | None = None
-
-            def wait(self, gen: Any, *args: Any, **kw: Any) -> Any:
-                channel = self._channel
-                if channel is None or not channel.inWorker():
-                    return super().wait(gen, *args, **kw)
-                return channel.wait(gen, kw.get("timeout"))
-
-        _greenConnection = GreenConnection
-    return _greenConnection
-
-
-def _rootGreenlet() -> Any:
-    """
-    @return: the main greenlet of this thread: the one the reactor runs in.
-    """
-    from greenlet import getcurrent
-
-    current = getcurrent()
-    while current.parent is not None:
-        current = current.parent
-    return current
-
-
-def _readyNow(fd: int, state: int) -> int:
-    """
-    @return: which of the events of C{state} (psycopg's C{Wait} flags) the
-        socket C{fd} is ready for right now, without waiting.
-    """
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(fd, (select.POLLIN if state & _READY_R else 0)
-                        | (select.POLLOUT if state & _READY_W else 0))
-        events = poller.poll(0)
-        if not events:
-            return 0
-        flags = events[0][1]
-        return (_READY_R if flags & select.POLLIN else 0) | (
-            _READY_W if flags & select.POLLOUT else 0)
-    readable, writable, _ = select.select(
-        [fd] if state & _READY_R else [], [fd] if state & _READY_W else [], [], 0)
-    return (_READY_R if readable else 0) | (_READY_W if writable else 0)
-
-
-class _Work:
-    """
-    One call given to the pool: queued for a connection, then running on one.
-
-    @ivar body: the function the worker greenlet runs, given the connection
-        and this work.
-    @ivar channel: the channel it runs on, once it runs.
-    @ivar cancelled: whether its L{deferred} was cancelled.
-    @ivar pipelined: whether it may share a pipeline with other work (see
-        L{PostgresPool.runGreen}).
-    """
-
-    def __init__(
-        self, body: Callable[[Any, _Work], Any], func: Callable[..., Any],
-        args: tuple[Any, ...], kw: dict[str, Any], pipelined: bool = False,
-    ) -> None:
-        self.body = body
-        self.func = func
-        self.args = args
-        self.kw = kw
-        self.pipelined = pipelined
-        self.channel: _Channel | None = None
-        self.cancelled = False
-        self.deferred: Deferred[Any] = Deferred(self._cancel)
-
-    def _cancel(self, _: Deferred[Any]) -> None:
-        self.cancelled = True
-        if self.channel is not None:
-            self.channel.interrupt()
-
-
-class _Channel:
-    """
-    One pooled connection: its worker greenlet, and its socket as the
-    reactor watches it (an C{IReadDescriptor} and C{IWriteDescriptor}).
-
-    @ivar work: the work running on it, or C{None} when it is idle or held.
-    @ivar held: whether L{PostgresPool.hold} gave it out.
-    """
-
-    def __init__(self, pool: PostgresPool, connection: Any) -> None:
-        from greenlet import getcurrent, greenlet
-
-        self.getcurrent = getcurrent
-        self.pool = pool
-        self.reactor = pool._reactor
-        self.connection = connection
-        # libpq closes its socket when the connection breaks, and the number
-        # may then be reused: the reactor watches a duplicate of it instead.
-        self.fd: int = os.dup(connection.pgconn.socket)
-        self.work: _Work | None = None
-        self.held = False
-        self.closed = False
-        self.root = _rootGreenlet()
-        self.worker = greenlet(self._serve, parent=self.root)
-        self.worker.channel = self
-        self.outcome: tuple[bool, Any] | None = None
-        self.parked = False
-        self.wantRead = False
-        self.writing = False
-        self.resumedAt = 0.0
-        connection._channel = self
-        self.reactor.addReader(self)
-
-    # -- in the worker greenlet ----------------------------------------
-
-    def inWorker(self) -> bool:
-        """
-        @return: whether the caller runs in this channel's worker greenlet.
-        """
-        return self.getcurrent() is self.worker
-
-    def _serve(self, work: _Work) -> None:
-        """
-        The worker greenlet: run each work given by L{start}, then put the
-        connection back to idle (rolled back if a transaction is open), and
-        switch back to the reactor with the outcome.
-        """
-        from greenlet import GreenletExit
-
-        while True:
-            try:
-                if work.cancelled:
-                    raise CancelledError()
-                outcome: tuple[bool, Any] = (True, work.body(self.connection, work))
-            except GreenletExit:
-                raise
-            except BaseException:
-                outcome = (False, Failure())
-            connection = self.connection
-            if (not self.held and not connection.closed
-                    and connection.pgconn.transaction_status != 0):
-                try:
-                    connection.rollback()
-                except Exception:
-                    pass
-            self.outcome = outcome
-            work = self.root.switch()
-
-    def wait(self, gen: Any, timeout: float | None) -> Any:
-        """
-        Run psycopg's generator C{gen} (it yields the events it waits for,
-        and is sent those that happened), parking the worker greenlet until
-        the reactor sees the socket ready. Called by the connection's
-        C{wait}, in the worker greenlet.
-
-        @param timeout: seconds after which psycopg's C{_WaitTimeout} is
-            raised, or C{None}.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            state = next(gen)
-            while True:
-                ready = 0
-                if state & _READY_W and time.monotonic() - self.resumedAt < _SLICE:
-                    ready = _readyNow(self.fd, state)
-                if not ready:
-                    ready = self._park(state, deadline)
-                state = gen.send(ready)
-                if ready == 0 and deadline is not None and time.monotonic() >= deadline:
-                    from psycopg import errors
-
-                    raise errors._WaitTimeout("wait timeout expired")
-        except StopIteration as stop:
-            return stop.value
-
-    def waitFor(self, d: Deferred[Any]) -> Any:
-        """
-        Park the worker greenlet until C{d} fires (see L{waitFor}).
-        """
-        box: list[Any] = []
-
-        def fired(result: Any) -> None:
-            box.append(result)
-            if self.parked:
-                self._wake(0)
-
-        d.addBoth(fired)
-        if not box:
-            self.wantRead = False
-            self.parked = True
-            self.root.switch()
-            if not box:
-                raise ConnectionLostError("the connection was closed while its work waited")
-        result = box[0]
-        if isinstance(result, Failure):
-            result.raiseException()
-        return result
-
-    def _park(self, state: int, deadline: float | None) -> int:
-        """
-        Switch to the reactor until the socket is ready for an event of
-        C{state} (or until C{deadline}).
-
-        @return: the events that happened (0 at the deadline).
-        """
-        if self.closed or self.connection.pgconn.status != 0:
-            return _READY_R  # the driver finds the connection closed or broken
-        self.wantRead = bool(state & _READY_R)
-        if state & _READY_W:
-            self.reactor.addWriter(self)
-            self.writing = True
-        timer = None
-        if deadline is not None:
-            timer = self.reactor.callLater(
-                max(0.0, deadline - time.monotonic()), self._wake, 0)
-        self.parked = True
-        ready: int = self.root.switch()
-        if timer is not None and timer.active():
-            timer.cancel()
-        return ready
-
-    # -- in the reactor's greenlet -------------------------------------
-
-    def start(self, work: _Work) -> None:
-        """
-        Run C{work} in the worker greenlet (from the reactor's greenlet: if
-        called from a worker, on the reactor's next turn).
-        """
-        if self.getcurrent() is not self.root:
-            self.reactor.callLater(0, self.start, work)
-            return
-        work.channel = self
-        self.work = work
-        self._switch(work)
-
-    def _switch(self, value: Any) -> None:
-        """
-        Switch to the worker greenlet until it parks or ends its work; at
-        its end, fire the work's L{Deferred} and give the connection back.
-        """
-        self.parked = False
-        self.resumedAt = time.monotonic()
-        self.worker.switch(value)
-        outcome, self.outcome = self.outcome, None
-        if outcome is None:
-            return
-        work, self.work = self.work, None
-        assert work is not None
-        self.pool._finished(self)
-        if not work.cancelled:
-            ok, result = outcome
-            if ok:
-                work.deferred.callback(result)
-            else:
-                work.deferred.errback(result)
-
-    def _wake(self, ready: int) -> None:
-        if not self.parked:
-            return
-        self.wantRead = False
-        if self.writing:
-            self.reactor.removeWriter(self)
-            self.writing = False
-        self._switch(ready)
-
-    def doRead(self) -> None:
-        """
-        The socket is readable: wake the worker if it waits for it; while
-        idle, read what came (a notice, or the server closing the
-        connection: then drop it).
-        """
-        if self.parked and self.wantRead:
-            self._wake(_READY_R)
-            return
-        pgconn = self.connection.pgconn
-        try:
-            pgconn.consume_input()
-        except Exception:
-            pass
-        if pgconn.status != 0:
-            if self.work is None and not self.held:
-                self.pool._drop(self)
-            else:
-                # Nothing more will come; the work finds out when it waits.
-                self.reactor.removeReader(self)
-
-    def doWrite(self) -> None:
-        """
-        The socket is writable: wake the worker.
-        """
-        self._wake(_READY_W)
-
-    def connectionLost(self, reason: Failure) -> None:
-        """
-        The reactor stopped watching the socket (it broke, or the reactor
-        stops): drop the connection; work running on it fails.
-        """
-        self.pool._drop(self)
-
-    def fileno(self) -> int:
-        """
-        @return: the connection's socket.
-        """
-        return self.fd
-
-    def logPrefix(self) -> str:
-        """
-        @return: the name of the reactor's log context.
-        """
-        return "PostgresPool"
-
-    def interrupt(self) -> None:
-        """
-        Ask the server, from a thread, to cancel the statement that the
-        running work waits for: it fails, and the work is rolled back.
-        """
-        if self.closed:
-            return
-        cancel = self.connection.pgconn.get_cancel()
-        deferToThreadPool(self.reactor, self.reactor.getThreadPool(), cancel.cancel).addErrback(
-            lambda failure: _log.failure("cancelling a statement failed", failure))
-
-    def close(self) -> None:
-        """
-        Stop watching the socket and close the connection; work running on
-        it fails with the driver's error, and its statement is cancelled.
-        """
-        if self.closed:
-            return
-        if self.parked:
-            self.interrupt()
-        self.closed = True
-        self.reactor.removeReader(self)
-        if self.writing:
-            self.reactor.removeWriter(self)
-            self.writing = False
-        os.close(self.fd)
-        self.connection.close()
-        if self.parked:
-            self._wake(_READY_R)
 
 
 class PostgresPool:
@@ -466,11 +103,11 @@ class PostgresPool:
         self.max = maxSize
         self.running = False
         self._closed = False
-        self._idle: list[_Channel] = []
-        self._busy: set[_Channel] = set()
+        self._idle: list[Channel] = []
+        self._busy: set[Channel] = set()
         self._opening = 0
-        self._queue: deque[_Work] = deque()
-        self._nextTurn: list[_Work] = []
+        self._queue: deque[ChannelWork] = deque()
+        self._nextTurn: list[ChannelWork] = []
         self._shutdownID: Any = None
         self.startID: Any = reactor.callWhenRunning(self._start)
 
@@ -654,7 +291,7 @@ class PostgresPool:
         channel = connection._channel
         if channel is None or not channel.held or channel.work is not None:
             raise TwistarError("runOn needs a held connection with no work running")
-        work = _Work(_direct, func, args, {})
+        work = ChannelWork(_direct, func, args, {})
         if channel.closed:
             work.deferred.errback(TwistarError("the connection pool is closed"))
         else:
@@ -673,7 +310,7 @@ class PostgresPool:
         if channel.closed or connection.closed or connection.pgconn.transaction_status == 0:
             self._finished(channel)
         else:
-            channel.start(_Work(_direct, _noRows, (), {}))
+            channel.start(ChannelWork(_direct, _noRows, (), {}))
 
     # -- connections -----------------------------------------------------
 
@@ -681,11 +318,11 @@ class PostgresPool:
         return len(self._idle) + len(self._busy) + self._opening
 
     def _submit(
-        self, body: Callable[[Any, _Work], Any], func: Callable[..., Any],
+        self, body: Callable[[Any, ChannelWork], Any], func: Callable[..., Any],
         args: tuple[Any, ...], kw: dict[str, Any], nextTurn: bool = False,
         pipelined: bool = False,
     ) -> Deferred[Any]:
-        work = _Work(body, func, args, kw, pipelined)
+        work = ChannelWork(body, func, args, kw, pipelined)
         if nextTurn and not self._closed:
             if not self._nextTurn:
                 self._reactor.callLater(0, self._dispatchNextTurn)
@@ -700,7 +337,7 @@ class PostgresPool:
         pipelined work in pipelines of up to L{PIPELINE_SIZE} works.
         """
         works, self._nextTurn = self._nextTurn, []
-        pipeline: list[_Work] = []
+        pipeline: list[ChannelWork] = []
         for work in works:
             if not work.pipelined or work.cancelled:
                 self._dispatch(work)
@@ -712,7 +349,7 @@ class PostgresPool:
         if pipeline:
             self._dispatchPipeline(pipeline)
 
-    def _dispatchPipeline(self, works: list[_Work]) -> None:
+    def _dispatchPipeline(self, works: list[ChannelWork]) -> None:
         """
         L{_dispatch} C{works} as one work running them in a pipeline (one
         alone as itself).
@@ -720,12 +357,12 @@ class PostgresPool:
         if len(works) == 1:
             self._dispatch(works[0])
             return
-        pipeline = _Work(_pipelined, _noRows, (works,), {})
+        pipeline = ChannelWork(_pipelined, _noRows, (works,), {})
         pipeline.deferred.addCallbacks(
             _reportOutcomes, _reportFailure, callbackArgs=(works,), errbackArgs=(works,))
         self._dispatch(pipeline)
 
-    def _dispatch(self, work: _Work) -> None:
+    def _dispatch(self, work: ChannelWork) -> None:
         """
         Run C{work} on an idle connection, or queue it (opening a connection
         if the pool may): unless it was cancelled before this.
@@ -749,12 +386,12 @@ class PostgresPool:
         if self._size() < self.max:
             self._open()
 
-    def _unqueue(self, failure: Failure, work: _Work) -> Failure:
+    def _unqueue(self, failure: Failure, work: ChannelWork) -> Failure:
         if work.cancelled and work in self._queue:
             self._queue.remove(work)
         return failure
 
-    def _run(self, channel: _Channel, work: _Work) -> None:
+    def _run(self, channel: Channel, work: ChannelWork) -> None:
         if work.body is _holding:
             channel.held = True
             work.deferred.callback(channel.connection)
@@ -776,7 +413,7 @@ class PostgresPool:
             if self._closed:
                 connection.close()
                 return
-            channel = _Channel(self, connection)
+            channel = Channel(self, connection)
             self._busy.add(channel)
             self._finished(channel)
 
@@ -798,7 +435,7 @@ class PostgresPool:
         """
         @return: a new connection (called in a thread: it blocks).
         """
-        connection = _greenConnectionClass().connect(
+        connection = greenConnectionClass().connect(
             self.conninfo, **{**self.connectKw, "autocommit": True})
         if self.openFun is not None:
             try:
@@ -808,7 +445,7 @@ class PostgresPool:
                 raise
         return connection
 
-    def _finished(self, channel: _Channel) -> None:
+    def _finished(self, channel: Channel) -> None:
         """
         C{channel}'s work ended: give it to the first queued work, or make
         it idle; drop it if it is broken.
@@ -827,7 +464,7 @@ class PostgresPool:
             self._busy.discard(channel)
             self._idle.append(channel)
 
-    def _drop(self, channel: _Channel) -> None:
+    def _drop(self, channel: Channel) -> None:
         """
         Close C{channel} and forget it.
         """
@@ -837,60 +474,7 @@ class PostgresPool:
             self._idle.remove(channel)
 
 
-def waitFor(d: Deferred[Any]) -> Any:
-    """
-    Wait for C{d} in work running on a L{PostgresPool} connection (in its
-    greenlet): the reactor goes on meanwhile; the work's connection stays
-    its own.
-
-    @return: C{d}'s result.
-    @raise Exception: C{d}'s failure.
-    @raise TwistarError: if not called in such work.
-    """
-    from greenlet import getcurrent
-
-    channel = getattr(getcurrent(), "channel", None)
-    if not isinstance(channel, _Channel):
-        raise TwistarError("waitFor is for work running on a PostgresPool connection")
-    return channel.waitFor(d)
-
-
-def _dueChannel() -> _Channel | None:
-    """
-    @return: the channel of the work running in this greenlet, if it has
-        run a while without waiting for the server; else C{None}.
-    """
-    greenlet = sys.modules.get("greenlet")
-    if greenlet is None:
-        return None
-    channel = getattr(greenlet.getcurrent(), "channel", None)
-    if not isinstance(channel, _Channel) or time.monotonic() - channel.resumedAt < _SLICE:
-        return None
-    return channel
-
-
-def turnDue() -> bool:
-    """
-    @return: whether L{giveTurn} would let the reactor run a turn now.
-    """
-    return _dueChannel() is not None
-
-
-def giveTurn() -> None:
-    """
-    In work running on a L{PostgresPool} connection that has run a while
-    without waiting for the server (reading a large result, say): let the
-    reactor run a turn first. Elsewhere (on a thread), nothing.
-    """
-    channel = _dueChannel()
-    if channel is None:
-        return
-    turn: Deferred[None] = Deferred()
-    channel.reactor.callLater(0, turn.callback, None)
-    channel.waitFor(turn)
-
-
-def _interaction(connection: Any, work: _Work) -> Any:
+def _interaction(connection: Any, work: ChannelWork) -> Any:
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         result = work.func(cursor, *work.args, **work.kw)
@@ -900,17 +484,17 @@ def _interaction(connection: Any, work: _Work) -> Any:
         return result
 
 
-def _query(connection: Any, work: _Work) -> Any:
+def _query(connection: Any, work: ChannelWork) -> Any:
     with connection.cursor() as cursor:
         cursor.execute(*work.args, **work.kw)
         return work.func(cursor)
 
 
-def _direct(connection: Any, work: _Work) -> Any:
+def _direct(connection: Any, work: ChannelWork) -> Any:
     return work.func(connection, *work.args)
 
 
-def _pipelined(connection: Any, work: _Work) -> list[tuple[bool, Any] | None]:
+def _pipelined(connection: Any, work: ChannelWork) -> list[tuple[bool, Any] | None]:
     return runPipelined(connection, work.args[0], _pause)
 
 
@@ -925,7 +509,7 @@ def _pause() -> None:
         pass
 
 
-def _reportOutcomes(outcomes: list[tuple[bool, Any] | None], works: list[_Work]) -> None:
+def _reportOutcomes(outcomes: list[tuple[bool, Any] | None], works: list[ChannelWork]) -> None:
     """
     Fire the L{Deferred} of each work of a pipeline with its outcome
     (unless it was cancelled).
@@ -939,7 +523,7 @@ def _reportOutcomes(outcomes: list[tuple[bool, Any] | None], works: list[_Work])
                 work.deferred.errback(result)
 
 
-def _reportFailure(failure: Failure, works: list[_Work]) -> None:
+def _reportFailure(failure: Failure, works: list[ChannelWork]) -> None:
     """
     Fail each work of a pipeline that could not run (unless cancelled).
     """
@@ -948,7 +532,7 @@ def _reportFailure(failure: Failure, works: list[_Work]) -> None:
             work.deferred.errback(failure)
 
 
-def _holding(connection: Any, work: _Work) -> None:
+def _holding(connection: Any, work: ChannelWork) -> None:
     raise AssertionError("a hold runs no work")
 
 
