@@ -59,20 +59,19 @@ def runPipelined(
                 outcomes[index] = _runWork(connection, work)
         return outcomes
     here = getcurrent()
-    started = []
     steps: list[tuple[int, Any, tuple[Any, ...]]] = []
     for index, work in enumerate(works):
         if not work.cancelled:
             child = greenlet(_runWork, parent=here)
             child.pipelined = True
             steps.append((index, child, (connection, work)))
+    children = [child for _, child, _ in steps]
     connection.cursor_factory = pipelined
     try:
         while steps:
             waiting = []
             for index, child, given in steps:
                 pause()
-                started.append(child)
                 value = child.switch(*given)
                 if isinstance(value, _Statement):
                     waiting.append((index, child, value))
@@ -83,8 +82,8 @@ def runPipelined(
     except BaseException:
         # Finish the works left waiting for their statements (their
         # outcomes are this error's).
-        for child in started:
-            if child:
+        for child in children:
+            if child:  # started, not finished
                 child.throw()
         raise
     finally:
