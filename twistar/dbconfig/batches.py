@@ -221,11 +221,14 @@ class BatchInserts(Runner):
         @raise UnsupportedValueError: for a value the driver cannot store.
         """
         plain = self.storableTypes.difference(self.valueAdapters)
+        width = len(columns)
         checked = []
         for batch in batches:
             giveTurn()  # on a PostgresPool, the reactor's thread runs this
+            columnTypes = [set(map(type, batch[start::width])) for start in range(width)]
             checked.append(
-                batch if plain.issuperset(map(type, batch)) else self.adaptedBatch(batch, columns)
+                batch if plain.issuperset(set().union(*columnTypes))
+                else self.adaptedBatch(batch, columns, columnTypes)
             )
         return checked
 
@@ -476,15 +479,19 @@ class BatchInserts(Runner):
                 if index is not None:
                     ids[index] = primary(row)
 
-    def adaptedBatch(self, batch: list[Any], columns: Sequence[str]) -> list[Any]:
+    def adaptedBatch(
+        self, batch: list[Any], columns: Sequence[str], columnTypes: list[set[type]]
+    ) -> list[Any]:
         """
+        @param columnTypes: the types of the values of each column in
+            C{batch}.
         @return: C{batch} (values of C{columns}, one row after another) with
             C{valueAdapters} applied.
         @raise UnsupportedValueError: for a value the driver cannot store.
         """
-        types = set(map(type, batch))
+        width = len(columns)
+        types = set().union(*columnTypes)
         if not self.storableTypes.issuperset(types):
-            width = len(columns)
             for start in range(0, len(batch), width):
                 self.checkValues(batch[start:start + width], columns)
         adapters = self.valueAdapters
@@ -492,8 +499,9 @@ class BatchInserts(Runner):
         converted = types.intersection(adapters).difference(checks)
         if converted:
             batch = [adapters[type(a)](a) if type(a) in converted else a for a in batch]
-        for kind in types.intersection(checks):
-            checks[kind](batch)
+        for start, kinds in enumerate(columnTypes):
+            for kind in kinds.intersection(checks):
+                checks[kind](batch[start::width], kinds)
         return batch
 
     def batchIds(self, txn: Any, count: int) -> list[Any]:

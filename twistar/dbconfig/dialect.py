@@ -181,10 +181,11 @@ class Dialect:
     """Conversions applied to argument values of these exact types."""
     storableTypes: ClassVar[frozenset[type]] = _STORABLE_TYPES
     """The types of values the driver stores (their subclasses too)."""
-    batchChecks: ClassVar[dict[type, Callable[[list[Any]], None]]] = {}
+    batchChecks: ClassVar[dict[type, Callable[[list[Any], set[type]], None]]] = {}
     """For a type whose L{valueAdapters} entry only checks values (returning
-    them unchanged): a check of a whole batch of values of several types,
-    raising as that entry would, faster than a call per value."""
+    them unchanged): a check of the values of one column of a batch (given
+    with the set of their types, which holds this one), raising as that
+    entry would, faster than a call per value."""
     timestampDigits: ClassVar[int] = 6
     """The digits of a second that a timestamp column declared without a
     precision keeps."""

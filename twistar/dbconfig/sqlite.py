@@ -4,6 +4,7 @@ SQLite, through the standard library's C{sqlite3} module.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
@@ -39,6 +40,8 @@ _MESSAGE_CODES = {
 # Declared column types whose values are read as Decimal.
 _DECIMAL_TYPES = ("DECIMAL", "NUMERIC")
 _INT64 = range(-(2**63), 2**63)
+# Summing values of only these types is NaN when one of them is.
+_NUMBERS = frozenset({bool, int, float})
 
 # (Database, table name) -> (its list in the registry's schema cache when read,
 # the readers of its DECIMAL/NUMERIC columns or None).
@@ -83,13 +86,21 @@ def _storedFloat(value: float) -> float:
     return value
 
 
-def _refuseNaN(values: list[Any]) -> None:
+def _refuseNaN(values: list[Any], types: set[type]) -> None:
     """
     L{_storedFloat} for every float of C{values}, which are of storable
-    types: NaN is the one such value that differs from itself.
+    C{types}. Numbers only are summed (a NaN makes the sum NaN); otherwise
+    NaN is the one such value that differs from itself.
 
     @raise UnsupportedValueError: for NaN.
     """
+    if types.issubset(_NUMBERS):
+        try:
+            total = sum(values)
+        except OverflowError:  # an int too large for a float
+            total = math.nan
+        if total == total:
+            return
     if any(map(ne, values, values)):
         for value in values:
             if type(value) is float:

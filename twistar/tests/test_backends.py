@@ -8,6 +8,7 @@ driver.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import subprocess
 import sys
@@ -362,6 +363,31 @@ class NumberTests(DBTestCase):
             saved = await ValuesTest(a_float=value).save()
             read = (await ValuesTest.find(saved.id)).a_float
             self.assertEqual(repr(read), text)
+
+    async def test_nonFiniteFloatsInsertMany(self) -> None:
+        """
+        C{insertMany} stores the float infinities where C{save} does (both
+        in one column, whose sum is NaN), and refuses NaN where C{save}
+        does, among other numbers (also an integer too large for a float)
+        in any row, writing nothing.
+        """
+        if self.backend != MYSQL:
+            rows = [{"a_float": v} for v in (math.inf, 1, -math.inf, 2.5)]
+            await self.config.insertMany("values_tests", rows)
+            stored = await self.config.select("values_tests", orderby="id", select="a_float")
+            self.assertEqual([row["a_float"] for row in stored], [math.inf, 1, -math.inf, 2.5])
+            await self.config.delete("values_tests")
+        if self.backend == POSTGRES:
+            return
+        for others in ([1, 2.5, 3.0], [2**1100, 2.5]):
+            for index in range(len(others) + 1):
+                values = others[:index] + [math.nan] + others[index:]
+                with self.assertRaises(UnsupportedValueError) as caught:
+                    await self.config.insertMany(
+                        "values_tests", [{"a_float": v} for v in values]
+                    )
+                self.assertIn("nan", str(caught.exception))
+        self.assertEqual(await ValuesTest.count(), 0)
 
     async def test_columnTypesReadOnce(self) -> None:
         """
