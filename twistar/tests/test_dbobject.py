@@ -403,6 +403,64 @@ class ColumnNamedLikeAMethodTests(DBTestCase):
         self.assertEqual(await Tally.count(), 2)
 
 
+class GuardedUser(DBObject):
+    """
+    A row of C{users} whose C{age} is a property that records every value
+    set through it.
+    """
+
+    TABLENAME = "users"
+    ages: list = []
+
+    @property
+    def age(self):
+        return self.__dict__.get("age")
+
+    @age.setter
+    def age(self, value):
+        GuardedUser.ages.append(value)
+        self.__dict__["age"] = value
+
+
+class RecordingUser(DBObject):
+    """
+    A row of C{users} whose C{__setattr__} records every name set.
+    """
+
+    TABLENAME = "users"
+    names: list = []
+
+    def __setattr__(self, name, value):
+        RecordingUser.names.append(name)
+        super().__setattr__(name, value)
+
+
+class LoadingTests(DBTestCase):
+    """
+    Objects are built from rows without running the model's own code.
+    """
+
+    async def test_modelCodeNotRun(self):
+        """
+        Loading puts each column's value in the object's C{__dict__} as the
+        row has it: neither a property named like a column nor the model's
+        own C{__setattr__} is called for a column. A plain model's objects
+        hold the same values.
+        """
+        for i in range(5):
+            await User(first_name=f"u{i}", age=i).save()
+        self.patch(GuardedUser, "ages", [])
+        self.patch(RecordingUser, "names", [])
+        for model in (User, GuardedUser, RecordingUser):
+            loaded = await model.find(orderby="id")
+            self.assertEqual([(type(u), u.__dict__["age"], u.first_name) for u in loaded],
+                             [(model, i, f"u{i}") for i in range(5)])
+            one = await model.find(loaded[2].id)
+            self.assertEqual((one.__dict__["age"], one.first_name), (2, "u2"))
+        self.assertEqual(GuardedUser.ages, [])
+        self.assertEqual(set(RecordingUser.names) & {"id", "first_name", "age"}, set())
+
+
 class HookTests(DBTestCase):
     """
     Tests for the C{before*} and C{afterInit} hooks, assigned on the class at
