@@ -36,6 +36,7 @@ from twistar.pgchannel import (
     waitFor,
 )
 from twistar.pipelining import PIPELINE_SIZE, runPipelined
+from twistar.slicing import BurstCollection
 
 __all__ = ["PostgresPool", "giveTurn", "turnDue", "waitFor"]
 
@@ -108,6 +109,7 @@ class PostgresPool:
         self._opening = 0
         self._queue: deque[ChannelWork] = deque()
         self._nextTurn: list[ChannelWork] = []
+        self._burst = BurstCollection(reactor)
         self._shutdownID: Any = None
         self.startID: Any = reactor.callWhenRunning(self._start)
 
@@ -202,6 +204,7 @@ class PostgresPool:
             self._reactor.removeSystemEventTrigger(self._shutdownID)
             self._shutdownID = None
         queued, self._queue = self._queue, deque()
+        self._burst.end()
         for work in queued:
             work.deferred.errback(TwistarError("the connection pool is closed"))
         for channel in [*self._idle, *self._busy]:
@@ -329,6 +332,7 @@ class PostgresPool:
             self._nextTurn.append(work)
         else:
             self._dispatch(work)
+        self._burst.waiting(len(self._nextTurn) + len(self._queue))
         return work.deferred
 
     def _dispatchNextTurn(self) -> None:
@@ -463,6 +467,7 @@ class PostgresPool:
         else:
             self._busy.discard(channel)
             self._idle.append(channel)
+        self._burst.waiting(len(self._nextTurn) + len(self._queue))
 
     def _drop(self, channel: Channel) -> None:
         """

@@ -5,6 +5,7 @@ test run (directly, also when the run goes through PgBouncer).
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -218,6 +219,34 @@ class PostgresPoolTests(PoolCase):
         pids = await gatherResults([pool.runGreen(work, n) for n in range(8)])
         self.assertEqual(started, list(range(8)))
         self.assertEqual(len(set(pids)), 2)
+
+    async def test_burstPausesCollector(self) -> None:
+        """
+        While L{BURST_SIZE} works or more wait for a connection, the
+        automatic garbage collector is off (see L{BurstCollection}); it is
+        on again once none waits, and off as the application left it.
+        """
+        from twistar.slicing import BURST_SIZE
+
+        self.addCleanup(gc.enable if gc.isenabled() else gc.disable)
+        gc.enable()
+        pool = self.makePool(maxSize=2)
+        seen: list[bool] = []
+
+        def work(connection: Any) -> None:
+            seen.append(gc.isenabled())
+            connection.execute("SELECT 1")
+
+        few = [pool.runGreen(work) for _ in range(BURST_SIZE // 2)]
+        self.assertTrue(gc.isenabled())
+        many = [pool.runGreen(work) for _ in range(BURST_SIZE)]
+        self.assertFalse(gc.isenabled())
+        await gatherResults(few + many)
+        self.assertTrue(gc.isenabled())
+        self.assertIn(False, seen)
+        gc.disable()
+        await gatherResults([pool.runGreen(work) for _ in range(BURST_SIZE * 2)])
+        self.assertFalse(gc.isenabled())
 
     async def test_runGreen(self) -> None:
         """

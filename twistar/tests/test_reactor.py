@@ -19,7 +19,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from twistar.dbobject import DBObject
 from twistar.exceptions import ValidationError
 from twistar.registry import Registry
-from twistar.slicing import SLICE_SECONDS, collectorPaused, inSlices
+from twistar.slicing import (
+    BURST_PAUSE_SECONDS,
+    BURST_SIZE,
+    SLICE_SECONDS,
+    BurstCollection,
+    collectorPaused,
+    inSlices,
+)
 from twistar.tests.helpers import DBTestCase
 from twistar.tests.models import User
 from twistar.utils import transaction
@@ -327,6 +334,79 @@ class CollectorPausedTests(SynchronousTestCase):
         with collectorPaused():
             pass
         self.assertFalse(gc.isenabled())
+
+
+class BurstCollectionTests(SynchronousTestCase):
+    """
+    Tests for L{BurstCollection}.
+    """
+
+    def setUp(self) -> None:
+        self.addCleanup(gc.enable if gc.isenabled() else gc.disable)
+        gc.enable()
+        self.clock = task.Clock()
+        self.burst = BurstCollection(self.clock)
+        self.addCleanup(self.burst.end)
+        self.collections: list[int] = []
+
+        def collected(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                self.collections.append(info["generation"])
+
+        gc.callbacks.append(collected)
+        self.addCleanup(gc.callbacks.remove, collected)
+
+    def test_burst(self) -> None:
+        """
+        The collector is off from L{BURST_SIZE} waiting works until none
+        waits; in between, each call makes a collection of the youngest
+        generation once it is due, and none of the others.
+        """
+        self.burst.waiting(BURST_SIZE - 1)
+        self.assertTrue(gc.isenabled())
+        self.burst.waiting(BURST_SIZE)
+        self.assertEqual((gc.isenabled(), self.burst.paused), (False, True))
+        garbage: list[list[Any]] = [[] for _ in range(gc.get_threshold()[0] + 10)]
+        for item in garbage:
+            item.append(item)
+        del garbage, item
+        self.burst.waiting(5)
+        self.assertFalse(gc.isenabled())
+        self.assertEqual(self.collections, [0])
+        self.burst.waiting(0)
+        self.assertEqual((gc.isenabled(), self.burst.paused), (True, False))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_tooLong(self) -> None:
+        """
+        After L{BURST_PAUSE_SECONDS} the collector is on again, and stays on
+        until no work has waited; then a burst pauses it again.
+        """
+        self.burst.waiting(BURST_SIZE)
+        self.clock.advance(BURST_PAUSE_SECONDS)
+        self.assertTrue(gc.isenabled())
+        self.burst.waiting(BURST_SIZE * 2)
+        self.assertTrue(gc.isenabled())
+        self.burst.waiting(0)
+        self.burst.waiting(BURST_SIZE)
+        self.assertFalse(gc.isenabled())
+        self.burst.end()
+        self.assertTrue(gc.isenabled())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_leftOff(self) -> None:
+        """
+        A collector the application turned off stays off, and the burst
+        makes no collections.
+        """
+        gc.disable()
+        self.burst.waiting(BURST_SIZE)
+        garbage: list[list[Any]] = [[] for _ in range(gc.get_threshold()[0] + 10)]
+        del garbage
+        self.burst.waiting(5)
+        self.burst.waiting(0)
+        self.assertFalse(gc.isenabled())
+        self.assertEqual(self.collections, [])
 
 
 class ReactorTurnsTests(DBTestCase):
