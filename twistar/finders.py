@@ -69,7 +69,8 @@ def _rowBuilder(
     for name in columns:
         if not name.isidentifier() or iskeyword(name):
             return None
-        attribute = getattr(cls, name, None)
+        # As the class holds it (not as a descriptor's __get__ returns it).
+        attribute = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
         if hasattr(type(attribute), "__set__") or hasattr(type(attribute), "__delete__"):
             return None
     targets = "".join(f"obj.{name}, " for name in columns)
