@@ -62,9 +62,10 @@ def _rowBuilder(
         faster); C{None} where that could differ from setting the object's
         C{__dict__}: a column whose name is no identifier or names a data
         descriptor (C{__class__}, a property...), or a class with its own
-        C{__setattr__}.
+        C{__setattr__} or C{__new__} (whose attributes the dict would
+        replace).
     """
-    if cls.__setattr__ is not object.__setattr__:
+    if cls.__setattr__ is not object.__setattr__ or cls.__new__ is not object.__new__:
         return None
     for name in columns:
         if not name.isidentifier() or iskeyword(name):

@@ -435,6 +435,19 @@ class RecordingUser(DBObject):
         super().__setattr__(name, value)
 
 
+class StampedUser(DBObject):
+    """
+    A row of C{users} whose C{__new__} sets an attribute.
+    """
+
+    TABLENAME = "users"
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self.stamp = "new"
+        return self
+
+
 class LoadingTests(DBTestCase):
     """
     Objects are built from rows without running the model's own code.
@@ -444,17 +457,19 @@ class LoadingTests(DBTestCase):
         """
         Loading puts each column's value in the object's C{__dict__} as the
         row has it: neither a property named like a column nor the model's
-        own C{__setattr__} is called for a column. A plain model's objects
-        hold the same values.
+        own C{__setattr__} is called for a column, and the attributes a
+        model's C{__new__} set are replaced. A plain model's objects hold
+        the same values.
         """
         for i in range(5):
             await User(first_name=f"u{i}", age=i).save()
         self.patch(GuardedUser, "ages", [])
         self.patch(RecordingUser, "names", [])
-        for model in (User, GuardedUser, RecordingUser):
+        for model in (User, GuardedUser, RecordingUser, StampedUser):
             loaded = await model.find(orderby="id")
             self.assertEqual([(type(u), u.__dict__["age"], u.first_name) for u in loaded],
                              [(model, i, f"u{i}") for i in range(5)])
+            self.assertFalse(any("stamp" in u.__dict__ for u in loaded))
             one = await model.find(loaded[2].id)
             self.assertEqual((one.__dict__["age"], one.first_name), (2, "u2"))
         self.assertEqual(GuardedUser.ages, [])
