@@ -11,8 +11,8 @@ prefixed with C{BENCH }:
     BENCH {"type": "error", "workload": NAME, "message": ...}
 
 Started by C{bench/run.py} as C{python bench/child.py SPEC}, where C{SPEC} is
-JSON: C{impl} (C{raw}, C{sync}, C{twistar}, C{twistar-nothreads} or
-C{twistar2}), C{backend}, C{db} (a
+JSON: C{impl} (C{raw}, C{sync}, C{libpq}, C{twistar}, C{twistar-nothreads}
+or C{twistar2}), C{backend}, C{db} (a
 C{path} for SQLite, else C{host}, C{port}, C{user}, C{database}, maybe the
 PostgreSQL session C{options}, and for the workloads of replicas a
 C{replica} with the same keys),
@@ -34,9 +34,11 @@ C{null}).
 The twistar 2.0 child runs under its own virtualenv's Python, where
 C{import twistar} finds the published 2.0.  The C{sync} child (PostgreSQL)
 runs the workloads' C{sync} steps, blocking, on one plain psycopg (3)
-connection in autocommit mode; the C{twistar-nothreads} child gives twistar
-a L{twistar.pgpool.PostgresPool} made by C{twistar.connect(url,
-threads=False)}, of the same size.  Both still use the adbapi pool for the
+connection in autocommit mode; the C{libpq} child their C{libpq} steps on
+the same kind of connection, through its libpq layer alone
+(C{connection.pgconn}); the C{twistar-nothreads} child gives twistar a
+L{twistar.pgpool.PostgresPool} made by C{twistar.connect(url,
+threads=False)}, of the same size.  All still use the adbapi pool for the
 untimed setup and checks.
 """
 
@@ -346,8 +348,9 @@ async def runWorkload(ctx: Context, workload: Workload, n: int, profiler: Profil
     stall with C{meter} and the peak RSS with C{memory} meanwhile), and
     report it.
     """
-    step = {"raw": workload.raw, "sync": workload.sync}.get(ctx.impl, workload.orm)
-    if step is None or ctx.impl not in ("raw", "sync") and not workload.supported(ctx):
+    step = {"raw": workload.raw, "sync": workload.sync, "libpq": workload.libpq}.get(
+        ctx.impl, workload.orm)
+    if step is None or ctx.impl not in ("raw", "sync", "libpq") and not workload.supported(ctx):
         emit(type="result", workload=workload.name, status="n/a",
              reason="not supported by this implementation")
         return
@@ -387,11 +390,17 @@ async def main(reactor: Any, spec: dict[str, Any]) -> None:
     twistarInfo = "-"
     driver = _driverVersion(backend)
     ormPool: Any = pool
-    if impl == "sync":
+    if impl in ("sync", "libpq"):
         import psycopg
 
         ctx.syncConnection = psycopg.connect(_conninfo(spec["db"]), autocommit=True)
         driver = f"psycopg {psycopg.__version__} (one synchronous connection, autocommit)"
+        if impl == "libpq":
+            from psycopg import pq
+
+            driver = (f"psycopg {psycopg.__version__}'s libpq layer (psycopg.pq, {pq.__impl__}; "
+                      f"libpq {pq.version_pretty(pq.version())}; one connection, autocommit, "
+                      "prepared statements)")
     elif impl != "raw":
         twistarInfo = checkTwistar(impl, spec["repoRoot"])
         from twistar.registry import Registry

@@ -2,8 +2,10 @@
 """
 twistar's benchmark: this checkout's twistar, raw adbapi and the published
 twistar 2.0, on SQLite, PostgreSQL and MariaDB; on PostgreSQL also the sync
-floor (raw's statements on one plain synchronous psycopg 3 connection) and
-this checkout's twistar on a C{PostgresPool} (C{threads=False}).
+floor (raw's statements on one plain synchronous psycopg 3 connection), the
+libpq floor (the same statements, prepared, on that connection's bare libpq
+layer, C{psycopg.pq}) and this checkout's twistar on a C{PostgresPool}
+(C{threads=False}).
 
     .venv/bin/python bench/run.py [--quick] [--repeat N] [--backend NAME ...]
                                   [--impl NAME ...] [--workload NAME ...]
@@ -84,13 +86,19 @@ BACKENDS = ("sqlite", "postgres", "mysql")
 BACKEND_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}
 #: The backends with replicas, where the workloads of replicas run.
 REPLICA_BACKENDS = ("postgres", "mysql")
-IMPLS = ("raw", "sync", "twistar", "twistar-nothreads", "twistar2")
-IMPL_TITLES = {"raw": "raw adbapi", "sync": "sync floor", "twistar": "twistar",
-               "twistar-nothreads": "twistar, no threads", "twistar2": "twistar 2.0"}
+IMPLS = ("raw", "sync", "libpq", "twistar", "twistar-nothreads", "twistar2")
+IMPL_TITLES = {"raw": "raw adbapi", "sync": "sync floor", "libpq": "libpq floor",
+               "twistar": "twistar", "twistar-nothreads": "twistar, no threads",
+               "twistar2": "twistar 2.0"}
 #: The backends of the implementations that do not run on all of them: the
-#: C{sync} floor (one plain psycopg 3 connection) and twistar on a
-#: C{PostgresPool} (C{threads=False}) are PostgreSQL's.
-IMPL_BACKENDS = {"sync": ("postgres",), "twistar-nothreads": ("postgres",)}
+#: C{sync} floor (one plain psycopg 3 connection), the C{libpq} floor (its
+#: libpq layer) and twistar on a C{PostgresPool} (C{threads=False}) are
+#: PostgreSQL's.
+IMPL_BACKENDS = {"sync": ("postgres",), "libpq": ("postgres",),
+                 "twistar-nothreads": ("postgres",)}
+#: The floors: the implementations that run only the workloads giving them a
+#: step of their own (the L{workloads.Workload} field of their name).
+FLOORS = ("sync", "libpq")
 
 #: Connections per pool, the same for every implementation: one for SQLite
 #: (a single writer; more connections only wait on its lock), five for the
@@ -436,12 +444,12 @@ class Runner:
         @return: the workloads among C{workloads} of each child that C{impl}
             runs in repetition C{rep}, with a tag for it: one child for the
             workloads that share one, then one per workload that runs in
-            its own process (the sync floor's workloads only for C{sync}:
-            the others are not run, and read n/a).
+            its own process (for a floor, only the workloads with a step of
+            its own: the others are not run, and read n/a).
         """
         names = [w for w in workloads
                  if (backend, w, impl) not in self.dropped and rep < self.repetitions(w)
-                 and (impl != "sync" or WORKLOADS_BY_NAME[w].sync is not None)]
+                 and (impl not in FLOORS or getattr(WORKLOADS_BY_NAME[w], impl) is not None)]
         shared = [w for w in names if not WORKLOADS_BY_NAME[w].ownProcess]
         groups = [(shared, str(rep))] if shared else []
         groups.extend(([w], f"{rep}-{w}") for w in names if WORKLOADS_BY_NAME[w].ownProcess)
@@ -637,30 +645,32 @@ def resultsTable(runner: Runner, workloads: Optional[list[str]] = None,
 
 
 #: The implementations in L{perCallTable}, and the one its ratios are of.
-PER_CALL_IMPLS = ("raw", "sync", "twistar", "twistar-nothreads")
+PER_CALL_IMPLS = ("raw", "sync", "libpq", "twistar", "twistar-nothreads")
 PER_CALL_MEASURED = "twistar-nothreads"
 
 
 def perCallTable(runner: Runner) -> str:
     """
     @return: the markdown table of the time per call, on PostgreSQL, of the
-        workloads that the sync floor runs (and the throughput of the
-        concurrent creates), with twistar's without threads over the sync
-        floor's and raw adbapi's (issue 17's targets); or C{""} when the
-        sync floor or twistar without threads did not run there.
+        workloads that the floors run (and the throughput of the concurrent
+        creates), with twistar's without threads over each floor's and raw
+        adbapi's (issue 17's targets), and below it the libpq floor's own
+        ratio to raw; or C{""} when no floor or not twistar without threads
+        ran there.
     """
     plan = runner.plan
     impls = [impl for impl in PER_CALL_IMPLS if impl in plan.impls]
-    if "postgres" not in plan.backends or "sync" not in impls or (
-            PER_CALL_MEASURED not in impls):
+    floors = [impl for impl in FLOORS if impl in impls]
+    if "postgres" not in plan.backends or not floors or PER_CALL_MEASURED not in impls:
         return ""
+    references = [*floors, "raw"]
     head = ["workload", "n"] + [IMPL_TITLES[impl] for impl in impls]
-    head += [f"{IMPL_TITLES[PER_CALL_MEASURED]} / sync floor",
-             f"{IMPL_TITLES[PER_CALL_MEASURED]} / raw adbapi"]
+    head += [f"{IMPL_TITLES[PER_CALL_MEASURED]} / {IMPL_TITLES[impl]}" for impl in references]
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
-    names = [w.name for w in WORKLOADS if w.sync is not None] + ["create_concurrent"]
-    for name in names:
+    names = [w.name for w in WORKLOADS if any(getattr(w, floor) is not None for floor in FLOORS)]
+    libpqRatios = []
+    for name in [*names, "create_concurrent"]:
         if name not in plan.workloads:
             continue
         workload = WORKLOADS_BY_NAME[name]
@@ -670,15 +680,25 @@ def perCallTable(runner: Runner) -> str:
             value = runner.median("postgres", name, impl)
             cells.append("n/a" if value is None else f"{value / size * 1e6:,.0f} us")
         measured = runner.median("postgres", name, PER_CALL_MEASURED)
-        cells.append(_ratio(measured, runner.median("postgres", name, "sync")))
-        cells.append(_ratio(measured, runner.median("postgres", name, "raw")))
+        cells.extend(_ratio(measured, runner.median("postgres", name, impl))
+                     for impl in references)
         lines.append("| " + " | ".join(cells) + " |")
+        if "libpq" in floors and workload.libpq is not None:
+            ratio = _ratio(runner.median("postgres", name, "libpq"),
+                           runner.median("postgres", name, "raw"))
+            libpqRatios.append(f"{ratio} raw on {workload.title}")
     lines.append("")
     lines.append("PostgreSQL, microseconds per call (a load-modify-save is one call; the "
                  "concurrent creates' time over their count, the inverse of their "
                  "throughput), medians of the runs; issue 17 wants at most 2x the sync floor and "
                  "at most 0.4x raw adbapi (2.5x faster) per call, and at most 0.5x raw for the "
                  "concurrent creates (2x the throughput).")
+    if libpqRatios:
+        lines.append("")
+        lines.append("Issue 17's 0.4x raw per call next to the libpq floor's own ratio to raw "
+                     "(one prepared round trip with almost no Python on top: the least any "
+                     "client takes per call on this machine): the libpq floor is "
+                     + ", ".join(libpqRatios) + ".")
     return "\n".join(lines)
 
 
@@ -871,13 +891,14 @@ def stallsTable(runner: Runner) -> str:
             workload = WORKLOADS_BY_NAME[name]
             size = workload.quickSize if plan.quick else workload.size
             cells = [BACKEND_TITLES[backend], workload.title, f"{size:,}"]
-            cells.extend("blocks" if impl == "sync" and runner.median(backend, name, impl)
+            cells.extend("blocks" if impl in FLOORS and runner.median(backend, name, impl)
                          else _stall(*runner.stall(backend, name, impl))
                          for impl in plan.impls)
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Median of the runs' longest stalls (the longest of all runs); n/a: not "
-                 "supported; blocks: the sync floor blocks the process for all of its work.")
+                 "supported; blocks: the sync and libpq floors block the process for all of "
+                 "their work.")
     return "\n".join(lines)
 
 

@@ -126,17 +126,18 @@ class Context:
     """
     What a workload runs against, in one child process.
 
-    @ivar impl: C{"raw"}, C{"sync"}, C{"twistar"}, C{"twistar-nothreads"}
-        or C{"twistar2"}.
+    @ivar impl: C{"raw"}, C{"sync"}, C{"libpq"}, C{"twistar"},
+        C{"twistar-nothreads"} or C{"twistar2"}.
     @ivar backend: C{"sqlite"}, C{"postgres"} or C{"mysql"}.
     @ivar pool: the C{adbapi.ConnectionPool}.
     @ivar models: the ORM model classes by name (empty for raw).
     @ivar data: what L{Workload.prepare} made for the timed part.
     @ivar replicaPool: the pool of the replica of the database, for the
         workloads of replicas (L{Workload.replica}); else C{None}.
-    @ivar syncConnection: for C{sync}, a plain synchronous psycopg (3)
-        connection in autocommit mode, that its timed steps use with no
-        Twisted (the pool still serves setup and checks); else C{None}.
+    @ivar syncConnection: for C{sync} and C{libpq}, a plain synchronous
+        psycopg (3) connection in autocommit mode, that their timed steps
+        use with no Twisted (C{libpq}'s through its C{pgconn} alone; the
+        pool still serves setup and checks); else C{None}.
     """
 
     impl: str
@@ -415,6 +416,9 @@ class Workload:
         C{ctx.replicaPool}.
     @ivar sync: the timed work of the C{sync} floor: raw's statements on
         C{ctx.syncConnection}, blocking, with no Twisted (C{None}: n/a).
+    @ivar libpq: the timed work of the C{libpq} floor: the same statements,
+        prepared, on the libpq layer of C{ctx.syncConnection} (its
+        C{pgconn}), blocking, with no Twisted (C{None}: n/a).
     """
 
     name: str
@@ -432,6 +436,7 @@ class Workload:
     maxRepeat: int | None = None
     replica: bool = False
     sync: Step | None = None
+    libpq: Step | None = None
 
 
 def expect(what: str, actual: Any, expected: Any) -> None:
@@ -684,6 +689,74 @@ async def _syncUpdate(ctx: Context, n: int) -> None:
 async def _syncCount(ctx: Context, n: int) -> int:
     return sum([_syncRow(ctx, "SELECT COUNT(*) FROM items")[0] == COUNTED_ROWS
                 for _ in range(n)])
+
+
+# the libpq floor: the sync floor's statements, prepared, on bare libpq; each
+# step prepares its statements first (one round trip each, in the timed part)
+
+
+class _Prepared:
+    """
+    A statement prepared on the server, run on the libpq layer of
+    C{ctx.syncConnection} (a C{psycopg.pq.PGconn}): parameters sent as
+    text, values read as C{bytes}, no cursor, no type adaptation.
+    """
+
+    def __init__(self, ctx: Context, name: str, query: str) -> None:
+        """
+        Prepare C{query}, written with C{?}, as C{name} (blocking).
+        """
+        from psycopg.pq import ExecStatus
+
+        self.ok = (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK)
+        self.pgconn = ctx.syncConnection.pgconn
+        self.name = name.encode()
+        parts = query.split("?")
+        numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+        self._check(self.pgconn.prepare(self.name, numbered.encode(), None))
+
+    def _check(self, result: Any) -> Any:
+        if result.status not in self.ok:
+            raise RuntimeError(result.error_message.decode(errors="replace"))
+        return result
+
+    def __call__(self, *args: Any) -> Any:
+        """
+        Run the statement with C{args} (blocking).
+
+        @return: its C{psycopg.pq.PGresult}.
+        @raise RuntimeError: if it failed.
+        """
+        return self._check(self.pgconn.exec_prepared(self.name,
+                                                     [str(arg).encode() for arg in args]))
+
+
+_LIBPQ_FIND = "SELECT * FROM items WHERE id = ?"
+
+
+async def _libpqCreateSeq(ctx: Context, n: int) -> None:
+    marks = ", ".join(["?"] * len(ITEM_COLUMNS))
+    insert = _Prepared(ctx, "create", f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) "
+                                      f"VALUES ({marks}) RETURNING id")
+    for i in range(n):
+        insert(*itemRow(i)).get_value(0, 0)
+
+
+async def _libpqFind(ctx: Context, n: int) -> int:
+    find = _Prepared(ctx, "find", _LIBPQ_FIND)
+    return sum([int(find(itemId).get_value(0, 0)) == itemId for itemId in ctx.data])
+
+
+async def _libpqUpdate(ctx: Context, n: int) -> None:
+    find = _Prepared(ctx, "update_find", _LIBPQ_FIND)
+    update = _Prepared(ctx, "update", "UPDATE items SET quantity = ? WHERE id = ?")
+    for itemId in ctx.data:
+        update(int(find(itemId).get_value(0, 3)) + 1, itemId)
+
+
+async def _libpqCount(ctx: Context, n: int) -> int:
+    count = _Prepared(ctx, "count", "SELECT COUNT(*) FROM items")
+    return sum([int(count().get_value(0, 0)) == COUNTED_ROWS for _ in range(n)])
 
 
 # each()
@@ -1158,7 +1231,8 @@ async def _verifyCreated(ctx: Context, n: int, result: Any) -> None:
 
 WORKLOADS: list[Workload] = [
     Workload("create", "sequential creates", 2000, 200, ("items",),
-             _nothing, _ormCreateSeq, _rawCreateSeq, _itemCount, sync=_syncCreateSeq),
+             _nothing, _ormCreateSeq, _rawCreateSeq, _itemCount, sync=_syncCreateSeq,
+             libpq=_libpqCreateSeq),
     Workload("create_concurrent", "concurrent creates", 2000, 200, ("items",),
              _nothing, _ormCreateConcurrent, _rawCreateConcurrent, _itemCount),
     Workload("insert_many", "insertMany", 50_000, 5000, ("items",),
@@ -1172,11 +1246,13 @@ WORKLOADS: list[Workload] = [
              _generateItems, _ormEach, _rawEach, _verifyEach, supportsQueries,
              ownProcess=True, memory=True, maxRepeat=3),
     Workload("find", "find(id)", 2000, 200, ("items",),
-             _fillItems, _ormFind, _rawFind, _resultIs, sync=_syncFind),
+             _fillItems, _ormFind, _rawFind, _resultIs, sync=_syncFind, libpq=_libpqFind),
     Workload("update", "load-modify-save", 1000, 100, ("items",),
-             _fillItems, _ormUpdate, _rawUpdate, _verifyUpdate, sync=_syncUpdate),
+             _fillItems, _ormUpdate, _rawUpdate, _verifyUpdate, sync=_syncUpdate,
+             libpq=_libpqUpdate),
     Workload("count", "count()", 2000, 200, ("items",),
-             _prepareCount, _ormCount, _rawCount, _resultIs, sync=_syncCount),
+             _prepareCount, _ormCount, _rawCount, _resultIs, sync=_syncCount,
+             libpq=_libpqCount),
     Workload("children_each", "has-many, per parent", 1000, 100, ("parents", "children"),
              _fillParents, _ormChildrenEach, _rawChildrenEach,
              _verifyChildren),
