@@ -14,7 +14,8 @@ Connecting by URL: L{connect} makes the connection pool for a database URL
 
 The user name, password, host and database name are percent-decoded. The
 query string holds options: pool options (C{cp_min}, C{cp_max},
-C{cp_reconnect}, C{cp_noisy}, C{cp_good_sql}, C{waitLimit}) for the pool,
+C{cp_reconnect}, C{cp_noisy}, C{cp_good_sql}, C{waitLimit}, and
+C{busyPollSeconds} for a pool without threads) for the pool,
 every other one for the driver's C{connect()} (C{sslmode},
 C{connect_timeout}, C{unix_socket}, C{charset}, ...), but for
 C{transaction_pooling} and C{threads} (see L{connect}).
@@ -30,6 +31,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from twistar.busypoll import BUSY_POLL_SECONDS
 from twistar.exceptions import InvalidURLError, MissingDriverError, TwistarError
 from twistar.pool import ConnectionPool
 from twistar.registry import Registry, checkDatabaseName
@@ -37,7 +39,10 @@ from twistar.registry import Registry, checkDatabaseName
 if TYPE_CHECKING:
     from twistar.pgpool import PostgresPool
 
-__all__ = ["DATABASE_URL", "THREADS", "TRANSACTION_POOLING", "DatabaseURL", "connect", "parseURL"]
+__all__ = [
+    "BUSY_POLL", "DATABASE_URL", "THREADS", "TRANSACTION_POOLING", "DatabaseURL", "connect",
+    "parseURL",
+]
 
 DATABASE_URL = "DATABASE_URL"
 """The environment variable L{connect} reads when it is given no URL."""
@@ -51,6 +56,10 @@ THREADS = "threads"
 """The option of L{connect} (and of a PostgreSQL URL's query string) that,
 false, makes a L{PostgresPool<twistar.pgpool.PostgresPool>} (psycopg 3
 connections driven by the reactor, no thread) instead of an adbapi pool."""
+
+BUSY_POLL = "busyPollSeconds"
+"""The option of L{connect} (and of a PostgreSQL URL's query string) for a
+pool without threads: its C{busyPollSeconds} (see L{twistar.busypoll})."""
 
 SQLITE = "sqlite"
 """L{DatabaseURL.backend} of SQLite."""
@@ -96,7 +105,7 @@ def _flag(value: str) -> bool:
 
 _POOL_QUERY_OPTIONS: dict[str, Callable[[str], Any]] = {
     "cp_min": int, "cp_max": int, "cp_noisy": _flag, "cp_reconnect": _flag, "cp_good_sql": str,
-    "waitLimit": float,
+    "waitLimit": float, BUSY_POLL: float,
 }
 """The pool options a URL's query string may set, with their parsers."""
 
@@ -259,7 +268,8 @@ def _postgresPool(keywords: dict[str, Any], poolOptions: dict[str, Any]) -> Post
     minSize = poolOptions.get("cp_min", 1)
     pool = PostgresPool(
         "", minSize, poolOptions.get("cp_max", max(minSize, 5)), poolOptions.get("cp_reactor"),
-        openFun=poolOptions.get("cp_openfun"), **keywords,
+        openFun=poolOptions.get("cp_openfun"),
+        busyPollSeconds=poolOptions.get(BUSY_POLL, BUSY_POLL_SECONDS), **keywords,
     )
     pool.waitLimit = waitLimit
     return pool
@@ -418,6 +428,9 @@ def connect(
     L{twistar.pool.ConnectionPool}, C{cp_reconnect}, C{cp_noisy} and
     C{cp_good_sql} are ignored (a broken connection is always replaced)
     and C{cp_openfun} is called with each new connection, as by adbapi.
+    C{busyPollSeconds} (default 0.0002) says for how long after sending a
+    statement the reactor polls without sleeping (see
+    L{twistar.busypoll}; 0 turns it off).
 
     @param url: a database URL (see L{twistar.connection}); by default, the
         environment variable C{DATABASE_URL}.
@@ -447,7 +460,8 @@ def connect(
     @raise TwistarError: for pool options an in-memory database cannot have
         (more than one connection), a bad C{waitLimit}, a
         C{transaction_pooling} that is not a C{bool}, a bad database name,
-        or a replica of a database that cannot have one (SQLite).
+        a replica of a database that cannot have one (SQLite), or a
+        C{busyPollSeconds} that is no number >= 0 or is given with threads.
     """
     if not isinstance(register, bool):
         checkDatabaseName(register)
@@ -490,6 +504,8 @@ def connect(
             poolOptions[name] = 1
     elif parsed.backend == SQLITE:
         args = (os.path.abspath(args[0]),)
+    if parsed.threads and BUSY_POLL in poolOptions:
+        raise TwistarError(f"{BUSY_POLL} is for a pool without threads (threads=False)")
     if parsed.threads:
         pool = ConnectionPool(parsed.driver, *args, **keywords, **poolOptions)
     else:

@@ -276,7 +276,14 @@ class Channel:
             timer = self.reactor.callLater(
                 max(0.0, deadline - time.monotonic()), self._wake, 0)
         self.parked = True
-        ready: int = self.root.switch()
+        busyPoll = self.pool._busyPoll if self.wantRead else None
+        if busyPoll is not None:
+            busyPoll.sent()
+        try:
+            ready: int = self.root.switch()
+        finally:
+            if busyPoll is not None:
+                busyPoll.answered()
         if timer is not None and timer.active():
             timer.cancel()
         return ready

@@ -26,6 +26,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistar.busypoll import BUSY_POLL_SECONDS, BusyPoll, checkedBusyPoll
 from twistar.exceptions import ConnectionLostError, TwistarError
 from twistar.pgchannel import (
     Channel,
@@ -74,7 +75,8 @@ class PostgresPool:
 
     def __init__(
         self, conninfo: str, minSize: int = 1, maxSize: int = 10, reactor: Any = None,
-        *, openFun: Callable[[Any], object] | None = None, **connectKw: Any,
+        *, openFun: Callable[[Any], object] | None = None,
+        busyPollSeconds: float = BUSY_POLL_SECONDS, **connectKw: Any,
     ) -> None:
         """
         @param conninfo: a libpq connection string or URL.
@@ -83,11 +85,14 @@ class PostgresPool:
         @param reactor: the reactor (default: the global one).
         @param openFun: called with each new connection, in the thread that
             made it (as adbapi's C{cp_openfun}).
+        @param busyPollSeconds: for how long after a statement is sent the
+            reactor polls without sleeping, while statements are in flight
+            (see L{twistar.busypoll}; 0: never).
         @param connectKw: more arguments of C{psycopg.Connection.connect}
             (but C{autocommit}: the pool's connections are in autocommit
             mode, and send C{BEGIN} for a transaction).
         @raise TwistarError: if the sizes are not 0 <= minSize <= maxSize,
-            1 <= maxSize.
+            1 <= maxSize, or C{busyPollSeconds} is no number >= 0.
         """
         if not 0 <= minSize <= maxSize or maxSize < 1:
             raise TwistarError(f"need 0 <= minSize <= maxSize and maxSize >= 1, "
@@ -110,6 +115,7 @@ class PostgresPool:
         self._queue: deque[ChannelWork] = deque()
         self._nextTurn: list[ChannelWork] = []
         self._burst = BurstCollection(reactor)
+        self._busyPoll = BusyPoll(reactor, busyPollSeconds)
         self._shutdownID: Any = None
         self.startID: Any = reactor.callWhenRunning(self._start)
 
@@ -119,6 +125,19 @@ class PostgresPool:
         How many connections are open (or being opened).
         """
         return self._size()
+
+    @property
+    def busyPollSeconds(self) -> float:
+        """
+        For how long after a statement is sent the reactor polls without
+        sleeping, while statements are in flight (see L{twistar.busypoll});
+        0: never. Settable.
+        """
+        return self._busyPoll.seconds
+
+    @busyPollSeconds.setter
+    def busyPollSeconds(self, seconds: float) -> None:
+        self._busyPoll.seconds = checkedBusyPoll(seconds)
 
     @property
     def waiting(self) -> int:
@@ -205,6 +224,7 @@ class PostgresPool:
             self._shutdownID = None
         queued, self._queue = self._queue, deque()
         self._burst.end()
+        self._busyPoll.stop()
         for work in queued:
             work.deferred.errback(TwistarError("the connection pool is closed"))
         for channel in [*self._idle, *self._busy]:

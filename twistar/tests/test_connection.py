@@ -6,6 +6,7 @@ every backend.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Any
@@ -466,6 +467,39 @@ class ConnectOptionTests(unittest.TestCase):
         self.assertRaises(TwistarError, connect, "postgresql://h/d", threads="no")
         error = self.assertRaises(InvalidURLError, connect, "sqlite:///p.db", threads=False)
         self.assertIn("PostgreSQL", str(error))
+        self.assertIsNone(Registry.DBPOOL)
+
+    def test_busyPollSeconds(self) -> None:
+        """
+        C{busyPollSeconds}, in the URL or as a keyword (which wins), sets a
+        L{PostgresPool}'s; it is a number >= 0, for a pool without threads
+        only.
+        """
+        try:
+            import greenlet  # noqa: F401
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise unittest.SkipTest("psycopg (3) or greenlet is not installed") from None
+        from twistar.busypoll import BUSY_POLL_SECONDS
+
+        url = "postgresql://h/d?threads=false&cp_min=0"
+        pool: Any = self.connect(url, register=False)
+        self.assertEqual(pool.busyPollSeconds, BUSY_POLL_SECONDS)
+        pool = self.connect(url + "&busyPollSeconds=0.001", register=False)
+        self.assertEqual((pool.busyPollSeconds, pool.connkw), (0.001, {"host": "h", "dbname": "d"}))
+        pool = self.connect(url + "&busyPollSeconds=1", register=False, busyPollSeconds=0)
+        self.assertEqual(pool.busyPollSeconds, 0.0)
+        pool.busyPollSeconds = 0.5
+        self.assertEqual(pool.busyPollSeconds, 0.5)
+        for bad in (-1, math.inf, math.nan, True, "0.1"):
+            self.assertRaises(TwistarError, connect, url, busyPollSeconds=bad)
+            with self.assertRaises(TwistarError):
+                pool.busyPollSeconds = bad
+        self.assertEqual(pool.busyPollSeconds, 0.5)
+        self.assertRaises(InvalidURLError, connect, url + "&busyPollSeconds=soon")
+        for threaded in ("postgresql://h/d?busyPollSeconds=0", "sqlite:///p.db"):
+            error = self.assertRaises(TwistarError, connect, threaded, busyPollSeconds=0)
+            self.assertIn("threads=False", str(error))
         self.assertIsNone(Registry.DBPOOL)
 
     def test_badWaitLimit(self) -> None:

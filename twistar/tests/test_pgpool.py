@@ -143,6 +143,9 @@ class PostgresPoolTests(PoolCase):
 
         for minSize, maxSize in [(2, 1), (-1, 3), (0, 0)]:
             self.assertRaises(TwistarError, PostgresPool, "", minSize, maxSize, reactor)
+        for seconds in (-0.1, float("nan"), None):
+            self.assertRaises(TwistarError, PostgresPool, "", reactor=reactor,
+                              busyPollSeconds=seconds)
 
     async def test_work(self) -> None:
         """
@@ -383,6 +386,36 @@ class PostgresPoolTests(PoolCase):
         during = await gatherResults([pool.runInteraction(statement) for _ in range(100)])
         self.assertEqual([n for n in during if n < 1], [])
 
+    async def test_busyPoll(self) -> None:
+        """
+        While a statement waits for the server, the reactor polls without
+        sleeping (a timeout of 0) as long as C{busyPollSeconds} allows, and
+        not once the answer has come; with C{busyPollSeconds=0} it sleeps.
+        """
+        timeouts: list[float | None] = []
+        iterate = reactor.doIteration  # type: ignore[attr-defined]
+
+        def recorded(timeout: float | None) -> None:
+            timeouts.append(timeout)
+            iterate(timeout)
+
+        self.patch(reactor, "doIteration", recorded)
+
+        async def zeroTimeouts(pool: Any, statement: str) -> int:
+            del timeouts[:]
+            await pool.runOperation(statement)
+            return timeouts.count(0)
+
+        polling = self.makePool(maxSize=1, busyPollSeconds=60)
+        sleeping = self.makePool(maxSize=1, busyPollSeconds=0)
+        for pool in (polling, sleeping):
+            await pool.runOperation("SELECT 1")  # connected
+        self.assertGreater(await zeroTimeouts(polling, "SELECT pg_sleep(0.05)"), 100)
+        self.assertLess(await zeroTimeouts(sleeping, "SELECT pg_sleep(0.05)"), 20)
+        del timeouts[:]
+        await sleep(0.05)
+        self.assertLess(timeouts.count(0), 20)
+
     async def test_close(self) -> None:
         """
         Closing the pool fails the work waiting for a connection and the
@@ -435,6 +468,120 @@ class PostgresPoolTests(PoolCase):
         )
         self.assertEqual(output.stdout.strip(), str([[(n,)] for n in range(5)] + [[(7,)]]),
                          output.stderr)
+
+
+class _Turns:
+    """
+    A reactor's C{callLater} for calls made at once (delay 0), each run on
+    the next L{turn}.
+
+    @ivar pending: the calls of the next turn, not cancelled.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[_TurnCall] = []
+
+    def callLater(self, delay: float, func: Callable[[], object]) -> _TurnCall:
+        assert delay == 0, delay
+        call = _TurnCall(self, func)
+        self.pending.append(call)
+        return call
+
+    def turn(self) -> None:
+        """
+        Run the calls of this turn (those they make wait for the next).
+        """
+        calls, self.pending = self.pending, []
+        for call in calls:
+            call.func()
+
+
+class _TurnCall:
+    def __init__(self, turns: _Turns, func: Callable[[], object]) -> None:
+        self.turns = turns
+        self.func = func
+
+    def cancel(self) -> None:
+        self.turns.pending.remove(self)
+
+
+class BusyPollTests(unittest.TestCase):
+    """
+    L{BusyPoll} keeps the reactor turning while statements are in flight,
+    for at most its C{seconds} after the latest was sent.
+    """
+
+    def setUp(self) -> None:
+        from twistar import busypoll
+
+        self.now = 100.0
+        self.patch(busypoll, "monotonic", lambda: self.now)
+        self.reactor = _Turns()
+
+    def turns(self) -> int:
+        """
+        @return: how many calls the next turn has.
+        """
+        return len(self.reactor.pending)
+
+    def test_turnsWhileInFlight(self) -> None:
+        """
+        A statement sent makes the reactor turn at once, again and again,
+        until it is answered.
+        """
+        from twistar.busypoll import BusyPoll
+
+        poll = BusyPoll(self.reactor, 0.001)
+        poll.sent()
+        poll.sent()
+        self.assertEqual(self.turns(), 1)
+        for _ in range(3):
+            self.reactor.turn()
+            self.assertEqual(self.turns(), 1)
+        poll.answered()
+        self.reactor.turn()
+        self.assertEqual(self.turns(), 1)
+        poll.answered()
+        self.reactor.turn()
+        self.assertEqual((self.turns(), poll.inFlight), (0, 0))
+
+    def test_window(self) -> None:
+        """
+        The reactor stops turning C{seconds} after the latest statement was
+        sent, though it is not answered; another statement sent starts it
+        again.
+        """
+        from twistar.busypoll import BusyPoll
+
+        poll = BusyPoll(self.reactor, 0.001)
+        poll.sent()
+        self.now += 0.0005
+        poll.sent()
+        self.now += 0.0009
+        self.reactor.turn()
+        self.assertEqual(self.turns(), 1)
+        self.now += 0.0002
+        self.reactor.turn()
+        self.assertEqual(self.turns(), 0)
+        poll.sent()
+        self.assertEqual((self.turns(), poll.inFlight), (1, 3))
+
+    def test_off(self) -> None:
+        """
+        With C{seconds} 0 the reactor is never made to turn; L{BusyPoll.stop}
+        stops it; C{seconds} must be a number >= 0.
+        """
+        from twistar.busypoll import BusyPoll
+
+        poll = BusyPoll(self.reactor, 0)
+        poll.sent()
+        self.assertEqual((self.turns(), poll.inFlight), (0, 1))
+        poll = BusyPoll(self.reactor, 1)
+        poll.sent()
+        poll.stop()
+        self.assertEqual(self.turns(), 0)
+        for bad in (-1, float("inf"), "1", False):
+            self.assertRaises(TwistarError, BusyPoll, self.reactor, bad)
 
 
 class TracedPool(DBTestCase):
