@@ -43,7 +43,7 @@ from twistar.exceptions import InvalidQueryError, TransactionError
 from twistar.querychain import BIGGEST_NUMBER, QueryChain, checkedColumn
 from twistar.querychain import relationshipJoins as relationshipJoins  # public here too
 from twistar.registry import Registry
-from twistar.replicas import routedTo
+from twistar.replicas import currentRoute, routedTo
 
 T = TypeVar("T")
 
@@ -335,6 +335,8 @@ class Query(QueryChain[T]):
         """
         @return: the config of the database the query runs on.
         """
+        if self.route is currentRoute():  # mostly: no route chosen
+            return Registry.configFor(self.model)
         with routedTo(self.route):
             return Registry.configFor(self.model)
 
