@@ -12,8 +12,9 @@ in C{poll}. While statements are in flight, L{BusyPoll} has the reactor
 poll with a timeout of zero (a call scheduled for every turn) for at most
 L{BusyPoll.seconds} after the latest was sent: the answer is then found at
 once, and the reactor still runs everything else as it comes. It costs
-the processor time of those turns, at most C{seconds} per statement
-(statements that take longer than that are waited for as before).
+the processor time of those turns, at most C{seconds} each time a
+statement begins to wait (one that takes longer is waited for as
+before).
 """
 
 from __future__ import annotations
@@ -31,16 +32,18 @@ C{busyPollSeconds}."""
 
 def checkedBusyPoll(seconds: Any) -> float:
     """
+    @param seconds: a C{busyPollSeconds} given by the user.
     @return: C{seconds} as a float.
     @raise TwistarError: unless it is a finite number >= 0.
     """
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
-        0 <= seconds < math.inf
-    ):
-        raise TwistarError(
-            f"busyPollSeconds must be a number of seconds >= 0, not {seconds!r}"
-        )
-    return float(seconds)
+    if not isinstance(seconds, bool) and isinstance(seconds, (int, float)):
+        try:
+            value = float(seconds)
+        except OverflowError:
+            value = math.inf
+        if 0 <= value < math.inf:
+            return value
+    raise TwistarError(f"busyPollSeconds must be a number of seconds >= 0, not {seconds!r}")
 
 
 class BusyPoll:
@@ -48,6 +51,7 @@ class BusyPoll:
     Keeps a reactor turning without sleeping while statements are in flight,
     for at most L{seconds} after the latest was sent.
 
+    @ivar reactor: the reactor kept turning.
     @ivar seconds: how long after a statement is sent the reactor polls
         without sleeping (0: never).
     @ivar inFlight: how many statements wait for the server's answer.

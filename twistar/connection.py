@@ -39,10 +39,7 @@ from twistar.registry import Registry, checkDatabaseName
 if TYPE_CHECKING:
     from twistar.pgpool import PostgresPool
 
-__all__ = [
-    "BUSY_POLL", "DATABASE_URL", "THREADS", "TRANSACTION_POOLING", "DatabaseURL", "connect",
-    "parseURL",
-]
+__all__ = ["DATABASE_URL", "THREADS", "TRANSACTION_POOLING", "DatabaseURL", "connect", "parseURL"]
 
 DATABASE_URL = "DATABASE_URL"
 """The environment variable L{connect} reads when it is given no URL."""
@@ -57,9 +54,9 @@ THREADS = "threads"
 false, makes a L{PostgresPool<twistar.pgpool.PostgresPool>} (psycopg 3
 connections driven by the reactor, no thread) instead of an adbapi pool."""
 
-BUSY_POLL = "busyPollSeconds"
-"""The option of L{connect} (and of a PostgreSQL URL's query string) for a
-pool without threads: its C{busyPollSeconds} (see L{twistar.busypoll})."""
+_BUSY_POLL = "busyPollSeconds"
+"""The pool option of a pool without threads: its C{busyPollSeconds} (see
+L{twistar.busypoll})."""
 
 SQLITE = "sqlite"
 """L{DatabaseURL.backend} of SQLite."""
@@ -105,7 +102,7 @@ def _flag(value: str) -> bool:
 
 _POOL_QUERY_OPTIONS: dict[str, Callable[[str], Any]] = {
     "cp_min": int, "cp_max": int, "cp_noisy": _flag, "cp_reconnect": _flag, "cp_good_sql": str,
-    "waitLimit": float, BUSY_POLL: float,
+    "waitLimit": float, _BUSY_POLL: float,
 }
 """The pool options a URL's query string may set, with their parsers."""
 
@@ -269,7 +266,7 @@ def _postgresPool(keywords: dict[str, Any], poolOptions: dict[str, Any]) -> Post
     pool = PostgresPool(
         "", minSize, poolOptions.get("cp_max", max(minSize, 5)), poolOptions.get("cp_reactor"),
         openFun=poolOptions.get("cp_openfun"),
-        busyPollSeconds=poolOptions.get(BUSY_POLL, BUSY_POLL_SECONDS), **keywords,
+        busyPollSeconds=poolOptions.get(_BUSY_POLL, BUSY_POLL_SECONDS), **keywords,
     )
     pool.waitLimit = waitLimit
     return pool
@@ -428,9 +425,10 @@ def connect(
     L{twistar.pool.ConnectionPool}, C{cp_reconnect}, C{cp_noisy} and
     C{cp_good_sql} are ignored (a broken connection is always replaced)
     and C{cp_openfun} is called with each new connection, as by adbapi.
-    C{busyPollSeconds} (default 0.0002) says for how long after sending a
-    statement the reactor polls without sleeping (see
-    L{twistar.busypoll}; 0 turns it off).
+    C{busyPollSeconds} (default L{BUSY_POLL_SECONDS
+    <twistar.busypoll.BUSY_POLL_SECONDS>}) says for how long after a
+    statement begins to wait for the server the reactor polls without
+    sleeping (see L{twistar.busypoll}; 0 turns it off).
 
     @param url: a database URL (see L{twistar.connection}); by default, the
         environment variable C{DATABASE_URL}.
@@ -444,8 +442,9 @@ def connect(
         with L{Registry.addReplica<twistar.registry.Registry.addReplica>}
         (and C{register} is ignored).
     @param options: as for C{adbapi.ConnectionPool}: pool options (C{cp_min},
-        C{cp_max}, C{cp_reconnect}, C{cp_openfun}, C{cp_reactor}, ...) and
-        C{waitLimit} (see L{twistar.pool.ConnectionPool}); C{transaction_pooling}
+        C{cp_max}, C{cp_reconnect}, C{cp_openfun}, C{cp_reactor}, ...),
+        C{waitLimit} (see L{twistar.pool.ConnectionPool}) and, without
+        threads, C{busyPollSeconds}; C{transaction_pooling}
         (a C{bool}, PostgreSQL only); C{threads} (a C{bool}, C{False}
         for PostgreSQL only); any other keyword goes to the driver's
         C{connect()}. They take precedence over the URL's query string.
@@ -454,14 +453,15 @@ def connect(
         typed as the C{adbapi} pool whose surface it has, as for
         L{Registry.DBPOOL<twistar.registry.Registry.DBPOOL>}.)
     @raise InvalidURLError: for a malformed URL, an unknown scheme, an
-        option of the wrong kind, no URL and no C{DATABASE_URL}, or
-        C{transaction_pooling} for a database that is not PostgreSQL.
+        option of the wrong kind, no URL and no C{DATABASE_URL},
+        C{transaction_pooling} for a database that is not PostgreSQL, or
+        C{busyPollSeconds} for a pool with threads.
     @raise MissingDriverError: if the URL's driver is not installed.
     @raise TwistarError: for pool options an in-memory database cannot have
         (more than one connection), a bad C{waitLimit}, a
         C{transaction_pooling} that is not a C{bool}, a bad database name,
         a replica of a database that cannot have one (SQLite), or a
-        C{busyPollSeconds} that is no number >= 0 or is given with threads.
+        C{busyPollSeconds} that is no number >= 0.
     """
     if not isinstance(register, bool):
         checkDatabaseName(register)
@@ -486,6 +486,8 @@ def connect(
         if not threads and parsed.backend != POSTGRES:
             raise InvalidURLError(f"{THREADS}=False is for PostgreSQL, not {parsed.backend}")
         parsed = replace(parsed, threads=threads, driver=parsed.driver if threads else "psycopg")
+    if parsed.threads and (_BUSY_POLL in options or _BUSY_POLL in parsed.poolOptions):
+        raise InvalidURLError(f"{_BUSY_POLL} is for a pool without threads (threads=False)")
     requireDriver(parsed)
     if replicaOf is not None and parsed.backend == SQLITE:
         raise TwistarError("SQLite has no replicas: replicaOf needs a PostgreSQL or MySQL URL")
@@ -504,8 +506,6 @@ def connect(
             poolOptions[name] = 1
     elif parsed.backend == SQLITE:
         args = (os.path.abspath(args[0]),)
-    if parsed.threads and BUSY_POLL in poolOptions:
-        raise TwistarError(f"{BUSY_POLL} is for a pool without threads (threads=False)")
     if parsed.threads:
         pool = ConnectionPool(parsed.driver, *args, **keywords, **poolOptions)
     else:

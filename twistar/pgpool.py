@@ -224,12 +224,12 @@ class PostgresPool:
             self._shutdownID = None
         queued, self._queue = self._queue, deque()
         self._burst.end()
-        self._busyPoll.stop()
         for work in queued:
             work.deferred.errback(TwistarError("the connection pool is closed"))
         for channel in [*self._idle, *self._busy]:
             channel.close()
         self._idle.clear()
+        self._busyPoll.stop()
 
     # -- the work ----------------------------------------------------------
 

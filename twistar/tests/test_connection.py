@@ -491,14 +491,14 @@ class ConnectOptionTests(unittest.TestCase):
         self.assertEqual(pool.busyPollSeconds, 0.0)
         pool.busyPollSeconds = 0.5
         self.assertEqual(pool.busyPollSeconds, 0.5)
-        for bad in (-1, math.inf, math.nan, True, "0.1"):
+        for bad in (-1, math.inf, math.nan, 10**400, True, "0.1"):
             self.assertRaises(TwistarError, connect, url, busyPollSeconds=bad)
             with self.assertRaises(TwistarError):
                 pool.busyPollSeconds = bad
         self.assertEqual(pool.busyPollSeconds, 0.5)
         self.assertRaises(InvalidURLError, connect, url + "&busyPollSeconds=soon")
         for threaded in ("postgresql://h/d?busyPollSeconds=0", "sqlite:///p.db"):
-            error = self.assertRaises(TwistarError, connect, threaded, busyPollSeconds=0)
+            error = self.assertRaises(InvalidURLError, connect, threaded, busyPollSeconds=0)
             self.assertIn("threads=False", str(error))
         self.assertIsNone(Registry.DBPOOL)
 

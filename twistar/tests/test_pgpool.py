@@ -311,6 +311,7 @@ class PostgresPoolTests(PoolCase):
             await sleeping
         self.assertEqual(await pool.runQuery("SELECT pg_backend_pid()"), [(pid,)])
         self.assertEqual(await self.activity(pid), ("idle", "SELECT pg_backend_pid()"))
+        self.assertEqual(pool._busyPoll.inFlight, 0)
 
     async def test_cancelQueued(self) -> None:
         """
@@ -410,11 +411,12 @@ class PostgresPoolTests(PoolCase):
         sleeping = self.makePool(maxSize=1, busyPollSeconds=0)
         for pool in (polling, sleeping):
             await pool.runOperation("SELECT 1")  # connected
-        self.assertGreater(await zeroTimeouts(polling, "SELECT pg_sleep(0.05)"), 100)
-        self.assertLess(await zeroTimeouts(sleeping, "SELECT pg_sleep(0.05)"), 20)
+        self.assertGreater(await zeroTimeouts(polling, "SELECT pg_sleep(0.2)"), 100)
+        self.assertLess(await zeroTimeouts(sleeping, "SELECT pg_sleep(0.2)"), 20)
         del timeouts[:]
-        await sleep(0.05)
+        await sleep(0.2)
         self.assertLess(timeouts.count(0), 20)
+        self.assertEqual((polling._busyPoll.inFlight, sleeping._busyPoll.inFlight), (0, 0))
 
     async def test_close(self) -> None:
         """
@@ -432,6 +434,7 @@ class PostgresPoolTests(PoolCase):
             await queued
         with self.assertRaises(psycopg.OperationalError):
             await running
+        self.assertEqual(pool._busyPoll.inFlight, 0)
         while (await self.activity(pid)) is not None:
             await sleep(0.01)
 
