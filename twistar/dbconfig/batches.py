@@ -226,9 +226,10 @@ class BatchInserts(Runner):
         for batch in batches:
             giveTurn()  # on a PostgresPool, the reactor's thread runs this
             columnTypes = [set(map(type, batch[start::width])) for start in range(width)]
+            types = set().union(*columnTypes)
             checked.append(
-                batch if plain.issuperset(set().union(*columnTypes))
-                else self.adaptedBatch(batch, columns, columnTypes)
+                batch if plain.issuperset(types)
+                else self.adaptedBatch(batch, columns, columnTypes, types)
             )
         return checked
 
@@ -480,17 +481,19 @@ class BatchInserts(Runner):
                     ids[index] = primary(row)
 
     def adaptedBatch(
-        self, batch: list[Any], columns: Sequence[str], columnTypes: list[set[type]]
+        self, batch: list[Any], columns: Sequence[str], columnTypes: list[set[type]],
+        types: set[type],
     ) -> list[Any]:
         """
         @param columnTypes: the types of the values of each column in
             C{batch}.
+        @param types: the types of all its values (the union of
+            C{columnTypes}).
         @return: C{batch} (values of C{columns}, one row after another) with
             C{valueAdapters} applied.
         @raise UnsupportedValueError: for a value the driver cannot store.
         """
         width = len(columns)
-        types = set().union(*columnTypes)
         if not self.storableTypes.issuperset(types):
             for start in range(0, len(batch), width):
                 self.checkValues(batch[start:start + width], columns)
