@@ -254,6 +254,17 @@ def parseURL(url: str) -> DatabaseURL:
     )
 
 
+_POSTGRES_POOL_PARAMETERS = {
+    "conninfo": "its connection parameters in the URL",
+    "minSize": "cp_min",
+    "maxSize": "cp_max",
+    "reactor": "cp_reactor",
+    "openFun": "cp_openfun",
+}
+"""What L{PostgresPool<twistar.pgpool.PostgresPool>}'s own parameters are
+given as to L{connect}, by name: they are no connection keywords."""
+
+
 def _postgresPool(keywords: dict[str, Any], poolOptions: dict[str, Any]) -> PostgresPool:
     """
     @return: the L{PostgresPool} of L{connect} with C{threads=False}.
@@ -261,6 +272,12 @@ def _postgresPool(keywords: dict[str, Any], poolOptions: dict[str, Any]) -> Post
     from twistar.pgpool import PostgresPool
     from twistar.pool import _checkedWaitLimit
 
+    for name in keywords:
+        if name in _POSTGRES_POOL_PARAMETERS:
+            raise TwistarError(
+                f"{name!r} is no connection keyword: give a pool without threads "
+                f"{_POSTGRES_POOL_PARAMETERS[name]}"
+            )
     waitLimit = _checkedWaitLimit(poolOptions.get("waitLimit"))
     minSize = poolOptions.get("cp_min", 1)
     pool = PostgresPool(

@@ -77,11 +77,14 @@ def waitLimitOf(pool: Any) -> float | None:
 def _checkedWaitLimit(limit: Any) -> float | None:
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not (
-        0 < limit < math.inf
-    ):
-        raise TwistarError(f"waitLimit must be a positive number of seconds, not {limit!r}")
-    return float(limit)
+    if not isinstance(limit, bool) and isinstance(limit, (int, float)):
+        try:
+            seconds = float(limit)
+        except OverflowError:
+            seconds = math.inf
+        if 0 < seconds < math.inf:
+            return seconds
+    raise TwistarError(f"waitLimit must be a positive number of seconds, not {limit!r:.80}")
 
 
 def exhausted(pool: Any, limit: float) -> PoolExhaustedError:

@@ -502,11 +502,35 @@ class ConnectOptionTests(unittest.TestCase):
             self.assertIn("threads=False", str(error))
         self.assertIsNone(Registry.DBPOOL)
 
+    def test_poolParametersNoKeywords(self) -> None:
+        """
+        A L{PostgresPool}'s own parameters (C{minSize}, C{maxSize},
+        C{reactor}, C{openFun}, C{conninfo}), in the URL or as keywords,
+        are refused with what to give instead, not taken for connection
+        keywords; no pool is made.
+        """
+        try:
+            import greenlet  # noqa: F401
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise unittest.SkipTest("psycopg (3) or greenlet is not installed") from None
+        url = "postgresql://h/d?threads=false&cp_min=0"
+        for name, instead in (("minSize", "cp_min"), ("maxSize", "cp_max"),
+                              ("reactor", "cp_reactor"), ("openFun", "cp_openfun")):
+            error = self.assertRaises(TwistarError, connect, f"{url}&{name}=1")
+            self.assertIn(repr(name), str(error))
+            self.assertIn(instead, str(error))
+            self.assertRaises(TwistarError, connect, url, **{name: 1})
+        self.assertRaises(TwistarError, connect, url, conninfo="host=h")
+        self.assertIsNone(Registry.DBPOOL)
+
     def test_badWaitLimit(self) -> None:
         """
-        A bad C{waitLimit} is refused.
+        A bad C{waitLimit} is refused: also an integer too large for a
+        float.
         """
         self.assertRaises(TwistarError, connect, "sqlite:///w.db", waitLimit=-1)
+        self.assertRaises(TwistarError, connect, "sqlite:///w.db", waitLimit=10**400)
 
     def test_memoryOneConnection(self) -> None:
         """
