@@ -36,8 +36,8 @@ from twistar.dbconfig.builder import (
     compileSelect,
 )
 from twistar.dbconfig.objects import timestampColumns
-from twistar.dbconfig.runner import utcNow
 from twistar.dbconfig.sqltext import checkIdentifier
+from twistar.dbconfig.statements import utcNow
 from twistar.dbconfig.writes import Delete, Update, compileDelete, compileUpdate
 from twistar.exceptions import InvalidQueryError, TransactionError
 from twistar.querychain import BIGGEST_NUMBER, QueryChain, checkedColumn

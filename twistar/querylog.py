@@ -106,7 +106,7 @@ class QueryRecord:
     error: BaseException | None = None
 
 
-class StatementRunner(Protocol):
+class ObservedConfig(Protocol):
     """
     What this module uses of the L{twistar.dbconfig.base.InteractionBase}
     running a statement (which sits above it).
@@ -180,7 +180,7 @@ def secretColumns() -> frozenset[str]:
     return _secretColumns
 
 
-def redacted(config: StatementRunner, sql: str, args: Any) -> Any:
+def redacted(config: ObservedConfig, sql: str, args: Any) -> Any:
     """
     @return: C{args} of C{sql} as a tuple (a dict stays one), each value
         given for a secret column (as
@@ -203,7 +203,7 @@ def redacted(config: StatementRunner, sql: str, args: Any) -> Any:
 
 @lru_cache(maxsize=512)
 def _secretPositions(
-    config: StatementRunner, sql: str, secrets: frozenset[str], count: int
+    config: ObservedConfig, sql: str, secrets: frozenset[str], count: int
 ) -> frozenset[int]:
     lowered = sql.lower()
     if not any(name in lowered for name in secrets):
@@ -290,7 +290,7 @@ def threadTransaction(number: int | None) -> None:
     _state().transaction = number
 
 
-def watched(config: StatementRunner, func: Callable[..., Any]) -> Callable[..., Any]:
+def watched(config: ObservedConfig, func: Callable[..., Any]) -> Callable[..., Any]:
     """
     Called on the reactor thread before work is sent to a pool thread.
 
@@ -346,7 +346,7 @@ def withWatchers(context: contextvars.Context | None) -> contextvars.Context | N
 # -- statements ----------------------------------------------------------------
 
 
-def observed(config: StatementRunner) -> _Watch | None:
+def observed(config: ObservedConfig) -> _Watch | None:
     """
     Called on a pool thread before a statement runs.
 
@@ -368,7 +368,7 @@ class ObservedStatement:
     __slots__ = ("watch", "config", "cursor", "sql", "args", "start", "rows")
 
     def __init__(
-        self, watch: _Watch, config: StatementRunner, cursor: Any, sql: str, args: Any
+        self, watch: _Watch, config: ObservedConfig, cursor: Any, sql: str, args: Any
     ) -> None:
         self.watch = watch
         self.config = config

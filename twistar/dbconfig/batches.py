@@ -17,8 +17,9 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 
 from twistar.dbconfig.builder import compileSelect, rowsWithKeys
-from twistar.dbconfig.runner import Runner, utcNow
+from twistar.dbconfig.runner import Runner
 from twistar.dbconfig.sqltext import safeText
+from twistar.dbconfig.statements import utcNow
 from twistar.dbconfig.writes import Upsert, compileUpsert, upsertKeys, upsertOf
 from twistar.exceptions import DBObjectSaveError, InvalidQueryError, UnknownColumnError
 from twistar.pgpool import giveTurn

@@ -17,9 +17,8 @@ from twisted.internet.defer import Deferred
 
 from twistar.dbconfig.batches import BatchInserts
 from twistar.dbconfig.builder import Column, Select, Text, compileSelect, keyEquals, keyIn
-from twistar.dbconfig.runner import utcNow
 from twistar.dbconfig.sqltext import checkIdentifier, safeRepr
-from twistar.dbconfig.statements import rowConverter
+from twistar.dbconfig.statements import rowConverter, utcNow
 from twistar.dbconfig.writes import UpdateMany, compileUpdateMany, updateManyBatch
 from twistar.exceptions import (
     CannotRefreshError,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from twisted.enterprise import adbapi
@@ -45,13 +44,6 @@ from twistar.replicas import (
     writesOfContext,
     writtenPosition,
 )
-
-
-def utcNow() -> datetime:
-    """
-    @return: the time now, in UTC: the one clock of timestamps.
-    """
-    return datetime.now(timezone.utc)
 
 
 class Runner(GreenRunner):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from itertools import count
 from typing import Any
 
@@ -36,6 +36,13 @@ _savepointNumbers = count(1)
 # (Database, table name) -> (its list in the registry's schema cache when
 # read, the declared type of each of its columns).
 _declared: dict[tuple[str, str], tuple[list[str], dict[str, str]]] = {}
+
+
+def utcNow() -> datetime:
+    """
+    @return: the time now, in UTC: the one clock of timestamps.
+    """
+    return datetime.now(timezone.utc)
 
 
 class StatementRunner(ErrorTranslation):
