@@ -175,7 +175,7 @@ class Finders:
             for start in range(0, len(rows), ROWS_PER_COLLECTION):
                 if start:
                     gc.collect(0)
-                    giveTurn()  # built on the reactor's thread (a PostgresPool)
+                giveTurn()  # built on the reactor's thread (a PostgresPool)
                 objects += cls._buildFromRows(
                     columns, rows[start:start + ROWS_PER_COLLECTION], mutable
                 )

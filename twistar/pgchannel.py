@@ -30,12 +30,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twistar.exceptions import ConnectionLostError, TwistarError
+from twistar.slicing import reactorTurn
 
 _log = Logger(namespace="twistar")
 
-_SLICE = 0.005
-"""Seconds a worker may go on without handing the reactor a turn, while
-its socket is writable at once (a pipeline sending many statements)."""
 
 _READY_R = 1
 _READY_W = 2
@@ -142,6 +140,10 @@ class Channel:
     @ivar work: the work running on it, or C{None} when it is idle or held.
     @ivar held: whether
         L{PostgresPool.hold<twistar.pgpool.PostgresPool.hold>} gave it out.
+    @ivar wakeDue: the call resuming its parked worker on the reactor's
+        next turn, if one is due.
+    @ivar turn: the slice its work shares with the reactor's other work in
+        slices (see L{twistar.slicing.ReactorTurn}).
     """
 
     def __init__(self, pool: Any, connection: Any) -> None:
@@ -167,9 +169,10 @@ class Channel:
         self.worker.channel = self
         self.outcome: tuple[bool, Any] | None = None
         self.parked = False
+        self.wakeDue: Any = None
         self.wantRead = False
         self.writing = False
-        self.resumedAt = 0.0
+        self.turn = reactorTurn(self.reactor)
         connection._channel = self
         self.reactor.addReader(self)
 
@@ -223,7 +226,7 @@ class Channel:
             state = next(gen)
             while True:
                 ready = 0
-                if state & _READY_W and time.monotonic() - self.resumedAt < _SLICE:
+                if state & _READY_W and not self.turn.usedUp():
                     ready = _readyNow(self.fd, state)
                 if not ready:
                     ready = self._park(state, deadline)
@@ -293,9 +296,10 @@ class Channel:
     def start(self, work: ChannelWork) -> None:
         """
         Run C{work} in the worker greenlet (from the reactor's greenlet: if
-        called from a worker, on the reactor's next turn).
+        called from a worker, or when this turn's slice is used up, on the
+        reactor's next turn).
         """
-        if self.getcurrent() is not self.root:
+        if self.getcurrent() is not self.root or self.turn.usedUp():
             self.reactor.callLater(0, self.start, work)
             return
         work.channel = self
@@ -308,8 +312,8 @@ class Channel:
         its end, fire the work's L{Deferred} and give the connection back.
         """
         self.parked = False
-        self.resumedAt = time.monotonic()
         self.worker.switch(value)
+        self.turn.stepped()
         outcome, self.outcome = self.outcome, None
         if outcome is None:
             return
@@ -324,8 +328,24 @@ class Channel:
                 work.deferred.errback(result)
 
     def _wake(self, ready: int) -> None:
-        if not self.parked:
+        """
+        Resume the parked worker with the events C{ready}; on the reactor's
+        next turn when this turn's slice is used up (so that twenty
+        connections whose answers come together do not hold the reactor
+        for twenty slices).
+        """
+        if not self.parked or self.wakeDue is not None:
             return
+        if self.turn.usedUp():
+            self.wakeDue = self.reactor.callLater(0, self._dueWake, ready)
+            return
+        self._resume(ready)
+
+    def _dueWake(self, ready: int) -> None:
+        self.wakeDue = None
+        self._wake(ready)
+
+    def _resume(self, ready: int) -> None:
         self.wantRead = False
         if self.writing:
             self.reactor.removeWriter(self)
@@ -405,8 +425,11 @@ class Channel:
             self.writing = False
         os.close(self.fd)
         self.connection.close()
+        if self.wakeDue is not None:
+            self.wakeDue.cancel()
+            self.wakeDue = None
         if self.parked:
-            self._wake(_READY_R)
+            self._resume(_READY_R)
 
 
 def waitFor(d: Deferred[Any]) -> Any:
@@ -430,14 +453,15 @@ def waitFor(d: Deferred[Any]) -> Any:
 
 def _dueChannel() -> Channel | None:
     """
-    @return: the channel of the work running in this greenlet, if it has
-        run a while without waiting for the server; else C{None}.
+    @return: the channel of the work running in this greenlet, if the
+        reactor turn's slice is used up (see L{twistar.slicing.ReactorTurn});
+        else C{None}.
     """
     greenlet = sys.modules.get("greenlet")
     if greenlet is None:
         return None
     channel = getattr(greenlet.getcurrent(), "channel", None)
-    if not isinstance(channel, Channel) or time.monotonic() - channel.resumedAt < _SLICE:
+    if not isinstance(channel, Channel) or not channel.turn.usedUp():
         return None
     return channel
 

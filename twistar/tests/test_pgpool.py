@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -417,6 +418,48 @@ class PostgresPoolTests(PoolCase):
         await sleep(0.2)
         self.assertLess(timeouts.count(0), 20)
         self.assertEqual((polling._busyPoll.inFlight, sleeping._busyPoll.inFlight), (0, 0))
+
+    async def test_sliceShared(self) -> None:
+        """
+        The connections whose work resumes in one turn of the reactor share
+        the turn's slice: once a work has used it up, the others resume on
+        later turns, one a turn while each uses up a slice; work that uses
+        little resumes in the same turn.
+        """
+        from twistar.pgpool import waitFor
+        from twistar.slicing import SLICE_SECONDS
+
+        turns = [0]
+        iterate = reactor.doIteration  # type: ignore[attr-defined]
+
+        def counted(timeout: float | None) -> None:
+            turns[0] += 1
+            iterate(timeout)
+
+        self.patch(reactor, "doIteration", counted)
+        pool = self.makePool(minSize=4, maxSize=4)
+        await gatherResults([pool.runQuery("SELECT pg_sleep(0.01)") for _ in range(4)])
+
+        async def resumedIn(seconds: float) -> list[int]:
+            go: Deferred[None] = Deferred()
+
+            def work(connection: Any) -> int:
+                waitFor(go)
+                turn = turns[0]
+                end = time.perf_counter() + seconds
+                while time.perf_counter() < end:
+                    pass
+                return turn
+
+            running = [pool.runGreen(work) for _ in range(4)]
+            await sleep(0.01)  # each parked in waitFor
+            go.callback(None)
+            return list(await gatherResults(running))
+
+        long = await resumedIn(SLICE_SECONDS * 1.2)
+        self.assertEqual(len(set(long)), 4, long)
+        short = await resumedIn(SLICE_SECONDS / 100)
+        self.assertEqual(len(set(short)), 1, short)
 
     async def test_close(self) -> None:
         """
