@@ -30,7 +30,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twistar.exceptions import ConnectionLostError, TwistarError
-from twistar.slicing import reactorTurn
+from twistar.turnslice import turnSlice
 
 _log = Logger(namespace="twistar")
 
@@ -141,9 +141,9 @@ class Channel:
     @ivar held: whether
         L{PostgresPool.hold<twistar.pgpool.PostgresPool.hold>} gave it out.
     @ivar wakeDue: the call resuming its parked worker on the reactor's
-        next turn, if one is due.
-    @ivar turn: the slice its work shares with the reactor's other work in
-        slices (see L{twistar.slicing.ReactorTurn}).
+        next turn, if one is due (with the events C{dueReady}).
+    @ivar turn: the slice its work shares with the other connections'
+        work in a turn of the reactor.
     """
 
     def __init__(self, pool: Any, connection: Any) -> None:
@@ -170,9 +170,10 @@ class Channel:
         self.outcome: tuple[bool, Any] | None = None
         self.parked = False
         self.wakeDue: Any = None
+        self.dueReady = 0
         self.wantRead = False
         self.writing = False
-        self.turn = reactorTurn(self.reactor)
+        self.turn = turnSlice(self.reactor)
         connection._channel = self
         self.reactor.addReader(self)
 
@@ -296,10 +297,9 @@ class Channel:
     def start(self, work: ChannelWork) -> None:
         """
         Run C{work} in the worker greenlet (from the reactor's greenlet: if
-        called from a worker, or when this turn's slice is used up, on the
-        reactor's next turn).
+        called from a worker, on the reactor's next turn).
         """
-        if self.getcurrent() is not self.root or self.turn.usedUp():
+        if self.getcurrent() is not self.root:
             self.reactor.callLater(0, self.start, work)
             return
         work.channel = self
@@ -312,8 +312,12 @@ class Channel:
         its end, fire the work's L{Deferred} and give the connection back.
         """
         self.parked = False
-        self.worker.switch(value)
-        self.turn.stepped()
+        turn = self.turn
+        turn.stepBegins()
+        try:
+            self.worker.switch(value)
+        finally:
+            turn.stepEnds()
         outcome, self.outcome = self.outcome, None
         if outcome is None:
             return
@@ -330,20 +334,23 @@ class Channel:
     def _wake(self, ready: int) -> None:
         """
         Resume the parked worker with the events C{ready}; on the reactor's
-        next turn when this turn's slice is used up (so that twenty
-        connections whose answers come together do not hold the reactor
-        for twenty slices).
+        next turn when this turn's slice is used up (see L{twistar.turnslice.TurnSlice}), or
+        when called from a worker greenlet.
         """
-        if not self.parked or self.wakeDue is not None:
+        if not self.parked:
             return
-        if self.turn.usedUp():
-            self.wakeDue = self.reactor.callLater(0, self._dueWake, ready)
+        if self.wakeDue is not None:
+            self.dueReady |= ready
+            return
+        if self.getcurrent() is not self.root or self.turn.usedUp():
+            self.dueReady = ready
+            self.wakeDue = self.reactor.callLater(0, self._dueWake)
             return
         self._resume(ready)
 
-    def _dueWake(self, ready: int) -> None:
+    def _dueWake(self) -> None:
         self.wakeDue = None
-        self._wake(ready)
+        self._wake(self.dueReady)
 
     def _resume(self, ready: int) -> None:
         self.wantRead = False
@@ -425,11 +432,13 @@ class Channel:
             self.writing = False
         os.close(self.fd)
         self.connection.close()
-        if self.wakeDue is not None:
-            self.wakeDue.cancel()
-            self.wakeDue = None
-        if self.parked:
+        if self.parked and self.getcurrent() is self.root:
+            if self.wakeDue is not None:
+                self.wakeDue.cancel()
+                self.wakeDue = None
             self._resume(_READY_R)
+        elif self.parked:
+            self._wake(_READY_R)
 
 
 def waitFor(d: Deferred[Any]) -> Any:
@@ -454,8 +463,7 @@ def waitFor(d: Deferred[Any]) -> Any:
 def _dueChannel() -> Channel | None:
     """
     @return: the channel of the work running in this greenlet, if the
-        reactor turn's slice is used up (see L{twistar.slicing.ReactorTurn});
-        else C{None}.
+        reactor turn's slice is used up (see L{twistar.turnslice.TurnSlice}); else C{None}.
     """
     greenlet = sys.modules.get("greenlet")
     if greenlet is None:

@@ -4,11 +4,7 @@ Bulk work that keeps the reactor turning.
 
 Work on many objects that belongs on the reactor thread (validating them,
 running their hooks, setting their ids) runs through L{inSlices}: a few
-milliseconds at a time, with a turn of the reactor between slices. All the
-work that runs on the reactor's thread in one turn of the reactor (the
-slices of every L{inSlices} call, and the work of a
-L{PostgresPool<twistar.pgpool.PostgresPool>}'s connections) shares one
-slice: see L{ReactorTurn}. Objects
+milliseconds at a time, with a turn of the reactor between slices. Objects
 made in bulk on a pool thread are made under L{collectorPaused}, so that the
 garbage collector does not scan the growing heap again and again meanwhile,
 holding the GIL (and so stopping the reactor) each time.
@@ -23,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from time import perf_counter
 from typing import Any, Protocol, TypeVar
-from weakref import WeakKeyDictionary
 
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
@@ -31,8 +26,7 @@ from twisted.python.failure import Failure
 T = TypeVar("T")
 
 SLICE_SECONDS = 0.005
-"""How long the work of one turn of the reactor (see L{ReactorTurn}) goes
-on before the reactor gets its next turn."""
+"""How long one slice of L{inSlices} works before the reactor gets a turn."""
 
 # Results told from a Deferred without isinstance, which is slow for it (an ABC).
 _PLAIN = frozenset({type(None), bool})
@@ -63,86 +57,6 @@ class PoolRegistry(Protocol):
 registry: PoolRegistry | None = None
 """Whose pool's reactor runs the slices by default; L{twistar.registry}
 sets it."""
-
-
-class ReactorTurn:
-    """
-    The one slice of L{SLICE_SECONDS} that the work twistar runs on the
-    reactor's thread in slices shares in a turn of the reactor: the slices
-    of L{inSlices} calls and the work of a
-    L{PostgresPool<twistar.pgpool.PostgresPool>}'s connections. Timed each
-    from its own start, twenty of them running in one turn (twenty bulk
-    calls, or twenty connections whose answers came together) would keep
-    the reactor twenty slices long. Work that finds the slice used up waits
-    for the reactor's next turn, where a new slice begins.
-
-    Telling turns apart costs a timed call; it is only scheduled once the
-    slice has run L{_MARK} seconds, so that work of a few microseconds a
-    turn (one statement) costs only clock readings. A slice that nothing
-    saw run that long is over once L{SLICE_SECONDS} have passed since it
-    began (the reactor has turned since).
-
-    @ivar clock: the reactor.
-    @ivar began: when the slice began (a C{perf_counter} time), or C{None}
-        before the first.
-    """
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.began: float | None = None
-        self._ending: Any = None
-
-    def start(self) -> float:
-        """
-        Called when work begins a step (and at any time within it).
-
-        @return: when the slice it runs in began.
-        """
-        now = perf_counter()
-        began = self.began
-        if began is None or (self._ending is None and now - began >= SLICE_SECONDS):
-            began = self.began = now
-        elif self._ending is None and now - began >= _MARK:
-            self._ending = self.clock.callLater(0, self._end)
-        return began
-
-    def usedUp(self) -> bool:
-        """
-        @return: whether the slice is used up: work is then to wait for the
-            reactor's next turn.
-        """
-        return perf_counter() - self.start() >= SLICE_SECONDS
-
-    def stepped(self) -> None:
-        """
-        Called when work ends a step: if the slice has run a while, it ends
-        on the reactor's next turn.
-        """
-        began = self.began
-        if (self._ending is None and began is not None
-                and perf_counter() - began >= _MARK):
-            self._ending = self.clock.callLater(0, self._end)
-
-    def _end(self) -> None:
-        self.began = None
-        self._ending = None
-
-
-_MARK = SLICE_SECONDS / 5
-"""How long a slice runs before the reactor's next turn is to end it."""
-
-
-_turns: WeakKeyDictionary[Any, ReactorTurn] = WeakKeyDictionary()
-
-
-def reactorTurn(clock: Clock) -> ReactorTurn:
-    """
-    @return: the L{ReactorTurn} of the reactor C{clock}.
-    """
-    turn = _turns.get(clock)
-    if turn is None:
-        turn = _turns[clock] = ReactorTurn(clock)
-    return turn
 
 
 def inSlices(
@@ -209,9 +123,8 @@ class _Slices:
         # The clock is read every `stride` items, about 16 times a slice.
         stride = self.stride
         checkAt = index + stride
-        turn = reactorTurn(self.reactor())
         checked = perf_counter()
-        deadline = turn.start() + SLICE_SECONDS
+        deadline = checked + SLICE_SECONDS
         while index < end:
             try:
                 result = func(items[index])
@@ -240,7 +153,6 @@ class _Slices:
                     stride //= 2
                 checked = now
                 checkAt = index + stride
-        turn.stepped()
         self.next = index
         self.stride = stride
         if index < end:
@@ -249,18 +161,11 @@ class _Slices:
             self.items = []
             self.finishIfDone()
 
-    def reactor(self) -> Clock:
-        """
-        @return: the clock given, or the current pool's reactor, or the
-            global reactor.
-        """
+    def schedule(self, func: Callable[..., Any], *args: Any) -> Any:
         clock: Any = self.clock or getattr(getattr(registry, "DBPOOL", None), "_reactor", None)
         if clock is None:
             from twisted.internet import reactor as clock
-        return clock  # type: ignore[no-any-return]
-
-    def schedule(self, func: Callable[..., Any], *args: Any) -> Any:
-        return self.reactor().callLater(0, func, *args)
+        return clock.callLater(0, func, *args)
 
     def got(self, value: Any, index: int) -> Any:
         del self.awaited[index]

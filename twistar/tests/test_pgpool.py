@@ -422,9 +422,9 @@ class PostgresPoolTests(PoolCase):
     async def test_sliceShared(self) -> None:
         """
         The connections whose work resumes in one turn of the reactor share
-        the turn's slice: once a work has used it up, the others resume on
-        later turns, one a turn while each uses up a slice; work that uses
-        little resumes in the same turn.
+        the turn's slice (L{TurnSlice}): once a work has used it up, the
+        others resume on later turns, one a turn while each uses up a
+        slice; work that uses little resumes in the same turn.
         """
         from twistar.pgpool import waitFor
         from twistar.slicing import SLICE_SECONDS
@@ -460,6 +460,26 @@ class PostgresPoolTests(PoolCase):
         self.assertEqual(len(set(long)), 4, long)
         short = await resumedIn(SLICE_SECONDS / 100)
         self.assertEqual(len(set(short)), 1, short)
+
+    async def test_turnDueInLongStep(self) -> None:
+        """
+        Work that has run longer than a slice without looking at the time
+        is due to give the reactor a turn, in a turn whose slice it began.
+        """
+        from twistar.pgpool import turnDue
+        from twistar.slicing import SLICE_SECONDS
+
+        def work(connection: Any) -> list[bool]:
+            due = [turnDue()]
+            end = time.perf_counter() + SLICE_SECONDS * 1.4
+            while time.perf_counter() < end:
+                pass
+            return due + [turnDue() for _ in range(3)]
+
+        pool = self.makePool(maxSize=1)
+        await pool.runOperation("SELECT 1")
+        await sleep(0.01)
+        self.assertEqual(await pool.runGreen(work), [False, True, True, True])
 
     async def test_close(self) -> None:
         """
@@ -549,6 +569,108 @@ class _TurnCall:
 
     def cancel(self) -> None:
         self.turns.pending.remove(self)
+
+
+class TurnSliceTests(unittest.SynchronousTestCase):
+    """
+    Tests for L{TurnSlice}, with a fake clock and fake time.
+    """
+
+    def setUp(self) -> None:
+        from twistar.turnslice import TurnSlice
+
+        self.clock = task.Clock()
+        self.now = 100.0
+        self.slice = TurnSlice(self.clock, lambda: self.now)
+
+    def test_slice(self) -> None:
+        """
+        A slice begins with a step and is used up after C{SLICE_SECONDS};
+        once it has run a fifth of that, the reactor's next turn (a timed
+        call) is to end it, and the next step begins a new one.
+        """
+        from twistar.slicing import SLICE_SECONDS
+
+        self.slice.stepBegins()
+        self.assertEqual(self.slice.began, 100.0)
+        self.now += SLICE_SECONDS / 10
+        self.assertFalse(self.slice.usedUp())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.now += SLICE_SECONDS / 2
+        self.assertFalse(self.slice.usedUp())
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.now += SLICE_SECONDS / 2
+        self.assertTrue(self.slice.usedUp())
+        self.slice.stepEnds()
+        self.assertTrue(self.slice.usedUp())
+        self.clock.advance(0)
+        self.assertFalse(self.slice.usedUp())
+        self.slice.stepBegins()
+        self.assertEqual(self.slice.began, self.now)
+
+    def test_longStep(self) -> None:
+        """
+        A step that has run longer than a slice without looking at the time
+        has used it up, when it looks and after it ends.
+        """
+        from twistar.slicing import SLICE_SECONDS
+
+        self.slice.stepBegins()
+        self.now += SLICE_SECONDS * 3
+        self.assertTrue(self.slice.usedUp())
+        self.slice.stepEnds()
+        self.assertTrue(self.slice.usedUp())
+        self.slice.stepBegins()
+        self.assertEqual(self.slice.began, 100.0)
+
+    def test_shortStepsThenIdle(self) -> None:
+        """
+        Steps too short to schedule the slice's end leave it to end by
+        itself: between steps, once C{SLICE_SECONDS} have passed since it
+        began, it is over, and the next step begins a new one.
+        """
+        from twistar.slicing import SLICE_SECONDS
+
+        self.slice.stepBegins()
+        self.now += SLICE_SECONDS / 10
+        self.slice.stepEnds()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.now += SLICE_SECONDS
+        self.assertFalse(self.slice.usedUp())
+        self.slice.stepBegins()
+        self.assertEqual(self.slice.began, self.now)
+
+    def test_endCancelled(self) -> None:
+        """
+        If the call ending the slice is cancelled, the slice ends anyway:
+        it is not used up for ever.
+        """
+        from twistar.slicing import SLICE_SECONDS
+
+        self.slice.stepBegins()
+        self.now += SLICE_SECONDS * 2
+        self.slice.stepEnds()
+        self.assertTrue(self.slice.usedUp())
+        for call in list(self.clock.calls):
+            call.cancel()
+        self.assertFalse(self.slice.usedUp())
+        self.slice.stepBegins()
+        self.assertEqual(self.slice.began, self.now)
+
+    def test_perReactor(self) -> None:
+        """
+        L{turnSlice} gives each reactor its one L{TurnSlice}, which does
+        not keep the reactor alive.
+        """
+        from twistar.turnslice import _turnSlices, turnSlice
+
+        other = task.Clock()
+        self.assertIs(turnSlice(self.clock), turnSlice(self.clock))
+        self.assertIsNot(turnSlice(self.clock), turnSlice(other))
+        count = len(_turnSlices)
+        del other
+        gc.collect()
+        self.assertEqual(len(_turnSlices), count - 1)
 
 
 class BusyPollTests(unittest.TestCase):

@@ -13,10 +13,9 @@ from typing import Any
 
 from twisted.internet import reactor as _reactor
 from twisted.internet import task
-from twisted.internet.defer import CancelledError, Deferred, gatherResults, succeed
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistar import slicing
 from twistar.dbobject import DBObject
 from twistar.exceptions import ValidationError
 from twistar.registry import Registry
@@ -25,10 +24,8 @@ from twistar.slicing import (
     BURST_SIZE,
     SLICE_SECONDS,
     BurstCollection,
-    ReactorTurn,
     collectorPaused,
     inSlices,
-    reactorTurn,
 )
 from twistar.tests.helpers import DBTestCase
 from twistar.tests.models import User
@@ -303,109 +300,6 @@ class InSlicesTests(SynchronousTestCase):
         self.runSlices()
         self.successResultOf(d)
         self.assertEqual(set(seen), {"caller"})
-
-    def test_sharedSlice(self) -> None:
-        """
-        Calls whose slices run in the same turn of the reactor share one
-        slice: a call begun after another used it up does one item, then
-        waits for the next turn, where a new slice begins.
-        """
-        first: list[int] = []
-        second: list[int] = []
-
-        def work(into: list[int], item: int) -> None:
-            into.append(item)
-            busy(SLICE_SECONDS / 4)
-
-        one = inSlices(lambda item: work(first, item), range(40), clock=self.clock)
-        two = inSlices(lambda item: work(second, item), range(40), clock=self.clock)
-        self.assertLess(len(first), 40)
-        self.assertEqual(len(second), 1)
-        doneBefore = len(first) + len(second)
-        runTurn(self.clock)
-        self.assertGreater(len(first) + len(second), doneBefore + 1)
-        self.runSlices()
-        self.assertEqual((first, second), (list(range(40)), list(range(40))))
-        self.successResultOf(gatherResults([one, two]))
-
-
-def runTurn(clock: task.Clock) -> None:
-    """
-    Run one turn of C{clock}'s reactor: the calls that are due now, not
-    those that they schedule for now (C{clock.advance(0)} runs those too).
-    """
-    now = clock.seconds()
-    due = [call for call in clock.calls if call.getTime() <= now]
-    due.sort(key=lambda call: call.getTime())
-    for call in due:
-        clock.calls.remove(call)
-        call.called = 1
-        call.func(*call.args, **call.kw)
-
-
-class ReactorTurnTests(SynchronousTestCase):
-    """
-    Tests for L{ReactorTurn}, with a fake clock and fake time.
-    """
-
-    def setUp(self) -> None:
-        self.clock = task.Clock()
-        self.now = 100.0
-        self.patch(slicing, "perf_counter", lambda: self.now)
-        self.turn = ReactorTurn(self.clock)
-
-    def test_slice(self) -> None:
-        """
-        A slice begins at the first step and is used up after
-        C{SLICE_SECONDS}; the reactor's next turn (a timed call) ends it,
-        and the next step begins a new one.
-        """
-        self.assertEqual(self.turn.start(), 100.0)
-        self.now += SLICE_SECONDS / 2
-        self.assertFalse(self.turn.usedUp())
-        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
-        self.now += SLICE_SECONDS
-        self.assertTrue(self.turn.usedUp())
-        self.assertEqual(self.turn.start(), 100.0)
-        self.clock.advance(0)
-        self.assertFalse(self.turn.usedUp())
-        self.assertEqual(self.turn.began, self.now)
-
-    def test_shortSteps(self) -> None:
-        """
-        Steps shorter than a fifth of a slice schedule nothing; a slice
-        nothing saw run that long is over once C{SLICE_SECONDS} have passed
-        since it began (the reactor has turned meanwhile).
-        """
-        self.turn.start()
-        self.now += SLICE_SECONDS / 10
-        self.turn.stepped()
-        self.assertEqual(self.clock.getDelayedCalls(), [])
-        self.now += SLICE_SECONDS
-        self.assertFalse(self.turn.usedUp())
-        self.assertEqual(self.turn.began, self.now)
-        self.assertEqual(self.clock.getDelayedCalls(), [])
-
-    def test_longStep(self) -> None:
-        """
-        A step that ran longer than a slice without looking at the time
-        has used it up, as its end tells: later steps of the same turn wait.
-        """
-        self.turn.start()
-        self.now += SLICE_SECONDS * 3
-        self.turn.stepped()
-        self.assertTrue(self.turn.usedUp())
-        self.clock.advance(0)
-        self.assertFalse(self.turn.usedUp())
-
-    def test_perReactor(self) -> None:
-        """
-        L{reactorTurn} gives each reactor its one L{ReactorTurn}.
-        """
-        other = task.Clock()
-        self.assertIs(reactorTurn(self.clock), reactorTurn(self.clock))
-        self.assertIsNot(reactorTurn(self.clock), reactorTurn(other))
-        self.assertIs(reactorTurn(other).clock, other)
 
 
 class CollectorPausedTests(SynchronousTestCase):
