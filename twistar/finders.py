@@ -170,12 +170,13 @@ class Finders:
         # scan the whole heap, until they outlive the next collection of the
         # middle one: a caller done with them by then never adds to those.
         gc.collect(0)
+        giveTurn()  # built on the reactor's thread (a PostgresPool)
         objects: list[T] = []
         with collectorPaused():
             for start in range(0, len(rows), ROWS_PER_COLLECTION):
                 if start:
                     gc.collect(0)
-                giveTurn()  # built on the reactor's thread (a PostgresPool)
+                    giveTurn()
                 objects += cls._buildFromRows(
                     columns, rows[start:start + ROWS_PER_COLLECTION], mutable
                 )

@@ -140,8 +140,8 @@ class Channel:
     @ivar work: the work running on it, or C{None} when it is idle or held.
     @ivar held: whether
         L{PostgresPool.hold<twistar.pgpool.PostgresPool.hold>} gave it out.
-    @ivar wakeDue: the call resuming its parked worker on the reactor's
-        next turn, if one is due (with the events C{dueReady}).
+    @ivar wakeDue: whether its parked worker waits in line to resume (with
+        the events C{dueReady}; see L{twistar.turnslice.TurnSlice.later}).
     @ivar turn: the slice its work shares with the other connections'
         work in a turn of the reactor.
     """
@@ -169,7 +169,7 @@ class Channel:
         self.worker.channel = self
         self.outcome: tuple[bool, Any] | None = None
         self.parked = False
-        self.wakeDue: Any = None
+        self.wakeDue = False
         self.dueReady = 0
         self.wantRead = False
         self.writing = False
@@ -299,11 +299,11 @@ class Channel:
         Run C{work} in the worker greenlet (from the reactor's greenlet: if
         called from a worker, on the reactor's next turn).
         """
-        if self.getcurrent() is not self.root:
-            self.reactor.callLater(0, self.start, work)
-            return
         work.channel = self
         self.work = work
+        if self.getcurrent() is not self.root:
+            self.reactor.callLater(0, self._switch, work)
+            return
         self._switch(work)
 
     def _switch(self, value: Any) -> None:
@@ -333,24 +333,33 @@ class Channel:
 
     def _wake(self, ready: int) -> None:
         """
-        Resume the parked worker with the events C{ready}; on the reactor's
-        next turn when this turn's slice is used up (see L{twistar.turnslice.TurnSlice}), or
-        when called from a worker greenlet.
+        Resume the parked worker with the events C{ready}; on a later turn
+        of the reactor, in line, when this turn's slice is used up (see
+        L{twistar.turnslice.TurnSlice}), or when called from a greenlet
+        other than the reactor's.
         """
         if not self.parked:
             return
-        if self.wakeDue is not None:
+        if self.wakeDue:
             self.dueReady |= ready
             return
         if self.getcurrent() is not self.root or self.turn.usedUp():
             self.dueReady = ready
-            self.wakeDue = self.reactor.callLater(0, self._dueWake)
+            self.wakeDue = True
+            self.turn.later(self._dueWake)
             return
         self._resume(ready)
 
     def _dueWake(self) -> None:
-        self.wakeDue = None
-        self._wake(self.dueReady)
+        """
+        Resume the worker with the events its wake waited with (unless
+        L{close} did meanwhile).
+        """
+        if not self.wakeDue:
+            return
+        self.wakeDue = False
+        if self.parked:
+            self._resume(self.dueReady)
 
     def _resume(self, ready: int) -> None:
         self.wantRead = False
@@ -433,9 +442,7 @@ class Channel:
         os.close(self.fd)
         self.connection.close()
         if self.parked and self.getcurrent() is self.root:
-            if self.wakeDue is not None:
-                self.wakeDue.cancel()
-                self.wakeDue = None
+            self.wakeDue = False
             self._resume(_READY_R)
         elif self.parked:
             self._wake(_READY_R)
@@ -492,5 +499,5 @@ def giveTurn() -> None:
     if channel is None:
         return
     turn: Deferred[None] = Deferred()
-    channel.reactor.callLater(0, turn.callback, None)
+    channel.turn.later(lambda: turn.callback(None))
     channel.waitFor(turn)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from twistar.slicing import SLICE_SECONDS
 
 _MARK = SLICE_SECONDS / 5
-"""How long a L{TurnSlice} runs before the reactor's next turn is to end
-it."""
+"""How long a L{TurnSlice} runs before the call that ends it (on the
+reactor's next turn) is scheduled."""
 
 
 class TurnSlice:
@@ -25,16 +26,21 @@ class TurnSlice:
     of all its L{PostgresPool<twistar.pgpool.PostgresPool>}s' connections
     shares: timed each from its own start, twenty connections whose answers
     came in one turn would hold the reactor for twenty slices. Once the
-    slice is used up, a parked worker that its answer would wake resumes
-    on the reactor's next turn instead, and running work that calls
-    L{giveTurn<twistar.pgchannel.giveTurn>} waits for that turn; a new
-    slice begins there.
+    slice is used up, a parked worker that its answer would wake, and
+    running work that gives the reactor a turn
+    (L{giveTurn<twistar.pgchannel.giveTurn>}), wait in line (L{later}):
+    on each later turn, a new slice begins and they resume in the order
+    they came while it lasts (the first always), so that none waits for
+    another's bulk work to end.
 
     Telling turns apart costs a timed call, scheduled only once the slice
     has run L{_MARK} seconds: a turn whose steps are short (a statement or
     two) costs a few clock readings. A slice that no step saw run that long
     is over, when the next step begins, once C{SLICE_SECONDS} have passed
     since it began: the reactor has turned since.
+
+    The reactor, and the timed calls (which refer to it), are held by weak
+    references.
 
     @ivar began: when the slice began (a C{perf_counter} time), or C{None}.
     @ivar stepping: whether a worker's step runs (between L{stepBegins} and
@@ -43,21 +49,23 @@ class TurnSlice:
 
     def __init__(self, clock: Any, now: Callable[[], float] = time.perf_counter) -> None:
         """
-        @param clock: the reactor (kept by a weak reference).
+        @param clock: the reactor.
         @param now: the clock read.
         """
         self._clock = weakref.ref(clock)
         self._now = now
         self.began: float | None = None
         self.stepping = False
-        self._ending: Any = None
+        self._ending: weakref.ref[Any] | None = None
+        self._waiting: deque[Callable[[], object]] = deque()
+        self._draining: weakref.ref[Any] | None = None
 
     def stepBegins(self) -> None:
         """
         Called when a worker's step begins: in a new slice if the last one
         is over.
         """
-        self._endIfDue()
+        self._endIfCancelled()
         now = self._now()
         began = self.began
         if began is None or (self._ending is None and now - began >= SLICE_SECONDS):
@@ -74,10 +82,10 @@ class TurnSlice:
     def usedUp(self) -> bool:
         """
         @return: whether the slice is used up: during a step, the step is to
-            give the reactor a turn; between steps, a worker is to resume on
-            the reactor's next turn.
+            give the reactor a turn; between steps, a worker is to wait in
+            line (L{later}) before it resumes.
         """
-        self._endIfDue()
+        self._endIfCancelled()
         began = self.began
         if began is None:
             return False
@@ -87,6 +95,33 @@ class TurnSlice:
         self._markUsed(now)
         return now - began >= SLICE_SECONDS
 
+    def later(self, resume: Callable[[], object]) -> None:
+        """
+        Call C{resume} (in the reactor's greenlet) on a later turn, after
+        those given before it, once the slice of that turn allows.
+        """
+        self._waiting.append(resume)
+        if not _pending(self._draining):
+            self._draining = self._schedule(self._drain)
+
+    def _drain(self) -> None:
+        """
+        On a new turn: begin a new slice and resume those waiting in line,
+        in order, while it lasts (the first in any case).
+        """
+        self._draining = None
+        ending = None if self._ending is None else self._ending()
+        if ending is not None and ending.active():
+            ending.cancel()
+        self._end()
+        waiting = self._waiting
+        first = True
+        while waiting and (first or not self.usedUp()):
+            first = False
+            waiting.popleft()()
+        if waiting and not _pending(self._draining):
+            self._draining = self._schedule(self._drain)
+
     def _markUsed(self, now: float) -> None:
         """
         Once the slice has run L{_MARK} seconds, have the reactor's next
@@ -94,22 +129,35 @@ class TurnSlice:
         """
         began = self.began
         if self._ending is None and began is not None and now - began >= _MARK:
-            clock = self._clock()
-            if clock is not None:
-                self._ending = clock.callLater(0, self._end)
+            self._ending = self._schedule(self._end)
 
-    def _endIfDue(self) -> None:
+    def _schedule(self, func: Callable[[], None]) -> weakref.ref[Any] | None:
+        """
+        @return: a weak reference to the call of C{func} on the reactor's
+            next turn (C{None} if the reactor is gone).
+        """
+        clock = self._clock()
+        return None if clock is None else weakref.ref(clock.callLater(0, func))
+
+    def _endIfCancelled(self) -> None:
         """
         End the slice if the call ending it was cancelled (by code
         cancelling all of the reactor's timed calls, say).
         """
-        ending = self._ending
-        if ending is not None and not ending.active():
+        if self._ending is not None and not _pending(self._ending):
             self._end()
 
     def _end(self) -> None:
         self.began = None
         self._ending = None
+
+
+def _pending(call: weakref.ref[Any] | None) -> bool:
+    """
+    @return: whether the timed call C{call} refers to is still to run.
+    """
+    alive = None if call is None else call()
+    return alive is not None and bool(alive.active())
 
 
 _turnSlices: weakref.WeakKeyDictionary[Any, TurnSlice] = weakref.WeakKeyDictionary()

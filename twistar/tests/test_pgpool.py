@@ -461,6 +461,27 @@ class PostgresPoolTests(PoolCase):
         short = await resumedIn(SLICE_SECONDS / 100)
         self.assertEqual(len(set(short)), 1, short)
 
+    async def test_sliceInLine(self) -> None:
+        """
+        A connection whose answer comes while another's work runs long (and
+        gives the reactor turns) waits in line behind it for a slice or
+        two, not until that work ends.
+        """
+        from twistar.pgpool import giveTurn
+
+        pool = self.makePool(minSize=2, maxSize=2)
+        await gatherResults([pool.runQuery("SELECT pg_sleep(0.01)") for _ in range(2)])
+
+        def bulk(connection: Any) -> None:
+            end = time.perf_counter() + 0.3
+            while time.perf_counter() < end:
+                giveTurn()
+
+        bulkDone = pool.runGreen(bulk)
+        self.assertEqual(await pool.runQuery("SELECT 1"), [(1,)])
+        self.assertFalse(bulkDone.called)
+        await bulkDone
+
     async def test_turnDueInLongStep(self) -> None:
         """
         Work that has run longer than a slice without looking at the time
@@ -657,20 +678,99 @@ class TurnSliceTests(unittest.SynchronousTestCase):
         self.slice.stepBegins()
         self.assertEqual(self.slice.began, self.now)
 
+    def test_inLine(self) -> None:
+        """
+        What waits in line resumes on later turns, in the order it came,
+        while each turn's new slice lasts: the first of a turn in any case.
+        """
+        from twistar.slicing import SLICE_SECONDS
+
+        resumed: list[str] = []
+
+        def long(name: str) -> None:
+            resumed.append(name)
+            self.slice.stepBegins()
+            self.now += SLICE_SECONDS * 2
+            self.slice.stepEnds()
+
+        self.slice.later(lambda: long("a"))
+        self.slice.later(lambda: resumed.append("b"))
+        self.slice.later(lambda: long("c"))
+        self.slice.later(lambda: resumed.append("d"))
+        self.assertEqual(resumed, [])
+        runTurn(self.clock)
+        self.assertEqual(resumed, ["a"])
+        self.slice.later(lambda: resumed.append("e"))
+        runTurn(self.clock)
+        self.assertEqual(resumed, ["a", "b", "c"])
+        runTurn(self.clock)
+        self.assertEqual(resumed, ["a", "b", "c", "d", "e"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_backInLine(self) -> None:
+        """
+        Work resumed from the line that goes back in line (long work giving
+        the reactor a turn) waits for the next turn, behind the others: one
+        slice a turn, whoever schedules what.
+        """
+        from twistar.slicing import SLICE_SECONDS
+
+        resumed: list[str] = []
+
+        def long() -> None:
+            resumed.append("long")
+            self.slice.stepBegins()
+            self.now += SLICE_SECONDS * 2
+            self.slice.later(long)
+            self.slice.stepEnds()
+
+        self.slice.later(long)
+        self.slice.later(lambda: resumed.append("short"))
+        for _ in range(3):
+            runTurn(self.clock)
+        self.assertEqual(resumed, ["long", "short", "long", "long"])
+        drains = [call for call in self.clock.getDelayedCalls()
+                  if getattr(call.func, "__name__", None) == "_drain"]
+        self.assertEqual(len(drains), 1)
+
     def test_perReactor(self) -> None:
         """
         L{turnSlice} gives each reactor its one L{TurnSlice}, which does
-        not keep the reactor alive.
+        not keep the reactor alive, even with a call to end its slice
+        pending.
         """
+        from twistar.slicing import SLICE_SECONDS
         from twistar.turnslice import _turnSlices, turnSlice
 
         other = task.Clock()
         self.assertIs(turnSlice(self.clock), turnSlice(self.clock))
-        self.assertIsNot(turnSlice(self.clock), turnSlice(other))
+        otherSlice = turnSlice(other)
+        self.assertIsNot(turnSlice(self.clock), otherSlice)
+        otherSlice._now = lambda: self.now
+        otherSlice.stepBegins()
+        self.now += SLICE_SECONDS
+        otherSlice.stepEnds()
+        self.assertEqual(len(other.getDelayedCalls()), 1)
         count = len(_turnSlices)
-        del other
+        del other, otherSlice
         gc.collect()
         self.assertEqual(len(_turnSlices), count - 1)
+
+
+def runTurn(clock: task.Clock) -> None:
+    """
+    Run one turn of C{clock}'s reactor: the calls that are due now, not
+    those that they schedule for now (which C{clock.advance(0)} runs too).
+    """
+    now = clock.seconds()
+    due = sorted((call for call in clock.calls if call.getTime() <= now),
+                 key=lambda call: call.getTime())
+    for call in due:
+        if call not in clock.calls:
+            continue  # cancelled by an earlier call of the turn
+        clock.calls.remove(call)
+        call.called = 1
+        call.func(*call.args, **call.kw)
 
 
 class BusyPollTests(unittest.TestCase):
