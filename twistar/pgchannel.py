@@ -34,7 +34,6 @@ from twistar.turnslice import turnSlice
 
 _log = Logger(namespace="twistar")
 
-
 _READY_R = 1
 _READY_W = 2
 """psycopg's C{Ready.R} and C{Ready.W} (C{selectors.EVENT_READ} and
@@ -470,7 +469,8 @@ def waitFor(d: Deferred[Any]) -> Any:
 def _dueChannel() -> Channel | None:
     """
     @return: the channel of the work running in this greenlet, if the
-        reactor turn's slice is used up (see L{twistar.turnslice.TurnSlice}); else C{None}.
+        reactor turn's slice is used up (see
+        L{twistar.turnslice.TurnSlice}); else C{None}.
     """
     greenlet = sys.modules.get("greenlet")
     if greenlet is None:
