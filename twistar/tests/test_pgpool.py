@@ -459,7 +459,8 @@ class PostgresPoolTests(PoolCase):
         long = await resumedIn(SLICE_SECONDS * 1.2)
         self.assertEqual(len(set(long)), 4, long)
         short = await resumedIn(SLICE_SECONDS / 100)
-        self.assertEqual(len(set(short)), 1, short)
+        # One turn; two if the process was stopped for a slice meanwhile.
+        self.assertLessEqual(len(set(short)), 2, short)
 
     async def test_sliceInLine(self) -> None:
         """
