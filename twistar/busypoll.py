@@ -19,11 +19,11 @@ before).
 
 from __future__ import annotations
 
-import math
 from time import monotonic
 from typing import Any
 
 from twistar.exceptions import TwistarError
+from twistar.pool import finiteSeconds
 
 BUSY_POLL_SECONDS = 0.0002
 """A L{PostgresPool<twistar.pgpool.PostgresPool>}'s default
@@ -36,14 +36,10 @@ def checkedBusyPoll(seconds: Any) -> float:
     @return: C{seconds} as a float.
     @raise TwistarError: unless it is a finite number >= 0.
     """
-    if not isinstance(seconds, bool) and isinstance(seconds, (int, float)):
-        try:
-            value = float(seconds)
-        except OverflowError:
-            value = math.inf
-        if 0 <= value < math.inf:
-            return value
-    raise TwistarError(f"busyPollSeconds must be a number of seconds >= 0, not {seconds!r}")
+    value = finiteSeconds(seconds)
+    if value is None or value < 0:
+        raise TwistarError(f"busyPollSeconds must be a number of seconds >= 0, not {seconds!r}")
+    return value
 
 
 class BusyPoll:

@@ -74,17 +74,28 @@ def waitLimitOf(pool: Any) -> float | None:
     return _checkedWaitLimit(getattr(pool, "waitLimit", None))
 
 
+def finiteSeconds(value: Any) -> float | None:
+    """
+    @param value: a number of seconds given by the user.
+    @return: C{value} as a float, if it is a finite number (an C{int} or a
+        C{float}, not a C{bool}); else C{None}.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
 def _checkedWaitLimit(limit: Any) -> float | None:
     if limit is None:
         return None
-    if not isinstance(limit, bool) and isinstance(limit, (int, float)):
-        try:
-            seconds = float(limit)
-        except OverflowError:
-            seconds = math.inf
-        if 0 < seconds < math.inf:
-            return seconds
-    raise TwistarError(f"waitLimit must be a positive number of seconds, not {limit!r:.80}")
+    seconds = finiteSeconds(limit)
+    if seconds is None or seconds <= 0:
+        raise TwistarError(f"waitLimit must be a positive number of seconds, not {limit!r:.80}")
+    return seconds
 
 
 def exhausted(pool: Any, limit: float) -> PoolExhaustedError:
