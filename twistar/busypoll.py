@@ -19,15 +19,30 @@ before).
 
 from __future__ import annotations
 
+import math
 from time import monotonic
 from typing import Any
 
 from twistar.exceptions import TwistarError
-from twistar.pool import finiteSeconds
 
 BUSY_POLL_SECONDS = 0.0002
 """A L{PostgresPool<twistar.pgpool.PostgresPool>}'s default
 C{busyPollSeconds}."""
+
+
+def finiteSeconds(value: Any) -> float | None:
+    """
+    @param value: a number of seconds given by the user.
+    @return: C{value} as a float, if it is a finite number (an C{int} or a
+        C{float}, not a C{bool}); else C{None}.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def checkedBusyPoll(seconds: Any) -> float:

@@ -15,7 +15,6 @@ when first used), the pool without threads for PostgreSQL.
 from __future__ import annotations
 
 import contextvars
-import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from twisted.enterprise import adbapi
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
+from twistar.busypoll import finiteSeconds
 from twistar.exceptions import PoolExhaustedError, TwistarError
 
 
@@ -72,21 +72,6 @@ def waitLimitOf(pool: Any) -> float | None:
     @raise TwistarError: if the pool's C{waitLimit} is not a positive number.
     """
     return _checkedWaitLimit(getattr(pool, "waitLimit", None))
-
-
-def finiteSeconds(value: Any) -> float | None:
-    """
-    @param value: a number of seconds given by the user.
-    @return: C{value} as a float, if it is a finite number (an C{int} or a
-        C{float}, not a C{bool}); else C{None}.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if math.isfinite(seconds) else None
 
 
 def _checkedWaitLimit(limit: Any) -> float | None:
