@@ -116,15 +116,16 @@ def _runRound(connection: Any, statements: list[_Statement]) -> list[BaseExcepti
     commit = None
     try:
         with connection.pipeline():
-            connection.execute("BEGIN")
             try:
+                connection.execute("BEGIN")
                 for statement in statements:
                     statement.run()
-            except Exception as e:
-                # Sent no further: the pipeline ends without a COMMIT.
-                failure = e
-            else:
                 commit = connection.execute("COMMIT")
+            except Exception as e:
+                # Any execute may raise an earlier statement's error, once
+                # its result came: nothing more is sent, and the server
+                # skips what was sent after the error (a COMMIT too).
+                failure = e
     except Exception as e:
         failure = failure or e
     if commit is not None and commit.statusmessage == "COMMIT":

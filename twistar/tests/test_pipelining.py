@@ -6,10 +6,12 @@ gets its own outcome.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, gatherResults
 
+from twistar import pipelining
 from twistar.exceptions import (
     ConnectionLostError,
     DatabaseError,
@@ -134,6 +136,33 @@ class PipelinedWritesTests(TracedPool):
         self.assertEqual(await self.names(), ["warm", "good", "other"])
         self.assertIsNone(bad.id)
         self.assertEqual(await self.config.count("users"), 3)
+
+    async def test_lastStatementFailed(self) -> None:
+        """
+        When the last statement of a pipeline fails, its error may reach
+        the client while it sends C{COMMIT} (here, each statement sent is
+        followed by a pause): nothing is committed, each statement runs
+        again alone, and psycopg logs no warning.
+        """
+        await User(first_name="warm").save()
+        run = pipelining._Statement.run
+
+        def slowRun(statement: Any) -> None:
+            run(statement)
+            time.sleep(0.02)
+
+        self.patch(pipelining._Statement, "run", slowRun)
+        for round in range(5):
+            good, other, bad = (
+                User(first_name=f"good {round}"), User(first_name=f"other {round}"),
+                User(age="many"))
+            with self.assertNoLogs("psycopg", "WARNING"):
+                results = await outcomes([good.save(), other.save(), bad.save()])
+            self.assertEqual([ok for ok, _ in results], [True, True, False])
+            results[2][1].trap(DatabaseError)
+            self.assertIsNone(bad.id)
+        self.assertEqual(await self.names(), ["warm"] + [
+            name for round in range(5) for name in (f"good {round}", f"other {round}")])
 
     async def test_failedBeforeSending(self) -> None:
         """
