@@ -23,10 +23,11 @@ from typing import Any, Protocol, TypeVar
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-T = TypeVar("T")
+from twistar.turnslice import SLICE_SECONDS, TurnSlice, turnSlice
 
-SLICE_SECONDS = 0.005
-"""How long one slice of L{inSlices} works before the reactor gets a turn."""
+__all__ = ["SLICE_SECONDS", "BurstCollection", "collectorPaused", "inSlices"]
+
+T = TypeVar("T")
 
 # Results told from a Deferred without isinstance, which is slow for it (an ABC).
 _PLAIN = frozenset({type(None), bool})
@@ -65,17 +66,20 @@ def inSlices(
 ) -> Deferred[list[Any]]:
     """
     Call C{func(item)} for each of C{items}, in order, in slices of about
-    L{SLICE_SECONDS}, letting the reactor run between slices. Items that fit
-    in one slice are all done before this returns, without waiting for the
-    reactor. A result that is a L{Deferred} is waited for while the next
-    items go on.
+    L{SLICE_SECONDS}, letting the reactor run between slices. The slices are
+    those of the reactor's L{TurnSlice}, which all bulk calls and the
+    L{PostgresPool<twistar.pgpool.PostgresPool>}s' connections share: items
+    that fit in what is left of this turn's slice are all done before this
+    returns, without waiting for the reactor; once it is used up, the next
+    items wait in line for a later turn. A result that is a L{Deferred} is
+    waited for while the next items go on.
 
     @param cancellable: whether cancelling the returned L{Deferred} stops
         the calls (and cancels the Deferreds still awaited). Pass C{False}
         for work that must be finished once begun: the calls then go on
         whatever the caller does.
-    @param clock: what schedules the next slice; by default the reactor of
-        L{Registry.DBPOOL}'s pool, else the global reactor.
+    @param clock: the reactor whose turns the slices share; by default the
+        reactor of L{Registry.DBPOOL}'s pool, else the global reactor.
     @return: a L{Deferred} of the results in order, each awaited Deferred
         replaced by its result. It fails with the first failure, from
         C{func} (no later item is then called) or from a result.
@@ -102,35 +106,62 @@ class _Slices:
         self.func = func
         self.items = items
         self.end = len(items)
-        self.clock = clock
+        self.turn = _turnOf(clock)
         self.results: list[Any] = [None] * len(items)
         self.next = 0
         self.stride = 1
         self.awaited: dict[int, Deferred[Any]] = {}
         self.stopped = False
-        self.call: Any = None
         self.done: Deferred[list[Any]] = Deferred(self.cancel if cancellable else None)
-        self.run()
+        if self.end and self.turn.usedUp():
+            self.goOnLater()
+        else:
+            self.run()
 
     def run(self) -> None:
         """
-        Call C{func} on items until the slice's time is up, then schedule
-        the next slice (in the context of this one).
+        Call C{func} on items until the turn's slice is used up, then wait
+        in line for a later turn (in the context of this one).
         """
-        self.call = None
-        func, items, results, end = self.func, self.items, self.results, self.end
+        if self.stopped:
+            return
+        turn = self.turn
+        # Called in a step of a PostgresPool's worker, it is part of that step.
+        nested = turn.stepping
+        if not nested:
+            turn.stepBegins()
+        try:
+            index = self.sliceOfItems()
+        finally:
+            if not nested:
+                turn.stepEnds()
+        if self.stopped:
+            return
+        if index < self.end:
+            self.goOnLater()
+        else:
+            self.items = []
+            self.finishIfDone()
+
+    def sliceOfItems(self) -> int:
+        """
+        Call C{func} on items from L{next} on, until the turn's slice is used
+        up, the items end, or the calls stop.
+
+        @return: the index of the next item to call.
+        """
+        func, items, results, end, turn = self.func, self.items, self.results, self.end, self.turn
         index = self.next
-        # The clock is read every `stride` items, about 16 times a slice.
+        # The slice is checked every `stride` items, about 16 times a slice.
         stride = self.stride
         checkAt = index + stride
         checked = perf_counter()
-        deadline = checked + SLICE_SECONDS
         while index < end:
             try:
                 result = func(items[index])
             except BaseException:
                 self.fail(Failure())
-                return
+                return index
             if type(result) in _PLAIN or not isinstance(result, Deferred):
                 results[index] = result
             else:
@@ -139,14 +170,12 @@ class _Slices:
                     self.got, self.failed, callbackArgs=(index,), errbackArgs=(index,)
                 )
                 if self.stopped:
-                    return
+                    return index
             index += 1
             if index >= checkAt:
-                if self.stopped:
-                    return
-                now = perf_counter()
-                if now >= deadline:
+                if self.stopped or turn.usedUp():
                     break
+                now = perf_counter()
                 if now - checked < SLICE_SECONDS / 16:
                     stride = min(stride * 2, 256)
                 elif stride > 1:
@@ -155,17 +184,15 @@ class _Slices:
                 checkAt = index + stride
         self.next = index
         self.stride = stride
-        if index < end:
-            self.call = self.schedule(contextvars.copy_context().run, self.run)
-        else:
-            self.items = []
-            self.finishIfDone()
+        return index
 
-    def schedule(self, func: Callable[..., Any], *args: Any) -> Any:
-        clock: Any = self.clock or getattr(getattr(registry, "DBPOOL", None), "_reactor", None)
-        if clock is None:
-            from twisted.internet import reactor as clock
-        return clock.callLater(0, func, *args)
+    def goOnLater(self) -> None:
+        """
+        Wait in line for a later turn's slice, then L{run} (in the context
+        of this call).
+        """
+        context = contextvars.copy_context()
+        self.turn.later(lambda: context.run(self.run))
 
     def got(self, value: Any, index: int) -> Any:
         del self.awaited[index]
@@ -203,8 +230,17 @@ class _Slices:
     def stop(self) -> None:
         self.stopped = True
         self.items, self.results = [], []
-        if self.call is not None and self.call.active():
-            self.call.cancel()
+
+
+def _turnOf(clock: Clock | None) -> TurnSlice:
+    """
+    @return: the L{TurnSlice} of C{clock}; by default of the reactor of
+        L{Registry.DBPOOL}'s pool, else of the global reactor.
+    """
+    reactor: Any = clock or getattr(getattr(registry, "DBPOOL", None), "_reactor", None)
+    if reactor is None:
+        from twisted.internet import reactor
+    return turnSlice(reactor)
 
 
 ROWS_PER_COLLECTION = 10_000

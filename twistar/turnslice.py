@@ -1,8 +1,9 @@
 # -*- test-case-name: twistar.tests.test_pgpool -*-
 """
 L{TurnSlice}: the one slice of a turn of the reactor that the connections
-of a reactor's L{PostgresPool<twistar.pgpool.PostgresPool>}s share (see
-L{twistar.pgchannel}).
+of a reactor's L{PostgresPool<twistar.pgpool.PostgresPool>}s (see
+L{twistar.pgchannel}) and twistar's bulk work on objects (see
+L{twistar.slicing.inSlices}) share.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from twistar.slicing import SLICE_SECONDS
+SLICE_SECONDS = 0.005
+"""How long the work of one turn of the reactor runs (see L{TurnSlice})
+before the reactor gets a turn."""
 
 _MARK = SLICE_SECONDS / 5
 """How long a L{TurnSlice} runs before the call that ends it (on the
@@ -24,14 +27,15 @@ class TurnSlice:
     """
     The one slice of C{SLICE_SECONDS} a turn of the reactor that the work
     of all its L{PostgresPool<twistar.pgpool.PostgresPool>}s' connections
-    shares: timed each from its own start, twenty connections whose answers
-    came in one turn would hold the reactor for twenty slices. Once the
-    slice is used up, a parked worker that its answer would wake, and
+    and all its L{inSlices<twistar.slicing.inSlices>} calls share: timed
+    each from its own start, twenty connections whose answers came in one
+    turn, or twenty bulk calls, would hold the reactor for twenty slices.
+    Once the slice is used up, a parked worker that its answer would wake,
     running work that gives the reactor a turn
-    (L{giveTurn<twistar.pgchannel.giveTurn>}), wait in line (L{later}):
-    on each later turn, a new slice begins and they resume in the order
-    they came while it lasts (the first always), so that none waits for
-    another's bulk work to end.
+    (L{giveTurn<twistar.pgchannel.giveTurn>}), and bulk work's next slice
+    wait in line (L{later}): on each later turn, a new slice begins and
+    they resume in the order they came while it lasts (the first always),
+    so that none waits for another's bulk work to end.
 
     Telling turns apart costs a timed call, scheduled only once the slice
     has run L{_MARK} seconds: a turn whose steps are short (a statement or

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from twisted.enterprise import adbapi
 from twisted.internet import defer, threads
+from twisted.internet.task import Clock
 from twisted.python.threadable import isInIOThread
 from twisted.trial import unittest
 
@@ -395,3 +396,19 @@ def restoreRegistry(testCase: unittest.SynchronousTestCase) -> None:
         Registry.DBPOOL = pool
 
     testCase.addCleanup(restore)
+
+
+def runTurn(clock: Clock) -> None:
+    """
+    Run one turn of C{clock}'s reactor: the calls that are due now, not
+    those that they schedule for now (which C{clock.advance(0)} runs too).
+    """
+    now = clock.seconds()
+    due = sorted((call for call in clock.calls if call.getTime() <= now),
+                 key=lambda call: call.getTime())
+    for call in due:
+        if call not in clock.calls:
+            continue  # cancelled by an earlier call of the turn
+        clock.calls.remove(call)
+        call.called = 1
+        call.func(*call.args, **call.kw)

@@ -29,6 +29,7 @@ from twistar.tests.helpers import (
     poolBusy,
     poolConnections,
     poolSize,
+    runTurn,
     testDatabase,
     unpooledURL,
 )
@@ -427,7 +428,7 @@ class PostgresPoolTests(PoolCase):
         slice; work that uses little resumes in the same turn.
         """
         from twistar.pgpool import waitFor
-        from twistar.slicing import SLICE_SECONDS
+        from twistar.turnslice import SLICE_SECONDS
 
         turns = [0]
         iterate = reactor.doIteration  # type: ignore[attr-defined]
@@ -489,7 +490,7 @@ class PostgresPoolTests(PoolCase):
         is due to give the reactor a turn, in a turn whose slice it began.
         """
         from twistar.pgpool import turnDue
-        from twistar.slicing import SLICE_SECONDS
+        from twistar.turnslice import SLICE_SECONDS
 
         def work(connection: Any) -> list[bool]:
             due = [turnDue()]
@@ -611,7 +612,7 @@ class TurnSliceTests(unittest.SynchronousTestCase):
         once it has run a fifth of that, the reactor's next turn (a timed
         call) is to end it, and the next step begins a new one.
         """
-        from twistar.slicing import SLICE_SECONDS
+        from twistar.turnslice import SLICE_SECONDS
 
         self.slice.stepBegins()
         self.assertEqual(self.slice.began, 100.0)
@@ -635,7 +636,7 @@ class TurnSliceTests(unittest.SynchronousTestCase):
         A step that has run longer than a slice without looking at the time
         has used it up, when it looks and after it ends.
         """
-        from twistar.slicing import SLICE_SECONDS
+        from twistar.turnslice import SLICE_SECONDS
 
         self.slice.stepBegins()
         self.now += SLICE_SECONDS * 3
@@ -651,7 +652,7 @@ class TurnSliceTests(unittest.SynchronousTestCase):
         itself: between steps, once C{SLICE_SECONDS} have passed since it
         began, it is over, and the next step begins a new one.
         """
-        from twistar.slicing import SLICE_SECONDS
+        from twistar.turnslice import SLICE_SECONDS
 
         self.slice.stepBegins()
         self.now += SLICE_SECONDS / 10
@@ -667,7 +668,7 @@ class TurnSliceTests(unittest.SynchronousTestCase):
         If the call ending the slice is cancelled, the slice ends anyway:
         it is not used up for ever.
         """
-        from twistar.slicing import SLICE_SECONDS
+        from twistar.turnslice import SLICE_SECONDS
 
         self.slice.stepBegins()
         self.now += SLICE_SECONDS * 2
@@ -684,7 +685,7 @@ class TurnSliceTests(unittest.SynchronousTestCase):
         What waits in line resumes on later turns, in the order it came,
         while each turn's new slice lasts: the first of a turn in any case.
         """
-        from twistar.slicing import SLICE_SECONDS
+        from twistar.turnslice import SLICE_SECONDS
 
         resumed: list[str] = []
 
@@ -714,7 +715,7 @@ class TurnSliceTests(unittest.SynchronousTestCase):
         the reactor a turn) waits for the next turn, behind the others: one
         slice a turn, whoever schedules what.
         """
-        from twistar.slicing import SLICE_SECONDS
+        from twistar.turnslice import SLICE_SECONDS
 
         resumed: list[str] = []
 
@@ -740,8 +741,7 @@ class TurnSliceTests(unittest.SynchronousTestCase):
         not keep the reactor alive, even with a call to end its slice
         pending.
         """
-        from twistar.slicing import SLICE_SECONDS
-        from twistar.turnslice import _turnSlices, turnSlice
+        from twistar.turnslice import SLICE_SECONDS, _turnSlices, turnSlice
 
         other = task.Clock()
         self.assertIs(turnSlice(self.clock), turnSlice(self.clock))
@@ -752,26 +752,11 @@ class TurnSliceTests(unittest.SynchronousTestCase):
         self.now += SLICE_SECONDS
         otherSlice.stepEnds()
         self.assertEqual(len(other.getDelayedCalls()), 1)
+        gc.collect()  # other tests' clocks, left for the collector
         count = len(_turnSlices)
         del other, otherSlice
         gc.collect()
         self.assertEqual(len(_turnSlices), count - 1)
-
-
-def runTurn(clock: task.Clock) -> None:
-    """
-    Run one turn of C{clock}'s reactor: the calls that are due now, not
-    those that they schedule for now (which C{clock.advance(0)} runs too).
-    """
-    now = clock.seconds()
-    due = sorted((call for call in clock.calls if call.getTime() <= now),
-                 key=lambda call: call.getTime())
-    for call in due:
-        if call not in clock.calls:
-            continue  # cancelled by an earlier call of the turn
-        clock.calls.remove(call)
-        call.called = 1
-        call.func(*call.args, **call.kw)
 
 
 class BusyPollTests(unittest.TestCase):

@@ -27,8 +27,9 @@ from twistar.slicing import (
     collectorPaused,
     inSlices,
 )
-from twistar.tests.helpers import DBTestCase
+from twistar.tests.helpers import DBTestCase, runTurn
 from twistar.tests.models import User
+from twistar.turnslice import turnSlice
 from twistar.utils import transaction
 
 # Generous bounds for a busy two-core machine. Without slicing, the reactor
@@ -300,6 +301,53 @@ class InSlicesTests(SynchronousTestCase):
         self.runSlices()
         self.successResultOf(d)
         self.assertEqual(set(seen), {"caller"})
+
+
+    def test_sharedSlice(self) -> None:
+        """
+        Calls made at once share each turn's one slice (with a
+        L{PostgresPool}'s connections): a call made once it is used up
+        waits in line, and each later turn does about one slice of work
+        in all, the calls taking turns.
+        """
+        called: list[tuple[int, int]] = []
+
+        def work(call: int) -> Any:
+            def one(item: int) -> None:
+                called.append((call, item))
+                busy(SLICE_SECONDS / 4)
+            return one
+
+        done = [inSlices(work(call), range(12), clock=self.clock) for call in range(3)]
+        self.assertEqual({call for call, _ in called}, {0})
+        perTurn = [len(called)]
+        while self.clock.getDelayedCalls():
+            before = len(called)
+            runTurn(self.clock)
+            perTurn.append(len(called) - before)
+        for call, d in enumerate(done):
+            self.assertEqual(self.successResultOf(d), [None] * 12)
+            self.assertEqual([item for made, item in called if made == call], list(range(12)))
+        # A slice holds four items; a turn may begin one more before its
+        # clock is read.
+        self.assertLessEqual(max(perTurn), 5)
+        self.assertEqual(sum(perTurn), 36)
+        firstTurns = [next(index for index, (made, _) in enumerate(called) if made == call)
+                      for call in range(3)]
+        self.assertLess(firstTurns[2], len(called) - 12, "the calls take turns")
+
+    def test_inStep(self) -> None:
+        """
+        Called during a step of a L{PostgresPool}'s worker (which the turn's
+        slice is timing), the items are part of that step: the step goes on
+        after them.
+        """
+        turn = turnSlice(self.clock)
+        turn.stepBegins()
+        d = inSlices(lambda item: item * 2, [1, 2], clock=self.clock)
+        self.assertEqual(self.successResultOf(d), [2, 4])
+        self.assertTrue(turn.stepping)
+        turn.stepEnds()
 
 
 class CollectorPausedTests(SynchronousTestCase):
