@@ -977,7 +977,8 @@ TARGETS = [
 #: longest), in milliseconds, and the workloads it applies to: those that
 #: handle many rows in one call.
 STALL_LIMIT_MS = 50.0
-STALL_WORKLOADS = ("create_many", "all", "each", "insert_many", "children_eager")
+STALL_WORKLOADS = ("create_many", "create_many_concurrent", "all", "each", "insert_many",
+                   "children_eager")
 #: The implementations whose stalls are judged (each on its backends).
 STALL_IMPLS = ("twistar", "twistar-nothreads")
 

@@ -586,6 +586,38 @@ async def _verifyCreateMany(ctx: Context, n: int, result: Any) -> None:
            [itemRow(i)[0] for i in range(n)])
 
 
+# createMany, ten at once
+
+CONCURRENT_CALLS = 10
+"""How many C{createMany} calls the concurrent workload makes at once."""
+
+
+def _shares(rows: list[Any]) -> list[list[Any]]:
+    """
+    @return: C{rows} cut in L{CONCURRENT_CALLS} runs, in order.
+    """
+    size = -(-len(rows) // CONCURRENT_CALLS)
+    return [rows[start:start + size] for start in range(0, len(rows), size)]
+
+
+async def _prepareCreateManyConcurrent(ctx: Context, n: int) -> list[list[Any]]:
+    return _shares(await _prepareCreateMany(ctx, n))
+
+
+async def _ormCreateManyConcurrent(ctx: Context, n: int) -> list[Any]:
+    item = ctx.models["Item"]
+    created = await gatherResults([item.createMany(share) for share in ctx.data],
+                                  consumeErrors=True)
+    return [obj for share in created for obj in share]
+
+
+async def _rawCreateManyConcurrent(ctx: Context, n: int) -> list[Any]:
+    ids = await gatherResults(
+        [rawCreateMany(ctx, "items", ITEM_COLUMNS, share) for share in ctx.data],
+        consumeErrors=True)
+    return [i for share in ids for i in share]
+
+
 # all()
 
 
@@ -1240,6 +1272,9 @@ WORKLOADS: list[Workload] = [
     Workload("create_many", "createMany", 20_000, 2000, ("items",),
              _prepareCreateMany, _ormCreateMany, _rawCreateMany, _verifyCreateMany,
              supportsCreateMany),
+    Workload("create_many_concurrent", "createMany, ten at once", 20_000, 2000, ("items",),
+             _prepareCreateManyConcurrent, _ormCreateManyConcurrent, _rawCreateManyConcurrent,
+             _verifyCreateMany, supportsCreateMany),
     Workload("all", "all()", 100_000, 10_000, ("items",),
              _fillItems, _ormAll, _rawAll, _resultIs, ownProcess=True, memory=True),
     Workload("each", "each(), streamed", 1_000_000, 100_000, ("items",),
