@@ -142,7 +142,7 @@ class Channel:
     @ivar wakeDue: whether its parked worker waits in line to resume (with
         the events C{dueReady}; see L{twistar.turnslice.TurnSlice.later}).
     @ivar turn: the slice its work shares with the other connections'
-        work in a turn of the reactor.
+        work, and with bulk work on objects, in a turn of the reactor.
     """
 
     def __init__(self, pool: Any, connection: Any) -> None:

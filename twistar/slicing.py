@@ -35,7 +35,9 @@ _PLAIN = frozenset({type(None), bool})
 
 class Clock(Protocol):
     """
-    What L{inSlices} schedules its slices with: an C{IReactorTime}.
+    What L{inSlices} schedules its slices with: an C{IReactorTime} (which
+    L{TurnSlice} refers to weakly: it and its timed calls must allow weak
+    references, as Twisted's reactors and C{task.Clock} do).
     """
 
     def callLater(self, delay: float, func: Callable[..., Any], /, *args: Any) -> Any:
@@ -65,14 +67,15 @@ def inSlices(
     clock: Clock | None = None,
 ) -> Deferred[list[Any]]:
     """
-    Call C{func(item)} for each of C{items}, in order, in slices of about
-    L{SLICE_SECONDS}, letting the reactor run between slices. The slices are
-    those of the reactor's L{TurnSlice}, which all bulk calls and the
+    Call C{func(item)} for each of C{items}, in order, in slices, letting
+    the reactor run between slices. The slices are those of the reactor's
+    L{TurnSlice}, of L{SLICE_SECONDS} a turn, which all bulk calls and the
     L{PostgresPool<twistar.pgpool.PostgresPool>}s' connections share: items
     that fit in what is left of this turn's slice are all done before this
     returns, without waiting for the reactor; once it is used up, the next
-    items wait in line for a later turn. A result that is a L{Deferred} is
-    waited for while the next items go on.
+    items wait in line for a later turn (and then run in the reactor's
+    greenlet). A result that is a L{Deferred} is waited for while the next
+    items go on.
 
     @param cancellable: whether cancelling the returned L{Deferred} stops
         the calls (and cancels the Deferreds still awaited). Pass C{False}
@@ -126,15 +129,13 @@ class _Slices:
         if self.stopped:
             return
         turn = self.turn
-        # Called in a step of a PostgresPool's worker, it is part of that step.
-        nested = turn.stepping
-        if not nested:
-            turn.stepBegins()
+        # Called in a step already (a PostgresPool's worker's, say), it is
+        # part of that step.
+        turn.stepBegins()
         try:
             index = self.sliceOfItems()
         finally:
-            if not nested:
-                turn.stepEnds()
+            turn.stepEnds()
         if self.stopped:
             return
         if index < self.end:

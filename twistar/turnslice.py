@@ -43,12 +43,17 @@ class TurnSlice:
     is over, when the next step begins, once C{SLICE_SECONDS} have passed
     since it began: the reactor has turned since.
 
+    A step is what runs between L{stepBegins} and L{stepEnds}: a worker's,
+    until it parks or its work ends, or a slice of bulk work; steps may nest
+    (a bulk call's item may run a worker's step), the outermost counts. A
+    reactor that is not running (before C{reactor.run()}, in a synchronous
+    test) does not turn: each step then begins a new slice once the last
+    one has run C{SLICE_SECONDS}, as if it had.
+
     The reactor, and the timed calls (which refer to it), are held by weak
     references.
 
     @ivar began: when the slice began (a C{perf_counter} time), or C{None}.
-    @ivar stepping: whether a worker's step runs (between L{stepBegins} and
-        L{stepEnds}).
     """
 
     def __init__(self, clock: Any, now: Callable[[], float] = time.perf_counter) -> None:
@@ -59,45 +64,67 @@ class TurnSlice:
         self._clock = weakref.ref(clock)
         self._now = now
         self.began: float | None = None
-        self.stepping = False
+        self._depth = 0
         self._ending: weakref.ref[Any] | None = None
         self._waiting: deque[Callable[[], object]] = deque()
         self._draining: weakref.ref[Any] | None = None
 
+    @property
+    def stepping(self) -> bool:
+        """
+        Whether a step runs.
+        """
+        return self._depth > 0
+
     def stepBegins(self) -> None:
         """
-        Called when a worker's step begins: in a new slice if the last one
-        is over.
+        Called when a step begins: in a new slice if the last one is over.
         """
+        self._depth += 1
+        if self._depth > 1:
+            return
         self._endIfCancelled()
         now = self._now()
         began = self.began
-        if began is None or (self._ending is None and now - began >= SLICE_SECONDS):
+        if began is None or self._over(now - began):
             self.began = now
-        self.stepping = True
 
     def stepEnds(self) -> None:
         """
-        Called when a worker's step ends (it parks, or its work ends).
+        Called when a step ends (a worker parks, or its work ends).
         """
-        self.stepping = False
-        self._markUsed(self._now())
+        self._depth -= 1
+        if not self._depth:
+            self._markUsed(self._now())
 
     def usedUp(self) -> bool:
         """
         @return: whether the slice is used up: during a step, the step is to
-            give the reactor a turn; between steps, a worker is to wait in
-            line (L{later}) before it resumes.
+            give the reactor a turn; between steps, a worker or bulk work is
+            to wait in line (L{later}) before it goes on.
         """
         self._endIfCancelled()
         began = self.began
         if began is None:
             return False
         now = self._now()
-        if not self.stepping and self._ending is None and now - began >= SLICE_SECONDS:
-            return False  # over: the next step begins a new one
+        if not self._depth and self._over(now - began):
+            return False  # the next step begins a new one
         self._markUsed(now)
         return now - began >= SLICE_SECONDS
+
+    def _over(self, elapsed: float) -> bool:
+        """
+        @return: whether a slice that began C{elapsed} seconds ago is over:
+            it has run C{SLICE_SECONDS}, and the reactor has turned since
+            (no call to end it is pending) or does not turn.
+        """
+        if elapsed < SLICE_SECONDS:
+            return False
+        if self._ending is None:
+            return True
+        clock = self._clock()
+        return clock is None or not getattr(clock, "running", True)
 
     def later(self, resume: Callable[[], object]) -> None:
         """

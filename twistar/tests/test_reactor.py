@@ -350,6 +350,44 @@ class InSlicesTests(SynchronousTestCase):
         turn.stepEnds()
 
 
+    def test_stepInItem(self) -> None:
+        """
+        An item that runs a step of its own (a query on a L{PostgresPool}
+        connection, say) leaves the call's slice as it was: the call still
+        stops when it is used up.
+        """
+        turn = turnSlice(self.clock)
+        called: list[int] = []
+
+        def work(item: int) -> None:
+            called.append(item)
+            if item == 0:
+                turn.stepBegins()
+                turn.stepEnds()
+                busy(SLICE_SECONDS * 1.2)
+            else:
+                busy(SLICE_SECONDS / 50)
+
+        d = inSlices(work, range(100), clock=self.clock)
+        self.assertNoResult(d)
+        self.assertLess(len(called), 50)
+        self.runSlices()
+        self.assertEqual(called, list(range(100)))
+
+    def test_reactorNotRunning(self) -> None:
+        """
+        On a reactor that is not running (before C{reactor.run()}), whose
+        turn would end the slice, a call begins a new slice once the last
+        has run its time: its items are done at once, not kept in line.
+        """
+        self.clock.running = False  # type: ignore[attr-defined]
+        d = inSlices(lambda item: busy(SLICE_SECONDS * 1.2), [0], clock=self.clock)
+        self.successResultOf(d)
+        self.assertNotEqual(self.clock.getDelayedCalls(), [])  # the slice's end
+        busy(SLICE_SECONDS * 1.2)
+        self.assertEqual(self.successResultOf(inSlices(str, [5], clock=self.clock)), ["5"])
+
+
 class CollectorPausedTests(SynchronousTestCase):
     """
     Tests for L{collectorPaused}.
