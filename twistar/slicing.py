@@ -25,8 +25,6 @@ from twisted.python.failure import Failure
 
 from twistar.turnslice import SLICE_SECONDS, TurnSlice, turnSlice
 
-__all__ = ["SLICE_SECONDS", "BurstCollection", "collectorPaused", "inSlices"]
-
 T = TypeVar("T")
 
 # Results told from a Deferred without isinstance, which is slow for it (an ABC).

@@ -22,14 +22,13 @@ from twistar.registry import Registry
 from twistar.slicing import (
     BURST_PAUSE_SECONDS,
     BURST_SIZE,
-    SLICE_SECONDS,
     BurstCollection,
     collectorPaused,
     inSlices,
 )
 from twistar.tests.helpers import DBTestCase, runTurn
 from twistar.tests.models import User
-from twistar.turnslice import turnSlice
+from twistar.turnslice import SLICE_SECONDS, turnSlice
 from twistar.utils import transaction
 
 # Generous bounds for a busy two-core machine. Without slicing, the reactor
