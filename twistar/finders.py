@@ -33,7 +33,7 @@ from twistar.query import Page, Query
 from twistar.querylog import loaded
 from twistar.registry import Registry
 from twistar.replicas import currentRoute, routedTo
-from twistar.slicing import ROWS_PER_COLLECTION, collectorPaused
+from twistar.slicing import ROWS_PER_COLLECTION, bulkOnPoolThread, collectorPaused
 from twistar.through import checkPath, loadRelationship
 from twistar.transaction import transaction
 
@@ -172,7 +172,7 @@ class Finders:
         gc.collect(0)
         giveTurn()  # built on the reactor's thread (a PostgresPool)
         objects: list[T] = []
-        with collectorPaused():
+        with bulkOnPoolThread(), collectorPaused():
             for start in range(0, len(rows), ROWS_PER_COLLECTION):
                 if start:
                     gc.collect(0)

@@ -23,6 +23,7 @@ from twistar.dbconfig.statements import utcNow
 from twistar.dbconfig.writes import Upsert, compileUpsert, upsertKeys, upsertOf
 from twistar.exceptions import DBObjectSaveError, InvalidQueryError, UnknownColumnError
 from twistar.pgpool import giveTurn
+from twistar.slicing import bulkOnPoolThread
 
 
 class BatchInserts(Runner):
@@ -224,14 +225,15 @@ class BatchInserts(Runner):
         plain = self.storableTypes.difference(self.valueAdapters)
         width = len(columns)
         checked = []
-        for batch in batches:
-            giveTurn()  # on a PostgresPool, the reactor's thread runs this
-            columnTypes = [set(map(type, batch[start::width])) for start in range(width)]
-            types = set().union(*columnTypes)
-            checked.append(
-                batch if plain.issuperset(types)
-                else self.adaptedBatch(batch, columns, columnTypes, types)
-            )
+        with bulkOnPoolThread():
+            for batch in batches:
+                giveTurn()  # on a PostgresPool, the reactor's thread runs this
+                columnTypes = [set(map(type, batch[start::width])) for start in range(width)]
+                types = set().union(*columnTypes)
+                checked.append(
+                    batch if plain.issuperset(types)
+                    else self.adaptedBatch(batch, columns, columnTypes, types)
+                )
         return checked
 
     def insertBatches(

@@ -28,7 +28,7 @@ from twistar.exceptions import (
     UnknownColumnError,
 )
 from twistar.pgpool import giveTurn
-from twistar.slicing import inSlices
+from twistar.slicing import bulkOnPoolThread, inSlices
 
 
 class Model(Protocol):
@@ -208,21 +208,22 @@ class ObjectRows(BatchInserts):
         timestamps = self._creationStamps(txn, objects[0], tablename)
         shapes: dict[tuple[str, ...], list[tuple[M, list[Any], dict[str, Any]]]] = {}
         key = objects[0]._keyColumns if objects[0]._keyTracked else None
-        for index, obj in enumerate(objects):
-            if not index % 256:
-                giveTurn()  # on a PostgresPool, the reactor's thread runs this
-            _startVersion(obj, tablename, columns)
-            if key is not None:
-                _startKey(obj, tablename, columns)
-            values = obj.toHash(columns, exclude=["id"] if key is None else None)
-            stamps = _missing(timestamps, values) if timestamps else {}
-            values.update(stamps)
-            shapes.setdefault(tuple(values), []).append((obj, list(values.values()), stamps))
-        # Every shape's values are checked before anything is sent.
-        checked = [
-            (names, members, self.rowBatches(names, [values for _, values, _ in members]))
-            for names, members in shapes.items()
-        ]
+        with bulkOnPoolThread():
+            for index, obj in enumerate(objects):
+                if not index % 256:
+                    giveTurn()  # on a PostgresPool, the reactor's thread runs this
+                _startVersion(obj, tablename, columns)
+                if key is not None:
+                    _startKey(obj, tablename, columns)
+                values = obj.toHash(columns, exclude=["id"] if key is None else None)
+                stamps = _missing(timestamps, values) if timestamps else {}
+                values.update(stamps)
+                shapes.setdefault(tuple(values), []).append((obj, list(values.values()), stamps))
+            # Every shape's values are checked before anything is sent.
+            checked = [
+                (names, members, self.rowBatches(names, [values for _, values, _ in members]))
+                for names, members in shapes.items()
+            ]
         inserted: list[tuple[M, Any, Any, dict[str, Any]]] = []
         for names, members, batches in checked:
             if key is not None:
@@ -235,11 +236,12 @@ class ObjectRows(BatchInserts):
                     self.insertBatches(txn, tablename, names, batches, True) if names
                     else [self.insertRow(txn, tablename, [], [], True) for _ in members]
                 )
-            for index, ((obj, _, stamps), newId) in enumerate(zip(members, ids)):
-                if not index % 256:
-                    giveTurn()  # on a PostgresPool, the reactor's thread runs this
-                inserted.append(
-                    (obj, _withValues(obj._savedState(columns), stamps), newId, stamps))
+            with bulkOnPoolThread():
+                for index, ((obj, _, stamps), newId) in enumerate(zip(members, ids)):
+                    if not index % 256:
+                        giveTurn()  # on a PostgresPool, the reactor's thread runs this
+                    inserted.append(
+                        (obj, _withValues(obj._savedState(columns), stamps), newId, stamps))
         return inserted
 
     def upsertObjs(
@@ -291,20 +293,21 @@ class ObjectRows(BatchInserts):
         # The default id is never written; another key is, when it is set.
         skipped = () if objects[0]._keyTracked else ("id",)
         rows = []
-        for obj in objects:
-            if skipped == ():
-                _startKey(obj, tablename, columns)
-            state = vars(obj)
-            row = {
-                name: state[name] for name in columns if name not in skipped and name in state
-                and (state[name] is not None or name not in key)
-            }
-            if pair is not None and obj._savedColumns is not None and pair[1] not in (
-                obj._changedValues(pair[1:])
-            ):
-                # As loaded, not set by the caller: the upsert stamps it.
-                row.pop(pair[1], None)
-            rows.append(row)
+        with bulkOnPoolThread():
+            for obj in objects:
+                if skipped == ():
+                    _startKey(obj, tablename, columns)
+                state = vars(obj)
+                row = {
+                    name: state[name] for name in columns if name not in skipped and name in state
+                    and (state[name] is not None or name not in key)
+                }
+                if pair is not None and obj._savedColumns is not None and pair[1] not in (
+                    obj._changedValues(pair[1:])
+                ):
+                    # As loaded, not set by the caller: the upsert stamps it.
+                    row.pop(pair[1], None)
+                rows.append(row)
         stamps: dict[str, Any] = {}
         kept: tuple[str, ...] = ()
         written = update
@@ -315,18 +318,19 @@ class ObjectRows(BatchInserts):
         keyKept = () if skipped else tuple(name for name in key if name not in uniqueBy)
         ids = self.upsertRows(txn, tablename, rows, uniqueBy, written, True, kept + keyKept, key)
         result = []
-        for obj, row, newId in zip(objects, rows, ids):
-            # A stamped creation time is the row's only if it was inserted:
-            # the object is not told it.
-            names = (
-                [name for name in row if name not in kept or row[name] is not stamps[name]]
-                if written is None else (*uniqueBy, *written)
-            )
-            given = {
-                name: row[name] for name in names
-                if name in stamps and row[name] is stamps[name]
-            }
-            result.append((obj, _withValues(obj._savedState(names), given), newId, given))
+        with bulkOnPoolThread():
+            for obj, row, newId in zip(objects, rows, ids):
+                # A stamped creation time is the row's only if it was inserted:
+                # the object is not told it.
+                names = (
+                    [name for name in row if name not in kept or row[name] is not stamps[name]]
+                    if written is None else (*uniqueBy, *written)
+                )
+                given = {
+                    name: row[name] for name in names
+                    if name in stamps and row[name] is stamps[name]
+                }
+                result.append((obj, _withValues(obj._savedState(names), given), newId, given))
         return result
 
     def updateObj(
@@ -464,33 +468,34 @@ class ObjectRows(BatchInserts):
         groups: dict[tuple[str, ...], list[tuple[M, Any, tuple[Any, ...]]]] = {}
         result: list[tuple[M, Any, Any, dict[str, Any]]] = []
         key = objects[0]._keyColumns
-        for obj in objects:
-            changes = obj._changedValues(columns)
-            if not obj._keyTracked:
-                changes.pop("id", None)
-            if lock is not None:
-                changes.pop(lock, None)
-            if not changes:
-                result.append((obj, obj._savedState(columns), None, {}))
-                continue
-            stamps = dict(now) if pair is not None and pair[1] not in changes else {}
-            changes.update(stamps)
-            self.checkValues(changes.values(), list(changes))
-            version = current = None
-            saved, values = obj._savedState(columns)
-            if lock is not None:
-                current = lockedVersion(obj, tablename, columns)
-                version = (current or 0) + 1
-                values = tuple(
-                    version if name == lock else value for name, value in zip(saved, values)
+        with bulkOnPoolThread():
+            for obj in objects:
+                changes = obj._changedValues(columns)
+                if not obj._keyTracked:
+                    changes.pop("id", None)
+                if lock is not None:
+                    changes.pop(lock, None)
+                if not changes:
+                    result.append((obj, obj._savedState(columns), None, {}))
+                    continue
+                stamps = dict(now) if pair is not None and pair[1] not in changes else {}
+                changes.update(stamps)
+                self.checkValues(changes.values(), list(changes))
+                version = current = None
+                saved, values = obj._savedState(columns)
+                if lock is not None:
+                    current = lockedVersion(obj, tablename, columns)
+                    version = (current or 0) + 1
+                    values = tuple(
+                        version if name == lock else value for name, value in zip(saved, values)
+                    )
+                names = tuple(changes)
+                groups.setdefault(names, []).append(
+                    (obj, current, tuple(changes.values()))
                 )
-            names = tuple(changes)
-            groups.setdefault(names, []).append(
-                (obj, current, tuple(changes.values()))
-            )
-            if key != ("id",) and obj._storedKey() is None:
-                raise DBObjectSaveError(f"{obj!r} has no key: it was not loaded or saved")
-            result.append((obj, _withValues((saved, values), stamps), version, stamps))
+                if key != ("id",) and obj._storedKey() is None:
+                    raise DBObjectSaveError(f"{obj!r} has no key: it was not loaded or saved")
+                result.append((obj, _withValues((saved, values), stamps), version, stamps))
         # Versioned rows that fail to match are looked up as they were
         # before this update: it bumped the others.
         savepoint = self.savepoint(txn) if lock is not None and groups else None

@@ -16,6 +16,7 @@ from twisted.internet import task
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
+from twistar import slicing
 from twistar.dbobject import DBObject
 from twistar.exceptions import ValidationError
 from twistar.registry import Registry
@@ -23,6 +24,7 @@ from twistar.slicing import (
     BURST_PAUSE_SECONDS,
     BURST_SIZE,
     BurstCollection,
+    bulkOnPoolThread,
     collectorPaused,
     inSlices,
 )
@@ -385,6 +387,59 @@ class InSlicesTests(SynchronousTestCase):
         self.assertNotEqual(self.clock.getDelayedCalls(), [])  # the slice's end
         busy(SLICE_SECONDS * 1.2)
         self.assertEqual(self.successResultOf(inSlices(str, [5], clock=self.clock)), ["5"])
+
+
+class BulkOnPoolThreadTests(SynchronousTestCase):
+    """
+    L{bulkOnPoolThread}: one pool thread at a time; the reactor's thread
+    never waits for it.
+    """
+
+    def test_oneThreadAtOnce(self) -> None:
+        """
+        Blocks on several threads run one after the other.
+        """
+        inside: list[int] = []
+        overlaps: list[int] = []
+
+        def block() -> None:
+            with bulkOnPoolThread():
+                inside.append(1)
+                overlaps.append(len(inside))
+                time.sleep(0.01)
+                inside.pop()
+
+        threads = [threading.Thread(target=block) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(overlaps, [1] * 4)
+
+    def test_reactorThread(self) -> None:
+        """
+        On the reactor's thread, a block does not wait for a pool thread's.
+        """
+        main = threading.get_ident()
+        self.patch(slicing, "isInIOThread", lambda: threading.get_ident() == main)
+        held = threading.Event()
+        release = threading.Event()
+        left: list[bool] = []
+
+        def holder() -> None:
+            with bulkOnPoolThread():
+                held.set()
+                release.wait(5)
+            left.append(True)
+
+        thread = threading.Thread(target=holder)
+        thread.start()
+        self.assertTrue(held.wait(5))
+        with bulkOnPoolThread():
+            enteredWhileHeld = not left
+        release.set()
+        thread.join()
+        self.assertTrue(enteredWhileHeld)
 
 
 class CollectorPausedTests(SynchronousTestCase):
