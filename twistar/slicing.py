@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import gc
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -246,28 +247,53 @@ def _turnOf(clock: Clock | None) -> TurnSlice:
     return turnSlice(reactor)
 
 
+BULK_WAIT_SECONDS = 0.5
+"""The longest a pool thread waits for another's L{bulkOnPoolThread} block
+before it goes on all the same: a block whose user code (a C{toHash}, a
+C{KEY_GENERATOR}) waits for work on another pool thread then costs at most
+this, and cannot hang the pool."""
+
 _bulkLock = threading.RLock()
+
+
+def _newBulkLock() -> None:
+    """
+    Give a forked process a lock of its own (the parent's may have been
+    held by a thread the child does not have).
+    """
+    global _bulkLock
+    _bulkLock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_newBulkLock)
 
 
 @contextmanager
 def bulkOnPoolThread() -> Iterator[None]:
     """
-    Run a block of Python work on many rows or objects (no statement sent:
-    it may wait for other threads' blocks), on a pool thread, one pool
-    thread at a time. CPython lets one thread run Python at a time, and a
-    thread waiting for the GIL gets it after a switch interval (5 ms) only
-    if no other waiting thread takes it first: with ten threads doing bulk
-    work, the reactor's thread would wait behind several of them in turn
-    (ten C{createMany}s at once on an adbapi pool: 50-110 ms). One at a time
-    is as fast (they could only run one at a time anyway). On the reactor's
-    thread (the work of a L{PostgresPool<twistar.pgpool.PostgresPool>}),
-    nothing: its work shares the reactor's turns (L{TurnSlice}).
+    Run a block of Python work on many rows or objects (no statement sent),
+    on a pool thread, one pool thread at a time (a thread waits at most
+    L{BULK_WAIT_SECONDS} for another's block). CPython lets one thread run
+    Python at a time, and a thread waiting for the GIL gets it after a
+    switch interval (5 ms) only if no other waiting thread takes it first:
+    with ten threads doing bulk work, the reactor's thread would wait behind
+    several of them in turn (ten C{createMany}s at once on an adbapi pool:
+    about 50-75 ms). One at a time is as fast (they could only run one at a
+    time anyway). On the reactor's thread once it runs (where a
+    L{PostgresPool<twistar.pgpool.PostgresPool>} runs its work, which shares
+    the reactor's turns: L{TurnSlice}), nothing.
     """
     if isInIOThread():
         yield
         return
-    with _bulkLock:
+    lock = _bulkLock
+    held = lock.acquire(timeout=BULK_WAIT_SECONDS)
+    try:
         yield
+    finally:
+        if held:
+            lock.release()
 
 
 ROWS_PER_COLLECTION = 10_000

@@ -430,7 +430,7 @@ class BulkOnPoolThreadTests(SynchronousTestCase):
             with bulkOnPoolThread():
                 held.set()
                 release.wait(5)
-            left.append(True)
+                left.append(True)
 
         thread = threading.Thread(target=holder)
         thread.start()
@@ -440,6 +440,35 @@ class BulkOnPoolThreadTests(SynchronousTestCase):
         release.set()
         thread.join()
         self.assertTrue(enteredWhileHeld)
+
+    def test_boundedWait(self) -> None:
+        """
+        A pool thread waits at most L{BULK_WAIT_SECONDS} for another's
+        block (whose user code might wait for the waiting thread's work),
+        then goes on; the block's lock is then not left held.
+        """
+        self.patch(slicing, "BULK_WAIT_SECONDS", 0.05)
+        self.patch(slicing, "isInIOThread", lambda: False)
+        held = threading.Event()
+        release = threading.Event()
+        left: list[bool] = []
+
+        def holder() -> None:
+            with bulkOnPoolThread():
+                held.set()
+                release.wait(5)
+                left.append(True)
+
+        thread = threading.Thread(target=holder)
+        thread.start()
+        self.assertTrue(held.wait(5))
+        with bulkOnPoolThread():
+            enteredWhileHeld = not left
+        release.set()
+        thread.join()
+        self.assertTrue(enteredWhileHeld)
+        self.assertTrue(slicing._bulkLock.acquire(blocking=False))
+        slicing._bulkLock.release()
 
 
 class CollectorPausedTests(SynchronousTestCase):
