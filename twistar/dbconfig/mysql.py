@@ -50,6 +50,7 @@ class MySQLDBConfig(InteractionBase):
     """
 
     paramstyle = "format"
+    formatsInClient = True
     identifierQuote = "`"
     sqlLexicon = "mysql"
     emptyInsertClause = "() VALUES ()"

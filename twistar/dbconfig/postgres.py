@@ -107,6 +107,7 @@ class PostgreSQLDBConfig(InteractionBase):
     upsertReturns = True
     sequenceArguments = True
     maxParameters = 65535
+    formatsInClient = True
     valueAdapters = {Decimal: _psycopg2Decimal}
     # SQLSTATEs: deadlock_detected, serialization_failure, lock_not_available.
     errorClasses = {
@@ -275,6 +276,8 @@ class PsycopgDBConfig(PostgreSQLDBConfig):
 
     # psycopg writes a Decimal NaN and the infinities itself.
     valueAdapters = {Decimal: _storedDecimal}
+    # The values go to the server apart from the statement.
+    formatsInClient = False
     numberedPlaceholder = "${}"
 
     def placeholderColumns(self, query: str) -> tuple[tuple[str | None, ...], frozenset[str]]:

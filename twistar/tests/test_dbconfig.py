@@ -3,12 +3,17 @@ Tests for the low-level CRUD API of L{twistar.dbconfig.base.InteractionBase}
 (C{Registry.getConfig()}) against the database.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from twisted.internet.defer import maybeDeferred
 
+from twistar.dbconfig import batches
 from twistar.exceptions import ImaginaryTableError
+from twistar.querylog import QueryRecorder
 from twistar.registry import Registry
+from twistar.slicing import bulkOnPoolThread
 from twistar.tests.helpers import DBTestCase
 from twistar.tests.models import User
 from twistar.tests.test_logging import captureQueries
@@ -153,6 +158,38 @@ class WriteTests(DBTestCase):
             [(r["first_name"], r["last_name"], r["age"]) for r in rows],
             [("A", None, 1), (None, "B", None), ("C", "D", 3)],
         )
+
+    async def test_insertManyFormatted(self) -> None:
+        """
+        Where the driver formats the values into the statement itself
+        (psycopg2, MySQLdb), each multi-row C{INSERT} is formatted one pool
+        thread at a time (under L{bulkOnPoolThread}), then sent as it is:
+        values with C{%} and quotes are stored as given, and the query log
+        sees the statement with its placeholders and its values.
+        """
+        entered: list[int] = []
+
+        @contextmanager
+        def counted() -> Iterator[None]:
+            entered.append(1)
+            with bulkOnPoolThread():
+                yield
+
+        self.patch(batches, "bulkOnPoolThread", counted)
+        rowsPerStatement = self.config.rowsPerStatement(1)
+        names = [f"100% '{index}' %s %(x)s" for index in range(rowsPerStatement + 1)]
+        with QueryRecorder() as recorder:
+            await self.config.insertMany("users", [{"first_name": name} for name in names])
+        rows = await self.config.select("users", orderby="id")
+        self.assertEqual([row["first_name"] for row in rows], names)
+        inserts = [record for record in recorder.records if record.sql.startswith("INSERT")]
+        self.assertEqual(len(inserts), 2)
+        self.assertEqual(list(inserts[1].args), names[-1:])
+        # The values' check, and each statement's formatting when the driver
+        # formats them.
+        self.assertEqual(len(entered), 3 if self.config.formatsInClient else 1)
+        self.assertEqual(self.config.formatsInClient,
+                         self.pool.dbapiName in ("psycopg2", "MySQLdb", "pymysql"))
 
     async def test_insertManyExtraKeys(self):
         """
