@@ -50,7 +50,6 @@ class MySQLDBConfig(InteractionBase):
     """
 
     paramstyle = "format"
-    formatsInClient = True
     identifierQuote = "`"
     sqlLexicon = "mysql"
     emptyInsertClause = "() VALUES ()"

@@ -162,7 +162,7 @@ class WriteTests(DBTestCase):
     async def test_insertManyFormatted(self) -> None:
         """
         Where the driver formats the values into the statement itself
-        (psycopg2, MySQLdb), each multi-row C{INSERT} is formatted one pool
+        (psycopg2), each multi-row C{INSERT} is formatted one pool
         thread at a time (under L{bulkOnPoolThread}), then sent as it is:
         values with C{%} and quotes are stored as given, and the query log
         sees the statement with its placeholders and its values.
@@ -188,8 +188,7 @@ class WriteTests(DBTestCase):
         # The values' check, and each statement's formatting when the driver
         # formats them.
         self.assertEqual(len(entered), 3 if self.config.formatsInClient else 1)
-        self.assertEqual(self.config.formatsInClient,
-                         self.pool.dbapiName in ("psycopg2", "MySQLdb", "pymysql"))
+        self.assertEqual(self.config.formatsInClient, self.pool.dbapiName == "psycopg2")
 
     async def test_insertManyExtraKeys(self):
         """
