@@ -416,12 +416,12 @@ class BulkOnPoolThreadTests(SynchronousTestCase):
             thread.join()
         self.assertEqual(overlaps, [1] * 4)
 
-    def test_reactorThread(self) -> None:
+    def enteredWhileHeld(self) -> bool:
         """
-        On the reactor's thread, a block does not wait for a pool thread's.
+        Enter a block here while another thread is in one.
+
+        @return: whether this one began before the other ended.
         """
-        main = threading.get_ident()
-        self.patch(slicing, "isInIOThread", lambda: threading.get_ident() == main)
         held = threading.Event()
         release = threading.Event()
         left: list[bool] = []
@@ -436,10 +436,18 @@ class BulkOnPoolThreadTests(SynchronousTestCase):
         thread.start()
         self.assertTrue(held.wait(5))
         with bulkOnPoolThread():
-            enteredWhileHeld = not left
+            entered = not left
         release.set()
         thread.join()
-        self.assertTrue(enteredWhileHeld)
+        return entered
+
+    def test_reactorThread(self) -> None:
+        """
+        On the reactor's thread, a block does not wait for a pool thread's.
+        """
+        main = threading.get_ident()
+        self.patch(slicing, "isInIOThread", lambda: threading.get_ident() == main)
+        self.assertTrue(self.enteredWhileHeld())
 
     def test_boundedWait(self) -> None:
         """
@@ -449,24 +457,7 @@ class BulkOnPoolThreadTests(SynchronousTestCase):
         """
         self.patch(slicing, "BULK_WAIT_SECONDS", 0.05)
         self.patch(slicing, "isInIOThread", lambda: False)
-        held = threading.Event()
-        release = threading.Event()
-        left: list[bool] = []
-
-        def holder() -> None:
-            with bulkOnPoolThread():
-                held.set()
-                release.wait(5)
-                left.append(True)
-
-        thread = threading.Thread(target=holder)
-        thread.start()
-        self.assertTrue(held.wait(5))
-        with bulkOnPoolThread():
-            enteredWhileHeld = not left
-        release.set()
-        thread.join()
-        self.assertTrue(enteredWhileHeld)
+        self.assertTrue(self.enteredWhileHeld())
         self.assertTrue(slicing._bulkLock.acquire(blocking=False))
         slicing._bulkLock.release()
 
